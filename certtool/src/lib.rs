@@ -1,0 +1,1 @@
+//! qnetd certificate store: CA init, CSR signing, PKCS#12 export.

@@ -1,0 +1,7 @@
+//! qnetd: a corosync-qnetd compatible quorum arbiter.
+//!
+//! The wire codec ([`proto`]), the per-connection protocol engine ([`engine`]) and the decision
+//! algorithms ([`algo`]) are pure code: no sockets, no clocks. [`server`] drives them with smol.
+
+pub mod proto;
+pub mod status;
