@@ -3,5 +3,6 @@
 //! The wire codec ([`proto`]), the per-connection protocol engine ([`engine`]) and the decision
 //! algorithms ([`algo`]) are pure code: no sockets, no clocks. [`server`] drives them with smol.
 
+pub mod cli;
 pub mod proto;
 pub mod status;

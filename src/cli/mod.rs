@@ -1,0 +1,68 @@
+//! The native `qnetd` command line (argh). Each subcommand lives in its own module.
+
+use argh::FromArgs;
+use std::process::ExitCode;
+
+pub mod cert;
+pub mod compat;
+pub mod doctor;
+pub mod install;
+pub mod run;
+pub mod status;
+
+/// qnetd: a corosync-qnetd compatible quorum arbiter in one static binary.
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Run(run::RunArgs),
+    Cert(cert::CertArgs),
+    Status(status::StatusArgs),
+    Install(install::InstallArgs),
+    Doctor(doctor::DoctorArgs),
+}
+
+/// Entry point for the `qnetd` name; `args` is the full argv.
+pub fn main(args: &[String]) -> ExitCode {
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (cmd, rest) = match strs.split_first() {
+        Some((cmd, rest)) => (*cmd, rest),
+        None => ("qnetd", &[][..]),
+    };
+    let cli = match Cli::from_args(&[cmd], rest) {
+        Ok(cli) => cli,
+        Err(early) => {
+            // --help goes to stdout with success; parse errors to stderr with failure.
+            return if early.status.is_ok() {
+                println!("{}", early.output);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}", early.output);
+                ExitCode::from(2)
+            };
+        }
+    };
+    if cli.version {
+        println!("qnetd {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    match cli.command {
+        Some(Command::Run(a)) => run::main(a),
+        Some(Command::Cert(a)) => cert::main(a),
+        Some(Command::Status(a)) => status::main(a),
+        Some(Command::Install(a)) => install::main(a),
+        Some(Command::Doctor(a)) => doctor::main(a),
+        None => {
+            eprintln!("qnetd: no command given; try `qnetd --help`");
+            ExitCode::from(2)
+        }
+    }
+}
