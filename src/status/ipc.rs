@@ -1,0 +1,458 @@
+//! The local status socket, speaking upstream's IPC protocol (qnetd-protocol.md §6.1-§6.2) so
+//! Debian's `corosync-qnetd-tool`, crmsh and pcs work against us unchanged.
+//!
+//! One request line per connection: read until a `\n`, answer `OK\n<text>` or
+//! `Error\n<message>\n`, close. Besides upstream's `status`, `list` and `shutdown` we answer two
+//! commands of our own that upstream tools never send: `json` (docs/status-json.md) and `table`
+//! (the `qnetd status` view).
+
+use super::snapshot::ServerStatus;
+use super::upstream::{c_str, list_text, status_text};
+use super::{json, table};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::unix::{UnixListener, UnixStream};
+use std::cell::Cell;
+use std::path::Path;
+use std::time::Duration;
+
+/// Upstream's default `local_socket_file`.
+pub const DEFAULT_SOCKET: &str = "/var/run/corosync-qnetd/corosync-qnetd.sock";
+
+/// Upstream reads a request in chunks of at most this many bytes.
+const READ_CHUNK: usize = 256;
+
+/// Limits of the IPC server; defaults are upstream's advanced-settings defaults.
+#[derive(Debug, Clone)]
+pub struct IpcLimits {
+    /// Simultaneous IPC connections (`ipc_max_clients`); 0 = unlimited. Extra connections are
+    /// accepted and closed at once.
+    pub max_clients: usize,
+    /// Request buffer (`ipc_max_receive_size`); a longer request drops the connection.
+    pub max_receive_size: usize,
+    /// Reply buffer (`ipc_max_send_size`).
+    pub max_send_size: usize,
+    /// Not in upstream: a connection that sends no complete line within this time is closed,
+    /// so a stuck local client cannot hold one of the few IPC slots forever.
+    pub idle_timeout: Duration,
+}
+
+impl Default for IpcLimits {
+    fn default() -> IpcLimits {
+        IpcLimits {
+            max_clients: 10,
+            max_receive_size: 4096,
+            max_send_size: 10 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Upstream's request tokenizer (`dynar-simple-lex.c`, quote mode) over one request buffer.
+///
+/// Tokens are separated by space, tab, `\f`, `\v`; `\n` or `\r` ends the line. Double quotes
+/// group; inside quotes only `\"` and `\\` are escapes (any other `\x` keeps its backslash);
+/// outside quotes `\x` yields `x`. An empty token means "no more tokens" (or `""`), exactly
+/// as upstream cannot tell them apart either.
+pub struct Lexer<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(input: &'a [u8]) -> Lexer<'a> {
+        Lexer { input, pos: 0 }
+    }
+
+    pub fn next_token(&mut self) -> Vec<u8> {
+        let mut token = Vec::new();
+        let input = self.input;
+        let at = |pos: usize| input.get(pos).copied();
+        let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+        let is_eol = |c: Option<u8>| matches!(c, None | Some(b'\n') | Some(b'\r'));
+        let mut pos = self.pos;
+        // Skip separators; a newline ends processing for good.
+        while let Some(c) = at(pos) {
+            if c == b'\n' || c == b'\r' || !is_space(c) {
+                break;
+            }
+            pos += 1;
+        }
+        if is_eol(at(pos)) {
+            self.pos = pos;
+            return token;
+        }
+        let mut quoted = false;
+        loop {
+            let c = at(pos);
+            if quoted {
+                match c {
+                    None | Some(b'\n') | Some(b'\r') => break,
+                    Some(b'"') => {
+                        quoted = false;
+                        pos += 1;
+                    }
+                    Some(b'\\') => {
+                        pos += 1;
+                        match at(pos) {
+                            Some(e @ (b'\\' | b'"')) => token.push(e),
+                            Some(e) if !is_eol(Some(e)) => token.extend_from_slice(&[b'\\', e]),
+                            _ => break,
+                        }
+                        pos += 1;
+                    }
+                    Some(c) => {
+                        token.push(c);
+                        pos += 1;
+                    }
+                }
+            } else {
+                match c {
+                    None => break,
+                    Some(c) if is_space(c) => break,
+                    Some(b'"') => {
+                        quoted = true;
+                        pos += 1;
+                    }
+                    Some(b'\\') => {
+                        pos += 1;
+                        match at(pos) {
+                            Some(e) if !is_eol(Some(e)) => token.push(e),
+                            _ => break,
+                        }
+                        pos += 1;
+                    }
+                    Some(c) => {
+                        token.push(c);
+                        pos += 1;
+                    }
+                }
+            }
+        }
+        self.pos = pos;
+        token
+    }
+}
+
+/// A parsed request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Empty line: `Error\nNo command specified\n`.
+    Empty,
+    Shutdown,
+    Status {
+        verbose: bool,
+    },
+    /// `cluster` None or empty = every cluster.
+    List {
+        verbose: bool,
+        cluster: Option<Vec<u8>>,
+    },
+    /// Ours: the status as JSON (docs/status-json.md).
+    Json,
+    /// Ours: the people's table of `qnetd status`.
+    Table,
+    /// `Error\nUnknown command '<token>'\n`.
+    Unknown(Vec<u8>),
+}
+
+/// Parse one request the way upstream's `qnetd_ipc_parse_line` does. Keywords compare
+/// case-insensitively as C strings (up to the first NUL).
+pub fn parse_request(line: &[u8]) -> Request {
+    let mut lex = Lexer::new(line);
+    let first = lex.next_token();
+    let word = c_str(&first);
+    let is = |w: &[u8], kw: &str| w.eq_ignore_ascii_case(kw.as_bytes());
+    if word.is_empty() {
+        Request::Empty
+    } else if is(word, "shutdown") {
+        Request::Shutdown
+    } else if is(word, "status") {
+        let verbose = is(c_str(&lex.next_token()), "verbose");
+        Request::Status { verbose }
+    } else if is(word, "list") {
+        let mut verbose = false;
+        let mut cluster = None;
+        loop {
+            let token = lex.next_token();
+            let arg = c_str(&token);
+            if arg.is_empty() {
+                break;
+            } else if is(arg, "verbose") {
+                verbose = true;
+            } else if is(arg, "cluster") {
+                cluster = Some(c_str(&lex.next_token()).to_vec());
+            } else {
+                break;
+            }
+        }
+        Request::List { verbose, cluster }
+    } else if is(word, "json") {
+        Request::Json
+    } else if is(word, "table") {
+        Request::Table
+    } else {
+        Request::Unknown(word.to_vec())
+    }
+}
+
+/// The bytes to send back for `request`; `snapshot` is called only if the request needs it.
+pub fn respond(
+    request: &Request,
+    snapshot: impl FnOnce() -> ServerStatus,
+    max_send_size: usize,
+) -> Vec<u8> {
+    let (text, what) = match request {
+        Request::Empty => return error_reply(b"No command specified"),
+        Request::Unknown(word) => {
+            let mut msg = b"Unknown command '".to_vec();
+            msg.extend_from_slice(word);
+            msg.push(b'\'');
+            return error_reply(&msg);
+        }
+        Request::Shutdown => (Vec::new(), "status"),
+        Request::Status { verbose } => (status_text(&snapshot(), *verbose).into_bytes(), "status"),
+        Request::List { verbose, cluster } => (
+            list_text(&snapshot(), *verbose, cluster.as_deref()),
+            "cluster list",
+        ),
+        Request::Json => (json::to_json(&snapshot()).into_bytes(), "status"),
+        Request::Table => (table::render(&snapshot()).into_bytes(), "status"),
+    };
+    // Upstream fills a bounded buffer with the text, then prepends "OK\n"; either step can
+    // overflow it, with different messages.
+    if text.len() > max_send_size {
+        return error_reply(format!("Can't get QNetd {what}").as_bytes());
+    }
+    if text.len() + 3 > max_send_size {
+        return error_reply(b"Internal IPC buffer too small");
+    }
+    let mut reply = b"OK\n".to_vec();
+    reply.extend_from_slice(&text);
+    reply
+}
+
+fn error_reply(message: &[u8]) -> Vec<u8> {
+    let mut reply = b"Error\n".to_vec();
+    reply.extend_from_slice(message);
+    reply.push(b'\n');
+    reply
+}
+
+/// Bind the status socket at `path`, replacing a stale socket file as upstream does. The
+/// caller removes the file when the daemon exits.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    UnixListener::bind(path)
+}
+
+/// Serve the status socket with upstream's default limits until a client's `shutdown`
+/// request has been answered; then call `shutdown` and return.
+pub async fn serve(
+    listener: UnixListener,
+    snapshot: impl Fn() -> ServerStatus,
+    shutdown: impl Fn(),
+) {
+    serve_with_limits(listener, IpcLimits::default(), snapshot, shutdown).await
+}
+
+/// [`serve`] with explicit limits. Connections are handled concurrently on a small local
+/// executor that lives inside this future, so the daemon only has to spawn (or select on)
+/// this one future.
+pub async fn serve_with_limits(
+    listener: UnixListener,
+    limits: IpcLimits,
+    snapshot: impl Fn() -> ServerStatus,
+    shutdown: impl Fn(),
+) {
+    let active = Cell::new(0usize);
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let ex = smol::LocalExecutor::new();
+    ex.run(async {
+        loop {
+            let accepted = smol::future::or(async { Some(listener.accept().await) }, async {
+                let _ = stop_rx.recv().await;
+                None
+            })
+            .await;
+            let stream = match accepted {
+                None => break,
+                Some(Ok((stream, _))) => stream,
+                Some(Err(e)) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    log::warn!("status socket: accept failed: {e}");
+                    smol::Timer::after(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if limits.max_clients != 0 && active.get() >= limits.max_clients {
+                log::warn!("status socket: maximum IPC clients reached, closing the connection");
+                drop(stream);
+                continue;
+            }
+            active.set(active.get() + 1);
+            let (active, limits, snapshot, stop_tx) = (&active, &limits, &snapshot, &stop_tx);
+            ex.spawn(async move {
+                let shutdown_requested = handle(stream, limits, snapshot).await;
+                active.set(active.get() - 1);
+                if shutdown_requested {
+                    let _ = stop_tx.try_send(());
+                }
+            })
+            .detach();
+        }
+    })
+    .await;
+    log::info!("status socket: shutdown requested over IPC");
+    shutdown();
+}
+
+/// One connection: read one line, answer, close. Returns true if it was a `shutdown` whose
+/// reply was fully written (upstream shuts down only then).
+async fn handle(
+    mut stream: UnixStream,
+    limits: &IpcLimits,
+    snapshot: &impl Fn() -> ServerStatus,
+) -> bool {
+    let mut request = Vec::new();
+    let mut chunk = [0u8; READ_CHUNK];
+    loop {
+        let read = smol::future::or(async { Some(stream.read(&mut chunk).await) }, async {
+            smol::Timer::after(limits.idle_timeout).await;
+            None
+        })
+        .await;
+        let n = match read {
+            None => {
+                log::debug!("status socket: client sent no request in time");
+                return false;
+            }
+            Some(Ok(0)) => return false,
+            Some(Ok(n)) => n,
+            Some(Err(e)) => {
+                log::debug!("status socket: read failed: {e}");
+                return false;
+            }
+        };
+        if request.len() + n > limits.max_receive_size {
+            log::warn!(
+                "status socket: request longer than {} bytes, dropping the client",
+                limits.max_receive_size
+            );
+            return false;
+        }
+        request.extend_from_slice(&chunk[..n]);
+        if chunk[..n].contains(&b'\n') {
+            break;
+        }
+    }
+    let parsed = parse_request(&request);
+    let reply = respond(&parsed, snapshot, limits.max_send_size);
+    match stream.write_all(&reply).await {
+        Ok(()) => {
+            let _ = stream.flush().await;
+            parsed == Request::Shutdown
+        }
+        Err(e) => {
+            log::debug!("status socket: write failed: {e}");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(line: &[u8]) -> Vec<Vec<u8>> {
+        let mut lex = Lexer::new(line);
+        let mut out = Vec::new();
+        loop {
+            let t = lex.next_token();
+            if t.is_empty() {
+                return out;
+            }
+            out.push(t);
+        }
+    }
+
+    #[test]
+    fn lexer_separators_quotes_escapes() {
+        assert_eq!(
+            tokens(b"  status\t\x0bverbose \n\0"),
+            vec![b"status".to_vec(), b"verbose".to_vec()]
+        );
+        assert_eq!(
+            tokens(b"list cluster \"a b\" x\n"),
+            vec![
+                b"list".to_vec(),
+                b"cluster".to_vec(),
+                b"a b".to_vec(),
+                b"x".to_vec()
+            ]
+        );
+        assert_eq!(tokens(br#""a\"b\\c\n""#), vec![br#"a"b\c\n"#.to_vec()]);
+        assert_eq!(tokens(br"a\ b\q"), vec![b"a bq".to_vec()]);
+        assert_eq!(
+            tokens(b"x\"y z\"w v"),
+            vec![b"xy zw".to_vec(), b"v".to_vec()]
+        );
+        assert_eq!(tokens(b"one\rtwo"), vec![b"one".to_vec()]);
+        assert_eq!(tokens(b"\"open quote\nnext"), vec![b"open quote".to_vec()]);
+        assert_eq!(tokens(b"trailing\\"), vec![b"trailing".to_vec()]);
+    }
+
+    #[test]
+    fn requests_as_the_tool_sends_them() {
+        assert_eq!(
+            parse_request(b"status \n"),
+            Request::Status { verbose: false }
+        );
+        assert_eq!(
+            parse_request(b"STATUS Verbose \n"),
+            Request::Status { verbose: true }
+        );
+        assert_eq!(
+            parse_request(b"status bogus verbose\n"),
+            Request::Status { verbose: false }
+        );
+        assert_eq!(parse_request(b"shutdown please\n"), Request::Shutdown);
+        assert_eq!(
+            parse_request(b"list verbose cluster \"a\\\"b\" \n"),
+            Request::List {
+                verbose: true,
+                cluster: Some(b"a\"b".to_vec())
+            }
+        );
+        // The first unknown token stops argument parsing.
+        assert_eq!(
+            parse_request(b"list stop verbose\n"),
+            Request::List {
+                verbose: false,
+                cluster: None
+            }
+        );
+        assert_eq!(parse_request(b"   \n"), Request::Empty);
+        assert_eq!(
+            parse_request(b"frob x\n"),
+            Request::Unknown(b"frob".to_vec())
+        );
+    }
+
+    #[test]
+    fn replies_match_upstream_errors() {
+        let snap = || -> ServerStatus { panic!("no snapshot needed") };
+        assert_eq!(
+            respond(&Request::Empty, snap, 4096),
+            b"Error\nNo command specified\n"
+        );
+        assert_eq!(
+            respond(&Request::Unknown(b"frob".to_vec()), snap, 4096),
+            b"Error\nUnknown command 'frob'\n"
+        );
+        assert_eq!(respond(&Request::Shutdown, snap, 4096), b"OK\n");
+    }
+}

@@ -1,0 +1,287 @@
+//! Upstream's status text, byte for byte: what `corosync-qnetd-tool -s [-v]` and
+//! `-l [-v] [-c NAME]` print (qnetd-protocol.md §6.3-§6.4). crmsh and pcs parse this text, so
+//! every tab, conditional line and suffix follows upstream's `qnetd-ipc-cmd.c`.
+//!
+//! Output is bytes, not `String`: cluster names are raw bytes on the wire and upstream prints them
+//! with `%s` (up to the first NUL), whatever their encoding.
+
+use super::snapshot::{ClusterStatus, NodeStatus, ServerStatus};
+use crate::proto::types::{Heuristics, NodeInfo, TlsMode};
+use std::fmt::Write as _;
+
+/// The `status [verbose]` text (without the `OK` line).
+pub fn status_text(st: &ServerStatus, verbose: bool) -> String {
+    let mut out = String::new();
+    let addr = st.listen_addr.as_deref().unwrap_or("*");
+    let _ = writeln!(out, "QNetd address:\t\t\t{addr}:{}", st.port);
+    let cert_required = if st.tls != TlsMode::Unsupported && st.client_cert_required {
+        " (client certificate required)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "TLS:\t\t\t\t{}{cert_required}", st.tls.as_str());
+    let _ = writeln!(out, "Connected clients:\t\t{}", st.connected_clients);
+    let _ = writeln!(out, "Connected clusters:\t\t{}", st.clusters.len());
+    if verbose {
+        if st.max_clients != 0 {
+            let _ = writeln!(out, "Maximum allowed clients:\t{}", st.max_clients);
+        }
+        let _ = writeln!(
+            out,
+            "Maximum send/receive size:\t{}/{} bytes",
+            st.max_send_size, st.max_receive_size
+        );
+    }
+    out
+}
+
+/// The `list [verbose] [cluster NAME]` text (without the `OK` line). An empty or absent
+/// `filter` lists every cluster; otherwise only the one whose name is byte-equal to it
+/// (both compared as C strings, i.e. up to the first NUL, as upstream's `strcmp`).
+pub fn list_text(st: &ServerStatus, verbose: bool, filter: Option<&[u8]>) -> Vec<u8> {
+    let filter = filter.map(c_str).filter(|f| !f.is_empty());
+    let mut out = Vec::new();
+    for cluster in &st.clusters {
+        if filter.is_some_and(|f| f != c_str(&cluster.name)) {
+            continue;
+        }
+        write_cluster(&mut out, cluster, verbose);
+    }
+    out
+}
+
+/// Bytes up to (not including) the first NUL, as C's `%s` and `strcmp` see them.
+pub fn c_str(bytes: &[u8]) -> &[u8] {
+    bytes.split(|&b| b == 0).next().unwrap_or_default()
+}
+
+fn write_cluster(out: &mut Vec<u8>, cluster: &ClusterStatus, verbose: bool) {
+    out.extend_from_slice(b"Cluster \"");
+    out.extend_from_slice(c_str(&cluster.name));
+    out.extend_from_slice(b"\":\n");
+    // Upstream prints the cluster-wide lines from its first client; a cluster without clients
+    // (never kept by the engine) would print only its name line.
+    if cluster.nodes.is_empty() {
+        return;
+    }
+    let mut text = String::new();
+    let kap = if cluster.kap_tie_breaker {
+        " (KAP Tie-breaker)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        text,
+        "    Algorithm:\t\t{}{kap}",
+        cluster.algorithm.as_str()
+    );
+    let _ = writeln!(text, "    Tie-breaker:\t{}", cluster.tie_breaker.describe());
+    for node in &cluster.nodes {
+        write_node(&mut text, node, verbose);
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn write_node(out: &mut String, node: &NodeStatus, verbose: bool) {
+    let _ = writeln!(out, "    Node ID {}:", node.node_id);
+    let _ = writeln!(out, "        Client address:\t\t{}", node.client_addr);
+    if verbose {
+        let _ = writeln!(
+            out,
+            "        HB interval:\t\t{}ms",
+            node.heartbeat_interval_ms
+        );
+    }
+    if let Some(version) = node.config_version {
+        let _ = writeln!(out, "        Configuration version:\t{version}");
+    }
+    if !node.config_nodes.is_empty() {
+        let _ = writeln!(
+            out,
+            "        Configured node list:\t{}",
+            node_list(&node.config_nodes)
+        );
+    }
+    if verbose {
+        let _ = writeln!(out, "        Ring ID:\t\t{}", node.ring_id);
+    }
+    if !node.membership_nodes.is_empty() {
+        let _ = writeln!(
+            out,
+            "        Membership node list:\t{}",
+            node_list(&node.membership_nodes)
+        );
+    }
+    if node.heuristics != Heuristics::Undefined || verbose {
+        let _ = write!(out, "        Heuristics:\t\t{}", node.heuristics.as_str());
+        if verbose {
+            let _ = write!(
+                out,
+                " (membership: {}, regular: {})",
+                node.membership_heuristics.as_str(),
+                node.regular_heuristics.as_str()
+            );
+        }
+        out.push('\n');
+    }
+    if verbose {
+        let yes_no = if node.tls_active { "Yes" } else { "No" };
+        let verified = if node.tls_active && node.cert_verified {
+            " (client certificate verified)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "        TLS active:\t\t{yes_no}{verified}");
+    }
+    if let Some(vote) = node.last_sent_vote {
+        let _ = write!(out, "        Vote:\t\t\t{}", vote.as_str());
+        if let Some(ack_nack) = node.last_sent_ack_nack_vote {
+            let _ = write!(out, " ({})", ack_nack.as_str());
+        }
+        out.push('\n');
+    }
+}
+
+/// `1, 2` or `1 (10), 2 (20)` when data-center ids are set.
+fn node_list(nodes: &[NodeInfo]) -> String {
+    let mut s = String::new();
+    for (i, n) in nodes.iter().enumerate() {
+        if i != 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{}", n.node_id);
+        if n.data_center_id != 0 {
+            let _ = write!(s, " ({})", n.data_center_id);
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::types::{Algorithm, RingId, TieBreaker, Vote};
+
+    fn node(id: u32) -> NodeStatus {
+        NodeStatus {
+            node_id: id,
+            client_addr: format!("127.0.0.1:{}", 40000 + id),
+            heartbeat_interval_ms: 8000,
+            config_version: None,
+            config_nodes: vec![],
+            ring_id: RingId::default(),
+            membership_nodes: vec![],
+            quorum_nodes: vec![],
+            heuristics: Heuristics::Undefined,
+            membership_heuristics: Heuristics::Undefined,
+            regular_heuristics: Heuristics::Undefined,
+            tls_active: false,
+            cert_verified: false,
+            last_sent_vote: None,
+            last_sent_ack_nack_vote: None,
+            ms_since_last_message: 0,
+        }
+    }
+
+    fn server(clusters: Vec<ClusterStatus>) -> ServerStatus {
+        ServerStatus {
+            listen_addr: None,
+            port: 5403,
+            tls: TlsMode::Supported,
+            client_cert_required: true,
+            connected_clients: 0,
+            max_clients: 0,
+            max_send_size: 32768,
+            max_receive_size: 32768,
+            clusters,
+        }
+    }
+
+    fn cluster(name: &[u8], nodes: Vec<NodeStatus>) -> ClusterStatus {
+        ClusterStatus {
+            name: name.to_vec(),
+            algorithm: Algorithm::Lms,
+            tie_breaker: TieBreaker::NodeId(3),
+            kap_tie_breaker: false,
+            nodes,
+        }
+    }
+
+    #[test]
+    fn status_defaults_and_max_clients() {
+        let mut st = server(vec![]);
+        assert_eq!(
+            status_text(&st, false),
+            "QNetd address:\t\t\t*:5403\nTLS:\t\t\t\tSupported (client certificate required)\n\
+             Connected clients:\t\t0\nConnected clusters:\t\t0\n"
+        );
+        st.max_clients = 7;
+        st.tls = TlsMode::Unsupported;
+        let text = status_text(&st, true);
+        assert!(text.contains("TLS:\t\t\t\tUnsupported\n"), "{text}");
+        assert!(text.ends_with(
+            "Maximum allowed clients:\t7\nMaximum send/receive size:\t32768/32768 bytes\n"
+        ));
+    }
+
+    #[test]
+    fn status_required_without_client_cert() {
+        let mut st = server(vec![]);
+        st.tls = TlsMode::Required;
+        st.client_cert_required = false;
+        assert!(status_text(&st, false).contains("TLS:\t\t\t\tRequired\n"));
+    }
+
+    #[test]
+    fn list_conditional_lines() {
+        let mut n = node(4);
+        n.config_nodes = vec![
+            NodeInfo {
+                node_id: 4,
+                data_center_id: 10,
+                state: None,
+            },
+            NodeInfo::new(5),
+        ];
+        n.heuristics = Heuristics::Fail;
+        n.tls_active = true;
+        n.ring_id = RingId {
+            node_id: 0x1a,
+            seq: 0xff,
+        };
+        n.last_sent_vote = Some(Vote::AskLater);
+        let st = server(vec![cluster(b"c\0junk", vec![n])]);
+        let plain = String::from_utf8(list_text(&st, false, None)).unwrap();
+        assert_eq!(
+            plain,
+            "Cluster \"c\":\n    Algorithm:\t\tLMS\n    Tie-breaker:\tNode with node ID 3\n\
+             \x20   Node ID 4:\n        Client address:\t\t127.0.0.1:40004\n\
+             \x20       Configured node list:\t4 (10), 5\n        Heuristics:\t\tFail\n\
+             \x20       Vote:\t\t\tAsk later\n"
+        );
+        let verbose = String::from_utf8(list_text(&st, true, None)).unwrap();
+        assert!(verbose.contains("        Ring ID:\t\t1a.ff\n"), "{verbose}");
+        assert!(
+            verbose.contains("        TLS active:\t\tYes\n"),
+            "{verbose}"
+        );
+        assert!(verbose.contains("Fail (membership: Undefined, regular: Undefined)\n"));
+    }
+
+    #[test]
+    fn list_filter_is_exact_and_empty_means_all() {
+        let st = server(vec![
+            cluster(b"one", vec![node(1)]),
+            cluster(b"two", vec![node(1)]),
+        ]);
+        let only_two = list_text(&st, false, Some(b"two"));
+        assert!(only_two.starts_with(b"Cluster \"two\""));
+        assert!(!only_two.windows(3).any(|w| w == b"one"));
+        assert!(list_text(&st, false, Some(b"Two")).is_empty());
+        assert_eq!(
+            list_text(&st, false, Some(b"")),
+            list_text(&st, false, None)
+        );
+        assert!(list_text(&server(vec![]), true, None).is_empty());
+    }
+}
