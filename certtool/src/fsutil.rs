@@ -1,0 +1,152 @@
+//! File-system primitives of the store: atomic writes, owner copying, the store lock.
+//! Only system calls, never an external program (the router may have nothing but BusyBox).
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::StoreError;
+
+/// Owner and group to give to a new file or directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The owner of `reference` when we run as root, else `None`.
+///
+/// Upstream's script does `chown --reference=/etc/corosync/qnetd` on every file it creates, only
+/// when run as root, so that a daemon running as a service user can read what root created.
+pub fn reference_owner(reference: &Path) -> Option<Owner> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let meta = fs::metadata(reference).ok()?;
+    Some(Owner {
+        uid: meta.uid(),
+        gid: meta.gid(),
+    })
+}
+
+/// Gives `file` to `owner`. Like upstream, a failure (e.g. a file system without owners) is
+/// not fatal: the file is still usable by root.
+fn give_to(file: &File, owner: Option<Owner>) {
+    if let Some(o) = owner {
+        let _ = std::os::unix::fs::fchown(file, Some(o.uid), Some(o.gid));
+    }
+}
+
+/// Writes `data` to `path` so that a reader (or a crash) sees either the old file or the
+/// whole new one: temp file in the same directory, fsync, rename, fsync of the directory.
+pub fn write_atomic(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    owner: Option<Owner>,
+) -> Result<(), StoreError> {
+    let tmp = temp_path(path);
+    let result = write_then_rename(&tmp, path, data, mode, owner);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| StoreError::io(format!("cannot write {}", path.display()), e))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
+}
+
+fn write_then_rename(
+    tmp: &Path,
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    owner: Option<Owner>,
+) -> io::Result<()> {
+    // A temp file left by a killed run with our (reused) pid is garbage: replace it.
+    let _ = fs::remove_file(tmp);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(tmp)?;
+    // The umask may have cleared bits we want (0660); set the mode explicitly.
+    file.set_permissions(Permissions::from_mode(mode))?;
+    give_to(&file, owner);
+    file.write_all(data)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Makes a rename or unlink in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` (and missing parents) with `mode` and `owner` for the last component.
+/// Returns whether it was created.
+pub fn create_dir(dir: &Path, mode: u32, owner: Option<Owner>) -> Result<bool, StoreError> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    let what = || format!("cannot create directory {}", dir.display());
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            fs::create_dir_all(parent).map_err(|e| StoreError::io(what(), e))?;
+        }
+    }
+    fs::create_dir(dir).map_err(|e| StoreError::io(what(), e))?;
+    fs::set_permissions(dir, Permissions::from_mode(mode))
+        .map_err(|e| StoreError::io(what(), e))?;
+    if let Some(o) = owner {
+        let _ = std::os::unix::fs::chown(dir, Some(o.uid), Some(o.gid));
+    }
+    Ok(true)
+}
+
+/// An exclusive lock on the store, held while serials are handed out and files replaced,
+/// so two concurrent `sign` runs never get the same serial.
+pub struct StoreLock {
+    _file: File,
+}
+
+impl StoreLock {
+    pub fn acquire(dir: &Path) -> Result<StoreLock, StoreError> {
+        let path = dir.join(".lock");
+        let what = || format!("cannot lock {}", path.display());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StoreError::io(what(), e))?;
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: the descriptor is open for the whole call.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(StoreLock { _file: file });
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(StoreError::io(what(), err));
+            }
+        }
+    }
+}
+
+/// Reads a whole file, with the path in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>, StoreError> {
+    fs::read(path).map_err(|e| StoreError::io(format!("cannot read {}", path.display()), e))
+}

@@ -1,0 +1,512 @@
+//! The certificate store: one directory (default /etc/corosync/qnetd/nssdb, where pvecm fetches
+//! `qnetd-cacert.crt` and `cluster-NAME.crt`), holding upstream's public files plus our keys.
+//!
+//! | file | content | mode |
+//! | --- | --- | --- |
+//! | qnetd-cacert.crt | short text preamble + PEM CA certificate (NSS `certutil -A` imports it) | 0644 |
+//! | qnetd-ca.key, qnetd-server.key | PKCS#8 PEM private keys | 0600 |
+//! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0660 / 0640 |
+//! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
+//! | serial.txt | last serial handed out (upstream: 100 base, CA 101, server 102…) | 0660 / 0640 |
+//! | registry.txt | every certificate issued (see `registry`) | 0660 / 0640 |
+//!
+//! The group-write bit of the store directory (0770, or 0750 after `-G`) decides 0660 vs 0640.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rcgen::{Issuer, KeyPair};
+use time::OffsetDateTime;
+
+use crate::csr;
+use crate::error::StoreError;
+use crate::fsutil::{self, Owner, StoreLock};
+use crate::profile;
+use crate::registry::{self, Entry, Kind};
+
+pub const DEFAULT_DIR: &str = "/etc/corosync/qnetd/nssdb";
+pub const CA_CERT_FILE: &str = "qnetd-cacert.crt";
+pub const CA_KEY_FILE: &str = "qnetd-ca.key";
+pub const SERVER_CERT_FILE: &str = "qnetd-server.crt";
+pub const SERVER_KEY_FILE: &str = "qnetd-server.key";
+pub const SERIAL_FILE: &str = "serial.txt";
+pub const REGISTRY_FILE: &str = "registry.txt";
+/// Upstream's first `serial.txt` value; the CA gets the next one (101).
+const SERIAL_BASE: u64 = 100;
+/// Files that must all exist for the store to be usable.
+const CORE_FILES: [&str; 4] = [CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE];
+/// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
+pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
+
+const KEY_MODE: u32 = 0o600;
+const CA_EXPORT_MODE: u32 = 0o644;
+
+/// What the TLS server needs, all DER.
+#[derive(Clone, Debug)]
+pub struct ServerCredentials {
+    pub ca_cert_der: Vec<u8>,
+    pub server_cert_der: Vec<u8>,
+    pub server_key_pkcs8_der: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InitOptions {
+    /// Upstream `-G`: no group write bit (dir 0750, files 0640).
+    pub no_group_write: bool,
+    /// Re-create even if the store exists; the old files go to a backup directory.
+    pub force: bool,
+}
+
+#[derive(Debug)]
+pub enum InitOutcome {
+    /// A new CA and server certificate were made.
+    Created {
+        dir_created: bool,
+        /// Where the previous files were moved (with `force`).
+        backup: Option<PathBuf>,
+    },
+    /// The store was already complete; nothing was touched.
+    Unchanged,
+}
+
+/// One issued certificate.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub path: PathBuf,
+    pub der: Vec<u8>,
+    pub entry: Entry,
+}
+
+/// A certificate as `list` shows it.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub entry: Entry,
+    /// Whether this is what the store currently holds under that name (a re-issued cluster
+    /// certificate replaces the file; the older registry entry is then historical).
+    pub current: bool,
+}
+
+pub struct CertStore {
+    dir: PathBuf,
+    /// Mode of new non-key files (0660, or 0640 when the directory has no group write bit).
+    file_mode: u32,
+    owner: Option<Owner>,
+}
+
+impl CertStore {
+    /// Opens an initialised store; a missing or empty one is `NotInitialised` (whose message
+    /// names `qnetd cert init`).
+    pub fn open(dir: &Path) -> Result<CertStore, StoreError> {
+        match inspect(dir) {
+            State::Complete => Ok(CertStore::at(dir)),
+            State::Empty => Err(StoreError::NotInitialised {
+                dir: dir.to_path_buf(),
+            }),
+            State::Partial(missing) => Err(StoreError::Incomplete {
+                dir: dir.to_path_buf(),
+                missing,
+            }),
+        }
+    }
+
+    fn at(dir: &Path) -> CertStore {
+        let group_write = fs::metadata(dir)
+            .map(|m| m.permissions().mode() & 0o020 != 0)
+            .unwrap_or(true);
+        CertStore {
+            dir: dir.to_path_buf(),
+            file_mode: if group_write { 0o660 } else { 0o640 },
+            owner: fsutil::reference_owner(&config_dir(dir)),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// The CA certificate, server certificate and server key, read afresh from disk.
+    pub fn server_credentials(&self) -> Result<ServerCredentials, StoreError> {
+        Ok(ServerCredentials {
+            ca_cert_der: read_pem(&self.path(CA_CERT_FILE), &["CERTIFICATE"])?,
+            server_cert_der: read_pem(&self.path(SERVER_CERT_FILE), &["CERTIFICATE"])?,
+            server_key_pkcs8_der: read_pem(&self.path(SERVER_KEY_FILE), &["PRIVATE KEY"])?,
+        })
+    }
+
+    /// The CA certificate (DER).
+    pub fn ca_cert_der(&self) -> Result<Vec<u8>, StoreError> {
+        read_pem(&self.path(CA_CERT_FILE), &["CERTIFICATE"])
+    }
+
+    /// Creates the store: CA ("QNet CA", serial 101 on a new store) and server certificate
+    /// ("Qnetd Server", 102). Idempotent unless `force`.
+    pub fn init(dir: &Path, opts: InitOptions) -> Result<(CertStore, InitOutcome), StoreError> {
+        let state = inspect(dir);
+        match (&state, opts.force) {
+            (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
+            (State::Partial(missing), false) => {
+                return Err(StoreError::Incomplete {
+                    dir: dir.to_path_buf(),
+                    missing: missing.clone(),
+                })
+            }
+            _ => {}
+        }
+        let dir_mode = if opts.no_group_write { 0o750 } else { 0o770 };
+        let dir_created =
+            fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
+        let mut store = CertStore::at(dir);
+        store.file_mode = if opts.no_group_write { 0o640 } else { 0o660 };
+        let _lock = StoreLock::acquire(dir)?;
+        let backup = match state {
+            State::Empty => None,
+            _ => Some(store.move_to_backup()?),
+        };
+        store.create_ca_and_server()?;
+        Ok((
+            store,
+            InitOutcome::Created {
+                dir_created,
+                backup,
+            },
+        ))
+    }
+
+    fn create_ca_and_server(&self) -> Result<(), StoreError> {
+        let ca_key = profile::new_key()?;
+        let ca_serial = self.next_serial()?;
+        let ca_params = profile::ca(ca_serial);
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let server_key = profile::new_key()?;
+        let server_serial = self.next_serial()?;
+        let issuer = Issuer::from_params(&ca_params, &ca_key);
+        let server_cert =
+            profile::leaf(profile::SERVER_CN, server_serial).signed_by(&server_key, &issuer)?;
+
+        // Keys first, the CA export last: a store interrupted half-way is "incomplete", never
+        // a CA file without its key.
+        self.write(CA_KEY_FILE, ca_key.serialize_pem().as_bytes(), KEY_MODE)?;
+        self.write(
+            SERVER_KEY_FILE,
+            server_key.serialize_pem().as_bytes(),
+            KEY_MODE,
+        )?;
+        self.write(
+            SERVER_CERT_FILE,
+            server_cert.pem().as_bytes(),
+            self.file_mode,
+        )?;
+        let ca_entry = entry_for(ca_cert.der(), Kind::Ca, profile::CA_CN)?;
+        let export = ca_export_text(&ca_entry, &ca_cert.pem());
+        self.write(CA_CERT_FILE, export.as_bytes(), CA_EXPORT_MODE)?;
+        let server_entry = entry_for(server_cert.der(), Kind::Server, profile::SERVER_CN)?;
+        self.record(&[ca_entry, server_entry])
+    }
+
+    /// Moves the CA, server and cluster files and the registry into a fresh `backup-*`
+    /// directory. serial.txt stays, so serials are never reused under the new CA either.
+    fn move_to_backup(&self) -> Result<PathBuf, StoreError> {
+        let stamp = OffsetDateTime::now_utc().unix_timestamp();
+        let mut backup = self.dir.join(format!("backup-{stamp}"));
+        let mut n = 1;
+        while backup.exists() {
+            backup = self.dir.join(format!("backup-{stamp}-{n}"));
+            n += 1;
+        }
+        fsutil::create_dir(&backup, 0o700, self.owner)?;
+        for name in self.files_to_back_up()? {
+            let from = self.dir.join(&name);
+            fs::rename(&from, backup.join(&name)).map_err(|e| {
+                StoreError::io(
+                    format!("cannot move {} to {}", from.display(), backup.display()),
+                    e,
+                )
+            })?;
+        }
+        fsutil::sync_dir(&self.dir)
+            .map_err(|e| StoreError::io(format!("cannot sync {}", self.dir.display()), e))?;
+        Ok(backup)
+    }
+
+    fn files_to_back_up(&self) -> Result<Vec<String>, StoreError> {
+        let rd = fs::read_dir(&self.dir)
+            .map_err(|e| StoreError::io(format!("cannot list {}", self.dir.display()), e))?;
+        let mut names = Vec::new();
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let ours = CORE_FILES.contains(&name.as_str())
+                || name == REGISTRY_FILE
+                || (name.starts_with("cluster-") && name.ends_with(".crt"));
+            if ours {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Signs a node's request for cluster `cluster` into `cluster-NAME.crt` (DER).
+    ///
+    /// Everything that can be refused is checked before a serial is taken: a bad request
+    /// leaves no file and consumes no serial.
+    pub fn sign_request(&self, request: &[u8], cluster: &str) -> Result<Issued, StoreError> {
+        check_cluster_name(cluster)?;
+        let req = csr::parse(request)?;
+        match &req.common_name {
+            Some(cn) if cn.eq_ignore_ascii_case(cluster) => {}
+            Some(cn) => {
+                return Err(StoreError::BadRequest(format!(
+                    "its subject CN is '{cn}' but the cluster is '{cluster}': the daemon only \
+                     accepts a node whose certificate CN is its cluster name, so it would refuse \
+                     this cluster (make the request with `corosync-qdevice-net-certutil -r -n {cluster}`)"
+                )))
+            }
+            None => {
+                return Err(StoreError::BadRequest(format!(
+                    "its subject has no CN; the daemon requires CN={cluster}"
+                )))
+            }
+        }
+        let _lock = StoreLock::acquire(&self.dir)?;
+        let ca = self.load_ca()?;
+        let mut params = req.params;
+        let serial = self.next_serial()?;
+        params.params.serial_number = Some(serial.into());
+        params.params.not_before = profile::not_before();
+        params.params.not_after = profile::not_after(OffsetDateTime::now_utc());
+        let cert = params.signed_by(&ca.issuer())?;
+        self.store_cluster_cert(cluster, cert.der())
+    }
+
+    /// Issues a cluster certificate for a key we hold (for `bundle`): returns the certificate.
+    pub fn issue_cluster_cert(&self, cluster: &str, key: &KeyPair) -> Result<Issued, StoreError> {
+        check_cluster_name(cluster)?;
+        let _lock = StoreLock::acquire(&self.dir)?;
+        let ca = self.load_ca()?;
+        let serial = self.next_serial()?;
+        let cert = profile::leaf(cluster, serial).signed_by(key, &ca.issuer())?;
+        self.store_cluster_cert(cluster, cert.der())
+    }
+
+    fn store_cluster_cert(&self, cluster: &str, der: &[u8]) -> Result<Issued, StoreError> {
+        let file = cluster_cert_file(cluster);
+        self.write(&file, der, self.file_mode)?;
+        let entry = entry_for(der, Kind::Cluster, cluster)?;
+        self.record(std::slice::from_ref(&entry))?;
+        Ok(Issued {
+            path: self.path(&file),
+            der: der.to_vec(),
+            entry,
+        })
+    }
+
+    /// Every certificate in the registry, oldest first.
+    pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
+        let entries = registry::load(&self.path(REGISTRY_FILE))?;
+        let current = |e: &Entry| -> bool {
+            let file = match e.kind {
+                Kind::Ca => CA_CERT_FILE.to_string(),
+                Kind::Server => SERVER_CERT_FILE.to_string(),
+                Kind::Cluster => cluster_cert_file(&e.name),
+            };
+            let der = match e.kind {
+                Kind::Cluster => fs::read(self.path(&file)).ok(),
+                _ => read_pem(&self.path(&file), &["CERTIFICATE"]).ok(),
+            };
+            der.is_some_and(|d| sha256_hex(&d) == e.sha256)
+        };
+        Ok(entries
+            .into_iter()
+            .map(|entry| Listed {
+                current: current(&entry),
+                entry,
+            })
+            .collect())
+    }
+
+    fn load_ca(&self) -> Result<LoadedCa, StoreError> {
+        let key_path = self.path(CA_KEY_FILE);
+        let key_pem =
+            String::from_utf8(fsutil::read(&key_path)?).map_err(|_| StoreError::Corrupt {
+                path: key_path.clone(),
+                reason: "not a PEM file".into(),
+            })?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| StoreError::Corrupt {
+            path: key_path,
+            reason: format!("not a usable private key: {e}"),
+        })?;
+        Ok(LoadedCa {
+            cert_der: self.ca_cert_der()?,
+            key,
+        })
+    }
+
+    /// Takes the next serial and makes it durable before it is used: a crash after this
+    /// point skips a serial, never reuses one. Caller holds the store lock.
+    fn next_serial(&self) -> Result<u64, StoreError> {
+        let path = self.path(SERIAL_FILE);
+        let last = match fs::read_to_string(&path) {
+            Ok(text) => text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: format!("expected a decimal serial, found {:?}", text.trim()),
+                })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SERIAL_BASE,
+            Err(e) => return Err(StoreError::io(format!("cannot read {}", path.display()), e)),
+        };
+        let next = last + 1;
+        self.write(SERIAL_FILE, format!("{next}\n").as_bytes(), self.file_mode)?;
+        Ok(next)
+    }
+
+    fn record(&self, new: &[Entry]) -> Result<(), StoreError> {
+        let path = self.path(REGISTRY_FILE);
+        let mut entries = registry::load(&path)?;
+        entries.extend_from_slice(new);
+        self.write(
+            REGISTRY_FILE,
+            registry::render(&entries).as_bytes(),
+            self.file_mode,
+        )
+    }
+
+    fn write(&self, file: &str, data: &[u8], mode: u32) -> Result<(), StoreError> {
+        fsutil::write_atomic(&self.path(file), data, mode, self.owner)
+    }
+}
+
+struct LoadedCa {
+    cert_der: Vec<u8>,
+    key: KeyPair,
+}
+
+impl LoadedCa {
+    fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        // The CA certificate was checked when it was written; a store whose CA file is not a
+        // certificate anymore fails in `ca_cert_der` before we get here.
+        Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key)
+            .unwrap_or_else(|_| Issuer::new(profile::ca(0), &self.key))
+    }
+}
+
+enum State {
+    Empty,
+    Complete,
+    Partial(Vec<&'static str>),
+}
+
+fn inspect(dir: &Path) -> State {
+    let missing: Vec<&'static str> = CORE_FILES
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).exists())
+        .collect();
+    match missing.len() {
+        0 => State::Complete,
+        n if n == CORE_FILES.len() => State::Empty,
+        _ => State::Partial(missing),
+    }
+}
+
+/// Whether upstream's `-i` would say "already exists": our store, or an NSS database.
+pub fn store_exists(dir: &Path) -> bool {
+    !matches!(inspect(dir), State::Empty) || NSS_DB_FILES.iter().any(|f| dir.join(f).exists())
+}
+
+/// The directory whose owner new files take: the parent of the store (/etc/corosync/qnetd).
+fn config_dir(dir: &Path) -> PathBuf {
+    match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+pub fn cluster_cert_file(cluster: &str) -> String {
+    format!("cluster-{cluster}.crt")
+}
+
+/// Upstream uses the name verbatim in a file name; we refuse what would escape the store or
+/// break the line-based registry.
+pub fn check_cluster_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() {
+        return Err(StoreError::BadName("the name is empty".into()));
+    }
+    if name.contains('/') || name.chars().any(char::is_control) {
+        return Err(StoreError::BadName(format!(
+            "{name:?} contains '/' or a control character"
+        )));
+    }
+    if name.len() > 200 {
+        return Err(StoreError::BadName("longer than 200 bytes".into()));
+    }
+    Ok(())
+}
+
+fn entry_for(der: &[u8], kind: Kind, name: &str) -> Result<Entry, StoreError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| StoreError::Crypto(format!("issued certificate does not parse: {e}")))?;
+    Ok(Entry {
+        serial: cert
+            .tbs_certificate
+            .serial
+            .to_u64_digits()
+            .first()
+            .copied()
+            .unwrap_or(0),
+        kind,
+        not_after: cert.validity().not_after.timestamp(),
+        sha256: sha256_hex(der),
+        name: name.to_string(),
+    })
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `AB:CD:…` form of a hex fingerprint, as NSS and OpenSSL print it.
+pub fn colon_fingerprint(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).to_uppercase())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The exported CA: a few lines of text (NSS skips text before the PEM block, as it does in
+/// upstream's file, which starts with a `certutil -L` dump) and the PEM certificate.
+fn ca_export_text(entry: &Entry, pem: &str) -> String {
+    format!(
+        "QNet CA certificate of qnetd (ECDSA P-256), serial {}\n\
+         SHA-256 fingerprint: {}\n\
+         Import on each cluster node: corosync-qdevice-net-certutil -i -c qnetd-cacert.crt\n\n{}",
+        entry.serial,
+        colon_fingerprint(&entry.sha256),
+        pem
+    )
+}
+
+/// Reads the first PEM block with one of `tags` from `path` (text around it is ignored).
+fn read_pem(path: &Path, tags: &[&str]) -> Result<Vec<u8>, StoreError> {
+    let data = fsutil::read(path)?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let blocks = pem::parse_many(&data).map_err(|e| corrupt(format!("bad PEM: {e}")))?;
+    blocks
+        .into_iter()
+        .find(|b| tags.contains(&b.tag()))
+        .map(|b| b.into_contents())
+        .ok_or_else(|| corrupt(format!("no {} PEM block", tags.join("/"))))
+}
