@@ -470,6 +470,8 @@ pub enum DecodeErrorKind {
     BadLength { option: u16 },
     /// An enumerated TLV holds a value outside its range (or NODE_INFO with node id 0/missing).
     OutOfRange { option: u16 },
+    /// The header's message type is not 0..=17 (the framing layer normally skips these first).
+    UnknownMessageType { msg_type: u16 },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -481,6 +483,9 @@ impl std::fmt::Display for DecodeError {
             }
             DecodeErrorKind::OutOfRange { option } => {
                 write!(f, "option {option} has a value out of range")
+            }
+            DecodeErrorKind::UnknownMessageType { msg_type } => {
+                write!(f, "unknown message type {msg_type}")
             }
         }
     }
