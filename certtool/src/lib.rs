@@ -2,10 +2,12 @@
 //! PKCS#12 bundles for nodes. Used by the daemon (server credentials) and by the `qnetd cert`
 //! and `corosync-qnetd-certutil` commands. Never runs an external program.
 
+pub mod bundle;
 mod csr;
 pub mod entropy;
 mod error;
 mod fsutil;
+pub mod p12;
 pub mod profile;
 pub mod registry;
 mod store;

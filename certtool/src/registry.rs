@@ -15,7 +15,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Ca => "ca",
             Kind::Server => "server",
@@ -43,6 +43,21 @@ pub struct Entry {
     pub sha256: String,
     /// Subject CN for the CA/server, cluster name for cluster certificates.
     pub name: String,
+}
+
+impl Entry {
+    /// Whole days from now until notAfter (negative once expired).
+    pub fn days_left(&self) -> i64 {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        (self.not_after - now).div_euclid(86_400)
+    }
+
+    /// notAfter as YYYY-MM-DD (UTC).
+    pub fn not_after_date(&self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.not_after)
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|_| "?".into())
+    }
 }
 
 const HEADER: &str = "# qnetd certificate registry: serial, kind, not-after (unix), sha256, name\n";

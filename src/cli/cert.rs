@@ -1,14 +1,217 @@
-//! `qnetd cert` (not written yet).
+//! `qnetd cert …`: the certificate lifecycle (init, sign, bundle, list) on the certtool store.
 
-use argh::FromArgs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// cert (not written yet)
+use argh::FromArgs;
+use certtool::{CertStore, InitOptions, InitOutcome, StoreError};
+
+/// Days before expiry from which `list` warns.
+const WARN_DAYS: i64 = 30;
+
+/// manage qnetd's certificates: CA and server certificate, cluster certificates, node bundles
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "cert")]
-pub struct CertArgs {}
+pub struct CertArgs {
+    /// certificate store directory (default /etc/corosync/qnetd/nssdb)
+    #[argh(option, default = "PathBuf::from(certtool::DEFAULT_DIR)")]
+    pub dir: PathBuf,
+    #[argh(subcommand)]
+    pub command: CertCommand,
+}
 
-pub fn main(_args: CertArgs) -> ExitCode {
-    eprintln!("qnetd cert: not written yet");
-    ExitCode::FAILURE
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum CertCommand {
+    Init(InitArgs),
+    Sign(SignArgs),
+    Bundle(BundleArgs),
+    List(ListArgs),
+}
+
+/// create the CA ("QNet CA") and the server certificate ("Qnetd Server"); does nothing if they exist
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "init")]
+pub struct InitArgs {
+    /// re-create the CA and server certificate; the old files are moved to a backup directory
+    #[argh(switch)]
+    pub force: bool,
+    /// no group write bit: directory 0750 and files 0640 instead of 0770/0660 (upstream -G)
+    #[argh(switch, short = 'G')]
+    pub no_group_write: bool,
+}
+
+/// sign a node's certificate request (DER or PEM PKCS#10) into cluster-NAME.crt
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "sign")]
+pub struct SignArgs {
+    /// the request file (corosync-qdevice-net-certutil -r writes qdevice-net-node.crq)
+    #[argh(option)]
+    pub csr: PathBuf,
+    /// the cluster name; must be the request's CN
+    #[argh(option)]
+    pub cluster: String,
+}
+
+/// make a node key, its cluster certificate and qdevice-net-node.p12 for a cluster, with the commands to run on the nodes
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "bundle")]
+pub struct BundleArgs {
+    /// the cluster name (corosync totem.cluster_name)
+    #[argh(option)]
+    pub cluster: String,
+    /// output directory (default: bundle-NAME in the store directory)
+    #[argh(option)]
+    pub out: Option<PathBuf>,
+}
+
+/// list the CA, the server certificate and every issued cluster certificate
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct ListArgs {}
+
+pub fn main(args: CertArgs) -> ExitCode {
+    let result = match args.command {
+        CertCommand::Init(a) => init(&args.dir, a),
+        CertCommand::Sign(a) => sign(&args.dir, a),
+        CertCommand::Bundle(a) => bundle(&args.dir, a),
+        CertCommand::List(_) => list(&args.dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qnetd cert: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn wait_note() {
+    if !certtool::random_pool_ready() {
+        eprintln!(
+            "waiting for the kernel's random pool to be initialised (getrandom would block)…"
+        );
+    }
+}
+
+fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
+    wait_note();
+    let opts = InitOptions {
+        no_group_write: a.no_group_write,
+        force: a.force,
+    };
+    let (store, outcome) = CertStore::init(dir, opts)?;
+    match outcome {
+        InitOutcome::Unchanged => {
+            println!(
+                "certificate store {} is already initialised: nothing changed (use --force to re-create it)",
+                dir.display()
+            );
+        }
+        InitOutcome::Created { backup, .. } => {
+            if let Some(b) = backup {
+                println!("previous certificates moved to {}", b.display());
+            }
+            for l in store.list()?.iter().filter(|l| l.current) {
+                println!(
+                    "created {:?} serial {} (SHA-256 {})",
+                    l.entry.name,
+                    l.entry.serial,
+                    certtool::colon_fingerprint(&l.entry.sha256)
+                );
+            }
+            println!(
+                "CA certificate exported as {}",
+                store.path(certtool::CA_CERT_FILE).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn sign(dir: &Path, a: SignArgs) -> Result<(), StoreError> {
+    let store = CertStore::open(dir)?;
+    let request = std::fs::read(&a.csr).map_err(|e| StoreError::Io {
+        what: format!("cannot read {}", a.csr.display()),
+        source: e,
+    })?;
+    let issued = store.sign_request(&request, &a.cluster)?;
+    println!(
+        "signed the certificate of cluster {:?} (serial {}), stored in {}",
+        a.cluster,
+        issued.entry.serial,
+        issued.path.display()
+    );
+    Ok(())
+}
+
+fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {
+    let store = CertStore::open(dir)?;
+    wait_note();
+    let out = a
+        .out
+        .unwrap_or_else(|| dir.join(format!("bundle-{}", a.cluster)));
+    let b = certtool::bundle::make(&store, &a.cluster, &out)?;
+    println!(
+        "issued the node certificate of cluster {:?} (serial {}), also stored in {}",
+        a.cluster,
+        b.issued.entry.serial,
+        b.issued.path.display()
+    );
+    println!("bundle written to {}:", b.dir.display());
+    println!(
+        "  {}  (key + certificate, nickname {:?}, empty password)",
+        certtool::bundle::P12_FILE,
+        certtool::bundle::NODE_NICKNAME
+    );
+    println!("  {}  (the CA)", certtool::CA_CERT_FILE);
+    println!(
+        "  {}  (one self-contained script doing the commands below)",
+        certtool::bundle::SCRIPT_FILE
+    );
+    println!();
+    print!("{}", b.commands);
+    Ok(())
+}
+
+fn list(dir: &Path) -> Result<(), StoreError> {
+    let store = CertStore::open(dir)?;
+    println!(
+        "{:<8} {:<24} {:>6}  {:<10} {:>9}  SHA-256",
+        "KIND", "NAME", "SERIAL", "NOT-AFTER", "DAYS-LEFT"
+    );
+    let mut warnings = Vec::new();
+    for l in store.list()? {
+        let e = &l.entry;
+        let days = e.days_left();
+        let date = e.not_after_date();
+        let kind = e.kind.as_str();
+        let note = if l.current { "" } else { " (replaced)" };
+        println!(
+            "{:<8} {:<24} {:>6}  {:<10} {:>9}  {}{}",
+            kind,
+            e.name,
+            e.serial,
+            date,
+            days,
+            certtool::colon_fingerprint(&e.sha256),
+            note
+        );
+        if l.current && days < WARN_DAYS {
+            warnings.push(format!(
+                "warning: {kind} certificate {:?} (serial {}) {}",
+                e.name,
+                e.serial,
+                if days < 0 {
+                    "has expired".to_string()
+                } else {
+                    format!("expires in {days} days")
+                }
+            ));
+        }
+    }
+    for w in warnings {
+        eprintln!("{w}");
+    }
+    Ok(())
 }
