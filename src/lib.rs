@@ -3,6 +3,9 @@
 //! The wire codec ([`proto`]), the per-connection protocol engine ([`engine`]) and the decision
 //! algorithms ([`algo`]) are pure code: no sockets, no clocks. [`server`] drives them with smol.
 
+pub mod algo;
 pub mod cli;
+pub mod cluster;
+pub mod engine;
 pub mod proto;
 pub mod status;

@@ -1,0 +1,254 @@
+//! Clusters: the clients that completed INIT under one cluster name, and what the server
+//! remembers about each of them (upstream `qnetd-cluster.c`, `qnetd-cluster-list.c` and the
+//! per-client fields of `qnetd-client.h` that the decision algorithms read).
+//!
+//! Ordering rules are upstream's and are visible on the wire and in the status output:
+//! clusters keep creation order; the nodes of a cluster are kept sorted by node id (a new node
+//! goes before the first node with a larger id).
+
+use std::time::Instant;
+
+use crate::algo;
+use crate::proto::types::{Algorithm, Heuristics, NodeInfo, RingId, TieBreaker, Vote};
+
+/// Identifies one client connection for the lifetime of the engine.
+pub type ClientId = u64;
+
+/// A vote the server sends on its own initiative (VOTE_INFO), produced by an algorithm.
+/// The engine encodes it; the target node has already recorded it as its last sent vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteInfo {
+    pub client: ClientId,
+    pub seq: u32,
+    pub vote: Vote,
+    pub ring_id: RingId,
+}
+
+/// One initialised client as a member of its cluster.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub client: ClientId,
+    pub node_id: u32,
+    pub algorithm: Algorithm,
+    pub tie_breaker: TieBreaker,
+    pub keep_active_partition_tie_breaker: bool,
+    pub config_nodes: Vec<NodeInfo>,
+    /// CONFIG_VERSION of the last config node list, if it carried one.
+    pub config_version: Option<u64>,
+    pub membership_nodes: Vec<NodeInfo>,
+    pub quorum_nodes: Vec<NodeInfo>,
+    /// From INIT, then from every accepted membership node list.
+    pub ring_id: RingId,
+    /// The latest of `membership_heuristics` and `regular_heuristics`.
+    pub heuristics: Heuristics,
+    pub membership_heuristics: Heuristics,
+    pub regular_heuristics: Heuristics,
+    pub last_sent_vote: Option<Vote>,
+    pub last_sent_ack_nack_vote: Option<Vote>,
+    /// Per-node data of the decision algorithms.
+    pub algo: algo::NodeData,
+    /// The per-client algorithm timer (only LMS schedules it).
+    pub algo_timer: Option<Instant>,
+    /// Sequence numbers of VOTE_INFOs sent by the algorithm timer (first is 1).
+    pub algo_timer_vote_info_seq: u32,
+}
+
+impl Node {
+    pub fn new(
+        client: ClientId,
+        node_id: u32,
+        algorithm: Algorithm,
+        tie_breaker: TieBreaker,
+        ring_id: RingId,
+    ) -> Node {
+        Node {
+            client,
+            node_id,
+            algorithm,
+            tie_breaker,
+            keep_active_partition_tie_breaker: false,
+            config_nodes: Vec::new(),
+            config_version: None,
+            membership_nodes: Vec::new(),
+            quorum_nodes: Vec::new(),
+            ring_id,
+            heuristics: Heuristics::Undefined,
+            membership_heuristics: Heuristics::Undefined,
+            regular_heuristics: Heuristics::Undefined,
+            last_sent_vote: None,
+            last_sent_ack_nack_vote: None,
+            algo: algo::NodeData::default(),
+            algo_timer: None,
+            algo_timer_vote_info_seq: 0,
+        }
+    }
+
+    /// Remember a vote the server is about to send this node (reply or VOTE_INFO).
+    pub fn record_sent_vote(&mut self, vote: Vote) {
+        self.last_sent_vote = Some(vote);
+        if vote.is_ack_or_nack() {
+            self.last_sent_ack_nack_vote = Some(vote);
+        }
+    }
+}
+
+/// True if `list` holds an entry for `node_id` (upstream `node_list_find_node_id`).
+pub fn contains_node(list: &[NodeInfo], node_id: u32) -> bool {
+    list.iter().any(|n| n.node_id == node_id)
+}
+
+/// All initialised clients sharing one cluster name.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Raw name bytes, compared byte-exactly.
+    pub name: Vec<u8>,
+    /// Sorted by node id ascending; never empty while the cluster exists.
+    pub nodes: Vec<Node>,
+    /// Cluster-wide data of the ffsplit algorithm.
+    pub ffsplit: algo::ffsplit::ClusterData,
+}
+
+impl Cluster {
+    pub fn new(name: Vec<u8>) -> Cluster {
+        Cluster {
+            name,
+            nodes: Vec::new(),
+            ffsplit: algo::ffsplit::ClusterData::default(),
+        }
+    }
+
+    /// Insert before the first node with a larger node id; returns the new node's index.
+    pub fn insert(&mut self, node: Node) -> usize {
+        let at = self
+            .nodes
+            .iter()
+            .position(|n| n.node_id > node.node_id)
+            .unwrap_or(self.nodes.len());
+        self.nodes.insert(at, node);
+        at
+    }
+
+    /// Index of the node belonging to `client`.
+    pub fn position(&self, client: ClientId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.client == client)
+    }
+
+    /// Index of the first node with `node_id` (upstream `qnetd_cluster_find_client_by_node_id`).
+    pub fn find_node_id(&self, node_id: u32) -> Option<usize> {
+        self.nodes.iter().position(|n| n.node_id == node_id)
+    }
+}
+
+/// Every cluster, in creation order.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterList {
+    clusters: Vec<Cluster>,
+}
+
+impl ClusterList {
+    pub fn iter(&self) -> impl Iterator<Item = &Cluster> {
+        self.clusters.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.clusters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clusters.is_empty()
+    }
+
+    pub fn find(&self, name: &[u8]) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    pub fn find_mut(&mut self, name: &[u8]) -> Option<&mut Cluster> {
+        self.clusters.iter_mut().find(|c| c.name == name)
+    }
+
+    /// Add `node` to the cluster called `name`, creating the cluster at the end of the list
+    /// if it does not exist. Returns the cluster and the node's index in it.
+    pub fn add_node(&mut self, name: &[u8], node: Node) -> (&mut Cluster, usize) {
+        let pos = match self.clusters.iter().position(|c| c.name == name) {
+            Some(pos) => pos,
+            None => {
+                self.clusters.push(Cluster::new(name.to_vec()));
+                self.clusters.len() - 1
+            }
+        };
+        let cluster = &mut self.clusters[pos];
+        let idx = cluster.insert(node);
+        (cluster, idx)
+    }
+
+    /// Remove `client`'s node from cluster `name`; the cluster goes away with its last node.
+    pub fn remove_client(&mut self, name: &[u8], client: ClientId) -> Option<Node> {
+        let pos = self.clusters.iter().position(|c| c.name == name)?;
+        let cluster = &mut self.clusters[pos];
+        let idx = cluster.position(client)?;
+        let node = cluster.nodes.remove(idx);
+        if cluster.nodes.is_empty() {
+            self.clusters.remove(pos);
+        }
+        Some(node)
+    }
+
+    /// Forget everything (server shutdown).
+    pub fn clear(&mut self) {
+        self.clusters.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(client: ClientId, node_id: u32) -> Node {
+        Node::new(
+            client,
+            node_id,
+            Algorithm::Ffsplit,
+            TieBreaker::Lowest,
+            RingId::default(),
+        )
+    }
+
+    #[test]
+    fn nodes_stay_sorted_by_node_id() {
+        let mut list = ClusterList::default();
+        list.add_node(b"c", node(1, 5));
+        list.add_node(b"c", node(2, 1));
+        list.add_node(b"c", node(3, 3));
+        let ids: Vec<u32> = list
+            .find(b"c")
+            .unwrap()
+            .nodes
+            .iter()
+            .map(|n| n.node_id)
+            .collect();
+        assert_eq!(ids, vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn clusters_keep_creation_order_and_vanish_when_empty() {
+        let mut list = ClusterList::default();
+        list.add_node(b"b", node(1, 1));
+        list.add_node(b"a", node(2, 1));
+        list.add_node(b"B", node(3, 1));
+        let names: Vec<&[u8]> = list.iter().map(|c| c.name.as_slice()).collect();
+        assert_eq!(names, vec![&b"b"[..], &b"a"[..], &b"B"[..]]);
+        assert!(list.remove_client(b"a", 2).is_some());
+        assert!(list.find(b"a").is_none());
+        assert_eq!(list.len(), 2);
+        assert!(list.remove_client(b"a", 2).is_none());
+    }
+
+    #[test]
+    fn record_sent_vote_tracks_ack_nack_separately() {
+        let mut n = node(1, 1);
+        n.record_sent_vote(Vote::Ack);
+        n.record_sent_vote(Vote::NoChange);
+        assert_eq!(n.last_sent_vote, Some(Vote::NoChange));
+        assert_eq!(n.last_sent_ack_nack_vote, Some(Vote::Ack));
+    }
+}
