@@ -8,4 +8,6 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod proto;
+pub mod server;
+pub mod settings;
 pub mod status;

@@ -1,14 +1,187 @@
-//! `qnetd run` (not written yet).
+//! `qnetd run`: the daemon with friendly, documented flags. It builds the same validated
+//! [`Config`] as upstream's `corosync-qnetd` command line (`cli::compat::qnetd`).
 
+use crate::settings::{AddressFamily, Config, ConfigError};
 use argh::FromArgs;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// run (not written yet)
-#[derive(FromArgs, Debug)]
+/// run the quorum arbiter daemon in the foreground (logs to stderr)
+#[derive(FromArgs, Debug, Default)]
 #[argh(subcommand, name = "run")]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// address or host name to listen on (default: every address, IPv6 dual-stack)
+    #[argh(option, short = 'l')]
+    pub listen: Option<String>,
+    /// TCP port (default 5403)
+    #[argh(option, short = 'p')]
+    pub port: Option<String>,
+    /// listen on IPv4 only
+    #[argh(switch, short = '4')]
+    pub ipv4: bool,
+    /// listen on IPv6 only
+    #[argh(switch, short = '6')]
+    pub ipv6: bool,
+    /// TLS: on (clients choose), off, or required (default on)
+    #[argh(option)]
+    pub tls: Option<String>,
+    /// whether TLS clients must present a certificate signed by our CA: on or off (default on)
+    #[argh(option)]
+    pub client_cert_required: Option<String>,
+    /// accept at most this many clients; 0 = unlimited (default 0)
+    #[argh(option, short = 'm')]
+    pub max_clients: Option<String>,
+    /// certificate store directory (default /etc/corosync/qnetd/nssdb; `qnetd cert init`
+    /// creates it)
+    #[argh(option)]
+    pub store: Option<PathBuf>,
+    /// PID lock file (default /var/run/corosync-qnetd/corosync-qnetd.pid)
+    #[argh(option)]
+    pub lock_file: Option<PathBuf>,
+    /// status socket for `qnetd status` and corosync-qnetd-tool (default
+    /// /var/run/corosync-qnetd/corosync-qnetd.sock)
+    #[argh(option)]
+    pub socket: Option<PathBuf>,
+    /// advanced setting KEY=VALUE, as upstream's -S (repeatable; e.g. dpd_enabled=off,
+    /// heartbeat_interval_max=60000, handshake_timeout=30000)
+    #[argh(option, short = 'S')]
+    pub setting: Vec<String>,
+    /// log debug messages
+    #[argh(switch, short = 'd')]
+    pub debug: bool,
+}
 
-pub fn main(_args: RunArgs) -> ExitCode {
-    eprintln!("qnetd run: not written yet");
-    ExitCode::FAILURE
+impl RunArgs {
+    /// The validated configuration these flags describe. Specific flags (--store, --lock-file,
+    /// --socket) win over the same key given with --setting.
+    pub fn to_config(&self) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        for list in &self.setting {
+            cfg.apply_settings(list)?;
+        }
+        cfg.listen_addr = self.listen.clone();
+        cfg.family = match (self.ipv4, self.ipv6) {
+            (true, true) => {
+                return Err(ConfigError(
+                    "--ipv4 and --ipv6 exclude each other".to_string(),
+                ))
+            }
+            (true, false) => AddressFamily::V4,
+            (false, true) => AddressFamily::V6,
+            (false, false) => AddressFamily::Any,
+        };
+        if let Some(p) = &self.port {
+            cfg.set_port(p)?;
+        }
+        if let Some(t) = &self.tls {
+            cfg.set_tls(t)?;
+        }
+        if let Some(c) = &self.client_cert_required {
+            cfg.set_client_cert_required(c)?;
+        }
+        if let Some(m) = &self.max_clients {
+            cfg.set_max_clients(m)?;
+        }
+        if let Some(dir) = &self.store {
+            cfg.settings.nss_db_dir = dir.clone();
+        }
+        if let Some(path) = &self.lock_file {
+            cfg.settings.lock_file = path.clone();
+        }
+        if let Some(path) = &self.socket {
+            cfg.settings.local_socket_file = path.clone();
+        }
+        cfg.debug = u8::from(self.debug);
+        cfg.validate()
+    }
+}
+
+pub fn main(args: RunArgs) -> ExitCode {
+    match args.to_config() {
+        Ok(cfg) => {
+            crate::server::init_logging(cfg.debug);
+            crate::server::run(cfg)
+        }
+        Err(e) => {
+            eprintln!("qnetd run: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::types::TlsMode;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let run = RunArgs::from_args(&["run"], args).map_err(|e| e.output)?;
+        run.to_config().map_err(|e| e.0)
+    }
+
+    #[test]
+    fn flags_map_to_config() {
+        let c = parse(&[
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            "15403",
+            "--tls",
+            "required",
+            "--client-cert-required",
+            "off",
+            "--max-clients",
+            "3",
+            "--store",
+            "/tmp/s",
+            "-S",
+            "dpd_enabled=off",
+            "--setting",
+            "lock_file=/tmp/ignored.pid",
+            "--lock-file",
+            "/tmp/q.pid",
+            "-d",
+        ])
+        .unwrap();
+        assert_eq!(c.listen_addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(c.port, 15403);
+        assert_eq!(c.tls, TlsMode::Required);
+        assert!(!c.client_cert_required);
+        assert_eq!(c.max_clients, 3);
+        assert_eq!(c.store_dir(), std::path::Path::new("/tmp/s"));
+        assert!(!c.settings.dpd_enabled);
+        assert_eq!(c.settings.lock_file, PathBuf::from("/tmp/q.pid"));
+        assert_eq!(c.debug, 1);
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(parse(&["--tls", "maybe"])
+            .unwrap_err()
+            .contains("tls must be"));
+        assert!(parse(&["--port", "0"]).unwrap_err().contains("port"));
+        assert!(parse(&["-S", "bogus=1"])
+            .unwrap_err()
+            .contains("unknown option"));
+        assert!(parse(&["-4", "-6"]).is_err());
+    }
+
+    #[test]
+    fn same_config_as_upstream_command_line() {
+        let native = parse(&["-p", "15403", "--tls", "off", "-S", "listen_backlog=5"]).unwrap();
+        let compat = crate::cli::compat::qnetd::parse(&[
+            "-p".to_string(),
+            "15403".to_string(),
+            "-s".to_string(),
+            "off".to_string(),
+            "-S".to_string(),
+            "listen_backlog=5".to_string(),
+            "-f".to_string(),
+        ])
+        .unwrap();
+        match compat {
+            crate::cli::compat::qnetd::Parsed::Run(c) => assert_eq!(*c, native),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 }

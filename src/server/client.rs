@@ -1,0 +1,279 @@
+//! One task per client connection: read bytes → frames → engine; write this client's FIFO in
+//! order; switch to TLS on STARTTLS; sleep until the engine's next deadline.
+
+use super::stream::{Conn, Replay};
+use super::{tls, Daemon, Out};
+use crate::engine::ClientId;
+use crate::proto::framing::FrameReader;
+use smol::channel::Receiver;
+use smol::future::FutureExt;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::{Async, Timer};
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+type ServerConn =
+    Conn<Async<TcpStream>, futures_rustls::server::TlsStream<Replay<Async<TcpStream>>>>;
+
+/// How a session ended; decides the log line.
+enum End {
+    /// The client closed the connection.
+    PeerClosed,
+    /// A socket or TLS error.
+    Io(String),
+    /// We drop the client, for a reason the user can act on.
+    Refused(String),
+}
+
+/// What draining the FIFO asks for next.
+enum Step {
+    Continue,
+    StartTls,
+    Close(String),
+}
+
+enum Event {
+    Read(std::io::Result<usize>),
+    Out(Option<Out>),
+    Timer,
+}
+
+/// Serve one accepted connection until it ends, then tell the engine it is gone.
+pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String) {
+    let now = Instant::now();
+    let id = daemon
+        .engine
+        .borrow_mut()
+        .client_connected(addr.clone(), now);
+    let (tx, rx) = smol::channel::unbounded();
+    daemon.fifos.borrow_mut().insert(id, tx);
+    log::debug!("client {addr} connected");
+
+    let handshake_timeout = daemon.cfg.settings.handshake_timeout;
+    let mut session = Session {
+        daemon: daemon.clone(),
+        id,
+        addr: addr.clone(),
+        rx,
+        conn: Conn::Plain(Replay::new(stream)),
+        reader: FrameReader::new(daemon.cfg.settings.max_client_receive_size as usize),
+        handshake_deadline: handshake_timeout.map(|t| now + t),
+        handshake_timeout,
+    };
+    let end = session.run().await;
+    drop(session);
+
+    daemon.fifos.borrow_mut().remove(&id);
+    let outputs = daemon
+        .engine
+        .borrow_mut()
+        .client_disconnected(id, Instant::now());
+    daemon.route(outputs);
+    match end {
+        End::PeerClosed => log::debug!("client {addr} closed the connection"),
+        End::Io(e) => log::info!("client {addr} disconnected: {e}"),
+        // The engine's reasons name the client already.
+        End::Refused(why) if why.contains(addr.as_str()) => log::warn!("{why}"),
+        End::Refused(why) => log::warn!("client {addr} disconnected: {why}"),
+    }
+}
+
+struct Session {
+    daemon: Rc<Daemon>,
+    id: ClientId,
+    addr: String,
+    rx: Receiver<Out>,
+    conn: ServerConn,
+    reader: FrameReader,
+    /// Until the first complete message: drop clients that connect and say nothing.
+    handshake_deadline: Option<Instant>,
+    handshake_timeout: Option<Duration>,
+}
+
+impl Session {
+    async fn run(&mut self) -> End {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let deadline = self.next_deadline();
+            let event = {
+                let conn = &mut self.conn;
+                let rx = &self.rx;
+                let read = async { Event::Read(conn.read(&mut buf).await) };
+                let out = async { Event::Out(rx.recv().await.ok()) };
+                let timer = async {
+                    match deadline {
+                        Some(at) => Timer::at(at).await,
+                        None => Timer::never().await,
+                    };
+                    Event::Timer
+                };
+                read.or(out).or(timer).await
+            };
+            let result = match event {
+                Event::Read(Ok(0)) => return End::PeerClosed,
+                Event::Read(Err(e)) => return End::Io(e.to_string()),
+                Event::Read(Ok(n)) => self.handle_bytes(&buf[..n]).await,
+                // The sender lives in the daemon's table until this task removes it.
+                Event::Out(None) => return End::Refused("server is shutting down".into()),
+                Event::Out(Some(item)) => self.handle_outputs(Some(item)).await,
+                Event::Timer => self.handle_timer().await,
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let engine = self.daemon.engine.borrow().next_deadline(self.id);
+        match (engine, self.handshake_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Feed bytes to the framer one frame at a time; after each frame write what the engine
+    /// queued for us, so replies keep the engine's order and STARTTLS can cut the stream.
+    async fn handle_bytes(&mut self, mut input: &[u8]) -> Result<(), End> {
+        let mut out = Vec::new();
+        while !input.is_empty() {
+            let (used, frame) = self.reader.push(input);
+            input = &input[used..];
+            let Some(frame) = frame else {
+                if used == 0 {
+                    break;
+                }
+                continue;
+            };
+            self.handshake_deadline = None;
+            let outputs =
+                self.daemon
+                    .engine
+                    .borrow_mut()
+                    .frame_received(self.id, frame, Instant::now());
+            self.daemon.route(outputs);
+            match self.drain(None, &mut out) {
+                Step::Continue => {}
+                Step::StartTls => {
+                    self.write(&out).await?;
+                    return self.start_tls(input).await;
+                }
+                Step::Close(why) => {
+                    self.write(&out).await?;
+                    return Err(End::Refused(why));
+                }
+            }
+        }
+        self.write(&out).await
+    }
+
+    /// Outputs that other clients' messages (or our timers) queued for this client.
+    async fn handle_outputs(&mut self, first: Option<Out>) -> Result<(), End> {
+        let mut out = Vec::new();
+        match self.drain(first, &mut out) {
+            Step::Continue => self.write(&out).await,
+            Step::StartTls => {
+                self.write(&out).await?;
+                self.start_tls(&[]).await
+            }
+            Step::Close(why) => {
+                self.write(&out).await?;
+                Err(End::Refused(why))
+            }
+        }
+    }
+
+    async fn handle_timer(&mut self) -> Result<(), End> {
+        let now = Instant::now();
+        if self.handshake_deadline.is_some_and(|t| now >= t) {
+            return Err(End::Refused(format!(
+                "sent no complete message within {} ms of connecting (handshake_timeout)",
+                self.handshake_timeout.map_or(0, |t| t.as_millis())
+            )));
+        }
+        let outputs = self.daemon.engine.borrow_mut().timers_due(self.id, now);
+        self.daemon.route(outputs);
+        self.handle_outputs(None).await
+    }
+
+    /// Move queued frames into `out` until the FIFO is empty or a STARTTLS / close item.
+    fn drain(&mut self, first: Option<Out>, out: &mut Vec<u8>) -> Step {
+        let mut next = first.or_else(|| self.rx.try_recv().ok());
+        while let Some(item) = next {
+            match item {
+                Out::Frame(bytes) => out.extend_from_slice(&bytes),
+                Out::StartTls => return Step::StartTls,
+                Out::Close(why) => return Step::Close(why),
+            }
+            next = self.rx.try_recv().ok();
+        }
+        Step::Continue
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let io = async {
+            self.conn.write_all(bytes).await?;
+            self.conn.flush().await
+        };
+        io.await.map_err(|e| End::Io(format!("write failed: {e}")))
+    }
+
+    /// STARTTLS: the bytes after the STARTTLS frame (`rest`) are the start of the ClientHello.
+    async fn start_tls(&mut self, rest: &[u8]) -> Result<(), End> {
+        let Some(acceptor) = self.daemon.tls.clone() else {
+            return Err(End::Refused(
+                "client sent STARTTLS but TLS is off on this server (-s off)".into(),
+            ));
+        };
+        let Conn::Plain(mut plain) = std::mem::replace(&mut self.conn, Conn::Closed) else {
+            return Err(End::Refused("client sent STARTTLS twice".into()));
+        };
+        plain.replay(rest);
+        let limit = self.handshake_timeout;
+        let handshake = async { acceptor.accept(plain).await.map(Some) };
+        let timeout = async {
+            match limit {
+                Some(t) => Timer::after(t).await,
+                None => Timer::never().await,
+            };
+            Ok(None)
+        };
+        let cert_required = self.daemon.cfg.client_cert_required;
+        let tls = match handshake.or(timeout).await {
+            Ok(Some(tls)) => tls,
+            Ok(None) => {
+                return Err(End::Refused(format!(
+                    "TLS handshake not completed within {} ms (handshake_timeout)",
+                    limit.map_or(0, |t| t.as_millis())
+                )))
+            }
+            Err(e) => {
+                return Err(End::Refused(tls::describe_handshake_error(
+                    &e,
+                    cert_required,
+                )))
+            }
+        };
+        let (_, session) = tls.get_ref();
+        let peer = session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .map(|cert| tls::peer_identity(cert.as_ref()));
+        log::debug!(
+            "client {}: TLS established ({:?}), client certificate names {:?}",
+            self.addr,
+            session.protocol_version(),
+            peer
+        );
+        self.daemon
+            .engine
+            .borrow_mut()
+            .tls_established(self.id, peer);
+        self.conn = Conn::Tls(Box::new(tls));
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! The TCP listening socket: dual-stack `[::]` by default (IPv4 peers arrive as v4-mapped
+//! addresses, which we show unmapped), `-4` / `-6`, or one `-l` address; SO_REUSEADDR and
+//! upstream's `listen_backlog`.
+
+use crate::settings::{AddressFamily, Config};
+use rustix::net::{self as rnet, sockopt};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+
+/// Bind the listener the configuration asks for. Errors are sentences for the user.
+pub fn bind(cfg: &Config) -> Result<TcpListener, String> {
+    let backlog = i32::try_from(cfg.settings.listen_backlog).unwrap_or(i32::MAX);
+    let port = cfg.port;
+    match &cfg.listen_addr {
+        None => bind_wildcard(cfg.family, port, backlog),
+        Some(host) => {
+            let candidates = resolve(host, port, cfg.family)?;
+            let mut last_err = None;
+            for addr in candidates {
+                match bind_one(addr, backlog) {
+                    Ok(l) => return Ok(l),
+                    Err(e) => last_err = Some(format!("cannot listen on {addr}: {e}")),
+                }
+            }
+            Err(last_err.unwrap_or_else(|| {
+                format!("listen address '{host}' has no address of the requested family")
+            }))
+        }
+    }
+}
+
+fn bind_wildcard(family: AddressFamily, port: u16, backlog: i32) -> Result<TcpListener, String> {
+    let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+    let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+    let describe = |addr: SocketAddr, e: io::Error| format!("cannot listen on {addr}: {e}");
+    match family {
+        AddressFamily::V4 => bind_one(v4, backlog).map_err(|e| describe(v4, e)),
+        AddressFamily::V6 => bind_one(v6, backlog).map_err(|e| describe(v6, e)),
+        AddressFamily::Any => match bind_one(v6, backlog) {
+            Ok(l) => Ok(l),
+            // A port in use or a privilege problem would hit IPv4 just the same: report it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                Err(describe(v6, e))
+            }
+            Err(e) => {
+                log::info!("IPv6 is not available ({e}); listening on IPv4 only");
+                bind_one(v4, backlog).map_err(|e| describe(v4, e))
+            }
+        },
+    }
+}
+
+fn resolve(host: &str, port: u16, family: AddressFamily) -> Result<Vec<SocketAddr>, String> {
+    let all: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve listen address '{host}': {e}"))?
+            .collect(),
+    };
+    Ok(all
+        .into_iter()
+        .filter(|a| match family {
+            AddressFamily::Any => true,
+            AddressFamily::V4 => a.is_ipv4(),
+            AddressFamily::V6 => a.is_ipv6(),
+        })
+        .collect())
+}
+
+/// One non-blocking-ready listening socket; wildcard IPv6 is made dual-stack explicitly, so
+/// the `net.ipv6.bindv6only` sysctl does not matter.
+fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let domain = if addr.is_ipv6() {
+        rnet::AddressFamily::INET6
+    } else {
+        rnet::AddressFamily::INET
+    };
+    let fd = rnet::socket_with(
+        domain,
+        rnet::SocketType::STREAM,
+        rnet::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    sockopt::set_socket_reuseaddr(&fd, true)?;
+    if let SocketAddr::V6(v6) = addr {
+        sockopt::set_ipv6_v6only(&fd, !v6.ip().is_unspecified())?;
+    }
+    rnet::bind(&fd, &addr)?;
+    rnet::listen(&fd, backlog)?;
+    Ok(TcpListener::from(fd))
+}
+
+/// A peer address as the status tool and the logs show it: `ip:port`, IPv4 peers of the
+/// dual-stack socket unmapped (`10.0.0.5:40312`, not `::ffff:10.0.0.5:40312`).
+pub fn peer_string(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => format!("{v4}:{}", a.port()),
+            None => format!("{}:{}", a.ip(), a.port()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_ipv4_is_shown_unmapped() {
+        let a: SocketAddr = "[::ffff:10.0.0.5]:40312".parse().unwrap();
+        assert_eq!(peer_string(a), "10.0.0.5:40312");
+        let b: SocketAddr = "[2001:db8::1]:5403".parse().unwrap();
+        assert_eq!(peer_string(b), "2001:db8::1:5403");
+        let c: SocketAddr = "127.0.0.1:7".parse().unwrap();
+        assert_eq!(peer_string(c), "127.0.0.1:7");
+    }
+
+    #[test]
+    fn dual_stack_wildcard_accepts_ipv4() {
+        let cfg = Config {
+            port: 0,
+            ..Config::default()
+        };
+        let Ok(l) = bind(&cfg) else { return }; // no IPv6 and no IPv4 at all: nothing to test
+        let port = l.local_addr().unwrap().port();
+        let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_s, peer) = l.accept().unwrap();
+        assert!(peer_string(peer).starts_with("127.0.0.1:"));
+    }
+
+    #[test]
+    fn explicit_address_and_family_filter() {
+        let mut cfg = Config {
+            port: 0,
+            listen_addr: Some("127.0.0.1".into()),
+            ..Config::default()
+        };
+        assert!(bind(&cfg).unwrap().local_addr().unwrap().is_ipv4());
+        cfg.family = AddressFamily::V6;
+        assert!(bind(&cfg)
+            .unwrap_err()
+            .contains("no address of the requested family"));
+    }
+}

@@ -1,0 +1,286 @@
+//! The daemon: a single-threaded smol driver around the pure protocol engine.
+//!
+//! One task per client ([`client`]), one accept loop ([`listener`]), the status socket
+//! (`status::ipc`), and SIGTERM/SIGINT for a clean exit. The engine lives in a `RefCell`
+//! shared by all tasks; every output it returns is routed to the FIFO of the client it is
+//! addressed to, so each client's bytes leave in exactly the engine's order.
+
+pub mod client;
+pub mod listener;
+pub mod lockfile;
+pub mod stream;
+pub mod tls;
+
+use crate::engine::{ClientId, Engine, EngineConfig, Output};
+use crate::proto::types::TlsMode;
+use crate::settings::Config;
+use crate::status::snapshot::ServerStatus;
+use smol::channel::Sender;
+use smol::future::FutureExt;
+use smol::{Async, LocalExecutor, Timer};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// One item of a client's outgoing FIFO.
+#[derive(Debug)]
+pub enum Out {
+    /// An encoded message.
+    Frame(Vec<u8>),
+    /// Everything before this has been written: switch the connection to TLS now.
+    StartTls,
+    /// Close the connection; the reason is logged.
+    Close(String),
+}
+
+/// State shared by the daemon's tasks (all on one thread).
+pub struct Daemon {
+    pub cfg: Config,
+    pub engine: RefCell<Engine>,
+    /// The FIFO of every connected client.
+    pub fifos: RefCell<HashMap<ClientId, Sender<Out>>>,
+    /// None with `-s off`: STARTTLS then drops the client, as upstream.
+    pub tls: Option<futures_rustls::TlsAcceptor>,
+}
+
+impl Daemon {
+    /// Queue each output on the FIFO of the client it addresses. Outputs for clients that are
+    /// already gone are dropped. A client whose FIFO is over `max_client_send_buffers` (it does
+    /// not read what we send) is closed, as upstream does when its send buffers run out.
+    pub fn route(&self, outputs: Vec<Output>) {
+        let fifos = self.fifos.borrow();
+        let limit = self.cfg.settings.max_client_send_buffers;
+        for output in outputs {
+            let (id, item) = match output {
+                Output::Send(id, bytes) => (id, Out::Frame(bytes)),
+                Output::StartTls(id) => (id, Out::StartTls),
+                Output::Disconnect(id, why) => (id, Out::Close(why)),
+            };
+            let Some(fifo) = fifos.get(&id) else { continue };
+            let item = match item {
+                Out::Frame(_) if fifo.len() >= limit => Out::Close(format!(
+                    "{limit} messages are waiting to be sent: the client does not read them"
+                )),
+                item => item,
+            };
+            // Unbounded channel whose receiver lives as long as the entry: cannot fail.
+            let _ = fifo.try_send(item);
+        }
+    }
+
+    /// A fresh status snapshot for the status socket.
+    pub fn snapshot(&self) -> ServerStatus {
+        self.engine.borrow().status(Instant::now())
+    }
+}
+
+/// The engine's part of the configuration.
+pub fn engine_config(cfg: &Config) -> EngineConfig {
+    let s = &cfg.settings;
+    EngineConfig {
+        tls: cfg.tls,
+        client_cert_required: cfg.client_cert_required,
+        max_client_receive_size: s.max_client_receive_size,
+        max_client_send_size: s.max_client_send_size,
+        heartbeat_interval_min: s.heartbeat_interval_min,
+        heartbeat_interval_max: s.heartbeat_interval_max,
+        dpd_enabled: s.dpd_enabled,
+        dpd_interval_coefficient: s.dpd_interval_coefficient,
+        keep_active_partition_tie_breaker: s.keep_active_partition_tie_breaker,
+        listen_addr: cfg.listen_addr.clone(),
+        port: cfg.port,
+        max_clients: cfg.max_clients,
+    }
+}
+
+/// stderr logging through `log`; `-d` = debug, `-d -d` also rustls' debug lines.
+pub fn init_logging(debug: u8) {
+    use log::LevelFilter;
+    let level = if debug > 0 {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
+    let tls_level = if debug > 1 { level } else { LevelFilter::Warn };
+    // Fails only if a logger is already installed (tests calling twice): keep the first.
+    let _ = simple_logger::SimpleLogger::new()
+        .with_level(level)
+        .with_module_level("rustls", tls_level)
+        .with_module_level("futures_rustls", tls_level)
+        .with_module_level("polling", LevelFilter::Warn)
+        .with_module_level("async_io", LevelFilter::Warn)
+        .init();
+}
+
+/// Run the daemon until SIGTERM/SIGINT or an IPC `shutdown`. Startup problems are logged as
+/// one clear error and give a failure exit code.
+pub fn run(cfg: Config) -> ExitCode {
+    match start(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(cfg: Config) -> Result<(), String> {
+    for warning in &cfg.warnings {
+        log::warn!("{warning}");
+    }
+    // Upstream order: certificates first (a missing store is the most likely mistake), then
+    // the lock, the status socket and the TCP listener.
+    let tls = match cfg.tls {
+        TlsMode::Unsupported => None,
+        _ => {
+            let config = tls::server_config(cfg.store_dir(), cfg.client_cert_required)
+                .map_err(|e| e.to_string())?;
+            Some(futures_rustls::TlsAcceptor::from(config))
+        }
+    };
+    let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
+    let socket_path = cfg.settings.local_socket_file.clone();
+    let ipc_listener = bind_status_socket(&cfg)?;
+    let tcp = listener::bind(&cfg)?;
+    let local = tcp.local_addr().map_err(|e| e.to_string())?;
+    let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
+    let signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+
+    let daemon = Rc::new(Daemon {
+        engine: RefCell::new(Engine::new(engine_config(&cfg))),
+        fifos: RefCell::new(HashMap::new()),
+        tls,
+        cfg,
+    });
+    log::info!(
+        "listening on {local}, TLS {}{}, certificate store {}, lock file {}, status socket {}",
+        daemon.cfg.tls.as_str(),
+        if daemon.cfg.tls != TlsMode::Unsupported && daemon.cfg.client_cert_required {
+            " (client certificate required)"
+        } else {
+            ""
+        },
+        daemon.cfg.store_dir().display(),
+        lock.path().display(),
+        socket_path.display()
+    );
+
+    let ex = LocalExecutor::new();
+    let (stop_tx, stop_rx) = smol::channel::bounded::<String>(1);
+    let why = smol::block_on(ex.run(async {
+        let d = daemon.clone();
+        let ipc_stop = stop_tx.clone();
+        ex.spawn(async move {
+            let limits = crate::status::ipc::IpcLimits {
+                max_clients: d.cfg.settings.ipc_max_clients,
+                max_receive_size: d.cfg.settings.ipc_max_receive_size,
+                max_send_size: d.cfg.settings.ipc_max_send_size,
+                ..Default::default()
+            };
+            let snap = d.clone();
+            crate::status::ipc::serve_with_limits(
+                ipc_listener,
+                limits,
+                move || snap.snapshot(),
+                move || {
+                    let _ = ipc_stop.try_send("shutdown requested on the status socket".into());
+                },
+            )
+            .await
+        })
+        .detach();
+        let signal_wait = async {
+            use smol::stream::StreamExt;
+            let mut signals = signals;
+            match signals.next().await {
+                Some(Ok(sig)) => format!("received {sig:?}"),
+                Some(Err(e)) => format!("signal handling failed: {e}"),
+                None => "signal stream ended".to_string(),
+            }
+        };
+        let stop = async { stop_rx.recv().await.unwrap_or_default() };
+        accept_loop(&ex, daemon.clone(), tcp)
+            .or(signal_wait)
+            .or(stop)
+            .await
+    }));
+    log::info!("{why}; shutting down");
+    daemon.engine.borrow_mut().shutdown(Instant::now());
+    daemon.fifos.borrow_mut().clear();
+    drop(ex);
+    if let Err(e) = std::fs::remove_file(&socket_path) {
+        log::debug!("cannot remove {}: {e}", socket_path.display());
+    }
+    drop(lock);
+    Ok(())
+}
+
+fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, String> {
+    let path = &cfg.settings.local_socket_file;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o770)
+                .create(dir)
+                .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
+        }
+    }
+    // local_socket_umask applies to the socket file only, as upstream sets it around bind().
+    let old_umask = cfg
+        .settings
+        .local_socket_umask
+        .map(|m| rustix::process::umask(rustix::fs::Mode::from_raw_mode(m)));
+    let bound = crate::status::ipc::bind(path);
+    if let Some(old) = old_umask {
+        rustix::process::umask(old);
+    }
+    let listener =
+        bound.map_err(|e| format!("cannot create status socket {}: {e}", path.display()))?;
+    if let Some(gid) = cfg.settings.local_socket_gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            format!(
+                "cannot set group {gid} on status socket {}: {e}",
+                path.display()
+            )
+        })?;
+    }
+    Ok(listener)
+}
+
+/// Accept clients forever; each gets its own task on `ex`.
+async fn accept_loop(
+    ex: &LocalExecutor<'_>,
+    daemon: Rc<Daemon>,
+    tcp: Async<TcpListener>,
+) -> String {
+    let max = daemon.cfg.max_clients;
+    loop {
+        let (stream, peer) = match tcp.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                log::warn!("accept failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let addr = listener::peer_string(peer);
+        if max != 0 && daemon.fifos.borrow().len() >= max {
+            log::warn!(
+                "client {addr} refused: {max} clients are connected already (max clients, -m)"
+            );
+            drop(stream);
+            continue;
+        }
+        let _ = stream.get_ref().set_nodelay(true);
+        ex.spawn(client::serve(daemon.clone(), stream, addr))
+            .detach();
+    }
+}

@@ -1,0 +1,170 @@
+//! The TLS side of STARTTLS: the rustls server configuration built from the certificate store,
+//! the client-certificate verifier over our CA, the names we hand to the engine, and the words
+//! we log when a handshake fails.
+
+use crate::engine::PeerIdentity;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{CertificateError, Error as TlsError, RootCertStore, ServerConfig};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why the server cannot offer TLS. Display is the whole message for the user.
+#[derive(Debug)]
+pub struct TlsSetupError(pub String);
+
+impl std::fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The rustls server configuration from the store at `dir`: our server certificate and key,
+/// and (iff `client_cert_required`) a verifier that demands a client certificate chaining to
+/// our CA. The ring provider; TLS 1.2 and 1.3 as NSS offers both.
+pub fn server_config(
+    dir: &Path,
+    client_cert_required: bool,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    // The store's own error text names `qnetd cert init` when the store is missing.
+    let store = certtool::CertStore::open(dir).map_err(|e| TlsSetupError(e.to_string()))?;
+    let creds = store
+        .server_credentials()
+        .map_err(|e| TlsSetupError(e.to_string()))?;
+    build_server_config(
+        creds.ca_cert_der,
+        creds.server_cert_der,
+        creds.server_key_pkcs8_der,
+        client_cert_required,
+    )
+}
+
+/// [`server_config`] from DER material (the store-free part, also used by tests).
+pub fn build_server_config(
+    ca_der: Vec<u8>,
+    server_cert_der: Vec<u8>,
+    server_key_pkcs8_der: Vec<u8>,
+    client_cert_required: bool,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = if client_cert_required {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca_der))
+            .map_err(|e| TlsSetupError(format!("the store's CA certificate is unusable: {e}")))?;
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| TlsSetupError(format!("cannot build the client verifier: {e}")))?
+    } else {
+        WebPkiClientVerifier::no_client_auth()
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key_pkcs8_der));
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| TlsSetupError(format!("TLS setup: {e}")))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![CertificateDer::from(server_cert_der)], key)
+        .map_err(|e| {
+            TlsSetupError(format!(
+                "the store's server certificate and key do not fit together: {e}"
+            ))
+        })?;
+    Ok(Arc::new(config))
+}
+
+/// The names the engine matches against the cluster name: SAN dNSNames and subject CNs of the
+/// client's end-entity certificate. Unparsable certificates yield no names (the engine then
+/// refuses the client with a reason).
+pub fn peer_identity(cert_der: &[u8]) -> PeerIdentity {
+    let mut identity = PeerIdentity {
+        dns_names: Vec::new(),
+        common_names: Vec::new(),
+    };
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(cert_der) else {
+        return identity;
+    };
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            identity.common_names.push(s.to_string());
+        }
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
+                identity.dns_names.push((*dns).to_string());
+            }
+        }
+    }
+    identity
+}
+
+/// A failed handshake in words a user can act on. `err` is what futures-rustls returned.
+pub fn describe_handshake_error(err: &std::io::Error, client_cert_required: bool) -> String {
+    let Some(tls) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<TlsError>())
+    else {
+        return match err.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                "connection closed during the TLS handshake".to_string()
+            }
+            _ => format!("TLS handshake failed: {err}"),
+        };
+    };
+    match tls {
+        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "client certificate is not signed by our CA (QNet CA of this store); \
+             sign the cluster's request with this qnetd (`qnetd cert sign`) and import the result"
+                .to_string()
+        }
+        TlsError::InvalidCertificate(CertificateError::Expired)
+        | TlsError::InvalidCertificate(CertificateError::ExpiredContext { .. }) => {
+            "client certificate has expired; issue a new one".to_string()
+        }
+        TlsError::InvalidCertificate(CertificateError::NotValidYet)
+        | TlsError::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => {
+            "client certificate is not valid yet (check the clocks)".to_string()
+        }
+        TlsError::InvalidCertificate(CertificateError::BadSignature) => {
+            "client certificate has a bad signature".to_string()
+        }
+        TlsError::InvalidCertificate(other) => format!("client certificate refused: {other:?}"),
+        TlsError::NoCertificatesPresented if client_cert_required => {
+            "client sent no certificate, but a client certificate is required \
+             (`-c on`); install the cluster certificate on the node"
+                .to_string()
+        }
+        TlsError::AlertReceived(alert) => format!(
+            "the client aborted the TLS handshake ({alert:?}); it probably does not trust our \
+             server certificate: give it this store's qnetd-cacert.crt"
+        ),
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_issuer_is_described_in_words() {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            TlsError::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert!(describe_handshake_error(&e, true).contains("not signed by our CA"));
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            TlsError::NoCertificatesPresented,
+        );
+        assert!(describe_handshake_error(&e, true).contains("no certificate"));
+        let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        assert!(describe_handshake_error(&e, true).contains("closed"));
+    }
+
+    #[test]
+    fn garbage_certificate_has_no_names() {
+        let id = peer_identity(b"not a certificate");
+        assert!(id.dns_names.is_empty() && id.common_names.is_empty());
+    }
+}

@@ -1,0 +1,495 @@
+//! The daemon's configuration: upstream's command line (`corosync-qnetd -s on -S key=value ...`)
+//! and `qnetd run --tls on --setting key=value ...` both end in one validated [`Config`].
+//!
+//! Upstream reference: `qdevices/corosync-qnetd.c` (`cli_parse`) and
+//! `qdevices/qnetd-advanced-settings.c` (keys, ranges, defaults); see qnetd-protocol.md §5.
+
+use crate::proto::types::TlsMode;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Upstream's default TCP port (`QNETD_DEFAULT_HOST_PORT`).
+pub const DEFAULT_PORT: u16 = 5403;
+/// Where the certificates live (upstream's NSS database directory; ours is a plain store).
+pub const DEFAULT_STORE_DIR: &str = "/etc/corosync/qnetd/nssdb";
+pub const DEFAULT_LOCK_FILE: &str = "/var/run/corosync-qnetd/corosync-qnetd.pid";
+pub const DEFAULT_LOCAL_SOCKET_FILE: &str = "/var/run/corosync-qnetd/corosync-qnetd.sock";
+
+/// A configuration value that cannot be used. Its Display is the whole message for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// `-4` / `-6` / neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AddressFamily {
+    /// Wildcard on IPv6 dual-stack (falls back to IPv4 if the host has no IPv6).
+    #[default]
+    Any,
+    V4,
+    V6,
+}
+
+/// Upstream's advanced settings (`-S key=value`), plus `handshake_timeout` (ours).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdvancedSettings {
+    pub listen_backlog: u32,
+    pub max_client_send_buffers: usize,
+    pub max_client_send_size: u32,
+    pub max_client_receive_size: u32,
+    /// Upstream's NSS database directory; for us the certificate store directory.
+    pub nss_db_dir: PathBuf,
+    /// Accepted for compatibility; our store has exactly one server certificate.
+    pub cert_nickname: String,
+    pub heartbeat_interval_min: u32,
+    pub heartbeat_interval_max: u32,
+    pub dpd_enabled: bool,
+    pub dpd_interval_coefficient: f64,
+    pub lock_file: PathBuf,
+    pub local_socket_file: PathBuf,
+    pub local_socket_umask: Option<u32>,
+    pub local_socket_gid: Option<u32>,
+    pub local_socket_backlog: u32,
+    /// 0 = unlimited.
+    pub ipc_max_clients: usize,
+    pub ipc_max_receive_size: usize,
+    pub ipc_max_send_size: usize,
+    pub keep_active_partition_tie_breaker: bool,
+    /// Ours: a client must send its first message (and finish a TLS handshake it starts) within
+    /// this time, or it is dropped. `None` (setting 0) = no limit, as upstream.
+    pub handshake_timeout: Option<Duration>,
+}
+
+impl Default for AdvancedSettings {
+    fn default() -> Self {
+        AdvancedSettings {
+            listen_backlog: 10,
+            max_client_send_buffers: 32,
+            max_client_send_size: 1 << 15,
+            max_client_receive_size: 1 << 15,
+            nss_db_dir: PathBuf::from(DEFAULT_STORE_DIR),
+            cert_nickname: "QNetd Cert".to_string(),
+            heartbeat_interval_min: 1000,
+            heartbeat_interval_max: 2 * 60 * 1000,
+            dpd_enabled: true,
+            dpd_interval_coefficient: 1.5,
+            lock_file: PathBuf::from(DEFAULT_LOCK_FILE),
+            local_socket_file: PathBuf::from(DEFAULT_LOCAL_SOCKET_FILE),
+            local_socket_umask: None,
+            local_socket_gid: None,
+            local_socket_backlog: 10,
+            ipc_max_clients: 10,
+            ipc_max_receive_size: 4 * 1024,
+            ipc_max_send_size: 10 * 1024 * 1024,
+            keep_active_partition_tie_breaker: false,
+            handshake_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Every key `-S` accepts, for help texts and error messages.
+pub const SETTING_KEYS: &[&str] = &[
+    "listen_backlog",
+    "max_client_send_buffers",
+    "max_client_send_size",
+    "max_client_receive_size",
+    "nss_db_dir",
+    "cert_nickname",
+    "heartbeat_interval_min",
+    "heartbeat_interval_max",
+    "dpd_enabled",
+    "dpd_interval",
+    "dpd_interval_coefficient",
+    "lock_file",
+    "local_socket_file",
+    "local_socket_umask",
+    "local_socket_gid",
+    "local_socket_backlog",
+    "ipc_max_clients",
+    "ipc_max_receive_size",
+    "ipc_max_send_size",
+    "keep_active_partition_tie_breaker",
+    "handshake_timeout",
+];
+
+impl AdvancedSettings {
+    /// Set one `key=value`. Keys are case-insensitive. Returns a warning for keys that are
+    /// accepted but mean nothing here; an unknown key or a bad value is an error.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<Option<String>, ConfigError> {
+        let key_lc = key.to_ascii_lowercase();
+        let bad = || ConfigError(format!("invalid value '{value}' for option '{key}'"));
+        match key_lc.as_str() {
+            "listen_backlog" => {
+                self.listen_backlog = int_in(value, 1, i32::MAX as u64).ok_or_else(bad)? as u32
+            }
+            "max_client_send_buffers" => {
+                self.max_client_send_buffers =
+                    int_in(value, 2, u32::MAX as u64).ok_or_else(bad)? as usize
+            }
+            "max_client_send_size" => {
+                self.max_client_send_size =
+                    int_in(value, 16, u32::MAX as u64).ok_or_else(bad)? as u32
+            }
+            "max_client_receive_size" => {
+                self.max_client_receive_size =
+                    int_in(value, 16, u32::MAX as u64).ok_or_else(bad)? as u32
+            }
+            "nss_db_dir" => self.nss_db_dir = nonempty_path(value).ok_or_else(bad)?,
+            "cert_nickname" => {
+                self.cert_nickname = value.to_string();
+                return Ok(Some(format!(
+                    "option '{key}' has no effect: the store holds exactly one server certificate"
+                )));
+            }
+            "heartbeat_interval_min" => {
+                self.heartbeat_interval_min =
+                    int_in(value, 1, u32::MAX as u64).ok_or_else(bad)? as u32
+            }
+            "heartbeat_interval_max" => {
+                self.heartbeat_interval_max =
+                    int_in(value, 1, u32::MAX as u64).ok_or_else(bad)? as u32
+            }
+            "dpd_enabled" => self.dpd_enabled = parse_bool(value).ok_or_else(bad)?,
+            "dpd_interval" => {
+                return Ok(Some(format!(
+                    "option '{key}' is deprecated and has no effect anymore"
+                )))
+            }
+            "dpd_interval_coefficient" => {
+                self.dpd_interval_coefficient = float_in(value, 1.0, 1000.0).ok_or_else(bad)?
+            }
+            "lock_file" => self.lock_file = nonempty_path(value).ok_or_else(bad)?,
+            "local_socket_file" => self.local_socket_file = nonempty_path(value).ok_or_else(bad)?,
+            "local_socket_umask" => {
+                self.local_socket_umask = if value.is_empty() {
+                    None
+                } else {
+                    Some(
+                        u32::from_str_radix(value, 8)
+                            .ok()
+                            .filter(|m| *m <= 0o777)
+                            .ok_or_else(bad)?,
+                    )
+                }
+            }
+            "local_socket_gid" => self.local_socket_gid = parse_group(value).ok_or_else(bad)?,
+            "local_socket_backlog" => {
+                self.local_socket_backlog =
+                    int_in(value, 1, i32::MAX as u64).ok_or_else(bad)? as u32
+            }
+            "ipc_max_clients" => {
+                self.ipc_max_clients = int_in(value, 0, u32::MAX as u64).ok_or_else(bad)? as usize
+            }
+            "ipc_max_receive_size" => {
+                self.ipc_max_receive_size =
+                    int_in(value, 1024, u32::MAX as u64).ok_or_else(bad)? as usize
+            }
+            "ipc_max_send_size" => {
+                self.ipc_max_send_size =
+                    int_in(value, 1024, u32::MAX as u64).ok_or_else(bad)? as usize
+            }
+            "keep_active_partition_tie_breaker" => {
+                self.keep_active_partition_tie_breaker = parse_bool(value).ok_or_else(bad)?
+            }
+            "handshake_timeout" => {
+                let ms = int_in(value, 0, u32::MAX as u64).ok_or_else(bad)?;
+                self.handshake_timeout = (ms != 0).then(|| Duration::from_millis(ms));
+            }
+            _ => {
+                return err(format!(
+                    "unknown option '{key}' (known options: {})",
+                    SETTING_KEYS.join(", ")
+                ))
+            }
+        }
+        Ok(None)
+    }
+
+    /// Apply one `-S` argument: `key=value[,key2=value2...]`, split as upstream's
+    /// `dynar_getopt_lex` does (an empty key ends the list). Returns the warnings.
+    pub fn apply_list(&mut self, list: &str) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        for item in list.split(',') {
+            let (key, value) = item.split_once('=').unwrap_or((item, ""));
+            if key.is_empty() {
+                break;
+            }
+            warnings.extend(self.set(key, value)?);
+        }
+        Ok(warnings)
+    }
+}
+
+/// The validated daemon configuration both front ends produce.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `-l`: address or host name as given; `None` = wildcard.
+    pub listen_addr: Option<String>,
+    pub family: AddressFamily,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub client_cert_required: bool,
+    /// 0 = unlimited.
+    pub max_clients: usize,
+    /// 0 = info, 1 = debug (`-d`), 2 = debug, upstream's "bump" (`-d -d`).
+    pub debug: u8,
+    pub settings: AdvancedSettings,
+    /// Messages for the user about accepted-but-ignored options; logged at startup.
+    pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_addr: None,
+            family: AddressFamily::Any,
+            port: DEFAULT_PORT,
+            tls: TlsMode::Supported,
+            client_cert_required: true,
+            max_clients: 0,
+            debug: 0,
+            settings: AdvancedSettings::default(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// `-s on|off|req`; `required` is accepted too (case-insensitive, as upstream's strcasecmp).
+    pub fn set_tls(&mut self, value: &str) -> Result<(), ConfigError> {
+        self.tls = match value.to_ascii_lowercase().as_str() {
+            "on" => TlsMode::Supported,
+            "off" => TlsMode::Unsupported,
+            "req" | "required" => TlsMode::Required,
+            _ => return err(format!("tls must be one of on, off, req (got '{value}')")),
+        };
+        Ok(())
+    }
+
+    /// `-c on|off` (on/yes/1, off/no/0).
+    pub fn set_client_cert_required(&mut self, value: &str) -> Result<(), ConfigError> {
+        self.client_cert_required = parse_bool(value).ok_or_else(|| {
+            ConfigError(format!(
+                "client_cert_required should be on/yes/1, off/no/0 (got '{value}')"
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// `-p`: 1..65535.
+    pub fn set_port(&mut self, value: &str) -> Result<(), ConfigError> {
+        match int_in(value, 1, u16::MAX as u64) {
+            Some(p) => self.port = p as u16,
+            None => {
+                return err(format!(
+                    "host port must be in range 1-65535 (got '{value}')"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// `-m`: 0 = unlimited.
+    pub fn set_max_clients(&mut self, value: &str) -> Result<(), ConfigError> {
+        match int_in(value, 0, i64::MAX as u64) {
+            Some(m) => self.max_clients = usize::try_from(m).unwrap_or(usize::MAX),
+            None => return err(format!("max clients value {value} is invalid")),
+        }
+        Ok(())
+    }
+
+    /// `-S key=value[,...]`: collects warnings in `self.warnings`.
+    pub fn apply_settings(&mut self, list: &str) -> Result<(), ConfigError> {
+        let warnings = self.settings.apply_list(list)?;
+        self.warnings.extend(warnings);
+        Ok(())
+    }
+
+    /// Cross-field checks, once every option has been applied.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let s = &self.settings;
+        if s.heartbeat_interval_min > s.heartbeat_interval_max {
+            return err(format!(
+                "heartbeat_interval_min ({}) is larger than heartbeat_interval_max ({})",
+                s.heartbeat_interval_min, s.heartbeat_interval_max
+            ));
+        }
+        if let Some(addr) = &self.listen_addr {
+            if addr.is_empty() {
+                return err("listen address is empty");
+            }
+        }
+        Ok(self)
+    }
+
+    /// Where the certificates are (`-S nss_db_dir=`, `qnetd run --store`).
+    pub fn store_dir(&self) -> &std::path::Path {
+        &self.settings.nss_db_dir
+    }
+}
+
+/// upstream `utils_parse_bool_str`: on/yes/1, off/no/0, case-insensitive.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "1" => Some(true),
+        "off" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Decimal integer in `min..=max` (upstream `utils_strtonum`: no trailing garbage).
+fn int_in(value: &str, min: u64, max: u64) -> Option<u64> {
+    let v: u64 = value.trim_start().parse().ok()?;
+    (min..=max).contains(&v).then_some(v)
+}
+
+fn float_in(value: &str, min: f64, max: f64) -> Option<f64> {
+    let v: f64 = value.trim_start().parse().ok()?;
+    (v.is_finite() && v >= min && v <= max).then_some(v)
+}
+
+fn nonempty_path(value: &str) -> Option<PathBuf> {
+    (!value.is_empty()).then(|| PathBuf::from(value))
+}
+
+/// `local_socket_gid`: empty or "-1" = unchanged, a number, or a group name from /etc/group.
+fn parse_group(value: &str) -> Option<Option<u32>> {
+    if value.is_empty() || value == "-1" {
+        return Some(None);
+    }
+    if let Ok(gid) = value.parse::<u32>() {
+        return Some(Some(gid));
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let gid = fields.nth(1)?;
+        (name == value).then(|| gid.parse().ok().map(Some))?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_upstream() {
+        let c = Config::default();
+        assert_eq!(c.port, 5403);
+        assert_eq!(c.tls, TlsMode::Supported);
+        assert!(c.client_cert_required);
+        assert_eq!(c.settings.max_client_receive_size, 32768);
+        assert_eq!(c.settings.heartbeat_interval_max, 120000);
+        assert_eq!(c.settings.dpd_interval_coefficient, 1.5);
+        assert_eq!(c.store_dir(), std::path::Path::new(DEFAULT_STORE_DIR));
+    }
+
+    #[test]
+    fn keys_are_case_insensitive_and_lists_split_on_commas() {
+        let mut c = Config::default();
+        c.apply_settings("LISTEN_BACKLOG=20,Dpd_Enabled=off,lock_file=/tmp/x.pid")
+            .unwrap();
+        assert_eq!(c.settings.listen_backlog, 20);
+        assert!(!c.settings.dpd_enabled);
+        assert_eq!(c.settings.lock_file, PathBuf::from("/tmp/x.pid"));
+    }
+
+    #[test]
+    fn unknown_key_and_bad_values_are_errors() {
+        let mut c = Config::default();
+        let e = c.apply_settings("no_such_key=1").unwrap_err();
+        assert!(e.0.contains("unknown option 'no_such_key'"), "{e}");
+        for bad in [
+            "listen_backlog=0",
+            "max_client_send_buffers=1",
+            "max_client_receive_size=15",
+            "dpd_enabled=maybe",
+            "dpd_interval_coefficient=0.5",
+            "dpd_interval_coefficient=nan",
+            "heartbeat_interval_min=0",
+            "heartbeat_interval_max=4294967296",
+            "local_socket_umask=999",
+            "ipc_max_receive_size=1023",
+            "lock_file=",
+            "listen_backlog=12abc",
+        ] {
+            let e = Config::default().apply_settings(bad).unwrap_err();
+            assert!(e.0.starts_with("invalid value"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn ignored_and_deprecated_keys_warn() {
+        let mut c = Config::default();
+        c.apply_settings("cert_nickname=Foo,dpd_interval=100")
+            .unwrap();
+        assert_eq!(c.warnings.len(), 2);
+        assert!(c.warnings[1].contains("deprecated"));
+    }
+
+    #[test]
+    fn handshake_timeout_zero_disables() {
+        let mut c = Config::default();
+        c.apply_settings("handshake_timeout=0").unwrap();
+        assert_eq!(c.settings.handshake_timeout, None);
+        c.apply_settings("handshake_timeout=1500").unwrap();
+        assert_eq!(
+            c.settings.handshake_timeout,
+            Some(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn tls_and_bool_words() {
+        let mut c = Config::default();
+        for (w, m) in [
+            ("off", TlsMode::Unsupported),
+            ("REQ", TlsMode::Required),
+            ("required", TlsMode::Required),
+            ("On", TlsMode::Supported),
+        ] {
+            c.set_tls(w).unwrap();
+            assert_eq!(c.tls, m);
+        }
+        assert!(c.set_tls("yes").is_err());
+        c.set_client_cert_required("no").unwrap();
+        assert!(!c.client_cert_required);
+        assert!(c.set_client_cert_required("2").is_err());
+        assert!(c.set_port("0").is_err());
+        assert!(c.set_port("65536").is_err());
+        c.set_port("15403").unwrap();
+        assert_eq!(c.port, 15403);
+        assert!(c.set_max_clients("-1").is_err());
+    }
+
+    #[test]
+    fn umask_gid_and_min_max_validation() {
+        let mut c = Config::default();
+        c.apply_settings("local_socket_umask=007,local_socket_gid=0")
+            .unwrap();
+        assert_eq!(c.settings.local_socket_umask, Some(0o7));
+        assert_eq!(c.settings.local_socket_gid, Some(0));
+        c.apply_settings("local_socket_gid=root").unwrap();
+        assert_eq!(c.settings.local_socket_gid, Some(0));
+        assert!(c
+            .clone()
+            .apply_settings("local_socket_gid=no-such-group-x")
+            .is_err());
+        c.apply_settings("heartbeat_interval_min=5000,heartbeat_interval_max=4000")
+            .unwrap();
+        assert!(c.validate().is_err());
+    }
+}
