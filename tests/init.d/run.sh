@@ -1,0 +1,229 @@
+#!/bin/sh
+# Test init.d/qnetd without OpenWrt: source it after recording stand-ins for the rc.common,
+# UCI (functions.sh) and procd.sh functions it calls, run start_service/service_triggers for
+# several UCI files, and compare the recorded calls with what procd must receive.
+#
+# Usage: sh tests/init.d/run.sh [path/to/init.d/qnetd]   (POSIX sh: dash, BusyBox ash, bash)
+# Prints one line per case; exits non-zero on the first difference.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+script=${1:-$here/../../init.d/qnetd}
+work=$(mktemp -d "${TMPDIR:-/tmp}/qnetd-initd.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+calls=$work/calls
+failures=0
+
+# --- recording stand-ins --------------------------------------------------------------------
+
+# Each call is one line: the function name, then every argument in [brackets], so word
+# boundaries are visible (procd receives the command as an argv array).
+record() {
+	line=$1
+	shift
+	for arg in "$@"; do
+		line="$line [$arg]"
+	done
+	echo "$line" >>"$calls"
+}
+
+procd_open_instance() { record procd_open_instance "$@"; }
+procd_set_param() { record procd_set_param "$@"; }
+procd_append_param() { record procd_append_param "$@"; }
+procd_close_instance() { record procd_close_instance "$@"; }
+procd_add_reload_trigger() { record procd_add_reload_trigger "$@"; }
+mkdir() { record mkdir "$@"; }
+chmod() { record chmod "$@"; }
+
+# UCI: config_load parses $UCI_CONFIG_DIR/NAME the way OpenWrt's uci/functions.sh exposes it
+# (CONFIG_<section>_<option>; lists as CONFIG_<section>_<option>_ITEM<n> + _LENGTH).
+UCI_CONFIG_DIR=$work/config
+config_load() {
+	record config_load "$@"
+	section=''
+	while read -r kind key value; do
+		value=${value#\'}
+		value=${value%\'}
+		key=${key#\'}
+		key=${key%\'}
+		case $kind in
+		config) section=$value ;;
+		option) eval "CONFIG_${section}_${key}=\$value" ;;
+		list)
+			eval "n=\${CONFIG_${section}_${key}_LENGTH:-0}"
+			n=$((n + 1))
+			eval "CONFIG_${section}_${key}_ITEM$n=\$value"
+			eval "CONFIG_${section}_${key}_LENGTH=$n"
+			;;
+		esac
+	done <"$UCI_CONFIG_DIR/$1"
+}
+config_get() {
+	eval "set_=\${CONFIG_${2}_${3}+x}"
+	if [ -n "$set_" ]; then
+		eval "$1=\${CONFIG_${2}_${3}}"
+	else
+		eval "$1=\${4:-}"
+	fi
+}
+config_get_bool() {
+	v_=''
+	config_get "$1" "$2" "$3" "${4:-}"
+	eval "v_=\$$1"
+	case $v_ in
+	1 | on | true | yes | enabled) eval "$1=1" ;;
+	0 | off | false | no | disabled) eval "$1=0" ;;
+	*) eval "$1=\${4:-0}" ;;
+	esac
+}
+config_list_foreach() {
+	eval "n=\${CONFIG_${1}_${2}_LENGTH:-0}"
+	i=1
+	item=''
+	while [ "$i" -le "$n" ]; do
+		eval "item=\$CONFIG_${1}_${2}_ITEM$i"
+		"$3" "$item"
+		i=$((i + 1))
+	done
+}
+
+# --- the script under test ------------------------------------------------------------------
+
+# shellcheck source=/dev/null
+. "$script"
+
+[ "$PROG" = /usr/sbin/qnetd ] || {
+	echo "FAIL: PROG is $PROG, expected /usr/sbin/qnetd"
+	exit 1
+}
+if [ "$USE_PROCD" != 1 ] || [ -z "$START" ] || [ -z "$STOP" ]; then
+	echo "FAIL: USE_PROCD/START/STOP not set"
+	exit 1
+fi
+# The certificate step runs the real program; stand in for it with a recording script.
+PROG=$work/qnetd
+cat >"$PROG" <<EOF
+#!/bin/sh
+echo "qnetd \$*" >>"$calls"
+EOF
+command chmod +x "$PROG"
+command mkdir -p "$UCI_CONFIG_DIR"
+
+# run_case NAME: UCI file from stdin; expected calls in $work/expected (with @PROG@, @STORE@).
+run_case() {
+	name=$1
+	cat >"$UCI_CONFIG_DIR/qnetd"
+	: >"$calls"
+	# Fresh UCI state per case.
+	for v in $(set | sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p'); do
+		unset "$v"
+	done
+	start_service
+	service_triggers
+	sed -e "s|@PROG@|$PROG|g" -e "s|@STORE@|$work/store|g" "$work/expected" >"$work/want"
+	if cmp -s "$work/want" "$calls"; then
+		echo "ok: $name"
+	else
+		echo "FAIL: $name"
+		echo "--- expected"
+		cat "$work/want"
+		echo "--- recorded"
+		cat "$calls"
+		failures=$((failures + 1))
+	fi
+}
+
+# 1. The shipped default file, store missing: certificates are created first.
+command mkdir -p "$work/store"
+sed "s|/etc/corosync/qnetd/nssdb|$work/store|" "$here/../../init.d/qnetd.config" >"$work/default"
+cat >"$work/expected" <<'EOF'
+config_load [qnetd]
+mkdir [-p] [/var/run/corosync-qnetd]
+chmod [0770] [/var/run/corosync-qnetd]
+qnetd cert --dir @STORE@ init
+procd_open_instance
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [on] [--store] [@STORE@]
+procd_append_param [command] [--client-cert-required] [on]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
+procd_close_instance
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "default UCI file, first start" <"$work/default"
+
+# 2. Everything set, store present (no certificate step), advanced settings with spaces kept
+#    as one argument each.
+echo "-----BEGIN CERTIFICATE-----" >"$work/store/qnetd-cacert.crt"
+cat >"$work/expected" <<'EOF'
+config_load [qnetd]
+mkdir [-p] [/var/run/corosync-qnetd]
+chmod [0770] [/var/run/corosync-qnetd]
+procd_open_instance
+procd_set_param [command] [@PROG@] [run] [--port] [15403] [--tls] [required] [--store] [@STORE@]
+procd_append_param [command] [--listen] [192.168.1.1]
+procd_append_param [command] [--client-cert-required] [off]
+procd_append_param [command] [--max-clients] [8]
+procd_append_param [command] [-d]
+procd_append_param [command] [-S] [dpd_enabled=off]
+procd_append_param [command] [-S] [heartbeat_interval_max=60000]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
+procd_close_instance
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "all options, store present" <<EOF
+config qnetd 'main'
+	option enabled 'yes'
+	option listen_address '192.168.1.1'
+	option port '15403'
+	option tls 'required'
+	option client_cert_required 'off'
+	option max_clients '8'
+	option debug '1'
+	option store '$work/store'
+	list setting 'dpd_enabled=off'
+	list setting 'heartbeat_interval_max=60000'
+EOF
+
+# 3. Minimal file (defaults from the script), TLS off.
+cat >"$work/expected" <<'EOF'
+config_load [qnetd]
+mkdir [-p] [/var/run/corosync-qnetd]
+chmod [0770] [/var/run/corosync-qnetd]
+procd_open_instance
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store] [@STORE@]
+procd_append_param [command] [--client-cert-required] [on]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
+procd_close_instance
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "minimal file, tls off" <<EOF
+config qnetd 'main'
+	option tls 'off'
+	option store '$work/store'
+EOF
+
+# 4. Disabled: no instance at all, only the reload trigger.
+cat >"$work/expected" <<'EOF'
+config_load [qnetd]
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "disabled" <<EOF
+config qnetd 'main'
+	option enabled '0'
+	option port '1234'
+EOF
+
+if [ "$failures" -ne 0 ]; then
+	echo "$failures case(s) failed"
+	exit 1
+fi
+echo "all init.d cases passed"
