@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Build static, stripped qnetd binaries for routers: dist/qnetd-<target>.
+#
+#   tools/cross/build.sh TARGET...         e.g. tools/cross/build.sh mipsel-unknown-linux-musl
+#   tools/cross/build.sh all               the five supported targets
+#
+# Targets: x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+#          mipsel-unknown-linux-musl mips-unknown-linux-musl (short names: x86_64 aarch64 armv7
+#          mipsel mips)
+#
+# Environment:
+#   QNETD_CROSS_FLAVOR   size (default): std rebuilt for size, panics abort without a message
+#                                        (see tools/cross/README.md for what that costs)
+#                        plain:          panic=abort with message + location, prebuilt std where
+#                                        rustup has it (the reference commands, bigger)
+#   QNETD_CROSS_PROFILE  cargo profile, default release
+#   QNETD_CROSS_SETUP=0  skip tools/cross/setup.sh (it is idempotent and fast, default runs it)
+#   CARGO_TARGET_DIR     default <repo>/target
+#   DIST                 output directory, default <repo>/dist
+#
+# How: cargo-zigbuild (zig cc compiles ring's C and links against zig's musl) with the per-target
+# flags from .cargo/config.toml plus the flavor's flags passed with --config (cargo appends
+# them); RUSTC_BOOTSTRAP=1 lets stable rustc take -Zbuild-std and the other -Z flags. Finally
+# the MIPS .pdr section (debug records `strip` keeps, ~10% of the file) and .comment are dropped.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+    mipsel-unknown-linux-musl mips-unknown-linux-musl)
+FLAVOR=${QNETD_CROSS_FLAVOR:-size}
+PROFILE=${QNETD_CROSS_PROFILE:-release}
+DIST=${DIST:-$ROOT/dist}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+die() {
+    echo "build: $*" >&2
+    exit 2
+}
+
+canonical_target() {
+    case $1 in
+    x86_64 | x86_64-unknown-linux-musl) echo x86_64-unknown-linux-musl ;;
+    aarch64 | arm64 | aarch64-unknown-linux-musl) echo aarch64-unknown-linux-musl ;;
+    armv7 | armv7-unknown-linux-musleabihf) echo armv7-unknown-linux-musleabihf ;;
+    mipsel | mipsel-unknown-linux-musl) echo mipsel-unknown-linux-musl ;;
+    mips | mips-unknown-linux-musl) echo mips-unknown-linux-musl ;;
+    *) die "unsupported target '$1' (supported: ${ALL_TARGETS[*]})" ;;
+    esac
+}
+
+# TOML array of extra rustflags for this flavor/target (appended to .cargo/config.toml's).
+extra_rustflags() {
+    local target=$1 flags=()
+    case $FLAVOR in
+    size)
+        # std is rebuilt (below) for every target, so zig must supply musl's crt/libc.
+        flags+=(-Clink-self-contained=no)
+        # A panic is a bug (the daemon must not panic on input): abort at once, without the
+        # formatting/backtrace machinery, file:line strings or unwind tables that reporting needs.
+        flags+=(-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none)
+        flags+=(-Cforce-unwind-tables=no -Clink-arg=-Wl,--no-eh-frame-hdr)
+        ;;
+    plain) ;;
+    *) die "QNETD_CROSS_FLAVOR must be size or plain, not '$FLAVOR'" ;;
+    esac
+    local out="" f
+    for f in "${flags[@]}"; do out+="${out:+, }\"$f\""; done
+    echo "[$out]"
+}
+
+needs_build_std() {
+    local target=$1
+    [[ $FLAVOR == size ]] && return 0
+    case $target in
+    armv7-* | mips*) return 0 ;; # no rust-std downloadable for these here
+    *) return 1 ;;
+    esac
+}
+
+# Drop sections that `strip` keeps but nothing loads: MIPS .pdr (procedure descriptors, a debug
+# aid) and the toolchain .comment strings.
+drop_dead_sections() {
+    local file=$1 objcopy
+    objcopy=$(find "$(rustc --print sysroot)/lib/rustlib" -name llvm-objcopy -type f | head -n1)
+    [[ -n $objcopy ]] || die "llvm-objcopy missing: run tools/cross/setup.sh (rustup component llvm-tools)"
+    "$objcopy" --remove-section=.pdr --remove-section=.comment "$file"
+}
+
+build_one() {
+    local target=$1
+    local args=(zigbuild --locked --profile "$PROFILE" --target "$target" --bin qnetd)
+    args+=(--config "target.$target.rustflags=$(extra_rustflags "$target")")
+    if needs_build_std "$target"; then
+        args+=(-Zbuild-std=std,panic_abort)
+        [[ $FLAVOR == size ]] && args+=(-Zbuild-std-features=optimize_for_size)
+    fi
+    echo "build: RUSTC_BOOTSTRAP=1 cargo ${args[*]}" >&2
+    RUSTC_BOOTSTRAP=1 cargo "${args[@]}"
+
+    local profile_dir=$PROFILE
+    [[ $PROFILE == dev ]] && profile_dir=debug
+    local built=$CARGO_TARGET_DIR/$target/$profile_dir/qnetd
+    mkdir -p "$DIST"
+    local out=$DIST/qnetd-$target
+    cp "$built" "$out.tmp"
+    drop_dead_sections "$out.tmp"
+    mv "$out.tmp" "$out"
+    local kind
+    kind=$(file -b "$out")
+    case $kind in
+    *"statically linked"*) ;;
+    *) die "$out is not statically linked: $kind" ;;
+    esac
+    printf 'build: %s  %d bytes  %s\n' "$out" "$(stat -c %s "$out")" "$kind" >&2
+}
+
+(($#)) || die "usage: $0 TARGET... | all"
+targets=()
+for a in "$@"; do
+    if [[ $a == all ]]; then
+        targets+=("${ALL_TARGETS[@]}")
+    else
+        targets+=("$(canonical_target "$a")")
+    fi
+done
+
+if [[ ${QNETD_CROSS_SETUP:-1} != 0 ]]; then
+    eval "$("$ROOT/tools/cross/setup.sh" --env)"
+else
+    PATH=${QNETD_CROSS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qnetd-cross}/venv/bin:$PATH
+fi
+
+for t in "${targets[@]}"; do
+    build_one "$t"
+done
