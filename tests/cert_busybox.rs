@@ -1,0 +1,197 @@
+//! The whole certificate lifecycle in a chroot holding nothing but BusyBox (Debian
+//! busybox-static, as on an OpenWrt router) and our static binary: proves the cert commands
+//! need no other program (only `sh` is linked to BusyBox, so any spawned command would fail)
+//! and no shared library.
+//!
+//! The static binary is `QNETD_STATIC_BIN` if set, else built here for x86_64-unknown-linux-musl
+//! into this test's own target directory (the first run takes a few minutes).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const FIXTURES: &str = "/work/shared/reference/fixtures/nss-certutil-3.0.3";
+const BUSYBOX: &str = "/bin/busybox";
+const MUSL: &str = "x86_64-unknown-linux-musl";
+/// Owner of /etc/corosync/qnetd in the chroot: every new file must take it.
+const CFG_UID: u32 = 4321;
+const CFG_GID: u32 = 4322;
+
+fn static_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("QNETD_STATIC_BIN") {
+        return PathBuf::from(p);
+    }
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-build");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--bin", "qnetd", "--target", MUSL])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        // ring compiles a little C; without a musl cross compiler the host's cc does for x86_64
+        // (ring's C code needs no libc headers).
+        .env(
+            "CC_x86_64_unknown_linux_musl",
+            std::env::var("CC_x86_64_unknown_linux_musl").unwrap_or_else(|_| "cc".into()),
+        )
+        .status()
+        .unwrap();
+    assert!(status.success(), "static build failed");
+    target_dir.join(MUSL).join("debug/qnetd")
+}
+
+/// True if the ELF file has no PT_INTERP program header (no dynamic loader needed).
+fn is_static_elf(path: &Path) -> bool {
+    let elf = std::fs::read(path).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    assert_eq!(elf[4], 2, "64-bit ELF expected");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    (0..phnum)
+        .all(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()) != 3)
+}
+
+fn copy_exec(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap();
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+const SCRIPT: &str = r#"
+set -e
+# What pvecm runs over ssh, with upstream's default paths.
+corosync-qnetd-certutil -i
+if corosync-qnetd-certutil -i 2>/tmp/second-i.err; then echo "second -i must fail"; exit 1; fi
+corosync-qnetd-certutil -s -c /tmp/qdevice-net-node.crq -n mycluster
+# The native commands.
+qnetd cert init > /tmp/init-again.out
+qnetd cert bundle --cluster c2 --out /root/bundle > /tmp/bundle.out
+qnetd cert list > /tmp/list.out
+echo chroot-ok
+"#;
+
+#[test]
+fn cert_lifecycle_in_a_busybox_only_chroot() {
+    let binary = static_binary();
+    assert!(
+        is_static_elf(&binary),
+        "{} is not statically linked",
+        binary.display()
+    );
+
+    let root = std::env::temp_dir().join(format!("qnetd-chroot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for d in ["bin", "usr/sbin", "tmp", "root", "etc/corosync/qnetd"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    copy_exec(Path::new(BUSYBOX), &root.join("bin/busybox"));
+    std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
+    copy_exec(&binary, &root.join("usr/sbin/qnetd"));
+    std::os::unix::fs::symlink("qnetd", root.join("usr/sbin/corosync-qnetd-certutil")).unwrap();
+    std::fs::copy(
+        format!("{FIXTURES}/qdevice-net-node.crq"),
+        root.join("tmp/qdevice-net-node.crq"),
+    )
+    .unwrap();
+    let cfg = root.join("etc/corosync/qnetd");
+    std::os::unix::fs::chown(&cfg, Some(CFG_UID), Some(CFG_GID)).unwrap();
+
+    let out = Command::new("chroot")
+        .arg(&root)
+        .args(["/bin/sh", "-c", SCRIPT])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .expect("chroot (run the tests as root)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("chroot-ok"), "{text}");
+    assert!(
+        text.contains(
+            "QNetd CA certificate is exported as /etc/corosync/qnetd/nssdb/qnetd-cacert.crt"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("Certificate stored in /etc/corosync/qnetd/nssdb/cluster-mycluster.crt"),
+        "{text}"
+    );
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert!(read("tmp/second-i.err").contains("already exists. Delete it to initialize new db"));
+    assert!(read("tmp/init-again.out").contains("nothing changed"));
+    let list = read("tmp/list.out");
+    for name in ["QNet CA", "Qnetd Server", "mycluster", "c2"] {
+        assert!(list.contains(name), "{list}");
+    }
+
+    // Files and their owners/modes, as upstream's script leaves them (owner of the config dir).
+    let db = cfg.join("nssdb");
+    let meta = |p: &Path| std::fs::metadata(p).unwrap();
+    assert_eq!(meta(&db).mode() & 0o7777, 0o770);
+    for f in [
+        "qnetd-cacert.crt",
+        "qnetd-ca.key",
+        "qnetd-server.key",
+        "qnetd-server.crt",
+        "serial.txt",
+        "cluster-mycluster.crt",
+        "cluster-c2.crt",
+    ] {
+        let m = meta(&db.join(f));
+        assert_eq!((m.uid(), m.gid()), (CFG_UID, CFG_GID), "{f}");
+    }
+    assert_eq!(meta(&db).uid(), CFG_UID);
+    assert_eq!(meta(&db.join("qnetd-ca.key")).mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read_to_string(db.join("serial.txt")).unwrap(),
+        "104\n"
+    );
+    assert_eq!(
+        std::fs::read(db.join("cluster-mycluster.crt")).unwrap()[0],
+        0x30,
+        "DER"
+    );
+
+    // The bundle made in the chroot imports with the real NSS tools outside it.
+    let nssdb = root.join("node-nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let d = format!("sql:{}", nssdb.display());
+    let nss = |prog: &str, args: &[&str]| {
+        let o = Command::new(prog)
+            .arg("-d")
+            .arg(&d)
+            .args(args)
+            .output()
+            .unwrap();
+        let t = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(o.status.success(), "{prog} {args:?}: {t}");
+        t
+    };
+    nss("certutil", &["-N", "--empty-password"]);
+    let ca = root.join("root/bundle/qnetd-cacert.crt");
+    nss(
+        "certutil",
+        &[
+            "-A",
+            "-n",
+            "QNet CA",
+            "-t",
+            "CT,c,c",
+            "-i",
+            ca.to_str().unwrap(),
+        ],
+    );
+    let p12 = root.join("root/bundle/qdevice-net-node.p12");
+    nss("pk12util", &["-i", p12.to_str().unwrap(), "-W", ""]);
+    assert!(
+        nss("certutil", &["-V", "-n", "Cluster Cert", "-u", "C"]).contains("certificate is valid")
+    );
+
+    let _ = std::fs::remove_dir_all(&root);
+}
