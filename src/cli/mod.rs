@@ -7,6 +7,7 @@ pub mod cert;
 pub mod compat;
 pub mod doctor;
 pub mod install;
+pub mod probe;
 pub mod run;
 pub mod status;
 
@@ -28,6 +29,7 @@ pub enum Command {
     Status(status::StatusArgs),
     Install(install::InstallArgs),
     Doctor(doctor::DoctorArgs),
+    Probe(probe::ProbeArgs),
 }
 
 /// Entry point for the `qnetd` name; `args` is the full argv.
@@ -60,6 +62,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::Status(a)) => status::main(a),
         Some(Command::Install(a)) => install::main(a),
         Some(Command::Doctor(a)) => doctor::main(a),
+        Some(Command::Probe(a)) => probe::main(a),
         None => {
             eprintln!("qnetd: no command given; try `qnetd --help`");
             ExitCode::from(2)

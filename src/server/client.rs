@@ -24,6 +24,8 @@ enum End {
     Io(String),
     /// We drop the client, for a reason the user can act on.
     Refused(String),
+    /// The engine dropped the client; its reason is a whole sentence.
+    Engine(String),
 }
 
 /// What draining the FIFO asks for next.
@@ -73,9 +75,10 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String) {
     match end {
         End::PeerClosed => log::debug!("client {addr} closed the connection"),
         End::Io(e) => log::info!("client {addr} disconnected: {e}"),
-        // The engine's reasons name the client already.
-        End::Refused(why) if why.contains(addr.as_str()) => log::warn!("{why}"),
-        End::Refused(why) => log::warn!("client {addr} disconnected: {why}"),
+        End::Refused(why) => log::warn!("client {addr} dropped: {why}"),
+        // Some of the engine's reasons name the client already.
+        End::Engine(why) if why.contains(addr.as_str()) => log::warn!("{why}"),
+        End::Engine(why) => log::warn!("client {addr}: {why}"),
     }
 }
 
@@ -112,6 +115,10 @@ impl Session {
             };
             let result = match event {
                 Event::Read(Ok(0)) => return End::PeerClosed,
+                // qdevice closes TLS connections without close_notify: an ordinary close.
+                Event::Read(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return End::PeerClosed
+                }
                 Event::Read(Err(e)) => return End::Io(e.to_string()),
                 Event::Read(Ok(n)) => self.handle_bytes(&buf[..n]).await,
                 // The sender lives in the daemon's table until this task removes it.
@@ -161,7 +168,7 @@ impl Session {
                 }
                 Step::Close(why) => {
                     self.write(&out).await?;
-                    return Err(End::Refused(why));
+                    return Err(End::Engine(why));
                 }
             }
         }
@@ -179,7 +186,7 @@ impl Session {
             }
             Step::Close(why) => {
                 self.write(&out).await?;
-                Err(End::Refused(why))
+                Err(End::Engine(why))
             }
         }
     }

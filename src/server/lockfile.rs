@@ -45,9 +45,7 @@ impl LockFile {
                     path.display()
                 ))
             }
-            Err(e) => {
-                return Err(format!("cannot lock {}: {e}", path.display()))
-            }
+            Err(e) => return Err(format!("cannot lock {}: {e}", path.display())),
         }
         file.set_len(0)
             .and_then(|()| writeln!(file, "{}", std::process::id()))

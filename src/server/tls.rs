@@ -112,11 +112,13 @@ pub fn describe_handshake_error(err: &std::io::Error, client_cert_required: bool
         };
     };
     match tls {
-        TlsError::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "client certificate is not signed by our CA (QNet CA of this store); \
+        // Every upstream CA is called "CN=QNet CA": a certificate from another qnetd's CA
+        // finds ours by name and then fails its signature check.
+        TlsError::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ) => "client certificate is not signed by our CA (QNet CA of this store); \
              sign the cluster's request with this qnetd (`qnetd cert sign`) and import the result"
-                .to_string()
-        }
+            .to_string(),
         TlsError::InvalidCertificate(CertificateError::Expired)
         | TlsError::InvalidCertificate(CertificateError::ExpiredContext { .. }) => {
             "client certificate has expired; issue a new one".to_string()
@@ -124,9 +126,6 @@ pub fn describe_handshake_error(err: &std::io::Error, client_cert_required: bool
         TlsError::InvalidCertificate(CertificateError::NotValidYet)
         | TlsError::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => {
             "client certificate is not valid yet (check the clocks)".to_string()
-        }
-        TlsError::InvalidCertificate(CertificateError::BadSignature) => {
-            "client certificate has a bad signature".to_string()
         }
         TlsError::InvalidCertificate(other) => format!("client certificate refused: {other:?}"),
         TlsError::NoCertificatesPresented if client_cert_required => {
@@ -151,6 +150,11 @@ mod tests {
         let e = std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             TlsError::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert!(describe_handshake_error(&e, true).contains("not signed by our CA"));
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            TlsError::InvalidCertificate(CertificateError::BadSignature),
         );
         assert!(describe_handshake_error(&e, true).contains("not signed by our CA"));
         let e = std::io::Error::new(

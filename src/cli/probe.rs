@@ -1,0 +1,127 @@
+//! `qnetd probe`: connect to a qnetd like a qdevice node would (PREINIT → STARTTLS → INIT, then
+//! a few echoes) and report each step. For smoke tests on the router itself and for checking a
+//! deployment from a cluster node.
+
+use crate::probe::{self, ClientTls, InitParams, SessionParams};
+use crate::proto::types::{Algorithm, MsgType};
+use argh::FromArgs;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// talk to a qnetd server as a qdevice node would and report each step (exit 0 = INIT accepted)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "probe")]
+pub struct ProbeArgs {
+    /// server host (default 127.0.0.1)
+    #[argh(option, default = "String::from(\"127.0.0.1\")")]
+    pub host: String,
+    /// server port (default 5403)
+    #[argh(option, default = "5403")]
+    pub port: u16,
+    /// cluster name to announce (default probe)
+    #[argh(option, default = "String::from(\"probe\")")]
+    pub cluster: String,
+    /// node id to announce (default 1)
+    #[argh(option, default = "1")]
+    pub node_id: u32,
+    /// decision algorithm: test, ffsplit, 2nodelms or lms (default ffsplit)
+    #[argh(option, default = "String::from(\"ffsplit\")")]
+    pub algorithm: String,
+    /// CA certificate (PEM or DER) that signed the server certificate; enables STARTTLS
+    #[argh(option)]
+    pub ca: Option<PathBuf>,
+    /// our client certificate (PEM or DER), CN = cluster name
+    #[argh(option)]
+    pub cert: Option<PathBuf>,
+    /// our PKCS#8 private key (PEM or DER)
+    #[argh(option)]
+    pub key: Option<PathBuf>,
+    /// name the server certificate must carry (default "Qnetd Server")
+    #[argh(option, default = "String::from(probe::SERVER_NAME)")]
+    pub server_name: String,
+    /// echo requests to send after INIT (default 3)
+    #[argh(option, default = "3")]
+    pub echoes: u32,
+}
+
+fn algorithm(name: &str) -> Option<Algorithm> {
+    match name.to_ascii_lowercase().as_str() {
+        "test" => Some(Algorithm::Test),
+        "ffsplit" => Some(Algorithm::Ffsplit),
+        "2nodelms" => Some(Algorithm::TwoNodeLms),
+        "lms" => Some(Algorithm::Lms),
+        _ => None,
+    }
+}
+
+pub fn main(args: ProbeArgs) -> ExitCode {
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qnetd probe: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &ProbeArgs) -> Result<(), String> {
+    let addr: SocketAddr = (args.host.as_str(), args.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", args.host))?
+        .next()
+        .ok_or_else(|| format!("{} has no address", args.host))?;
+    let algorithm = algorithm(&args.algorithm)
+        .ok_or_else(|| format!("unknown algorithm '{}'", args.algorithm))?;
+    let tls = match (&args.ca, &args.cert, &args.key) {
+        (None, None, None) => None,
+        (Some(ca), None, None) => Some(ClientTls::from_files(ca, None, &args.server_name)),
+        (Some(ca), Some(cert), Some(key)) => Some(ClientTls::from_files(
+            ca,
+            Some((cert.as_path(), key.as_path())),
+            &args.server_name,
+        )),
+        _ => return Err("--cert and --key go together, and need --ca".into()),
+    }
+    .transpose()
+    .map_err(|e| e.to_string())?;
+    let params = SessionParams {
+        cluster: args.cluster.clone(),
+        tls,
+        init: InitParams {
+            node_id: args.node_id,
+            algorithm,
+            ..InitParams::default()
+        },
+    };
+    smol::block_on(async {
+        let started = Instant::now();
+        let (mut probe, reply) = probe::session(addr, &params)
+            .await
+            .map_err(|e| e.to_string())?;
+        let code = reply.reply_error_code.unwrap_or(0);
+        if reply.msg_type != MsgType::InitReply || code != 0 {
+            return Err(format!(
+                "INIT refused: {:?} with error code {code}",
+                reply.msg_type
+            ));
+        }
+        println!(
+            "INIT accepted by {addr} in {} ms (TLS: {})",
+            started.elapsed().as_millis(),
+            if params.tls.is_some() {
+                "requested"
+            } else {
+                "not requested"
+            }
+        );
+        for _ in 0..args.echoes {
+            let t = Instant::now();
+            probe.echo().await.map_err(|e| e.to_string())?;
+            println!("echo reply in {} us", t.elapsed().as_micros());
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    })
+}

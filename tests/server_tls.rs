@@ -1,0 +1,209 @@
+//! The daemon's TLS paths, end to end: our probe client against the built binary.
+
+mod server_support;
+
+use qnetd::probe::{self, ClientTls, InitParams, Probe, ProbeError, SessionParams};
+use qnetd::proto::types::{MsgType, ReplyError, TlsMode};
+use server_support::{block_on, Daemon, Store, TempDir};
+
+fn store_arg(store: &Store) -> String {
+    store.dir.to_string_lossy().to_string()
+}
+
+fn session(cluster: &str, tls: Option<ClientTls>) -> SessionParams {
+    SessionParams {
+        cluster: cluster.to_string(),
+        tls,
+        init: InitParams::default(),
+    }
+}
+
+#[test]
+fn tls_on_with_client_certificate_init_ok_and_status_shows_tls() {
+    let tmp = TempDir::new("tls-ok");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let params = session("alpha", Some(store.client_tls("alpha")));
+    block_on(async {
+        let (mut p, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.msg_type, MsgType::InitReply, "{reply:?}");
+        assert_eq!(reply.reply_error_code, Some(ReplyError::NoError.code()));
+        p.echo().await.unwrap();
+        let list = d.ipc("list verbose");
+        assert!(list.starts_with("OK\n"), "{list}");
+        assert!(list.contains("Cluster \"alpha\":"), "{list}");
+        assert!(
+            list.contains("TLS active:\t\tYes (client certificate verified)"),
+            "{list}"
+        );
+        assert!(list.contains("Client address:\t\t127.0.0.1:"), "{list}");
+    });
+    let status = d.ipc("status");
+    assert!(
+        status.contains("TLS:\t\t\t\tSupported (client certificate required)"),
+        "{status}"
+    );
+}
+
+#[test]
+fn preinit_reply_announces_the_tls_mode() {
+    let tmp = TempDir::new("tls-mode");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store), "--tls", "required"]);
+    block_on(async {
+        let mut p = Probe::connect(d.addr).await.unwrap();
+        let reply = p.preinit("alpha").await.unwrap();
+        assert_eq!(reply.msg_type, MsgType::PreinitReply);
+        assert_eq!(reply.tls_supported, Some(TlsMode::Required));
+        assert_eq!(reply.tls_client_cert_required, Some(1));
+    });
+}
+
+#[test]
+fn tls_required_without_starttls_gets_error_3_and_stays_connected() {
+    let tmp = TempDir::new("tls-req");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store), "--tls", "req"]);
+    let params = session("alpha", None);
+    block_on(async {
+        let (mut p, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.msg_type, MsgType::ServerError, "{reply:?}");
+        assert_eq!(reply.reply_error_code, Some(ReplyError::TlsRequired.code()));
+        // Upstream keeps the connection open after TLS_REQUIRED: an echo gets the same error.
+        let mut echo = qnetd::proto::types::Message::new(MsgType::EchoRequest);
+        echo.seq = Some(p.next_seq());
+        p.send(&echo).await.unwrap();
+        let again = p.recv().await.unwrap();
+        assert_eq!(again.reply_error_code, Some(ReplyError::TlsRequired.code()));
+    });
+}
+
+#[test]
+fn client_certificate_from_another_ca_is_dropped_and_logged() {
+    let tmp = TempDir::new("tls-wrong-ca");
+    let store = Store::init(&tmp.path("store"));
+    let other = Store::init(&tmp.path("other"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    // Trusts our server (right CA) but presents a certificate signed by another CA.
+    let tls = ClientTls::new(
+        &store.ca_der(),
+        Some(other.client_cert("alpha")),
+        probe::SERVER_NAME,
+    )
+    .unwrap();
+    let params = session("alpha", Some(tls));
+    block_on(async {
+        match probe::session(d.addr, &params).await {
+            Ok((_, reply)) => panic!("INIT answered despite a foreign certificate: {reply:?}"),
+            Err(ProbeError::Closed | ProbeError::Io(_) | ProbeError::Tls(_)) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    });
+    d.wait_log("client certificate is not signed by our CA");
+}
+
+#[test]
+fn certificate_cn_other_than_cluster_name_is_dropped_with_the_reason() {
+    let tmp = TempDir::new("tls-cn");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let params = session("beta", Some(store.client_tls("alpha")));
+    block_on(async {
+        match probe::session(d.addr, &params).await {
+            Ok((_, reply)) => panic!("INIT answered despite CN mismatch: {reply:?}"),
+            Err(ProbeError::Closed | ProbeError::Io(_)) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    });
+    let log = d.wait_log("'alpha'");
+    assert!(log.contains("'beta'"), "{log}");
+    assert!(log.contains("127.0.0.1:"), "{log}");
+}
+
+#[test]
+fn missing_client_certificate_is_refused_with_words() {
+    let tmp = TempDir::new("tls-nocert");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let tls = ClientTls::new(&store.ca_der(), None, probe::SERVER_NAME).unwrap();
+    let params = session("alpha", Some(tls));
+    block_on(async {
+        assert!(probe::session(d.addr, &params).await.is_err());
+    });
+    d.wait_log("client sent no certificate");
+}
+
+#[test]
+fn client_certificate_not_required_with_c_off() {
+    let tmp = TempDir::new("tls-c-off");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(
+        &tmp,
+        &[
+            "--store",
+            &store_arg(&store),
+            "--client-cert-required",
+            "off",
+        ],
+    );
+    let tls = ClientTls::new(&store.ca_der(), None, probe::SERVER_NAME).unwrap();
+    let params = session("alpha", Some(tls));
+    block_on(async {
+        let (mut p, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.msg_type, MsgType::InitReply, "{reply:?}");
+        assert_eq!(reply.reply_error_code, Some(0));
+        p.echo().await.unwrap();
+    });
+}
+
+#[test]
+fn probe_refuses_a_server_certificate_from_another_ca() {
+    let tmp = TempDir::new("tls-server-ca");
+    let store = Store::init(&tmp.path("store"));
+    let other = Store::init(&tmp.path("other"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    // The client trusts only the other CA: it must refuse our server, and the server logs
+    // that the client aborted the handshake.
+    let params = session("alpha", Some(other.client_tls("alpha")));
+    block_on(async {
+        match probe::session(d.addr, &params).await {
+            // Both CAs are "CN=QNet CA": the chain check fails on the signature.
+            Err(ProbeError::Tls(msg)) => assert!(
+                msg.contains("BadSignature") || msg.contains("UnknownIssuer"),
+                "{msg}"
+            ),
+            other => panic!("expected a TLS failure, got {:?}", other.map(|(_, r)| r)),
+        }
+    });
+    d.wait_log("the client aborted the TLS handshake");
+}
+
+#[test]
+fn probe_subcommand_completes_a_tls_session() {
+    let tmp = TempDir::new("tls-probe-cli");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let (cert, key) = store.client_cert("gamma");
+    std::fs::write(tmp.path("c.der"), cert).unwrap();
+    std::fs::write(tmp.path("k.der"), key).unwrap();
+    let ca = store.dir.join(certtool::CA_CERT_FILE); // DER followed by PEM, as upstream
+    let out = std::process::Command::new(server_support::bin())
+        .args(["probe", "--port", &d.port.to_string(), "--cluster", "gamma"])
+        .arg("--ca")
+        .arg(&ca)
+        .arg("--cert")
+        .arg(tmp.path("c.der"))
+        .arg("--key")
+        .arg(tmp.path("k.der"))
+        .args(["--echoes", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("INIT accepted"), "{stdout}");
+    assert_eq!(stdout.matches("echo reply").count(), 2, "{stdout}");
+}
