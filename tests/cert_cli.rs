@@ -1,0 +1,214 @@
+//! `qnetd cert …`: the native commands, their messages and exit codes, and the certificates
+//! they make compared with what upstream's NSS script made (fixtures/nss-certutil-3.0.3).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use x509_parser::prelude::*;
+
+const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
+const FIXTURES: &str = "/work/shared/reference/fixtures/nss-certutil-3.0.3";
+
+struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    fn new(tag: &str) -> Store {
+        let base = std::env::temp_dir().join(format!("qnetd-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        Store {
+            dir: base.join("nssdb"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(QNETD)
+            .arg("cert")
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(base) = self.dir.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn commands_before_init_say_how_to_init() {
+    let s = Store::new("noinit");
+    for args in [
+        &["list"][..],
+        &["sign", "--csr", "/dev/null", "--cluster", "x"][..],
+    ] {
+        let o = s.run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            out(&o).contains("run `qnetd cert init` to create it"),
+            "{}",
+            out(&o)
+        );
+    }
+}
+
+#[test]
+fn init_is_idempotent_and_force_keeps_a_backup() {
+    let s = Store::new("init");
+    let first = s.run(&["init"]);
+    assert!(first.status.success(), "{}", out(&first));
+    assert!(
+        out(&first).contains("\"QNet CA\" serial 101"),
+        "{}",
+        out(&first)
+    );
+    assert!(
+        out(&first).contains("\"Qnetd Server\" serial 102"),
+        "{}",
+        out(&first)
+    );
+    let ca = std::fs::read(s.dir.join("qnetd-cacert.crt")).unwrap();
+
+    let second = s.run(&["init"]);
+    assert!(second.status.success());
+    assert!(out(&second).contains("nothing changed"), "{}", out(&second));
+    assert_eq!(std::fs::read(s.dir.join("qnetd-cacert.crt")).unwrap(), ca);
+
+    let forced = s.run(&["init", "--force"]);
+    assert!(forced.status.success(), "{}", out(&forced));
+    let text = out(&forced);
+    let backup = text
+        .lines()
+        .find_map(|l| l.strip_prefix("previous certificates moved to "))
+        .expect("backup line");
+    assert_eq!(
+        std::fs::read(PathBuf::from(backup).join("qnetd-cacert.crt")).unwrap(),
+        ca
+    );
+    assert!(
+        text.contains("serial 103") && text.contains("serial 104"),
+        "{text}"
+    );
+}
+
+#[test]
+fn signed_certificate_matches_upstreams_profile() {
+    let s = Store::new("profile");
+    assert!(s.run(&["init"]).status.success());
+    let csr = format!("{FIXTURES}/qdevice-net-node.crq");
+    let wrong = s.run(&["sign", "--csr", &csr, "--cluster", "other"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(out(&wrong).contains("would refuse"), "{}", out(&wrong));
+    let o = s.run(&["sign", "--csr", &csr, "--cluster", "mycluster"]);
+    assert!(o.status.success(), "{}", out(&o));
+
+    let ours = std::fs::read(s.dir.join("cluster-mycluster.crt")).unwrap();
+    let theirs = std::fs::read(format!("{FIXTURES}/cluster-mycluster.crt")).unwrap();
+    let (_, ours) = parse_x509_certificate(&ours).unwrap();
+    let (_, theirs) = parse_x509_certificate(&theirs).unwrap();
+    // Same request, so same subject encoding and key; same shape otherwise.
+    assert_eq!(ours.subject().as_raw(), theirs.subject().as_raw());
+    assert_eq!(ours.public_key().raw, theirs.public_key().raw);
+    assert_eq!(ours.version(), theirs.version());
+    assert_eq!(ours.issuer().to_string(), theirs.issuer().to_string());
+    assert!(ours.extensions().is_empty() && theirs.extensions().is_empty());
+    assert_eq!(ours.tbs_certificate.raw_serial(), &[103]);
+    assert!(ours.validity().not_after.to_datetime() >= theirs.validity().not_after.to_datetime());
+
+    // Upstream's CA has exactly one extension, critical CA:TRUE pathlen 0; ours has that too.
+    let ca_pem = std::fs::read(s.dir.join("qnetd-cacert.crt")).unwrap();
+    let up_pem = std::fs::read(format!("{FIXTURES}/qnetd-cacert.crt")).unwrap();
+    for pem_file in [ca_pem, up_pem] {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem_file[find_pem(&pem_file)..]).unwrap();
+        let ca = pem.parse_x509().unwrap();
+        let bc = ca.basic_constraints().unwrap().unwrap();
+        assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
+        assert_eq!(ca.subject().to_string(), "CN=QNet CA");
+    }
+}
+
+fn find_pem(data: &[u8]) -> usize {
+    data.windows(10).position(|w| w == b"-----BEGIN").unwrap()
+}
+
+#[test]
+fn list_shows_every_certificate_and_warns_before_expiry() {
+    let s = Store::new("list");
+    assert!(s.run(&["init"]).status.success());
+    let csr = format!("{FIXTURES}/qdevice-net-node.crq");
+    assert!(s
+        .run(&["sign", "--csr", &csr, "--cluster", "mycluster"])
+        .status
+        .success());
+    assert!(s
+        .run(&["sign", "--csr", &csr, "--cluster", "mycluster"])
+        .status
+        .success());
+    let o = s.run(&["list"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows[0].starts_with("ca") && rows[0].contains("QNet CA") && rows[0].contains(" 101 "));
+    assert!(rows[1].starts_with("server") && rows[1].contains("Qnetd Server"));
+    assert!(
+        rows[2].contains("mycluster") && rows[2].ends_with("(replaced)"),
+        "{text}"
+    );
+    assert!(
+        rows[3].contains("mycluster") && rows[3].contains(" 104 ") && !rows[3].contains("replaced")
+    );
+    // The SHA-256 fingerprint shown is that of the file.
+    let der = std::fs::read(s.dir.join("cluster-mycluster.crt")).unwrap();
+    let fp: Vec<String> = ring::digest::digest(&ring::digest::SHA256, &der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert!(rows[3].contains(&fp.join(":")), "{text}");
+    assert!(o.stderr.is_empty(), "no warning for 100-year certificates");
+
+    // Make the registry say the current cluster certificate ends in 10 days.
+    let reg_path = s.dir.join("registry.txt");
+    let reg = std::fs::read_to_string(&reg_path).unwrap();
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 10 * 86_400
+        + 3_600;
+    let reg: String = reg
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            if f.first() == Some(&"104") {
+                format!("{}\t{}\t{soon}\t{}\t{}\n", f[0], f[1], f[3], f[4])
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&reg_path, reg).unwrap();
+    let o = s.run(&["list"]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: cluster certificate \"mycluster\" (serial 104) expires in 10 days"),
+        "{err}"
+    );
+}
