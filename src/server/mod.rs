@@ -157,15 +157,21 @@ fn start(cfg: Config) -> Result<(), String> {
         tls,
         cfg,
     });
+    let tls_words = match daemon.cfg.tls {
+        TlsMode::Unsupported => "TLS off".to_string(),
+        mode => format!(
+            "TLS {}{}, certificates from {}",
+            mode.as_str(),
+            if daemon.cfg.client_cert_required {
+                " (client certificate required)"
+            } else {
+                ""
+            },
+            daemon.cfg.store_dir().display()
+        ),
+    };
     log::info!(
-        "listening on {local}, TLS {}{}, certificate store {}, lock file {}, status socket {}",
-        daemon.cfg.tls.as_str(),
-        if daemon.cfg.tls != TlsMode::Unsupported && daemon.cfg.client_cert_required {
-            " (client certificate required)"
-        } else {
-            ""
-        },
-        daemon.cfg.store_dir().display(),
+        "listening on {local}, {tls_words}; lock file {}, status socket {}",
         lock.path().display(),
         socket_path.display()
     );

@@ -1,0 +1,298 @@
+//! The daemon's life: startup errors, limits, timeouts, signals, the upstream command line.
+
+mod server_support;
+
+use qnetd::probe::{self, InitParams, Probe, SessionParams};
+use qnetd::proto::types::{Algorithm, MsgType};
+use rustix::process::Signal;
+use server_support::{bin, block_on, free_port, path_arg, Daemon, Store, TempDir};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn plain(cluster: &str, node_id: u32) -> SessionParams {
+    SessionParams {
+        cluster: cluster.to_string(),
+        tls: None,
+        init: InitParams {
+            node_id,
+            ..InitParams::default()
+        },
+    }
+}
+
+#[test]
+fn tls_off_serves_plain_sessions_of_many_clusters() {
+    let tmp = TempDir::new("plain");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    block_on(async {
+        let mut kept = Vec::new();
+        for (cluster, algorithm) in [
+            ("c-test", Algorithm::Test),
+            ("c-ffsplit", Algorithm::Ffsplit),
+            ("c-2nodelms", Algorithm::TwoNodeLms),
+            ("c-lms", Algorithm::Lms),
+        ] {
+            let mut params = plain(cluster, 1);
+            params.init.algorithm = algorithm;
+            let (mut p, reply) = probe::session(d.addr, &params).await.unwrap();
+            assert_eq!(reply.msg_type, MsgType::InitReply, "{reply:?}");
+            assert_eq!(reply.reply_error_code, Some(0), "{cluster}");
+            p.echo().await.unwrap();
+            kept.push(p);
+        }
+        let status = d.ipc("status");
+        assert!(status.contains("Connected clients:\t\t4"), "{status}");
+        assert!(status.contains("Connected clusters:\t\t4"), "{status}");
+        assert!(status.contains("TLS:\t\t\t\tUnsupported\n"), "{status}");
+    });
+}
+
+#[test]
+fn starttls_on_a_server_without_tls_drops_the_client() {
+    let tmp = TempDir::new("starttls-off");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    block_on(async {
+        let mut p = Probe::connect(d.addr).await.unwrap();
+        p.preinit("alpha").await.unwrap();
+        let mut msg = qnetd::proto::types::Message::new(MsgType::StartTls);
+        msg.seq = Some(p.next_seq());
+        p.send(&msg).await.unwrap();
+        p.wait_closed().await.unwrap();
+    });
+    d.wait_log("TLS is disabled on this server");
+}
+
+#[test]
+fn max_clients_accepts_then_closes_the_extra_client() {
+    let tmp = TempDir::new("maxclients");
+    let d = Daemon::start(&tmp, &["--tls", "off", "--max-clients", "1"]);
+    block_on(async {
+        let (mut first, reply) = probe::session(d.addr, &plain("alpha", 1)).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+        let mut second = Probe::connect(d.addr).await.unwrap();
+        second.wait_closed().await.unwrap();
+        first.echo().await.unwrap();
+    });
+    d.wait_log("1 clients are connected already");
+}
+
+#[test]
+fn silent_client_is_dropped_after_the_handshake_timeout() {
+    let tmp = TempDir::new("handshake");
+    let d = Daemon::start(&tmp, &["--tls", "off", "-S", "handshake_timeout=300"]);
+    block_on(async {
+        let mut p = Probe::connect(d.addr).await.unwrap();
+        p.timeout = Duration::from_secs(10);
+        p.wait_closed().await.unwrap();
+        // A client that did send PREINIT is past the handshake and stays.
+        let mut q = Probe::connect(d.addr).await.unwrap();
+        q.preinit("alpha").await.unwrap();
+        smol::Timer::after(Duration::from_millis(600)).await;
+        let init = q.init(&InitParams::default()).await.unwrap();
+        assert_eq!(init.reply_error_code, Some(0));
+    });
+    d.wait_log("sent no complete message within 300 ms");
+}
+
+#[test]
+fn dead_peer_detection_drops_an_idle_client() {
+    let tmp = TempDir::new("dpd");
+    let d = Daemon::start(&tmp, &["--tls", "off", "-S", "heartbeat_interval_min=100"]);
+    block_on(async {
+        let mut params = plain("alpha", 1);
+        params.init.heartbeat_ms = 200;
+        let (mut p, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+        // 1.5 × 200 ms without a message: the server closes.
+        p.wait_closed().await.unwrap();
+    });
+    d.wait_log("dead peer detection");
+}
+
+#[test]
+fn sigterm_and_sigint_exit_cleanly_and_remove_the_socket() {
+    for sig in [Signal::TERM, Signal::INT] {
+        let tmp = TempDir::new("signal");
+        let mut d = Daemon::start(&tmp, &["--tls", "off"]);
+        block_on(async {
+            let (_p, reply) = probe::session(d.addr, &plain("alpha", 1)).await.unwrap();
+            assert_eq!(reply.reply_error_code, Some(0));
+            d.signal(sig);
+        });
+        let status = d.wait_exit();
+        assert_eq!(status.code(), Some(0), "{sig:?}: {}", d.log());
+        assert!(!d.socket.exists(), "status socket left behind");
+        assert!(d.log().contains("shutting down"));
+    }
+}
+
+#[test]
+fn sigpipe_is_ignored() {
+    let tmp = TempDir::new("sigpipe");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
+    let ignored = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(
+        ignored & (1 << (13 - 1)),
+        0,
+        "SIGPIPE not ignored: {ignored:x}"
+    );
+}
+
+#[test]
+fn tls_on_without_a_store_is_one_clear_error() {
+    let tmp = TempDir::new("nostore");
+    let mut d = Daemon::spawn(&tmp, &["--store", &path_arg(&tmp.path("missing"))]);
+    let status = d.wait_exit();
+    assert_ne!(status.code(), Some(0));
+    let log = d.log();
+    assert!(log.contains("qnetd cert init"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains("ERROR")).count(),
+        1,
+        "{log}"
+    );
+}
+
+#[test]
+fn second_instance_is_refused() {
+    let tmp = TempDir::new("twice");
+    let _first = Daemon::start(&tmp, &["--tls", "off"]);
+    let mut second = Daemon::spawn(&tmp, &["--tls", "off"]);
+    assert_eq!(second.wait_exit().code(), Some(1));
+    assert!(
+        second.log().contains("Another instance is running"),
+        "{}",
+        second.log()
+    );
+}
+
+#[test]
+fn bad_settings_exit_1_with_a_message() {
+    for (args, needle) in [
+        (
+            vec!["run", "-S", "no_such_key=1"],
+            "unknown option 'no_such_key'",
+        ),
+        (
+            vec!["run", "--tls", "sometimes"],
+            "tls must be one of on, off, req",
+        ),
+        (
+            vec!["run", "-S", "dpd_enabled=perhaps"],
+            "invalid value 'perhaps'",
+        ),
+    ] {
+        let out = Command::new(bin()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+/// The same binary called `corosync-qnetd` takes upstream's command line.
+#[test]
+fn corosync_qnetd_name_runs_the_same_daemon() {
+    let tmp = TempDir::new("argv0");
+    let store = Store::init(&tmp.path("store"));
+    let link = tmp.path("corosync-qnetd");
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    let port = free_port();
+    let settings = format!(
+        "lock_file={},local_socket_file={},nss_db_dir={}",
+        path_arg(&tmp.path("qnetd.pid")),
+        path_arg(&tmp.path("qnetd.sock")),
+        path_arg(&store.dir)
+    );
+    let args: Vec<String> = [
+        "-f",
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-s",
+        "req",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["-S".to_string(), settings])
+    .collect();
+    let mut d = Daemon::spawn_with(&tmp, port, Path::new(&link), &args);
+    d.wait_listening();
+    let params = SessionParams {
+        cluster: "alpha".into(),
+        tls: Some(store.client_tls("alpha")),
+        init: InitParams::default(),
+    };
+    block_on(async {
+        let (_p, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0), "{reply:?}");
+    });
+    let status = d.ipc("status");
+    assert!(status.contains(&format!("127.0.0.1:{port}")), "{status}");
+    assert!(
+        status.contains("Required (client certificate required)"),
+        "{status}"
+    );
+    assert_eq!(d.ipc("shutdown"), "OK\n");
+    assert_eq!(d.wait_exit().code(), Some(0));
+
+    let v = Command::new(&link).arg("-v").output().unwrap();
+    assert_eq!(v.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("Supported algorithms: Test (0)"));
+}
+
+/// Default listening socket: dual-stack `::`; an IPv4 client is shown unmapped.
+#[test]
+fn dual_stack_default_shows_ipv4_clients_unmapped() {
+    let tmp = TempDir::new("dualstack");
+    let port = free_port();
+    let args: Vec<String> = [
+        "run",
+        "--tls",
+        "off",
+        "-p",
+        &port.to_string(),
+        "--lock-file",
+        &path_arg(&tmp.path("qnetd.pid")),
+        "--socket",
+        &path_arg(&tmp.path("qnetd.sock")),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let d = Daemon::spawn_with(&tmp, port, Path::new(bin()), &args);
+    d.wait_listening();
+    block_on(async {
+        let (_p, reply) = probe::session(d.addr, &plain("alpha", 1)).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+        let list = d.ipc("list");
+        assert!(list.contains("Client address:\t\t127.0.0.1:"), "{list}");
+        assert!(!list.contains("::ffff:"), "{list}");
+    });
+    let log = d.log();
+    assert!(
+        log.contains(&format!("listening on [::]:{port}"))
+            || log.contains(&format!("listening on 0.0.0.0:{port}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn probe_failure_is_reported() {
+    // Nothing listens on this port: the probe subcommand fails with a message, not a panic.
+    let port = free_port();
+    let out = Command::new(bin())
+        .args(["probe", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("qnetd probe:"), "{err}");
+}
