@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: our qnetd and Debian's corosync-qnetd, same machine, same
+# certificates, same load, one table.
+#
+#   tools/bench/side-by-side.sh [quick|full] [work-dir]
+#
+# quick: 1 and 100 clusters of 2 nodes, 10 s idle, 10 s churn (about 2 minutes).
+# full:  1, 100, 1000 and 5000 clusters of 2 nodes (up to 10,000 TLS clients), 20 s idle,
+#        20 s churn (about 15 minutes).
+# Environment: BENCH_SIZES="1 100" overrides the sizes, BENCH_IDLE / BENCH_CHURN the phase
+# lengths in seconds, BENCH_CHURN_RATE the membership changes per second (default 50).
+#
+# Needs: corosync-qnetd (the daemon compared against), libnss3-tools (certutil, pk12util) and
+# openssl (to hand our server key to NSS as PKCS#12), all Debian packages; an open-files hard
+# limit of at least twice the number of clients plus slack (`ulimit -Hn`).
+#
+# What is measured (see tools/loadgen): each daemon is started by the load generator, pinned to
+# CPU 1 (the load generator runs on CPU 0); clients speak TLS with one client certificate per
+# cluster, ffsplit, heartbeat 8000 ms. Phases: ramp-up (1000 connections/s), idle (memory and
+# heartbeat CPU), churn (membership splits and merges; vote latency), restart (SIGTERM, start
+# again, time until every client has re-initialised and holds its vote).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+mode=${1:-quick}
+work=${2:-$(mktemp -d /tmp/qnetd-bench.XXXXXX)}
+case "$mode" in
+quick) sizes=${BENCH_SIZES:-"1 100"} idle=${BENCH_IDLE:-10} churn=${BENCH_CHURN:-10} ;;
+full) sizes=${BENCH_SIZES:-"1 100 1000 5000"} idle=${BENCH_IDLE:-20} churn=${BENCH_CHURN:-20} ;;
+*)
+    echo "usage: $0 [quick|full] [work-dir]" >&2
+    exit 2
+    ;;
+esac
+churn_rate=${BENCH_CHURN_RATE:-50}
+upstream=/usr/bin/corosync-qnetd
+for tool in "$upstream" certutil pk12util openssl; do
+    command -v "$tool" >/dev/null || {
+        echo "missing $tool (apt-get install corosync-qnetd libnss3-tools openssl)" >&2
+        exit 1
+    }
+done
+
+max=0
+for n in $sizes; do [ "$n" -gt "$max" ] && max=$n; done
+need=$((max * 2 * 2 + 200))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
+    echo "open-files hard limit $(ulimit -Hn) < $need needed for $max clusters" >&2
+    exit 1
+fi
+ulimit -n "$(ulimit -Hn)"
+
+echo "== building (release)"
+cargo build --release -q -p qnetd -p loadgen
+bin=${CARGO_TARGET_DIR:-target}/release
+qnetd=$(realpath "$bin/qnetd")
+loadgen=$(realpath "$bin/loadgen")
+
+echo "== certificates in $work"
+mkdir -p "$work"
+[ -f "$work/store/qnetd-ca.key" ] || "$qnetd" cert --dir "$work/store" init >/dev/null
+"$loadgen" certs --dir "$work/pki" --clusters "$max" --store "$work/store"
+# Upstream gets the same CA and the same server key and certificate, in an NSS database.
+if [ ! -f "$work/nss/cert9.db" ]; then
+    mkdir -p "$work/nss"
+    certutil -N -d "sql:$work/nss" --empty-password
+    : >"$work/nss/pwdfile.txt"
+    certutil -A -d "sql:$work/nss" -n "QNet CA" -t "CT,," -a -i "$work/pki/ca.crt"
+    openssl pkcs12 -export -inkey "$work/pki/server.key" -in "$work/pki/server.crt" \
+        -name "QNetd Cert" -passout pass: -out "$work/server.p12"
+    pk12util -i "$work/server.p12" -d "sql:$work/nss" -W "" >/dev/null
+fi
+
+results=$work/results.txt
+: >"$results"
+for n in $sizes; do
+    for daemon in qnetd corosync-qnetd; do
+        run=$work/run-$daemon-$n
+        rm -rf "$run"
+        mkdir -p "$run"
+        if [ "$daemon" = qnetd ]; then
+            port=35404
+            cmd=("$qnetd" run -l 127.0.0.1 -p "$port" --store "$work/store"
+                --lock-file "$run/qnetd.pid" --socket "$run/qnetd.sock")
+        else
+            port=35403
+            cmd=("$upstream" -f -l 127.0.0.1 -p "$port"
+                -S "nss_db_dir=$work/nss,lock_file=$run/qnetd.pid,local_socket_file=$run/qnetd.sock")
+        fi
+        echo "== $daemon, $n clusters x 2 nodes"
+        "$loadgen" run --name "$daemon" --addr "127.0.0.1:$port" --clusters "$n" --nodes 2 \
+            --pki "$work/pki" --idle-secs "$idle" --churn-secs "$churn" --churn-rate "$churn_rate" \
+            --log "$run/daemon.log" --out "$results" -- "${cmd[@]}"
+    done
+done
+
+echo
+echo "== $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(uname -r)"
+"$loadgen" table "$results"
