@@ -1,0 +1,535 @@
+//! End-to-end tests: real corosync 3 + real corosync-qdevice (Debian packages) on 2-3 nodes,
+//! each in its own network and mount namespace, against our daemon (default) or Debian's
+//! corosync-qnetd (`QNETD_E2E_UPSTREAM=1`), with certificates made the way
+//! `pvecm qdevice setup` makes them.
+//!
+//! Needs root and the Debian packages corosync, corosync-qdevice, corosync-qnetd,
+//! libnss3-tools, iproute2; `.ci/run` provides them. Run alone and sequentially:
+//!
+//! ```text
+//! cargo test --test e2e -- --test-threads=1 --nocapture
+//! QNETD_E2E_UPSTREAM=1 cargo test --test e2e -- --test-threads=1 --nocapture
+//! ```
+//!
+//! Every scenario prints one `E2E-RESULT` line with its measured times and the daemon's
+//! memory (VmHWM/VmRSS, kB). Times are figures, not assertions.
+
+#[path = "e2e/cluster.rs"]
+mod cluster;
+#[path = "e2e/lab.rs"]
+mod lab;
+
+use cluster::{node_id, Bed, DeviceConf, QNETD_HOST};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+const QUORATE_LIMIT: Duration = Duration::from_secs(60);
+/// How long a refused client is watched to make sure it never gets connected.
+const REFUSAL_WINDOW: Duration = Duration::from_secs(15);
+
+/// One result line per scenario, easy to grep from CI output.
+struct Report {
+    line: String,
+}
+
+impl Report {
+    fn new(scenario: &str, bed: &Bed) -> Report {
+        Report {
+            line: format!(
+                "E2E-RESULT scenario={scenario} daemon={}",
+                bed.daemon.label()
+            ),
+        }
+    }
+    fn time(&mut self, key: &str, d: Duration) {
+        let _ = write!(self.line, " {key}={:.2}s", d.as_secs_f64());
+    }
+    fn memory(&mut self, bed: &mut Bed) {
+        let (hwm, rss) = bed.daemon_memory();
+        let show = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+        let _ = write!(
+            self.line,
+            " daemon_vmhwm_kb={} daemon_vmrss_kb={}",
+            show(hwm),
+            show(rss)
+        );
+    }
+    fn print(self) {
+        println!("{}", self.line);
+    }
+}
+
+/// A started, enrolled 2-node ffsplit cluster; returns the time from starting the qdevices to
+/// both nodes being quorate with the qdevice vote.
+fn two_node_ffsplit(test: &str) -> (Bed, Duration) {
+    let mut bed = Bed::new(test, 2);
+    bed.enroll_all();
+    bed.write_conf_all(&DeviceConf::ffsplit());
+    bed.start_daemon(&[]);
+    let nodes = bed.nodes.clone();
+    bed.start_corosync_and_wait(&nodes);
+    let took = start_qdevices_and_wait(&mut bed, &[1, 2]);
+    (bed, took)
+}
+
+fn start_qdevices_and_wait(bed: &mut Bed, members: &[u32]) -> Duration {
+    let nodes = bed.nodes.clone();
+    let start = Instant::now();
+    for n in &nodes {
+        bed.start_qdevice(n);
+    }
+    bed.wait_quorate_with_qdevice(&nodes, members, QUORATE_LIMIT);
+    start.elapsed()
+}
+
+/// Fails if `node`'s qdevice reports `State: Connected` at any time within `window`
+/// (a qdevice that has exited is not connected either; callers check why it is not).
+fn assert_never_connected(bed: &Bed, node: &str, window: Duration, why: &str) {
+    let start = Instant::now();
+    while start.elapsed() < window {
+        if let Ok(st) = bed.qdevice_status(node) {
+            assert_ne!(
+                st.get("State").map(String::as_str),
+                Some("Connected"),
+                "{node}'s qdevice got connected although {why}: {st:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The lines of `node`'s qdevice log that contain `needle`.
+fn qdevice_log_lines(bed: &mut Bed, node: &str, needle: &str) -> Vec<String> {
+    let log = bed.lab.host(node).proc("qdevice").log.clone();
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Prints the daemon's log lines about `addr_part` (the refused client), for the report.
+fn print_daemon_lines_about(bed: &mut Bed, addr_part: &str) {
+    let log = bed.qnetd_host().proc("qnetd").log.clone();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains(addr_part)).collect();
+    println!(
+        "    daemon log lines mentioning {addr_part} ({} total, last 5):",
+        lines.len()
+    );
+    for l in lines.iter().rev().take(5).rev() {
+        println!("      {l}");
+    }
+}
+
+#[test]
+fn ffsplit_two_nodes_quorate_with_qdevice_vote() {
+    let (mut bed, took) = two_node_ffsplit("ffsplit2");
+    for n in ["n1", "n2"] {
+        let q = bed.quorum(n).expect("quorumtool");
+        // libqb IPC is per network namespace: each node's tool reaches its own corosync.
+        assert_eq!(
+            q.node_id,
+            node_id(n),
+            "{n}'s quorumtool talked to another node"
+        );
+        assert_eq!(q.qdevice_votes, Some(1), "Qdevice votes on {n}:\n{}", q.raw);
+        assert_eq!((q.expected_votes, q.total_votes), (3, 3), "{n}:\n{}", q.raw);
+        let st = bed.qdevice_status(n).expect("qdevice-tool");
+        assert_eq!(st.get("State").map(String::as_str), Some("Connected"));
+        assert_eq!(
+            st.get("TLS active").map(String::as_str),
+            Some("Yes (client certificate sent)"),
+            "{n}: {st:?}"
+        );
+        assert_eq!(
+            st.get("Algorithm").map(String::as_str),
+            Some("Fifty-Fifty split")
+        );
+    }
+    let list = bed.qnetd_tool(&["-l"]);
+    assert!(list.ok(), "corosync-qnetd-tool -l failed: {}", list.text());
+    assert!(
+        list.stdout.contains("Cluster \"qe2e\":")
+            && list.stdout.contains("Node ID 1:")
+            && list.stdout.contains("Node ID 2:"),
+        "corosync-qnetd-tool -l does not list both nodes:\n{}",
+        list.stdout
+    );
+    let mut r = Report::new("ffsplit-2-nodes-quorate", &bed);
+    r.time("quorate_after", took);
+    r.memory(&mut bed);
+    r.print();
+}
+
+#[test]
+fn ffsplit_node_lost_survivor_stays_quorate() {
+    let (mut bed, took) = two_node_ffsplit("nodelost");
+    let start = Instant::now();
+    bed.lab.host("n2").crash("qdevice");
+    bed.lab.host("n2").crash("corosync");
+    let mut lost_quorum = Vec::new();
+    let (_, converged) = lab::wait_for(
+        "n1 alone, quorate with the qdevice vote",
+        QUORATE_LIMIT,
+        Duration::from_millis(100),
+        || {
+            let q = bed.quorum("n1")?;
+            if !q.quorate {
+                lost_quorum.push(format!(
+                    "at {:.2}s:\n{}",
+                    start.elapsed().as_secs_f64(),
+                    q.raw
+                ));
+            }
+            if q.members == [1] && q.quorate && q.qdevice_vote_counted() {
+                Ok(())
+            } else {
+                Err(q.raw)
+            }
+        },
+    );
+    assert!(
+        lost_quorum.is_empty(),
+        "the survivor lost quorum during the transition:\n{}",
+        lost_quorum.join("\n")
+    );
+    let mut r = Report::new("ffsplit-node-lost", &bed);
+    r.time("quorate_after", took);
+    r.time("survivor_alone_quorate_after", converged);
+    r.memory(&mut bed);
+    r.print();
+}
+
+#[test]
+fn ffsplit_link_cut_lowest_node_id_partition_wins() {
+    let (mut bed, took) = two_node_ffsplit("linkcut");
+    bed.lab.set_link("ring", "n2", false);
+    let (_, split) = lab::wait_for(
+        "n1 quorate alone and n2 inquorate alone",
+        QUORATE_LIMIT,
+        Duration::from_millis(100),
+        || {
+            let q1 = bed.quorum("n1")?;
+            let q2 = bed.quorum("n2")?;
+            let ok = q1.members == [1]
+                && q1.quorate
+                && q1.qdevice_vote_counted()
+                && q2.members == [2]
+                && !q2.quorate;
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("n1:\n{}\nn2:\n{}", q1.raw, q2.raw))
+            }
+        },
+    );
+    // Exactly one partition stays quorate, and it stays that way.
+    let hold = Instant::now();
+    while hold.elapsed() < Duration::from_secs(5) {
+        let q1 = bed.quorum("n1").expect("n1 quorumtool");
+        let q2 = bed.quorum("n2").expect("n2 quorumtool");
+        assert!(
+            q1.quorate && !q2.quorate,
+            "split decision flapped:\n{}\n{}",
+            q1.raw,
+            q2.raw
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bed.lab.set_link("ring", "n2", true);
+    let nodes = bed.nodes.clone();
+    let healed = bed.wait_quorate_with_qdevice(&nodes, &[1, 2], QUORATE_LIMIT);
+    let mut r = Report::new("ffsplit-link-cut", &bed);
+    r.time("quorate_after", took);
+    r.time("split_decided_after", split);
+    r.time("healed_quorate_after", healed);
+    r.memory(&mut bed);
+    r.print();
+}
+
+#[test]
+fn daemon_restart_votes_come_back() {
+    let (mut bed, took) = two_node_ffsplit("restart");
+    let (hwm_before, _) = bed.daemon_memory();
+    bed.qnetd_host().stop("qnetd", Duration::from_secs(10));
+    lab::wait_for(
+        "the qdevice vote to go away after the daemon stopped",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let q = bed.quorum("n1")?;
+            if q.qdevice_vote_counted() {
+                Err(q.raw)
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let start = Instant::now();
+    bed.start_daemon(&[]);
+    let nodes = bed.nodes.clone();
+    bed.wait_quorate_with_qdevice(&nodes, &[1, 2], QUORATE_LIMIT);
+    let back = start.elapsed();
+    let mut r = Report::new("daemon-restart", &bed);
+    r.time("quorate_after", took);
+    r.time("votes_back_after_restart", back);
+    let _ = write!(
+        r.line,
+        " first_run_vmhwm_kb={}",
+        hwm_before.map_or("?".into(), |v| v.to_string())
+    );
+    r.memory(&mut bed);
+    r.print();
+}
+
+#[test]
+fn lms_three_nodes_last_man_standing() {
+    let mut bed = Bed::new("lms3", 3);
+    bed.enroll_all();
+    bed.write_conf_all(&DeviceConf::lms());
+    bed.start_daemon(&[]);
+    let nodes = bed.nodes.clone();
+    bed.start_corosync_and_wait(&nodes);
+    let took = start_qdevices_and_wait(&mut bed, &[1, 2, 3]);
+    for n in &nodes {
+        let q = bed.quorum(n).expect("quorumtool");
+        // votequorum gives an lms device nodes-1 votes when `votes` is not set (pvecm's conf).
+        assert_eq!(q.qdevice_votes, Some(2), "{n}:\n{}", q.raw);
+        assert_eq!((q.expected_votes, q.total_votes), (5, 5), "{n}:\n{}", q.raw);
+        let st = bed.qdevice_status(n).expect("qdevice-tool");
+        assert_eq!(st.get("Algorithm").map(String::as_str), Some("LMS"));
+    }
+    for n in ["n3", "n2"] {
+        bed.lab.host(n).crash("qdevice");
+        bed.lab.host(n).crash("corosync");
+    }
+    let (_, alone) = lab::wait_for(
+        "n1 as last man standing, quorate with 1 + 2 votes",
+        QUORATE_LIMIT,
+        Duration::from_millis(100),
+        || {
+            let q = bed.quorum("n1")?;
+            if q.members == [1] && q.quorate && q.qdevice_vote_counted() && q.total_votes == 3 {
+                Ok(())
+            } else {
+                Err(q.raw)
+            }
+        },
+    );
+    let mut r = Report::new("lms-3-nodes", &bed);
+    r.time("quorate_after", took);
+    r.time("last_man_quorate_after", alone);
+    r.memory(&mut bed);
+    r.print();
+}
+
+#[test]
+fn tls_required_refuses_plain_client() {
+    let mut bed = Bed::new("tlsreq", 2);
+    bed.enroll_all();
+    bed.write_conf("n1", &DeviceConf::ffsplit());
+    bed.write_conf(
+        "n2",
+        &DeviceConf {
+            tls: "off",
+            ..DeviceConf::ffsplit()
+        },
+    );
+    bed.start_daemon(&["-s", "req"]);
+    let status = bed.qnetd_tool(&["-s"]);
+    let nodes = bed.nodes.clone();
+    bed.start_corosync_and_wait(&nodes);
+    for n in &nodes {
+        bed.start_qdevice(n);
+    }
+    let (_, connected) = lab::wait_for(
+        "n1's qdevice connected over TLS",
+        QUORATE_LIMIT,
+        Duration::from_millis(100),
+        || {
+            let st = bed.qdevice_status("n1")?;
+            let ok = st.get("State").is_some_and(|v| v == "Connected")
+                && st
+                    .get("TLS active")
+                    .is_some_and(|v| v == "Yes (client certificate sent)");
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{st:?}"))
+            }
+        },
+    );
+    assert_never_connected(
+        &bed,
+        "n2",
+        REFUSAL_WINDOW,
+        "it has tls: off and the server requires TLS",
+    );
+    // The real client gives up on its own once PREINIT_REPLY says TLS is required (2).
+    let refusal = qdevice_log_lines(
+        &mut bed,
+        "n2",
+        "Incompatible tls configuration (server 2 client 0)",
+    );
+    assert!(
+        !refusal.is_empty(),
+        "n2's qdevice did not report the TLS mismatch:\n{}",
+        bed.lab.host("n2").proc("qdevice").log_tail(20)
+    );
+    assert!(
+        status
+            .stdout
+            .contains("Required (client certificate required)"),
+        "corosync-qnetd-tool -s should say TLS is required:\n{}",
+        status.text()
+    );
+    print_daemon_lines_about(&mut bed, &format!("{}.12", lab::QNET_NET));
+    let mut r = Report::new("tls-required", &bed);
+    r.time("tls_client_connected_after", connected);
+    r.memory(&mut bed);
+    r.print();
+}
+
+#[test]
+fn client_certificate_from_another_ca_is_refused() {
+    let mut bed = Bed::new("foreignca", 2);
+    bed.lab.add_host("x", &[]);
+    bed.init_qnetd_ca();
+    let foreign = bed.lab.host_ref("x").path("/etc/corosync");
+    // Another qnetd installation's CA, made by the same certutil on host x.
+    let prog = bed.daemon_program("corosync-qnetd-certutil");
+    bed.lab.host_ref("x").run_ok(prog, &["-i"]);
+    assert!(foreign.join("qnetd/nssdb/qnetd-cacert.crt").is_file());
+    for n in ["n1", "n2"] {
+        // Both nodes trust the real CA, so they accept the real server...
+        bed.node_init_db(n, QNETD_HOST);
+    }
+    bed.node_request_and_import("n1", "qe2e", QNETD_HOST);
+    // ...but n2 presents a cluster certificate signed by the other CA.
+    bed.node_request_and_import("n2", "qe2e", "x");
+    expect_n1_connects_n2_refused(
+        &mut bed,
+        "foreign-ca-refused",
+        "its certificate is from another CA",
+    );
+}
+
+#[test]
+fn client_certificate_of_another_cluster_is_refused() {
+    let mut bed = Bed::new("wrongcn", 2);
+    bed.init_qnetd_ca();
+    for n in ["n1", "n2"] {
+        bed.node_init_db(n, QNETD_HOST);
+    }
+    bed.node_request_and_import("n1", "qe2e", QNETD_HOST);
+    // Same CA, but the certificate names cluster "othercluster".
+    bed.node_request_and_import("n2", "othercluster", QNETD_HOST);
+    expect_n1_connects_n2_refused(
+        &mut bed,
+        "other-cluster-cn-refused",
+        "its certificate CN is another cluster",
+    );
+}
+
+fn expect_n1_connects_n2_refused(bed: &mut Bed, scenario: &str, why: &str) {
+    bed.write_conf_all(&DeviceConf::ffsplit());
+    bed.start_daemon(&[]);
+    let nodes = bed.nodes.clone();
+    bed.start_corosync_and_wait(&nodes);
+    for n in &nodes {
+        bed.start_qdevice(n);
+    }
+    let (_, connected) = lab::wait_for(
+        "n1's qdevice connected",
+        QUORATE_LIMIT,
+        Duration::from_millis(100),
+        || {
+            if bed.qdevice_connected("n1") {
+                Ok(())
+            } else {
+                Err(format!("{:?}", bed.qdevice_status("n1")))
+            }
+        },
+    );
+    assert_never_connected(bed, "n2", REFUSAL_WINDOW, why);
+    assert!(
+        bed.lab.host("n2").proc("qdevice").alive(),
+        "n2's qdevice exited instead of retrying"
+    );
+    // It kept trying and was turned away each time (not merely unable to reach the daemon).
+    let attempts = qdevice_log_lines(bed, "n2", "Trying connect to qnetd server").len();
+    assert!(
+        attempts >= 2,
+        "n2's qdevice tried to connect only {attempts} times"
+    );
+    let replies = qdevice_log_lines(bed, "n2", "Received preinit reply msg").len();
+    assert!(
+        replies >= 2,
+        "the daemon answered n2's PREINIT only {replies} times"
+    );
+    print_daemon_lines_about(bed, &format!("{}.12", lab::QNET_NET));
+    let mut r = Report::new(scenario, bed);
+    r.time("good_client_connected_after", connected);
+    r.memory(bed);
+    r.print();
+}
+
+/// Nodes enrolled only with the p12 from our `qnetd cert bundle` (CA + `-m` import, no CSR
+/// round trip) join a real cluster through the daemon over TLS.
+#[test]
+fn nodes_enrolled_with_cert_bundle_join_over_tls() {
+    let mut bed = Bed::new("bundle", 2);
+    if !bed.daemon.is_ours() {
+        // The bundle comes from our certificate store, which Debian's daemon cannot read.
+        println!("E2E-RESULT scenario=cert-bundle daemon=upstream not-applicable");
+        return;
+    }
+    let qnetd = bed.daemon_program("qnetd");
+    let q = bed.lab.host_ref(QNETD_HOST);
+    q.run_ok(&qnetd, &["cert", "init"]);
+    q.run_ok(
+        &qnetd,
+        &[
+            "cert",
+            "bundle",
+            "--cluster",
+            "qe2e",
+            "--out",
+            "/tmp/bundle",
+        ],
+    );
+    let ca = q.path("/tmp/bundle/qnetd-cacert.crt");
+    let p12 = q.path("/tmp/bundle/qdevice-net-node.p12");
+    for n in bed.nodes.clone() {
+        let host = bed.lab.host_ref(&n);
+        std::fs::copy(&ca, host.path("/tmp/qnetd-cacert.crt")).expect("copy CA");
+        std::fs::copy(&p12, host.path("/tmp/qdevice-net-node.p12")).expect("copy p12");
+        host.run_ok(
+            "corosync-qdevice-net-certutil",
+            &["-i", "-c", "/tmp/qnetd-cacert.crt"],
+        );
+        host.run_ok(
+            "corosync-qdevice-net-certutil",
+            &["-m", "-c", "/tmp/qdevice-net-node.p12"],
+        );
+    }
+    bed.write_conf_all(&DeviceConf::ffsplit());
+    bed.start_daemon(&[]);
+    let nodes = bed.nodes.clone();
+    bed.start_corosync_and_wait(&nodes);
+    let took = start_qdevices_and_wait(&mut bed, &[1, 2]);
+    for n in &nodes {
+        let st = bed.qdevice_status(n).expect("qdevice-tool");
+        assert_eq!(
+            st.get("TLS active").map(String::as_str),
+            Some("Yes (client certificate sent)"),
+            "{n}: {st:?}"
+        );
+    }
+    let mut r = Report::new("cert-bundle", &bed);
+    r.time("quorate_after", took);
+    r.memory(&mut bed);
+    r.print();
+}
