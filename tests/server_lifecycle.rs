@@ -296,3 +296,31 @@ fn probe_failure_is_reported() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("qnetd probe:"), "{err}");
 }
+
+#[test]
+fn init_refusals_are_logged_in_words_with_the_client_address() {
+    let tmp = TempDir::new("refusals");
+    let d = Daemon::start(
+        &tmp,
+        &["--tls", "off", "-S", "heartbeat_interval_max=10000"],
+    );
+    block_on(async {
+        let mut params = plain("alpha", 1);
+        params.init.heartbeat_ms = 20000;
+        let (_p, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.msg_type, MsgType::InitReply);
+        assert_eq!(reply.reply_error_code, Some(13));
+        let mut params = plain("beta", 1);
+        params.init.algorithm = Algorithm::Lms;
+        let (_q, ok) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(ok.reply_error_code, Some(0));
+        params.init.node_id = 2;
+        params.init.algorithm = Algorithm::Ffsplit;
+        let (_r, differs) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(differs.reply_error_code, Some(16));
+    });
+    let log = d.wait_log("heartbeat interval is outside");
+    assert!(log.contains("1000..10000 ms"), "{log}");
+    let log = d.wait_log("decision algorithm differs from the other nodes");
+    assert!(log.contains("client 127.0.0.1:"), "{log}");
+}

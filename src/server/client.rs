@@ -2,7 +2,7 @@
 //! order; switch to TLS on STARTTLS; sleep until the engine's next deadline.
 
 use super::stream::{Conn, Replay};
-use super::{tls, Daemon, Out};
+use super::{explain, tls, Daemon, Out};
 use crate::engine::ClientId;
 use crate::proto::framing::FrameReader;
 use smol::channel::Receiver;
@@ -12,6 +12,13 @@ use smol::{Async, Timer};
 use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+/// A write that cannot complete for this long means the client stopped reading (its socket
+/// buffer is full); while we wait we do not read it either, so drop it.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Read chunk per client; messages are small (qdevice's are well under 1 KiB).
+const READ_CHUNK: usize = 4096;
 
 type ServerConn =
     Conn<Async<TcpStream>, futures_rustls::server::TlsStream<Replay<Async<TcpStream>>>>;
@@ -96,7 +103,7 @@ struct Session {
 
 impl Session {
     async fn run(&mut self) -> End {
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; READ_CHUNK];
         loop {
             let deadline = self.next_deadline();
             let event = {
@@ -209,13 +216,27 @@ impl Session {
         let mut next = first.or_else(|| self.rx.try_recv().ok());
         while let Some(item) = next {
             match item {
-                Out::Frame(bytes) => out.extend_from_slice(&bytes),
+                Out::Frame(bytes) => {
+                    self.log_error_reply(&bytes);
+                    out.extend_from_slice(&bytes);
+                }
                 Out::StartTls => return Step::StartTls,
                 Out::Close(why) => return Step::Close(why),
             }
             next = self.rx.try_recv().ok();
         }
         Step::Continue
+    }
+
+    /// Refusals (INIT errors, TLS required) as warnings, other error replies as info.
+    fn log_error_reply(&self, frame: &[u8]) {
+        if let Some((refused, words)) = explain::error_reply(frame, &self.daemon.cfg) {
+            if refused {
+                log::warn!("client {} refused: {words}", self.addr);
+            } else {
+                log::info!("client {}: {words}", self.addr);
+            }
+        }
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {
@@ -226,7 +247,19 @@ impl Session {
             self.conn.write_all(bytes).await?;
             self.conn.flush().await
         };
-        io.await.map_err(|e| End::Io(format!("write failed: {e}")))
+        let stuck = async {
+            Timer::after(SEND_TIMEOUT).await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the client has not read its replies for {} s",
+                    SEND_TIMEOUT.as_secs()
+                ),
+            ))
+        };
+        io.or(stuck)
+            .await
+            .map_err(|e| End::Io(format!("write failed: {e}")))
     }
 
     /// STARTTLS: the bytes after the STARTTLS frame (`rest`) are the start of the ClientHello.
