@@ -664,20 +664,35 @@ impl rustls::client::danger::ServerCertVerifier for ChainOnly {
     }
 }
 
-/// Switches a plain connection (STARTTLS already sent) to TLS with the certificate of `cluster`.
-pub fn start_tls(pki: &Pki, cluster: &str, tcp: TcpStream) -> std::io::Result<TlsStream> {
+fn client_config(
+    pki: &Pki,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(pki.ca_der().into()).unwrap();
-    let (cert, key) = pki.client_cert(cluster);
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(ChainOnly { roots, provider }))
+}
+
+/// Switches a plain connection (STARTTLS already sent) to TLS with the certificate of `cluster`.
+pub fn start_tls(pki: &Pki, cluster: &str, tcp: TcpStream) -> std::io::Result<TlsStream> {
+    let (cert, key) = pki.client_cert(cluster);
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
+    let config = client_config(pki)
         .with_client_auth_cert(vec![cert.into()], key)
         .unwrap();
+    handshake(config, tcp)
+}
+
+/// As [`start_tls`], presenting no client certificate.
+pub fn start_tls_without_client_cert(pki: &Pki, tcp: TcpStream) -> std::io::Result<TlsStream> {
+    handshake(client_config(pki).with_no_client_auth(), tcp)
+}
+
+fn handshake(config: rustls::ClientConfig, tcp: TcpStream) -> std::io::Result<TlsStream> {
     let name = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
     let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
