@@ -96,11 +96,7 @@ fn random_message(rng: &mut Rng, cluster: &str, last_vote_info_seq: u32) -> Mess
                 m.heuristics = Some(rng.pick(&[Heuristics::Pass, Heuristics::Fail]));
             }
         }
-        MsgType::VoteInfoReply => {
-            if rng.chance(70) {
-                m.seq = Some(last_vote_info_seq);
-            }
-        }
+        MsgType::VoteInfoReply if rng.chance(70) => m.seq = Some(last_vote_info_seq),
         MsgType::HeuristicsChange => {
             m.heuristics = maybe!(rng, rng.pick(&[Heuristics::Pass, Heuristics::Fail]));
         }
