@@ -416,7 +416,13 @@ fn inspect(dir: &Path) -> State {
 
 /// Whether upstream's `-i` would say "already exists": our store, or an NSS database.
 pub fn store_exists(dir: &Path) -> bool {
-    !matches!(inspect(dir), State::Empty) || NSS_DB_FILES.iter().any(|f| dir.join(f).exists())
+    !matches!(inspect(dir), State::Empty) || has_nss_database(dir)
+}
+
+/// Whether `dir` holds an NSS database made by upstream's corosync-qnetd-certutil (its keys
+/// are not migrated: a store created next to it has a new CA).
+pub fn has_nss_database(dir: &Path) -> bool {
+    NSS_DB_FILES.iter().any(|f| dir.join(f).exists())
 }
 
 /// The directory whose owner new files take: the parent of the store (/etc/corosync/qnetd).

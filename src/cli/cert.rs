@@ -101,6 +101,13 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
         force: a.force,
     };
     let (store, outcome) = CertStore::init(dir, opts)?;
+    if matches!(outcome, InitOutcome::Created { .. }) && certtool::has_nss_database(dir) {
+        eprintln!(
+            "note: {} also holds an NSS database from upstream corosync-qnetd; its CA is not \
+             used: nodes enrolled with it must be enrolled again with the new CA",
+            dir.display()
+        );
+    }
     match outcome {
         InitOutcome::Unchanged => {
             println!(
