@@ -103,7 +103,7 @@ fn same_client_limit_as_debian_daemon() {
             .map(|_| UnixStream::connect(socket).unwrap())
             .collect();
         // Let the server accept them all before the extra one.
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(500));
         assert_eq!(
             raw_exchange(socket, b"status \n"),
             b"",
@@ -111,7 +111,7 @@ fn same_client_limit_as_debian_daemon() {
             socket.display()
         );
         idle.pop();
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(500));
         assert!(raw_exchange(socket, b"status \n").starts_with(b"OK\n"));
     }
 }
