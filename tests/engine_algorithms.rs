@@ -524,7 +524,11 @@ fn ffsplit_errors() {
 fn ffsplit_heuristics_change_moves_the_vote() {
     let mut sim = Sim::new(Algorithm::Ffsplit, TieBreaker::Lowest);
     sim.ffsplit_pair_joined(ring(1, 4));
-    ok(split_pair(&mut sim, Heuristics::Undefined, Heuristics::Undefined));
+    ok(split_pair(
+        &mut sim,
+        Heuristics::Undefined,
+        Heuristics::Undefined,
+    ));
     sim.vote_info_reply(2, 2); // node 1 gets ACK seq 2
     sim.vote_info_reply(1, 2);
     // Node 2's regular heuristics now pass: it wins; node 1 is NACKed first.
@@ -576,7 +580,11 @@ fn ffsplit_acks_wait_for_every_nack() {
 fn ffsplit_disconnect_re_decides_for_the_survivor() {
     let mut sim = Sim::new(Algorithm::Ffsplit, TieBreaker::Lowest);
     sim.ffsplit_pair_joined(ring(1, 4));
-    ok(split_pair(&mut sim, Heuristics::Undefined, Heuristics::Undefined));
+    ok(split_pair(
+        &mut sim,
+        Heuristics::Undefined,
+        Heuristics::Undefined,
+    ));
     sim.vote_info_reply(2, 2);
     sim.vote_info_reply(1, 2);
     // Node 1 (holding the vote) goes away: node 2 alone is a 50:50 partition and wins.
@@ -588,7 +596,11 @@ fn ffsplit_disconnect_re_decides_for_the_survivor() {
 fn ffsplit_disconnect_while_nacks_are_pending_releases_the_acks() {
     let mut sim = Sim::new(Algorithm::Ffsplit, TieBreaker::Lowest);
     sim.ffsplit_pair_joined(ring(1, 4));
-    ok(split_pair(&mut sim, Heuristics::Undefined, Heuristics::Undefined));
+    ok(split_pair(
+        &mut sim,
+        Heuristics::Undefined,
+        Heuristics::Undefined,
+    ));
     // Node 2 was NACKed and vanishes before confirming: node 1 gets its ACK now.
     assert_eq!(sim.leave(2), vec![vi(1, 2, Vote::Ack, ring(1, 8))]);
 }
