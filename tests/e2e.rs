@@ -124,7 +124,7 @@ fn print_daemon_lines_about(bed: &mut Bed, addr_part: &str) {
 }
 
 #[test]
-fn ffsplit_two_nodes_quorate_with_qdevice_vote() {
+fn e2e_ffsplit_two_nodes_quorate_with_qdevice_vote() {
     let (mut bed, took) = two_node_ffsplit("ffsplit2");
     for n in ["n1", "n2"] {
         let q = bed.quorum(n).expect("quorumtool");
@@ -164,7 +164,7 @@ fn ffsplit_two_nodes_quorate_with_qdevice_vote() {
 }
 
 #[test]
-fn ffsplit_node_lost_survivor_stays_quorate() {
+fn e2e_ffsplit_node_lost_survivor_stays_quorate() {
     let (mut bed, took) = two_node_ffsplit("nodelost");
     let start = Instant::now();
     bed.lab.host("n2").crash("qdevice");
@@ -203,7 +203,7 @@ fn ffsplit_node_lost_survivor_stays_quorate() {
 }
 
 #[test]
-fn ffsplit_link_cut_lowest_node_id_partition_wins() {
+fn e2e_ffsplit_link_cut_lowest_node_id_partition_wins() {
     let (mut bed, took) = two_node_ffsplit("linkcut");
     bed.lab.set_link("ring", "n2", false);
     let (_, split) = lab::wait_for(
@@ -250,7 +250,7 @@ fn ffsplit_link_cut_lowest_node_id_partition_wins() {
 }
 
 #[test]
-fn daemon_restart_votes_come_back() {
+fn e2e_daemon_restart_votes_come_back() {
     let (mut bed, took) = two_node_ffsplit("restart");
     let (hwm_before, _) = bed.daemon_memory();
     bed.qnetd_host().stop("qnetd", Duration::from_secs(10));
@@ -285,7 +285,7 @@ fn daemon_restart_votes_come_back() {
 }
 
 #[test]
-fn lms_three_nodes_last_man_standing() {
+fn e2e_lms_three_nodes_last_man_standing() {
     let mut bed = Bed::new("lms3", 3);
     bed.enroll_all();
     bed.write_conf_all(&DeviceConf::lms());
@@ -326,7 +326,7 @@ fn lms_three_nodes_last_man_standing() {
 }
 
 #[test]
-fn tls_required_refuses_plain_client() {
+fn e2e_tls_required_refuses_plain_client() {
     let mut bed = Bed::new("tlsreq", 2);
     bed.enroll_all();
     bed.write_conf("n1", &DeviceConf::ffsplit());
@@ -393,7 +393,7 @@ fn tls_required_refuses_plain_client() {
 }
 
 #[test]
-fn client_certificate_from_another_ca_is_refused() {
+fn e2e_client_certificate_from_another_ca_is_refused() {
     let mut bed = Bed::new("foreignca", 2);
     bed.lab.add_host("x", &[]);
     bed.init_qnetd_ca();
@@ -417,7 +417,7 @@ fn client_certificate_from_another_ca_is_refused() {
 }
 
 #[test]
-fn client_certificate_of_another_cluster_is_refused() {
+fn e2e_client_certificate_of_another_cluster_is_refused() {
     let mut bed = Bed::new("wrongcn", 2);
     bed.init_qnetd_ca();
     for n in ["n1", "n2"] {
@@ -479,7 +479,7 @@ fn expect_n1_connects_n2_refused(bed: &mut Bed, scenario: &str, why: &str) {
 /// Nodes enrolled only with the p12 from our `qnetd cert bundle` (CA + `-m` import, no CSR
 /// round trip) join a real cluster through the daemon over TLS.
 #[test]
-fn nodes_enrolled_with_cert_bundle_join_over_tls() {
+fn e2e_nodes_enrolled_with_cert_bundle_join_over_tls() {
     let mut bed = Bed::new("bundle", 2);
     if !bed.daemon.is_ours() {
         // The bundle comes from our certificate store, which Debian's daemon cannot read.
