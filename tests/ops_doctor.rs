@@ -202,6 +202,18 @@ fn certutil_on_path_check() {
 }
 
 #[test]
+fn daemon_check() {
+    let tmp = TempDir::new("doctor-daemon");
+    let mut e = env(tmp.path());
+    let c = check_daemon(&e);
+    assert_eq!(c.level, Level::Warn);
+    assert!(c.fix.unwrap().contains("/etc/init.d/qnetd start"));
+    e.socket = tmp.path().join("status.sock");
+    let _server = OurServer::start(&e.socket, two_clusters());
+    assert_eq!(check_daemon(&e).level, Level::Pass);
+}
+
+#[test]
 fn all_checks_in_order() {
     let tmp = TempDir::new("doctor-all");
     let e = env(tmp.path());
@@ -215,7 +227,8 @@ fn all_checks_in_order() {
             "clock",
             "port",
             "sftp-server",
-            "corosync-qnetd-certutil"
+            "corosync-qnetd-certutil",
+            "daemon"
         ]
     );
 }

@@ -158,6 +158,7 @@ pub fn run_checks(env: &Env) -> Vec<Check> {
         check_port(env),
         check_sftp_server(env),
         check_certutil_on_path(env),
+        check_daemon(env),
     ]
 }
 
@@ -438,6 +439,22 @@ pub fn check_certutil_on_path(env: &Env) -> Check {
             Level::Warn,
             format!("{} is not this qnetd", found.display()),
             fix,
+        )
+    }
+}
+
+/// The daemon answers on its status socket. Only a warning: `pvecm qdevice setup` does not
+/// need it, but the qdevice on the nodes will.
+pub fn check_daemon(env: &Env) -> Check {
+    const NAME: &str = "daemon";
+    if daemon_answers(&env.socket) {
+        Check::pass(NAME, format!("qnetd answers on {}", env.socket.display()))
+    } else {
+        Check::bad(
+            NAME,
+            Level::Warn,
+            format!("nothing answers on {}", env.socket.display()),
+            "`/etc/init.d/qnetd enable && /etc/init.d/qnetd start` (elsewhere: `qnetd run`)",
         )
     }
 }
