@@ -324,3 +324,117 @@ fn init_refusals_are_logged_in_words_with_the_client_address() {
     let log = d.wait_log("decision algorithm differs from the other nodes");
     assert!(log.contains("client 127.0.0.1:"), "{log}");
 }
+
+#[test]
+fn stalled_tls_handshake_is_dropped_after_the_handshake_timeout() {
+    let tmp = TempDir::new("tls-stall");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(
+        &tmp,
+        &[
+            "--store",
+            &path_arg(&store.dir),
+            "-S",
+            "handshake_timeout=300",
+        ],
+    );
+    block_on(async {
+        let mut p = Probe::connect(d.addr).await.unwrap();
+        p.preinit("alpha").await.unwrap();
+        let mut msg = qnetd::proto::types::Message::new(MsgType::StartTls);
+        msg.seq = Some(p.next_seq());
+        p.send(&msg).await.unwrap();
+        // No ClientHello follows.
+        p.wait_closed().await.unwrap();
+    });
+    d.wait_log("TLS handshake not completed within 300 ms");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let tmp = TempDir::new("pipeline");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    block_on(async {
+        let (mut p, reply) = probe::session(d.addr, &plain("alpha", 1)).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+        let mut burst = Vec::new();
+        let first = p.next_seq();
+        for i in 0..200 {
+            let mut echo = qnetd::proto::types::Message::new(MsgType::EchoRequest);
+            echo.seq = Some(first + i);
+            burst.extend(qnetd::proto::codec::encode(&echo));
+        }
+        p.send_raw(&burst).await.unwrap();
+        for i in 0..200 {
+            let r = p.recv().await.unwrap();
+            assert_eq!((r.msg_type, r.seq), (MsgType::EchoReply, Some(first + i)));
+        }
+    });
+}
+
+/// ffsplit: when the winning node goes away, the server re-decides and sends the other
+/// client a VOTE_INFO ACK: an output routed to another client's FIFO.
+#[test]
+fn ffsplit_redecision_reaches_the_other_client() {
+    use qnetd::proto::types::{Heuristics, NodeInfo, NodeListType, RingId, Vote};
+    let tmp = TempDir::new("redecide");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    let nodes = [NodeInfo::new(1), NodeInfo::new(2)];
+    block_on(async {
+        let mut clients = Vec::new();
+        for id in [1u32, 2] {
+            let ring = RingId {
+                node_id: id,
+                seq: 4 + u64::from(id),
+            };
+            let mut params = plain("c", id);
+            params.init.ring_id = ring;
+            let (mut p, reply) = probe::session(d.addr, &params).await.unwrap();
+            assert_eq!(reply.reply_error_code, Some(0));
+            p.node_list(
+                NodeListType::InitialConfig,
+                None,
+                Some(1),
+                &nodes,
+                Heuristics::Undefined,
+            )
+            .await
+            .unwrap();
+            clients.push((p, ring));
+        }
+        // Split: each node sees only itself. The lowest node id wins the tie: node 2 is
+        // told NACK.
+        let mut votes = Vec::new();
+        for (i, (p, ring)) in clients.iter_mut().enumerate() {
+            let me = [NodeInfo::new(i as u32 + 1)];
+            let got = p
+                .node_list(
+                    NodeListType::Membership,
+                    Some(*ring),
+                    None,
+                    &me,
+                    Heuristics::Pass,
+                )
+                .await
+                .unwrap();
+            for m in got.iter().filter(|m| m.msg_type == MsgType::VoteInfo) {
+                p.vote_info_reply(m).await.unwrap();
+            }
+            votes.push(got.iter().filter_map(|m| m.vote).collect::<Vec<_>>());
+        }
+        assert!(votes[1].contains(&Vote::Nack), "{votes:?}");
+        assert!(!votes[1].contains(&Vote::Ack), "{votes:?}");
+        let (first, _) = clients.remove(0);
+        drop(first);
+        let (mut second, _) = clients.remove(0);
+        loop {
+            let m = second.recv().await.unwrap();
+            if m.msg_type == MsgType::VoteInfo {
+                second.vote_info_reply(&m).await.unwrap();
+                if m.vote == Some(Vote::Ack) {
+                    break;
+                }
+            }
+        }
+    });
+}
