@@ -36,8 +36,9 @@ procd_add_reload_trigger() { record procd_add_reload_trigger "$@"; }
 mkdir() { record mkdir "$@"; }
 chmod() { record chmod "$@"; }
 
-# UCI: config_load parses $UCI_CONFIG_DIR/NAME the way OpenWrt's uci/functions.sh exposes it
-# (CONFIG_<section>_<option>; lists as CONFIG_<section>_<option>_ITEM<n> + _LENGTH).
+# UCI: config_load parses $UCI_CONFIG_DIR/NAME into the variables OpenWrt's
+# /lib/functions.sh keeps (CONFIG_<section>_<option>; lists as CONFIG_<section>_<option>_ITEM<n>
+# and _LENGTH); config_get/config_get_bool/config_list_foreach read them with its semantics.
 UCI_CONFIG_DIR=$work/config
 config_load() {
 	record config_load "$@"
@@ -59,22 +60,18 @@ config_load() {
 		esac
 	done <"$UCI_CONFIG_DIR/$1"
 }
+# As OpenWrt's config_get: an unset OR empty option yields the default.
 config_get() {
-	eval "set_=\${CONFIG_${2}_${3}+x}"
-	if [ -n "$set_" ]; then
-		eval "$1=\${CONFIG_${2}_${3}}"
-	else
-		eval "$1=\${4:-}"
-	fi
+	eval "$1=\${CONFIG_${2}_${3}:-\${4:-}}"
 }
+# As OpenWrt's config_get_bool: the usual words, anything else yields the default as given.
 config_get_bool() {
 	v_=''
-	config_get "$1" "$2" "$3" "${4:-}"
-	eval "v_=\$$1"
+	config_get v_ "$2" "$3" "${4:-}"
 	case $v_ in
 	1 | on | true | yes | enabled) eval "$1=1" ;;
 	0 | off | false | no | disabled) eval "$1=0" ;;
-	*) eval "$1=\${4:-0}" ;;
+	*) eval "$1=\${4:-}" ;;
 	esac
 }
 config_list_foreach() {
@@ -220,6 +217,34 @@ run_case "disabled" <<EOF
 config qnetd 'main'
 	option enabled '0'
 	option port '1234'
+EOF
+
+# 5. Empty and odd values fall back to the defaults, as OpenWrt's config_get does.
+cat >"$work/expected" <<'EOF'
+config_load [qnetd]
+mkdir [-p] [/var/run/corosync-qnetd]
+chmod [0770] [/var/run/corosync-qnetd]
+procd_open_instance
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [on] [--store] [@STORE@]
+procd_append_param [command] [--client-cert-required] [on]
+procd_append_param [command] [-S] [listen_backlog=20]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
+procd_close_instance
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "empty and odd values" <<EOF
+config qnetd 'main'
+	option enabled 'on'
+	option port ''
+	option tls ''
+	option client_cert_required 'maybe'
+	option max_clients ''
+	option debug 'sometimes'
+	option store '$work/store'
+	list setting 'listen_backlog=20'
 EOF
 
 if [ "$failures" -ne 0 ]; then
