@@ -98,7 +98,7 @@ impl CertStore {
     /// Opens an initialised store; a missing or empty one is `NotInitialised` (whose message
     /// names `qnetd cert init`).
     pub fn open(dir: &Path) -> Result<CertStore, StoreError> {
-        match inspect(dir) {
+        match inspect(dir)? {
             State::Complete => Ok(CertStore::at(dir)),
             State::Empty => Err(StoreError::NotInitialised {
                 dir: dir.to_path_buf(),
@@ -146,7 +146,7 @@ impl CertStore {
     /// Creates the store: CA ("QNet CA", serial 101 on a new store) and server certificate
     /// ("Qnetd Server", 102). Idempotent unless `force`.
     pub fn init(dir: &Path, opts: InitOptions) -> Result<(CertStore, InitOutcome), StoreError> {
-        let state = inspect(dir);
+        let state = inspect(dir)?;
         match (&state, opts.force) {
             (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
             (State::Partial(missing), false) => {
@@ -401,22 +401,33 @@ enum State {
     Partial(Vec<&'static str>),
 }
 
-fn inspect(dir: &Path) -> State {
-    let missing: Vec<&'static str> = CORE_FILES
-        .iter()
-        .copied()
-        .filter(|f| !dir.join(f).exists())
-        .collect();
-    match missing.len() {
+/// Which core files exist. A file we may not look at is an error, not "missing": a daemon
+/// running as a user without access must say so, not ask for `init`.
+fn inspect(dir: &Path) -> Result<State, StoreError> {
+    let mut missing = Vec::new();
+    for f in CORE_FILES {
+        let path = dir.join(f);
+        match fs::metadata(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(f),
+            Err(e) => {
+                return Err(StoreError::io(
+                    format!("cannot access {}", path.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(match missing.len() {
         0 => State::Complete,
         n if n == CORE_FILES.len() => State::Empty,
         _ => State::Partial(missing),
-    }
+    })
 }
 
 /// Whether upstream's `-i` would say "already exists": our store, or an NSS database.
 pub fn store_exists(dir: &Path) -> bool {
-    !matches!(inspect(dir), State::Empty) || has_nss_database(dir)
+    !matches!(inspect(dir), Ok(State::Empty)) || has_nss_database(dir)
 }
 
 /// Whether `dir` holds an NSS database made by upstream's corosync-qnetd-certutil (its keys
