@@ -1,6 +1,7 @@
 //! init.d/qnetd: the procd command line built from UCI files (tests/init.d/run.sh, run under
 //! dash and BusyBox ash, the shell OpenWrt has), and `shellcheck -s sh` on the script.
 
+use argh::FromArgs;
 use std::path::Path;
 use std::process::Command;
 
@@ -47,4 +48,47 @@ fn shellcheck_posix_sh() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+}
+
+/// The command lines the script hands to procd are ones `qnetd run` accepts and validates.
+#[test]
+fn recorded_command_lines_are_valid_qnetd_run_arguments() {
+    let out_dir = std::env::temp_dir().join(format!("qnetd-initd-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let status = Command::new("dash")
+        .arg(root().join("tests/init.d/run.sh"))
+        .env("QNETD_INITD_OUT", &out_dir)
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    let mut checked = 0;
+    for case in 1..=5 {
+        let calls = std::fs::read_to_string(out_dir.join(format!("case{case}.calls"))).unwrap();
+        let mut argv: Vec<String> = Vec::new();
+        for line in calls.lines() {
+            let Some(rest) = line
+                .strip_prefix("procd_set_param [command] ")
+                .or_else(|| line.strip_prefix("procd_append_param [command] "))
+            else {
+                continue;
+            };
+            let words = rest.trim_start_matches('[').trim_end_matches(']');
+            argv.extend(words.split("] [").map(String::from));
+        }
+        if argv.is_empty() {
+            continue; // the disabled case starts nothing
+        }
+        // argv[0] is the program, argv[1] the `run` subcommand.
+        assert_eq!(argv[1], "run", "{calls}");
+        let rest: Vec<&str> = argv[2..].iter().map(String::as_str).collect();
+        let args = qnetd::cli::run::RunArgs::from_args(&["run"], &rest)
+            .unwrap_or_else(|e| panic!("case {case}: {:?} rejected: {}", rest, e.output));
+        args.to_config()
+            .unwrap_or_else(|e| panic!("case {case}: {rest:?} invalid: {e:?}"));
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+    let _ = std::fs::remove_dir_all(&out_dir);
 }

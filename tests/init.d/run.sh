@@ -14,6 +14,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/qnetd-initd.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 calls=$work/calls
 failures=0
+cases=0
 
 # --- recording stand-ins --------------------------------------------------------------------
 
@@ -119,6 +120,11 @@ run_case() {
 	start_service
 	service_triggers
 	sed -e "s|@PROG@|$PROG|g" -e "s|@STORE@|$work/store|g" "$work/expected" >"$work/want"
+	cases=$((cases + 1))
+	# For tests/ops_init_d.rs, which checks that `qnetd run` accepts the recorded command.
+	if [ -n "${QNETD_INITD_OUT:-}" ]; then
+		cp "$calls" "$QNETD_INITD_OUT/case$cases.calls"
+	fi
 	if cmp -s "$work/want" "$calls"; then
 		echo "ok: $name"
 	else
