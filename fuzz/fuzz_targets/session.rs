@@ -1,0 +1,5 @@
+//! Scripted multi-client sessions against the engine (synthetic clock): no panic, outputs only
+//! for connected clients, every sent frame decodes and fits the send limit.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| qnetd_fuzz::check_session(data));
