@@ -1,0 +1,818 @@
+//! Differential tests: the same scripted client sessions against Debian's corosync-qnetd
+//! 3.0.3 (`/usr/bin/corosync-qnetd -s off`, a real daemon on a loopback port) and against our
+//! engine; every client must receive byte-identical frames in the same order, and be
+//! disconnected at the same points.
+//!
+//! Needs the `corosync-qnetd` package (tools/test.sh installs it).
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qnetd::engine::{ClientId, Engine, EngineConfig, Output};
+use qnetd::proto::codec::encode;
+use qnetd::proto::framing::FrameReader;
+use qnetd::proto::types::{
+    Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, RingId, TieBreaker, TlsMode,
+};
+
+const UPSTREAM: &str = "/usr/bin/corosync-qnetd";
+/// How long upstream gets to answer (and to process disconnects) after each step.
+const SETTLE: Duration = Duration::from_millis(80);
+
+// ---------------------------------------------------------------------------------------------
+// Scripts
+
+#[derive(Debug, Clone)]
+enum Act {
+    Connect(usize),
+    Send(usize, Vec<u8>),
+    Close(usize),
+    Wait(u64),
+}
+
+/// What a client observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Frame(String),
+    Closed,
+}
+
+fn hexs(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+        .collect()
+}
+
+fn ring(node_id: u32, seq: u64) -> RingId {
+    RingId { node_id, seq }
+}
+
+fn msg(t: MsgType, seq: Option<u32>) -> Message {
+    let mut m = Message::new(t);
+    m.seq = seq;
+    m
+}
+
+fn preinit(seq: u32, cluster: &str) -> Vec<u8> {
+    let mut m = msg(MsgType::Preinit, Some(seq));
+    m.cluster_name = Some(cluster.as_bytes().to_vec());
+    encode(&m)
+}
+
+fn init_msg(node_id: u32, algorithm: u16, tb: TieBreaker, hb: u32, r: RingId) -> Message {
+    let mut m = msg(MsgType::Init, Some(2));
+    m.supported_messages = Some((0..=17).collect());
+    m.supported_options = Some((0..=23).collect());
+    m.node_id = Some(node_id);
+    m.decision_algorithm = Some(algorithm);
+    m.heartbeat_interval = Some(hb);
+    m.tie_breaker = Some(tb);
+    m.ring_id = Some(r);
+    m
+}
+
+fn init(node_id: u32, algorithm: Algorithm, hb: u32) -> Vec<u8> {
+    encode(&init_msg(
+        node_id,
+        algorithm as u16,
+        TieBreaker::Lowest,
+        hb,
+        ring(1, 4),
+    ))
+}
+
+fn list(seq: u32, t: NodeListType, ids: &[u32]) -> Message {
+    let mut m = msg(MsgType::NodeList, Some(seq));
+    m.node_list_type = Some(t);
+    m.nodes = ids.iter().map(|&id| NodeInfo::new(id)).collect();
+    m
+}
+
+fn config(seq: u32, ids: &[u32]) -> Vec<u8> {
+    let mut m = list(seq, NodeListType::InitialConfig, ids);
+    m.config_version = Some(3);
+    encode(&m)
+}
+
+fn membership(seq: u32, r: RingId, ids: &[u32], h: Option<Heuristics>) -> Vec<u8> {
+    let mut m = list(seq, NodeListType::Membership, ids);
+    m.ring_id = Some(r);
+    m.heuristics = h;
+    encode(&m)
+}
+
+fn quorum(seq: u32, ids: &[u32]) -> Vec<u8> {
+    let mut m = list(seq, NodeListType::Quorum, ids);
+    m.quorate = Some(true);
+    encode(&m)
+}
+
+fn simple(t: MsgType, seq: u32) -> Vec<u8> {
+    encode(&msg(t, Some(seq)))
+}
+
+/// A message of type `t` without SEQ (an ignored NODE_ID keeps the payload non-empty).
+fn no_seq(t: MsgType) -> Vec<u8> {
+    let mut m = msg(t, None);
+    m.node_id = Some(1);
+    encode(&m)
+}
+
+fn vote_info_reply(seq: u32) -> Vec<u8> {
+    simple(MsgType::VoteInfoReply, seq)
+}
+
+fn heuristics_change(seq: u32, h: Heuristics) -> Vec<u8> {
+    let mut m = msg(MsgType::HeuristicsChange, Some(seq));
+    m.heuristics = Some(h);
+    encode(&m)
+}
+
+fn set_option(seq: u32, hb: Option<u32>, kap: Option<bool>) -> Vec<u8> {
+    let mut m = msg(MsgType::SetOption, Some(seq));
+    m.heartbeat_interval = hb;
+    m.keep_active_partition_tie_breaker = kap;
+    encode(&m)
+}
+
+/// Connect, PREINIT, INIT.
+fn join(c: usize, cluster: &str, init: Vec<u8>) -> Vec<Act> {
+    vec![
+        Act::Connect(c),
+        Act::Send(c, preinit(1, cluster)),
+        Act::Send(c, init),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a script against upstream
+
+struct Upstream {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_upstream(extra: &[&str]) -> Upstream {
+    assert!(
+        std::path::Path::new(UPSTREAM).exists(),
+        "{UPSTREAM} is missing: apt-get install corosync-qnetd"
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("qnetd-diff-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = format!(
+        "lock_file={},local_socket_file={}",
+        dir.join("lock").display(),
+        dir.join("sock").display()
+    );
+    let child = Command::new(UPSTREAM)
+        .args([
+            "-f",
+            "-s",
+            "off",
+            "-l",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-S", &settings])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start corosync-qnetd");
+    let up = Upstream {
+        child,
+        port,
+        _dir: TempDir(dir),
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "corosync-qnetd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let upstream process the probe's disconnect.
+    std::thread::sleep(SETTLE);
+    up
+}
+
+struct UpClient {
+    sock: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+fn run_upstream(script: &[Act], extra: &[&str]) -> HashMap<usize, Vec<Event>> {
+    let up = start_upstream(extra);
+    let mut clients: HashMap<usize, UpClient> = HashMap::new();
+    let mut events: HashMap<usize, Vec<Event>> = HashMap::new();
+    for act in script {
+        match act {
+            Act::Connect(c) => {
+                let sock = TcpStream::connect(("127.0.0.1", up.port)).unwrap();
+                sock.set_nonblocking(true).unwrap();
+                clients.insert(
+                    *c,
+                    UpClient {
+                        sock: Some(sock),
+                        buf: Vec::new(),
+                    },
+                );
+                events.entry(*c).or_default();
+            }
+            Act::Send(c, bytes) => {
+                if let Some(sock) = clients.get_mut(c).and_then(|cl| cl.sock.as_mut()) {
+                    sock.set_nonblocking(false).unwrap();
+                    // A peer that was closed may refuse the write: that is an observation
+                    // the Closed event already records.
+                    let _ = sock.write_all(bytes);
+                    sock.set_nonblocking(true).unwrap();
+                }
+            }
+            Act::Close(c) => {
+                if let Some(cl) = clients.get_mut(c) {
+                    cl.sock = None;
+                }
+            }
+            Act::Wait(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+        }
+        std::thread::sleep(SETTLE);
+        drain(&mut clients, &mut events);
+    }
+    events
+}
+
+fn drain(clients: &mut HashMap<usize, UpClient>, events: &mut HashMap<usize, Vec<Event>>) {
+    for (c, cl) in clients.iter_mut() {
+        let Some(sock) = cl.sock.as_mut() else {
+            continue;
+        };
+        let mut chunk = [0u8; 65536];
+        let mut closed = false;
+        loop {
+            match sock.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => cl.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        let ev = events.entry(*c).or_default();
+        while cl.buf.len() >= 6 {
+            let len = u32::from_be_bytes([cl.buf[2], cl.buf[3], cl.buf[4], cl.buf[5]]) as usize;
+            if cl.buf.len() < 6 + len {
+                break;
+            }
+            let frame: Vec<u8> = cl.buf.drain(..6 + len).collect();
+            ev.push(Event::Frame(hexs(&frame)));
+        }
+        if closed {
+            ev.push(Event::Closed);
+            cl.sock = None;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running a script against the engine
+
+/// The engine under the same script. Time is simulated like upstream's run: every step takes
+/// SETTLE, and timers fire at their exact deadlines in between.
+fn run_engine(script: &[Act], cfg: EngineConfig) -> HashMap<usize, Vec<Event>> {
+    let max_receive = cfg.max_client_receive_size as usize;
+    let mut engine = Engine::new(cfg);
+    let mut now = Instant::now();
+    let mut ids: HashMap<usize, ClientId> = HashMap::new();
+    let mut readers: HashMap<usize, FrameReader> = HashMap::new();
+    let mut events: HashMap<usize, Vec<Event>> = HashMap::new();
+    let mut alive: Vec<usize> = Vec::new();
+    let record = |out: Vec<Output>,
+                  ids: &HashMap<usize, ClientId>,
+                  events: &mut HashMap<usize, Vec<Event>>,
+                  alive: &mut Vec<usize>| {
+        for o in out {
+            let (id, ev) = match o {
+                Output::Send(id, bytes) => (id, Event::Frame(hexs(&bytes))),
+                Output::Disconnect(id, _) => (id, Event::Closed),
+                Output::StartTls(_) => panic!("TLS is off"),
+            };
+            let c = ids
+                .iter()
+                .find(|(_, v)| **v == id)
+                .map(|(k, _)| *k)
+                .unwrap();
+            if ev == Event::Closed {
+                alive.retain(|&a| a != c);
+            }
+            events.entry(c).or_default().push(ev);
+        }
+    };
+    for act in script {
+        match act {
+            Act::Connect(c) => {
+                let id = engine.client_connected(format!("127.0.0.1:{c}"), now);
+                ids.insert(*c, id);
+                readers.insert(*c, FrameReader::new(max_receive));
+                events.entry(*c).or_default();
+                alive.push(*c);
+            }
+            Act::Send(c, bytes) => {
+                if !alive.contains(c) {
+                    continue;
+                }
+                let id = ids[c];
+                let reader = readers.get_mut(c).unwrap();
+                let mut rest = &bytes[..];
+                let mut frames = Vec::new();
+                while !rest.is_empty() {
+                    let (used, frame) = reader.push(rest);
+                    rest = &rest[used..];
+                    frames.extend(frame);
+                }
+                for frame in frames {
+                    let out = engine.frame_received(id, frame, now);
+                    record(out, &ids, &mut events, &mut alive);
+                }
+            }
+            Act::Close(c) => {
+                if alive.contains(c) {
+                    alive.retain(|a| a != c);
+                    let out = engine.client_disconnected(ids[c], now);
+                    record(out, &ids, &mut events, &mut alive);
+                }
+            }
+            Act::Wait(_) => {}
+        }
+        let pause = match act {
+            Act::Wait(ms) => Duration::from_millis(*ms) + SETTLE,
+            _ => SETTLE,
+        };
+        let until = now + pause;
+        // Fire timers in deadline order up to `until`.
+        loop {
+            let next = alive
+                .iter()
+                .filter_map(|c| engine.next_deadline(ids[c]).map(|d| (d, *c)))
+                .min();
+            match next {
+                Some((deadline, c)) if deadline <= until => {
+                    now = now.max(deadline);
+                    let out = engine.timers_due(ids[&c], now);
+                    record(out, &ids, &mut events, &mut alive);
+                }
+                _ => break,
+            }
+        }
+        now = until;
+    }
+    events
+}
+
+fn compare(name: &str, script: &[Act]) -> HashMap<usize, Vec<Event>> {
+    compare_with(name, script, &[], EngineConfig::default())
+}
+
+/// How many frames of type `t` client `c` received.
+fn count(events: &HashMap<usize, Vec<Event>>, c: usize, t: MsgType) -> usize {
+    let prefix = format!("{:04x}", t as u16);
+    events[&c]
+        .iter()
+        .filter(|e| matches!(e, Event::Frame(f) if f.starts_with(&prefix)))
+        .count()
+}
+
+fn compare_with(
+    name: &str,
+    script: &[Act],
+    upstream_args: &[&str],
+    cfg: EngineConfig,
+) -> HashMap<usize, Vec<Event>> {
+    let cfg = EngineConfig {
+        tls: TlsMode::Unsupported,
+        ..cfg
+    };
+    let theirs = run_upstream(script, upstream_args);
+    let ours = run_engine(script, cfg);
+    let mut clients: Vec<_> = theirs.keys().chain(ours.keys()).copied().collect();
+    clients.sort_unstable();
+    clients.dedup();
+    for c in clients {
+        let t = theirs.get(&c).cloned().unwrap_or_default();
+        let o = ours.get(&c).cloned().unwrap_or_default();
+        for (i, (a, b)) in t.iter().zip(o.iter()).enumerate() {
+            assert_eq!(
+                a, b,
+                "{name}: client {c}, event {i}:\nupstream {t:#?}\nours {o:#?}"
+            );
+        }
+        assert_eq!(
+            t.len(),
+            o.len(),
+            "{name}: client {c}:\nupstream {t:#?}\nours {o:#?}"
+        );
+    }
+    theirs
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+#[test]
+fn errors_and_the_init_cascade() {
+    let base = || init_msg(1, 1, TieBreaker::Lowest, 8000, ring(1, 4));
+    let edited = |f: fn(&mut Message)| {
+        let mut m = base();
+        f(&mut m);
+        encode(&m)
+    };
+    let mut big = hex("0008");
+    big.extend_from_slice(&(40000u32 - 6).to_be_bytes());
+    big.resize(40000, 0);
+    let mut s = vec![
+        Act::Connect(0),
+        Act::Send(0, hex("0063 00000008 0000 0004 00000001")),
+        Act::Send(0, hex("0000 00000000")),
+        Act::Send(0, hex("0063 00000000")),
+        Act::Send(0, big),
+        Act::Send(0, hex("0008 00000008 0000 0004 00000009")),
+        Act::Send(0, hex("0006 0000000d 0000 0004 00000007 0017 0001 05")),
+        Act::Send(0, hex("0006 0000000d 0017 0001 05 0000 0004 00000007")),
+        Act::Send(
+            0,
+            hex("000a 00000008 0000 0004 00000007 0009 0004 00000000"),
+        ),
+        Act::Send(0, simple(MsgType::StartTls, 2)),
+        Act::Send(0, {
+            let mut m = msg(MsgType::Init, Some(1));
+            m.node_id = Some(1);
+            encode(&m)
+        }),
+        Act::Send(0, encode(&base())),
+        Act::Send(0, edited(|m| m.decision_algorithm = Some(9))),
+    ];
+    for t in [1u16, 4, 5, 7, 9, 11, 13, 14, 17] {
+        let t = MsgType::from_u16(t).unwrap();
+        s.push(Act::Send(0, simple(t, 3)));
+        s.push(Act::Send(0, no_seq(t)));
+    }
+    for t in [6u16, 10, 12, 15, 16] {
+        s.push(Act::Send(0, simple(MsgType::from_u16(t).unwrap(), 4)));
+    }
+    s.push(Act::Send(0, encode(&msg(MsgType::Preinit, Some(5)))));
+    s.push(Act::Send(0, {
+        let mut m = msg(MsgType::Preinit, None);
+        m.cluster_name = Some(b"mycluster".to_vec());
+        encode(&m)
+    }));
+    s.push(Act::Send(0, preinit(1, "mycluster")));
+    for f in [
+        |m: &mut Message| m.node_id = None,
+        |m: &mut Message| m.ring_id = None,
+        |m: &mut Message| m.heartbeat_interval = None,
+        |m: &mut Message| m.heartbeat_interval = Some(999),
+        |m: &mut Message| m.heartbeat_interval = Some(120_001),
+        |m: &mut Message| m.tie_breaker = None,
+        |m: &mut Message| m.decision_algorithm = None,
+        |m: &mut Message| m.decision_algorithm = Some(4),
+        |m: &mut Message| {
+            m.node_id = None;
+            m.heartbeat_interval = Some(5);
+        },
+        |m: &mut Message| {
+            m.supported_messages = None;
+            m.supported_options = None;
+            m.seq = None;
+            m.tie_breaker = None;
+        },
+    ] {
+        s.push(Act::Send(0, edited(f)));
+    }
+    s.extend([
+        Act::Send(0, encode(&base())),
+        // A repeated identical INIT: 17.
+        Act::Send(0, encode(&base())),
+        Act::Send(0, hex("0008 0000000e 0000 0004 00000002 0063 0002 abcd")),
+        Act::Send(0, set_option(3, Some(2000), None)),
+        Act::Send(0, set_option(4, Some(500), Some(true))),
+        Act::Send(0, set_option(5, None, None)),
+        Act::Send(0, no_seq(MsgType::SetOption)),
+        Act::Send(0, set_option(6, Some(8000), Some(true))),
+        Act::Send(0, {
+            let mut m = list(7, NodeListType::Membership, &[1]);
+            m.node_list_type = None;
+            encode(&m)
+        }),
+        Act::Send(0, {
+            let mut m = list(7, NodeListType::InitialConfig, &[1]);
+            m.seq = None;
+            encode(&m)
+        }),
+        Act::Send(0, encode(&list(8, NodeListType::Membership, &[1]))),
+        Act::Send(0, encode(&list(9, NodeListType::Quorum, &[1]))),
+        Act::Send(0, simple(MsgType::AskForVote, 10)),
+        Act::Send(0, no_seq(MsgType::AskForVote)),
+        Act::Send(0, simple(MsgType::HeuristicsChange, 11)),
+        Act::Send(0, no_seq(MsgType::VoteInfoReply)),
+        Act::Send(0, config(12, &[2, 3])),
+        Act::Send(0, config(13, &[])),
+        Act::Send(0, membership(14, ring(1, 5), &[2], None)),
+        Act::Send(0, heuristics_change(15, Heuristics::Pass)),
+        Act::Send(0, quorum(16, &[1])),
+        Act::Send(0, config(17, &[1, 2])),
+        Act::Send(0, membership(18, ring(1, 5), &[1], Some(Heuristics::Fail))),
+        Act::Send(0, vote_info_reply(1)),
+        Act::Send(0, heuristics_change(19, Heuristics::Pass)),
+        Act::Send(0, vote_info_reply(2)),
+        Act::Send(0, quorum(20, &[1])),
+        Act::Send(0, simple(MsgType::EchoRequest, 1)),
+    ]);
+    compare("errors_and_the_init_cascade", &s);
+}
+
+#[test]
+fn ffsplit_two_nodes_split_heal_and_disconnect() {
+    let r0 = ring(1, 4);
+    let mut s = join(0, "c", init(1, Algorithm::Ffsplit, 8000));
+    s.extend(join(1, "c", init(2, Algorithm::Ffsplit, 8000)));
+    s.extend([
+        Act::Send(0, set_option(3, None, Some(true))),
+        Act::Send(1, set_option(3, None, Some(true))),
+        Act::Send(0, config(4, &[1, 2])),
+        Act::Send(1, config(4, &[1, 2])),
+        Act::Send(0, membership(5, r0, &[1, 2], None)),
+        Act::Send(1, membership(5, r0, &[1, 2], None)),
+        Act::Send(0, vote_info_reply(1)),
+        Act::Send(1, vote_info_reply(1)),
+        Act::Send(0, quorum(6, &[1, 2])),
+        Act::Send(1, quorum(6, &[1, 2])),
+        // Split.
+        Act::Send(0, membership(7, ring(1, 8), &[1], None)),
+        Act::Send(1, membership(7, ring(2, 8), &[2], None)),
+        Act::Send(1, vote_info_reply(1)),
+        Act::Send(1, vote_info_reply(2)),
+        Act::Send(0, vote_info_reply(2)),
+        // Heuristics move the vote, with KAP on both.
+        Act::Send(1, heuristics_change(8, Heuristics::Pass)),
+        Act::Send(0, vote_info_reply(3)),
+        Act::Send(1, vote_info_reply(3)),
+        Act::Send(0, heuristics_change(8, Heuristics::Pass)),
+        Act::Send(0, vote_info_reply(4)),
+        Act::Send(1, vote_info_reply(4)),
+        // Heal.
+        Act::Send(
+            0,
+            membership(9, ring(1, 12), &[1, 2], Some(Heuristics::Pass)),
+        ),
+        Act::Send(
+            1,
+            membership(9, ring(1, 12), &[1, 2], Some(Heuristics::Pass)),
+        ),
+        Act::Send(0, vote_info_reply(5)),
+        Act::Send(1, vote_info_reply(5)),
+        // Node 2 goes away: node 1 re-decided alone.
+        Act::Close(1),
+        Act::Send(0, vote_info_reply(6)),
+        Act::Send(0, membership(10, ring(1, 16), &[1], None)),
+        // Node 2 comes back in its own ring.
+    ]);
+    s.extend(join(2, "c", init(2, Algorithm::Ffsplit, 8000)));
+    s.extend([
+        Act::Send(2, config(3, &[1, 2])),
+        Act::Send(2, membership(4, ring(2, 16), &[2], None)),
+        Act::Send(2, vote_info_reply(1)),
+        Act::Close(0),
+        Act::Send(2, vote_info_reply(2)),
+        Act::Send(2, simple(MsgType::EchoRequest, 1)),
+    ]);
+    let seen = compare("ffsplit_two_nodes", &s);
+    assert!(count(&seen, 0, MsgType::VoteInfo) >= 6);
+    assert!(count(&seen, 2, MsgType::VoteInfo) >= 2);
+}
+
+#[test]
+fn ffsplit_three_and_four_nodes() {
+    let r0 = ring(1, 4);
+    let mut s = Vec::new();
+    for (c, node) in [(0, 3), (1, 1), (2, 2)] {
+        s.extend(join(c, "odd", init(node, Algorithm::Ffsplit, 8000)));
+        s.push(Act::Send(c, config(3, &[1, 2, 3])));
+    }
+    for c in 0..3 {
+        s.push(Act::Send(c, membership(4, r0, &[1, 2, 3], None)));
+    }
+    s.extend([
+        Act::Send(1, membership(5, ring(1, 9), &[1, 2], None)),
+        Act::Send(2, membership(5, ring(1, 9), &[1, 2], None)),
+        Act::Send(0, membership(5, ring(3, 9), &[3], Some(Heuristics::Pass))),
+        Act::Send(0, vote_info_reply(2)),
+        Act::Send(0, vote_info_reply(3)),
+        Act::Send(1, vote_info_reply(2)),
+        Act::Send(2, vote_info_reply(2)),
+    ]);
+    for (c, node) in [(3, 4), (4, 1), (5, 2), (6, 3)] {
+        s.extend(join(c, "even", init(node, Algorithm::Ffsplit, 8000)));
+        s.push(Act::Send(c, config(3, &[1, 2, 3, 4])));
+    }
+    s.extend([
+        Act::Send(3, membership(4, ring(4, 9), &[3, 4], None)),
+        Act::Send(6, membership(4, ring(4, 9), &[3, 4], None)),
+        Act::Send(
+            4,
+            membership(4, ring(1, 9), &[1, 2], Some(Heuristics::Fail)),
+        ),
+        Act::Send(5, membership(4, ring(1, 9), &[1, 2], None)),
+        Act::Send(4, vote_info_reply(1)),
+        Act::Send(5, vote_info_reply(1)),
+        Act::Send(4, vote_info_reply(2)),
+        Act::Send(5, vote_info_reply(2)),
+        Act::Send(3, vote_info_reply(2)),
+        Act::Close(3),
+        Act::Close(6),
+        Act::Send(4, vote_info_reply(3)),
+        Act::Send(5, vote_info_reply(3)),
+    ]);
+    compare("ffsplit_three_and_four_nodes", &s);
+}
+
+#[test]
+fn two_node_lms_sessions() {
+    let r0 = ring(1, 4);
+    let mut s = join(0, "c", init(1, Algorithm::TwoNodeLms, 8000));
+    s.extend([
+        Act::Send(0, config(3, &[1, 2, 3])),
+        Act::Send(0, simple(MsgType::AskForVote, 4)),
+        Act::Send(0, config(5, &[1, 2])),
+        Act::Send(0, membership(6, r0, &[1, 2], None)),
+    ]);
+    s.extend(join(1, "c", init(2, Algorithm::TwoNodeLms, 8000)));
+    s.extend([
+        Act::Send(1, config(3, &[1, 2])),
+        Act::Send(1, membership(4, ring(2, 6), &[2], None)),
+        Act::Send(1, simple(MsgType::AskForVote, 5)),
+        Act::Send(1, membership(6, r0, &[1, 2], Some(Heuristics::Pass))),
+        Act::Send(0, membership(7, ring(1, 8), &[1], None)),
+        Act::Send(1, membership(7, ring(2, 8), &[2], Some(Heuristics::Pass))),
+        Act::Send(0, simple(MsgType::AskForVote, 8)),
+        Act::Send(1, quorum(8, &[2])),
+        Act::Send(1, heuristics_change(9, Heuristics::Fail)),
+        Act::Close(1),
+        Act::Send(0, simple(MsgType::AskForVote, 9)),
+        Act::Send(0, membership(10, ring(1, 9), &[1], None)),
+    ]);
+    compare("two_node_lms", &s);
+}
+
+#[test]
+fn lms_sessions_with_the_algorithm_timer() {
+    // HB 2000: the algorithm timer runs every 500 ms, dead-peer detection after 3000 ms.
+    // Timer deadlines fall inside the long waits, far from any client action.
+    let mut s = Vec::new();
+    for (c, node) in [(0, 1), (1, 2), (2, 3)] {
+        let m = init_msg(
+            node,
+            Algorithm::Lms as u16,
+            TieBreaker::Lowest,
+            2000,
+            ring(0, 0),
+        );
+        s.extend(join(c, "c", encode(&m)));
+        s.push(Act::Send(c, config(3, &[1, 2, 3])));
+    }
+    let r = ring(1, 8);
+    s.extend([
+        // [verified] the first sender waits and gets its ACK from the timer.
+        Act::Send(0, membership(4, r, &[1, 2, 3], None)),
+        Act::Send(1, membership(4, r, &[1, 2, 3], None)),
+        Act::Send(2, membership(4, r, &[1, 2, 3], None)),
+        Act::Wait(900),
+        // Split {1,2} | {3}: everybody waits for the partners' rings, then the timers
+        // decide (score of {3} with PASS beats {1,2} with one FAIL).
+        Act::Send(0, membership(5, ring(1, 12), &[1, 2], None)),
+        Act::Send(2, membership(5, ring(3, 12), &[3], Some(Heuristics::Pass))),
+        Act::Send(
+            1,
+            membership(5, ring(1, 12), &[1, 2], Some(Heuristics::Fail)),
+        ),
+        Act::Wait(1000),
+        Act::Send(0, quorum(6, &[1, 2])),
+        Act::Send(1, quorum(6, &[1, 2])),
+        Act::Send(2, quorum(6, &[3])),
+        Act::Send(2, simple(MsgType::AskForVote, 7)),
+        Act::Send(2, vote_info_reply(1)),
+        Act::Send(1, heuristics_change(7, Heuristics::Pass)),
+        Act::Close(0),
+        Act::Send(1, simple(MsgType::AskForVote, 8)),
+        Act::Send(2, heuristics_change(8, Heuristics::Fail)),
+        Act::Send(2, quorum(9, &[3])),
+    ]);
+    let seen = compare("lms", &s);
+    // The timers really spoke: node 1's ACK, then the split decisions.
+    assert_eq!(count(&seen, 0, MsgType::VoteInfo), 2);
+    assert_eq!(count(&seen, 1, MsgType::VoteInfo), 1);
+    assert_eq!(count(&seen, 2, MsgType::VoteInfo), 1);
+}
+
+#[test]
+fn init_conflicts_within_a_cluster() {
+    let mut s = join(0, "c", init(2, Algorithm::Ffsplit, 8000));
+    s.extend(join(1, "c", init(2, Algorithm::Ffsplit, 8000)));
+    s.extend(join(
+        2,
+        "c",
+        encode(&init_msg(3, 1, TieBreaker::Highest, 8000, ring(1, 4))),
+    ));
+    s.extend(join(3, "c", init(3, Algorithm::Lms, 8000)));
+    s.extend(join(
+        4,
+        "c",
+        encode(&init_msg(3, 1, TieBreaker::NodeId(0), 8000, ring(1, 4))),
+    ));
+    s.extend(join(5, "C", init(2, Algorithm::Lms, 8000)));
+    s.extend(join(6, "c", init(1, Algorithm::Ffsplit, 8000)));
+    s.extend([
+        // (Without a config list on node 1, upstream 3.0.3 crashes when node 2 leaves.)
+        Act::Send(6, config(3, &[1, 2])),
+        Act::Send(1, init(2, Algorithm::Ffsplit, 8000)),
+        Act::Send(6, simple(MsgType::EchoRequest, 1)),
+        Act::Close(0),
+        Act::Send(1, init(2, Algorithm::Ffsplit, 8000)),
+        Act::Send(1, simple(MsgType::EchoRequest, 1)),
+    ]);
+    compare("init_conflicts", &s);
+}
+
+#[test]
+fn starttls_on_a_server_without_tls_disconnects() {
+    let s = vec![
+        Act::Connect(0),
+        Act::Send(0, preinit(1, "c")),
+        Act::Send(0, simple(MsgType::StartTls, 2)),
+        Act::Send(0, simple(MsgType::EchoRequest, 3)),
+    ];
+    compare("starttls", &s);
+}
+
+#[test]
+fn advanced_settings_limits() {
+    let cfg = EngineConfig {
+        heartbeat_interval_min: 3000,
+        heartbeat_interval_max: 9000,
+        max_client_receive_size: 20000,
+        keep_active_partition_tie_breaker: true,
+        ..EngineConfig::default()
+    };
+    let args = [
+        "-S",
+        "heartbeat_interval_min=3000,heartbeat_interval_max=9000,\
+         max_client_receive_size=20000,keep_active_partition_tie_breaker=on",
+    ];
+    let mut s = join(0, "c", init(1, Algorithm::Ffsplit, 2999));
+    s.extend([
+        Act::Send(0, init(1, Algorithm::Ffsplit, 9001)),
+        Act::Send(0, init(1, Algorithm::Ffsplit, 3000)),
+        Act::Send(0, set_option(3, Some(9000), None)),
+        Act::Send(0, set_option(4, Some(9001), Some(false))),
+        Act::Send(0, set_option(5, None, None)),
+        Act::Send(0, {
+            let mut m = list(6, NodeListType::InitialConfig, &[1]);
+            m.nodes = (1..=2000).map(NodeInfo::new).collect();
+            encode(&m)
+        }),
+    ]);
+    compare_with("advanced_settings", &s, &args, cfg);
+}
