@@ -111,11 +111,23 @@ pub fn table(results: &[ResultLine]) -> String {
     }
     rows.sort_by_key(|r| r.clusters);
     let header = [
-        "clusters", "clients", "daemon", "VmHWM", "RSS idle", "B/client", "CPU s", "vote p50",
-        "vote p99", "votes", "restart", "refused", "dropped",
+        "clusters",
+        "clients",
+        "daemon",
+        "VmHWM",
+        "RSS idle",
+        "B/client",
+        "B/extra client",
+        "CPU s",
+        "vote p50",
+        "vote p99",
+        "votes",
+        "restart",
+        "refused",
+        "dropped",
     ];
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for r in rows {
+    for r in &rows {
         cells.push(vec![
             r.clusters.to_string(),
             r.clients.to_string(),
@@ -123,6 +135,7 @@ pub fn table(results: &[ResultLine]) -> String {
             mib(r.hwm_kib),
             mib(r.rss_idle_kib),
             r.bytes_per_client.to_string(),
+            bytes_per_extra_client(r, &rows),
             format!("{:.2}", r.cpu_s),
             format!("{:.2} ms", r.vote_p50_ms),
             format!("{:.2} ms", r.vote_p99_ms),
@@ -157,6 +170,20 @@ pub fn table(results: &[ResultLine]) -> String {
     out
 }
 
+/// Idle RSS growth per client from the same daemon's smallest run to this one: what one more
+/// idle client costs, without the fixed cost of the first ones.
+fn bytes_per_extra_client(r: &ResultLine, rows: &[&ResultLine]) -> String {
+    let Some(small) = rows
+        .iter()
+        .filter(|x| x.name == r.name && x.clients < r.clients)
+        .min_by_key(|x| x.clients)
+    else {
+        return "-".to_string();
+    };
+    let grown = r.rss_idle_kib.saturating_sub(small.rss_idle_kib) * 1024;
+    (grown / (r.clients - small.clients) as u64).to_string()
+}
+
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
@@ -188,6 +215,18 @@ mod tests {
         };
         let back = ResultLine::parse(&r.to_line()).expect("parses");
         assert_eq!(back.to_line(), r.to_line());
-        assert!(table(&[r, back]).contains("1.2 MiB"));
+        assert!(table(&[r.clone(), back]).contains("1.2 MiB"));
+        let bigger = ResultLine {
+            clusters: 1100,
+            clients: 2200,
+            rss_idle_kib: 2000 + 1000,
+            ..r.clone()
+        };
+        let small = ResultLine {
+            rss_idle_kib: 2000,
+            ..r
+        };
+        // 1000 KiB more for 2000 more clients: 512 bytes each.
+        assert!(table(&[small, bigger]).contains(" 512 |"));
     }
 }
