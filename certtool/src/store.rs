@@ -273,12 +273,13 @@ impl CertStore {
         }
         let _lock = StoreLock::acquire(&self.dir)?;
         let ca = self.load_ca()?;
+        let issuer = ca.issuer()?;
         let mut params = req.params;
         let serial = self.next_serial()?;
         params.params.serial_number = Some(serial.into());
         params.params.not_before = profile::not_before();
         params.params.not_after = profile::not_after(OffsetDateTime::now_utc());
-        let cert = params.signed_by(&ca.issuer())?;
+        let cert = params.signed_by(&issuer)?;
         self.store_cluster_cert(cluster, cert.der())
     }
 
@@ -287,8 +288,9 @@ impl CertStore {
         check_cluster_name(cluster)?;
         let _lock = StoreLock::acquire(&self.dir)?;
         let ca = self.load_ca()?;
+        let issuer = ca.issuer()?;
         let serial = self.next_serial()?;
-        let cert = profile::leaf(cluster, serial).signed_by(key, &ca.issuer())?;
+        let cert = profile::leaf(cluster, serial).signed_by(key, &issuer)?;
         self.store_cluster_cert(cluster, cert.der())
     }
 
@@ -387,11 +389,10 @@ struct LoadedCa {
 }
 
 impl LoadedCa {
-    fn issuer(&self) -> Issuer<'_, &KeyPair> {
-        // The CA certificate was checked when it was written; a store whose CA file is not a
-        // certificate anymore fails in `ca_cert_der` before we get here.
-        Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key)
-            .unwrap_or_else(|_| Issuer::new(profile::ca(0), &self.key))
+    fn issuer(&self) -> Result<Issuer<'_, &KeyPair>, StoreError> {
+        Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key).map_err(|e| {
+            StoreError::Crypto(format!("the stored CA certificate is not usable: {e}"))
+        })
     }
 }
 
