@@ -721,3 +721,14 @@ fn seq_is_reported_only_if_decoded_before_the_failure() {
     assert_eq!(m.data_center_id, Some(7));
     assert_eq!(m.node_state, Some(NodeState::Leaving));
 }
+
+#[test]
+fn a_message_without_fields_encodes_to_a_bare_header_that_does_not_decode() {
+    // Like upstream (STARTTLS without SEQ), and why round trips need at least one known TLV.
+    let bytes = encode(&Message::new(MsgType::StartTls));
+    assert_eq!(bytes, hex("0002 00000000"));
+    assert_eq!(decode_err(&bytes).reason, DecodeErrorKind::Truncated);
+    // A message holding only unknown TLVs decodes to exactly that.
+    let m = decode(&hex("000f 00000008 fdf7 0004 00000022")).unwrap();
+    assert_eq!(m, Message::new(MsgType::VoteInfoReply));
+}
