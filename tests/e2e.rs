@@ -62,13 +62,22 @@ impl Report {
 /// A started, enrolled 2-node ffsplit cluster; returns the time from starting the qdevices to
 /// both nodes being quorate with the qdevice vote.
 fn two_node_ffsplit(test: &str) -> (Bed, Duration) {
-    let mut bed = Bed::new(test, 2);
+    ffsplit_cluster(test, 2)
+}
+
+fn ffsplit_cluster(test: &str, nodes: usize) -> (Bed, Duration) {
+    let mut bed = Bed::new(test, nodes);
     bed.enroll_all();
     bed.write_conf_all(&DeviceConf::ffsplit());
     bed.start_daemon(&[]);
-    let nodes = bed.nodes.clone();
-    bed.start_corosync_and_wait(&nodes);
-    let took = start_qdevices_and_wait(&mut bed, &[1, 2]);
+    let names = bed.nodes.clone();
+    let formed = bed.start_corosync_and_wait(&names);
+    println!(
+        "    corosync membership of {nodes} nodes formed after {:.2}s",
+        formed.as_secs_f64()
+    );
+    let members: Vec<u32> = (1..=nodes as u32).collect();
+    let took = start_qdevices_and_wait(&mut bed, &members);
     (bed, took)
 }
 
@@ -530,6 +539,60 @@ fn e2e_nodes_enrolled_with_cert_bundle_join_over_tls() {
     }
     let mut r = Report::new("cert-bundle", &bed);
     r.time("quorate_after", took);
+    r.memory(&mut bed);
+    r.print();
+}
+
+/// Four nodes, ffsplit: the ring splits 2|2 while every node still reaches qnetd; the half
+/// holding the lowest node id keeps quorum (2 + the qdevice vote = 3 of 5), the other half
+/// does not; after the ring heals all four are quorate again.
+#[test]
+fn e2e_ffsplit_four_nodes_even_split_lowest_node_id_half_wins() {
+    let (mut bed, took) = ffsplit_cluster("split4", 4);
+    for n in &bed.nodes {
+        let q = bed.quorum(n).expect("quorumtool");
+        assert_eq!((q.expected_votes, q.total_votes), (5, 5), "{n}:\n{}", q.raw);
+    }
+    bed.lab.add_bridge("ring2");
+    for n in ["n3", "n4"] {
+        bed.lab.replug("ring", n, "ring2");
+    }
+    let (_, split) = lab::wait_for(
+        "{n1,n2} quorate with the qdevice vote and {n3,n4} inquorate",
+        QUORATE_LIMIT,
+        Duration::from_millis(100),
+        || {
+            let mut seen = String::new();
+            let mut ok = true;
+            for (n, members, quorate) in [
+                ("n1", [1, 2], true),
+                ("n2", [1, 2], true),
+                ("n3", [3, 4], false),
+                ("n4", [3, 4], false),
+            ] {
+                let q = bed.quorum(n)?;
+                let good = q.members == members
+                    && q.quorate == quorate
+                    && (!quorate || q.qdevice_vote_counted());
+                ok &= good;
+                seen.push_str(&format!("{n}:\n{}\n", q.raw));
+            }
+            if ok {
+                Ok(())
+            } else {
+                Err(seen)
+            }
+        },
+    );
+    for n in ["n3", "n4"] {
+        bed.lab.replug("ring", n, "ring");
+    }
+    let nodes = bed.nodes.clone();
+    let healed = bed.wait_quorate_with_qdevice(&nodes, &[1, 2, 3, 4], QUORATE_LIMIT);
+    let mut r = Report::new("ffsplit-4-nodes-2-2-split", &bed);
+    r.time("quorate_after", took);
+    r.time("split_decided_after", split);
+    r.time("healed_quorate_after", healed);
     r.memory(&mut bed);
     r.print();
 }

@@ -431,6 +431,19 @@ impl Lab {
         ip(&["-n", &self.switch_ns, "link", "set", &port, state]);
     }
 
+    /// Adds another bridge to the switch (an isolated network segment).
+    pub fn add_bridge(&self, name: &str) {
+        ip(&["-n", &self.switch_ns, "link", "add", name, "type", "bridge"]);
+        ip(&["-n", &self.switch_ns, "link", "set", name, "up"]);
+    }
+
+    /// Re-plugs `host`'s cable from network `bridge` into bridge `to`: hosts plugged into the
+    /// same bridge still see each other, but no longer those left behind.
+    pub fn replug(&self, bridge: &str, host: &str, to: &str) {
+        let port = port_name(bridge, host);
+        ip(&["-n", &self.switch_ns, "link", "set", &port, "master", to]);
+    }
+
     pub fn host(&mut self, name: &str) -> &mut Host {
         let id = self.id.clone();
         self.hosts
