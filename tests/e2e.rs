@@ -1,10 +1,20 @@
-//! End-to-end tests: real corosync 3 + real corosync-qdevice (Debian packages) on 2-3 nodes,
-//! each in its own network and mount namespace, against our daemon (default) or Debian's
-//! corosync-qnetd (`QNETD_E2E_UPSTREAM=1`), with certificates made the way
-//! `pvecm qdevice setup` makes them.
+//! End-to-end tests: real corosync 3 + real corosync-qdevice (Debian packages) on 2-4 nodes,
+//! each in its own network and mount namespace, against our daemon (default; `QNETD_BIN`
+//! picks another build) or Debian's corosync-qnetd (`QNETD_E2E_UPSTREAM=1`), with
+//! certificates made the way `pvecm qdevice setup` makes them: the daemon's
+//! `corosync-qnetd-certutil` on the qnetd host, the real `corosync-qdevice-net-certutil` on
+//! the nodes.
+//!
+//! Lab (tests/e2e/lab.rs): a switch namespace with bridges `ring` (corosync/knet) and `qnet`
+//! (qdevice → qnetd); every node has one cable into each, the qnetd host only into `qnet`,
+//! so the ring can be cut while every node still reaches qnetd. Addresses (10.213.x) exist only
+//! inside the lab. Each host has private /etc/corosync, /var/lib/corosync, /run, /tmp and
+//! /dev/shm. Everything is torn down when a test ends, also when it fails (its logs are then
+//! printed and kept under target/tmp/e2e/).
 //!
 //! Needs root and the Debian packages corosync, corosync-qdevice, corosync-qnetd,
-//! libnss3-tools, iproute2; `.ci/run` provides them. Run alone and sequentially:
+//! libnss3-tools, iproute2, procps; `.ci/run` provides them. Run alone and sequentially
+//! (`tools/e2e/compare.sh` runs both daemons and prints the figures side by side):
 //!
 //! ```text
 //! cargo test --test e2e -- --test-threads=1 --nocapture
@@ -12,7 +22,11 @@
 //! ```
 //!
 //! Every scenario prints one `E2E-RESULT` line with its measured times and the daemon's
-//! memory (VmHWM/VmRSS, kB). Times are figures, not assertions.
+//! memory (VmHWM/VmRSS in kB, read from /proc while it serves). Times are figures, not
+//! assertions. `quorate_after` runs from starting corosync-qdevice on every node (corosync
+//! membership already formed, daemon listening) until every node's `corosync-quorumtool -s`
+//! shows it quorate with the qdevice vote counted; the other `*_after` figures run from the
+//! event (crash, cable cut, restart) to the state the scenario waits for.
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
