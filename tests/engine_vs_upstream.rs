@@ -820,3 +820,155 @@ fn advanced_settings_limits() {
     ]);
     compare_with("advanced_settings", &s, &args, cfg);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Random scripts
+
+/// xorshift64*: deterministic script generation.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// `node` plus a random choice of the other members.
+fn ids_with_me(rng: &mut Rng, node: u32, members: u32) -> Vec<u32> {
+    let mut ids = vec![node];
+    for id in 1..=members {
+        if id != node && rng.chance(55) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// A random but plausible multi-client script: ffsplit in cluster "r" (NODE_ID tie-breaker,
+/// so upstream's empty-config crash cannot trigger) and 2nodelms in cluster "s"; clients come
+/// and go; lists, heuristics, VOTE_INFO_REPLYs with guessed sequence numbers.
+fn random_script(seed: u64, steps: usize) -> Vec<Act> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    // Per slot: Some((cluster index, node id, phase, next seq)) while connected.
+    let mut slots: Vec<Option<(usize, u32, u8, u32)>> = vec![None; 5];
+    let mut next_client = 0;
+    let mut slot_client = [0usize; 5];
+    let mut s = Vec::new();
+    // The network's current partitioning of each cluster; it changes now and then, and a
+    // node mostly reports the part it is in (so memberships often become stable).
+    let layouts: [&[&[u32]]; 4] = [
+        &[&[1, 2, 3, 4]],
+        &[&[1, 2], &[3, 4]],
+        &[&[1], &[2, 3, 4]],
+        &[&[1, 2, 3], &[4]],
+    ];
+    let mut layout = 0;
+    let mut epoch = 10;
+    for _ in 0..steps {
+        if rng.chance(3) {
+            layout = rng.below(layouts.len() as u64) as usize;
+            epoch += 1;
+        }
+        let slot = rng.below(5) as usize;
+        match slots[slot] {
+            None => {
+                next_client += 1;
+                slot_client[slot] = next_client;
+                let cluster = if rng.chance(70) { 0 } else { 1 };
+                let node = 1 + rng.below(if cluster == 0 { 4 } else { 2 }) as u32;
+                slots[slot] = Some((cluster, node, 0, 1));
+                s.push(Act::Connect(next_client));
+            }
+            Some((cluster, node, phase, seq)) => {
+                let c = slot_client[slot];
+                if rng.chance(2) {
+                    s.push(Act::Close(c));
+                    slots[slot] = None;
+                    continue;
+                }
+                let name = ["r", "s"][cluster];
+                let (algorithm, members) = if cluster == 0 {
+                    (Algorithm::Ffsplit, 4)
+                } else {
+                    (Algorithm::TwoNodeLms, 2)
+                };
+                let bytes = match phase {
+                    0 => preinit(seq, name),
+                    1 => encode(&init_msg(
+                        node,
+                        algorithm as u16,
+                        TieBreaker::NodeId(2),
+                        8000,
+                        ring(1, 4),
+                    )),
+                    2 => config(seq, &(1..=members).collect::<Vec<u32>>()),
+                    _ => match rng.below(10) {
+                        0 => {
+                            let all: Vec<u32> = (1..=members).collect();
+                            config(seq, &all)
+                        }
+                        1..=5 => {
+                            let ids: Vec<u32> = if rng.chance(80) {
+                                layouts[layout]
+                                    .iter()
+                                    .find(|part| part.contains(&node))
+                                    .map(|part| {
+                                        part.iter().copied().filter(|&id| id <= members).collect()
+                                    })
+                                    .unwrap_or_else(|| vec![node])
+                            } else {
+                                ids_with_me(&mut rng, node, members)
+                            };
+                            let r = ring(ids.iter().copied().min().unwrap_or(node), epoch);
+                            let h = match rng.below(3) {
+                                0 => None,
+                                1 => Some(Heuristics::Pass),
+                                _ => Some(Heuristics::Fail),
+                            };
+                            membership(seq, r, &ids, h)
+                        }
+                        6 => quorum(seq, &ids_with_me(&mut rng, node, members)),
+                        7 => vote_info_reply(1 + rng.below(6) as u32),
+                        8 => heuristics_change(
+                            seq,
+                            if rng.chance(50) {
+                                Heuristics::Pass
+                            } else {
+                                Heuristics::Fail
+                            },
+                        ),
+                        _ => {
+                            if rng.chance(50) {
+                                set_option(seq, None, Some(rng.chance(50)))
+                            } else {
+                                simple(MsgType::EchoRequest, seq)
+                            }
+                        }
+                    },
+                };
+                s.push(Act::Send(c, bytes));
+                slots[slot] = Some((cluster, node, phase.saturating_add(1).min(3), seq + 1));
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn random_ffsplit_and_2nodelms_scripts() {
+    for seed in [1, 2] {
+        let script = random_script(seed, 150);
+        let seen = compare(&format!("random seed {seed}"), &script);
+        let vote_infos: usize = seen
+            .keys()
+            .map(|&c| count(&seen, c, MsgType::VoteInfo))
+            .sum();
+        assert!(vote_infos >= 10, "seed {seed}: only {vote_infos} VOTE_INFOs");
+    }
+}
