@@ -969,6 +969,9 @@ fn random_ffsplit_and_2nodelms_scripts() {
             .keys()
             .map(|&c| count(&seen, c, MsgType::VoteInfo))
             .sum();
-        assert!(vote_infos >= 10, "seed {seed}: only {vote_infos} VOTE_INFOs");
+        assert!(
+            vote_infos >= 10,
+            "seed {seed}: only {vote_infos} VOTE_INFOs"
+        );
     }
 }
