@@ -123,6 +123,11 @@ impl ClientTls {
         })
     }
 
+    /// The rustls configuration, for other qdevice-net style clients (tools/loadgen).
+    pub fn config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+
     /// From files, PEM or DER: the CA certificate, and optionally our certificate and key.
     pub fn from_files(
         ca: &Path,
