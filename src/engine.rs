@@ -601,9 +601,7 @@ impl Engine {
             return;
         }
         let code = self.init_cascade(id, msg, now);
-        if code != ReplyError::NoError {
-            debug!("client {id}: INIT refused with {code:?}");
-        }
+        self.log_init(id, msg, code);
         let mut reply = Message::new(MsgType::InitReply);
         reply.reply_error_code = Some(code.code());
         reply.supported_messages = msg
@@ -616,6 +614,32 @@ impl Engine {
         reply.server_max_reply_size = Some(self.cfg.max_client_send_size);
         reply.supported_algorithms = Some(advertised_algorithms());
         self.send(id, &reply);
+    }
+
+    /// One line per INIT for the operator: who joined which cluster, or why not.
+    fn log_init(&self, id: ClientId, msg: &Message, code: ReplyError) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let cluster = String::from_utf8_lossy(client.cluster_name.as_deref().unwrap_or_default());
+        let node = msg.node_id.unwrap_or(0);
+        if code == ReplyError::NoError {
+            let algorithm = msg
+                .decision_algorithm
+                .and_then(Algorithm::from_u16)
+                .map_or("?", Algorithm::as_str);
+            log::info!(
+                "client {}: node {node} of cluster '{cluster}' joined ({algorithm})",
+                client.addr
+            );
+        } else {
+            log::info!(
+                "client {}: INIT of node {node} for cluster '{cluster}' refused with error {} \
+                 ({code:?})",
+                client.addr,
+                code.code()
+            );
+        }
     }
 
     /// Upstream's INIT checks in upstream's order, quirks included (qnetd-protocol.md
