@@ -127,7 +127,13 @@ impl Session {
                     return End::PeerClosed
                 }
                 Event::Read(Err(e)) => return End::Io(e.to_string()),
-                Event::Read(Ok(n)) => self.handle_bytes(&buf[..n]).await,
+                Event::Read(Ok(n)) => {
+                    let handled = self.handle_bytes(&buf[..n]).await;
+                    // A client that keeps the socket readable must not starve the others:
+                    // one task runs until it is pending.
+                    smol::future::yield_now().await;
+                    handled
+                }
                 // The sender lives in the daemon's table until this task removes it.
                 Event::Out(None) => return End::Refused("server is shutting down".into()),
                 Event::Out(Some(item)) => self.handle_outputs(Some(item)).await,

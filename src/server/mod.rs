@@ -291,3 +291,50 @@ async fn accept_loop(
             .detach();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn daemon() -> Daemon {
+        let cfg = Config::default();
+        Daemon {
+            engine: RefCell::new(Engine::new(engine_config(&cfg))),
+            fifos: RefCell::new(HashMap::new()),
+            tls: None,
+            cfg,
+        }
+    }
+
+    #[test]
+    fn outputs_go_to_their_client_in_order_and_a_full_fifo_closes() {
+        let d = daemon();
+        let (tx1, rx1) = smol::channel::unbounded();
+        let (tx2, rx2) = smol::channel::unbounded();
+        d.fifos.borrow_mut().insert(1, tx1);
+        d.fifos.borrow_mut().insert(2, tx2);
+        d.route(vec![
+            Output::Send(2, vec![1]),
+            Output::Send(1, vec![2]),
+            Output::StartTls(1),
+            Output::Send(2, vec![3]),
+            Output::Send(9, vec![4]), // gone: dropped
+        ]);
+        let items: Vec<Out> = std::iter::from_fn(|| rx1.try_recv().ok()).collect();
+        assert!(matches!(items.as_slice(), [Out::Frame(a), Out::StartTls] if a == &[2]));
+        let items: Vec<Out> = std::iter::from_fn(|| rx2.try_recv().ok()).collect();
+        assert!(
+            matches!(items.as_slice(), [Out::Frame(a), Out::Frame(b)] if a == &[1] && b == &[3])
+        );
+
+        let limit = d.cfg.settings.max_client_send_buffers;
+        d.route(
+            (0..=limit)
+                .map(|i| Output::Send(1, vec![i as u8]))
+                .collect(),
+        );
+        let items: Vec<Out> = std::iter::from_fn(|| rx1.try_recv().ok()).collect();
+        assert_eq!(items.len(), limit + 1);
+        assert!(matches!(items.last(), Some(Out::Close(why)) if why.contains("does not read")));
+    }
+}
