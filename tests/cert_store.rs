@@ -210,3 +210,39 @@ fn signs_the_real_nss_request_and_refuses_bad_ones_without_consuming_a_serial() 
 }
 
 use x509_parser::prelude::FromDer;
+
+#[test]
+fn concurrent_inits_and_signs_never_share_a_ca_or_a_serial() {
+    let base = temp_dir("concurrent");
+    let dir = base.join("nssdb");
+    let created: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| CertStore::init(&dir, InitOptions::default()).unwrap().1))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| matches!(h.join().unwrap(), InitOutcome::Created { .. }) as usize)
+            .sum()
+    });
+    assert_eq!(created, 1, "exactly one init creates the CA");
+    assert_eq!(serial(&dir), "102\n");
+
+    let csr = std::fs::read(format!("{FIXTURES}/qdevice-net-node.crq")).unwrap();
+    let mut serials: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                s.spawn(|| {
+                    let store = CertStore::open(&dir).unwrap();
+                    store.sign_request(&csr, "mycluster").unwrap().entry.serial
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    serials.sort_unstable();
+    assert_eq!(serials, (103..=108).collect::<Vec<_>>());
+    assert_eq!(serial(&dir), "108\n");
+    let listed = CertStore::open(&dir).unwrap().list().unwrap();
+    assert_eq!(listed.len(), 8);
+    assert_eq!(listed.iter().filter(|l| l.current).count(), 3);
+}

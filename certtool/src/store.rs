@@ -146,6 +146,11 @@ impl CertStore {
     /// Creates the store: CA ("QNet CA", serial 101 on a new store) and server certificate
     /// ("Qnetd Server", 102). Idempotent unless `force`.
     pub fn init(dir: &Path, opts: InitOptions) -> Result<(CertStore, InitOutcome), StoreError> {
+        let dir_mode = if opts.no_group_write { 0o750 } else { 0o770 };
+        let dir_created =
+            fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
+        // Inspect under the lock: two concurrent inits must not both create a CA.
+        let _lock = StoreLock::acquire(dir)?;
         let state = inspect(dir)?;
         match (&state, opts.force) {
             (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
@@ -157,12 +162,8 @@ impl CertStore {
             }
             _ => {}
         }
-        let dir_mode = if opts.no_group_write { 0o750 } else { 0o770 };
-        let dir_created =
-            fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
         let mut store = CertStore::at(dir);
         store.file_mode = if opts.no_group_write { 0o640 } else { 0o660 };
-        let _lock = StoreLock::acquire(dir)?;
         let backup = match state {
             State::Empty => None,
             _ => Some(store.move_to_backup()?),
