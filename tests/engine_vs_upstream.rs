@@ -18,6 +18,7 @@ use qnetd::proto::framing::FrameReader;
 use qnetd::proto::types::{
     Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, RingId, TieBreaker, TlsMode,
 };
+use qnetd::status::upstream::{list_text, status_text};
 
 const UPSTREAM: &str = "/usr/bin/corosync-qnetd";
 /// How long upstream gets to answer (and to process disconnects) after each step.
@@ -160,7 +161,43 @@ fn join(c: usize, cluster: &str, init: Vec<u8>) -> Vec<Act> {
 struct Upstream {
     child: Child,
     port: u16,
-    _dir: TempDir,
+    dir: TempDir,
+}
+
+/// Everything a script run produced: per-client events and the final status texts.
+struct Observed {
+    events: HashMap<usize, Vec<Event>>,
+    /// `status verbose` and `list verbose` texts (without the `OK` line).
+    status: String,
+    list: String,
+}
+
+/// Ask upstream's local socket, as corosync-qnetd-tool does.
+fn upstream_ipc(up: &Upstream, request: &str) -> String {
+    use std::os::unix::net::UnixStream;
+    let mut sock = UnixStream::connect(up.dir.0.join("sock")).expect("IPC socket");
+    sock.write_all(format!("{request} \n\0").as_bytes())
+        .unwrap();
+    let mut reply = String::new();
+    sock.read_to_string(&mut reply).unwrap();
+    reply
+        .strip_prefix("OK\n")
+        .unwrap_or_else(|| panic!("IPC {request}: {reply}"))
+        .to_string()
+}
+
+/// Client ports and the listener port differ between the runs.
+fn normalize(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("127.0.0.1:") {
+        let (head, tail) = rest.split_at(at + "127.0.0.1:".len());
+        out.push_str(head);
+        out.push('*');
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
 }
 
 struct TempDir(PathBuf);
@@ -214,7 +251,7 @@ fn start_upstream(extra: &[&str]) -> Upstream {
     let up = Upstream {
         child,
         port,
-        _dir: TempDir(dir),
+        dir: TempDir(dir),
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -231,7 +268,7 @@ struct UpClient {
     buf: Vec<u8>,
 }
 
-fn run_upstream(script: &[Act], extra: &[&str]) -> HashMap<usize, Vec<Event>> {
+fn run_upstream(script: &[Act], extra: &[&str]) -> Observed {
     let up = start_upstream(extra);
     let mut clients: HashMap<usize, UpClient> = HashMap::new();
     let mut events: HashMap<usize, Vec<Event>> = HashMap::new();
@@ -268,7 +305,11 @@ fn run_upstream(script: &[Act], extra: &[&str]) -> HashMap<usize, Vec<Event>> {
         std::thread::sleep(SETTLE);
         drain(&mut clients, &mut events);
     }
-    events
+    Observed {
+        status: normalize(&upstream_ipc(&up, "status verbose")),
+        list: normalize(&upstream_ipc(&up, "list verbose")),
+        events,
+    }
 }
 
 fn drain(clients: &mut HashMap<usize, UpClient>, events: &mut HashMap<usize, Vec<Event>>) {
@@ -313,7 +354,7 @@ fn drain(clients: &mut HashMap<usize, UpClient>, events: &mut HashMap<usize, Vec
 
 /// The engine under the same script. Time is simulated like upstream's run: every step takes
 /// SETTLE, and timers fire at their exact deadlines in between.
-fn run_engine(script: &[Act], cfg: EngineConfig) -> HashMap<usize, Vec<Event>> {
+fn run_engine(script: &[Act], cfg: EngineConfig) -> Observed {
     let max_receive = cfg.max_client_receive_size as usize;
     let mut engine = Engine::new(cfg);
     let mut now = Instant::now();
@@ -400,7 +441,12 @@ fn run_engine(script: &[Act], cfg: EngineConfig) -> HashMap<usize, Vec<Event>> {
         }
         now = until;
     }
-    events
+    let status = engine.status(now);
+    Observed {
+        status: normalize(&status_text(&status, true)),
+        list: normalize(&String::from_utf8_lossy(&list_text(&status, true, None))),
+        events,
+    }
 }
 
 fn compare(name: &str, script: &[Act]) -> HashMap<usize, Vec<Event>> {
@@ -424,10 +470,14 @@ fn compare_with(
 ) -> HashMap<usize, Vec<Event>> {
     let cfg = EngineConfig {
         tls: TlsMode::Unsupported,
+        listen_addr: Some("127.0.0.1".to_string()),
         ..cfg
     };
-    let theirs = run_upstream(script, upstream_args);
-    let ours = run_engine(script, cfg);
+    let upstream = run_upstream(script, upstream_args);
+    let engine = run_engine(script, cfg);
+    assert_eq!(upstream.status, engine.status, "{name}: status verbose");
+    assert_eq!(upstream.list, engine.list, "{name}: list verbose");
+    let (theirs, ours) = (upstream.events, engine.events);
     let mut clients: Vec<_> = theirs.keys().chain(ours.keys()).copied().collect();
     clients.sort_unstable();
     clients.dedup();
