@@ -27,14 +27,66 @@ use smol::{Async, Timer};
 use std::fmt;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The name corosync-qdevice expects in the server certificate (`net_nss_qnetd_cn`).
 pub const SERVER_NAME: &str = "Qnetd Server";
 
-type ProbeConn =
-    Conn<Async<TcpStream>, futures_rustls::client::TlsStream<Replay<Async<TcpStream>>>>;
+type ProbeConn = Conn<Async<TcpStream>, futures_rustls::client::TlsStream<Prefixed>>;
+
+/// The TLS transport of the probe: the plain stream, plus bytes to send in front of the first
+/// TLS write (STARTTLS in the same segment as the ClientHello, see
+/// [`Probe::starttls_pipelined`]).
+pub struct Prefixed {
+    prefix: Vec<u8>,
+    inner: Replay<Async<TcpStream>>,
+}
+
+impl smol::io::AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl smol::io::AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        while !this.prefix.is_empty() {
+            let mut both = this.prefix.clone();
+            both.extend_from_slice(buf);
+            match Pin::new(&mut this.inner).poll_write(cx, &both) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(n)) if n <= this.prefix.len() => {
+                    this.prefix.drain(..n);
+                }
+                Poll::Ready(Ok(n)) => {
+                    let used = n - this.prefix.len();
+                    this.prefix.clear();
+                    return Poll::Ready(Ok(used));
+                }
+            }
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
 
 #[derive(Debug)]
 pub enum ProbeError {
@@ -369,9 +421,22 @@ impl Probe {
         let mut msg = Message::new(MsgType::StartTls);
         msg.seq = Some(self.next_seq());
         self.send(&msg).await?;
-        let Conn::Plain(plain) = std::mem::replace(&mut self.conn, Conn::Closed) else {
+        self.handshake(tls, Vec::new()).await
+    }
+
+    /// STARTTLS written together with the ClientHello in one write, so the server reads both
+    /// at once and must hand the bytes after STARTTLS to TLS.
+    pub async fn starttls_pipelined(&mut self, tls: &ClientTls) -> Result<()> {
+        let mut msg = Message::new(MsgType::StartTls);
+        msg.seq = Some(self.next_seq());
+        self.handshake(tls, codec::encode(&msg)).await
+    }
+
+    async fn handshake(&mut self, tls: &ClientTls, prefix: Vec<u8>) -> Result<()> {
+        let Conn::Plain(inner) = std::mem::replace(&mut self.conn, Conn::Closed) else {
             return Err(ProbeError::Tls("TLS already started".into()));
         };
+        let plain = Prefixed { prefix, inner };
         let connector = futures_rustls::TlsConnector::from(tls.config.clone());
         let name =
             ServerName::try_from("qnetd-server").map_err(|e| ProbeError::Tls(e.to_string()))?;

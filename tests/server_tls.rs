@@ -207,3 +207,24 @@ fn probe_subcommand_completes_a_tls_session() {
     assert!(stdout.contains("INIT accepted"), "{stdout}");
     assert_eq!(stdout.matches("echo reply").count(), 2, "{stdout}");
 }
+
+/// STARTTLS and the ClientHello arrive in one read: the bytes after STARTTLS must go to TLS.
+#[test]
+fn starttls_pipelined_with_the_client_hello() {
+    let tmp = TempDir::new("tls-pipelined");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let tls = store.client_tls("alpha");
+    block_on(async {
+        for _ in 0..5 {
+            let mut p = Probe::connect(d.addr).await.unwrap();
+            let pre = p.preinit("alpha").await.unwrap();
+            assert_eq!(pre.msg_type, MsgType::PreinitReply);
+            p.starttls_pipelined(&tls).await.unwrap();
+            let reply = p.init(&InitParams::default()).await.unwrap();
+            assert_eq!(reply.msg_type, MsgType::InitReply, "{reply:?}");
+            assert_eq!(reply.reply_error_code, Some(0));
+            p.echo().await.unwrap();
+        }
+    });
+}
