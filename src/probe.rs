@@ -332,6 +332,19 @@ impl Probe {
         })
     }
 
+    /// The negotiated TLS version, if STARTTLS was done.
+    pub fn tls_version(&self) -> Option<String> {
+        match &self.conn {
+            Conn::Tls(tls) => Some(
+                tls.get_ref()
+                    .1
+                    .protocol_version()
+                    .map_or_else(|| "TLS".to_string(), |v| format!("{v:?}")),
+            ),
+            _ => None,
+        }
+    }
+
     /// The next request sequence number (1, 2, ...).
     pub fn next_seq(&mut self) -> u32 {
         self.seq += 1;

@@ -110,11 +110,9 @@ fn run(args: &ProbeArgs) -> Result<(), String> {
         println!(
             "INIT accepted by {addr} in {} ms (TLS: {})",
             started.elapsed().as_millis(),
-            if params.tls.is_some() {
-                "requested"
-            } else {
-                "not requested"
-            }
+            probe
+                .tls_version()
+                .unwrap_or_else(|| "not used".to_string())
         );
         for _ in 0..args.echoes {
             let t = Instant::now();

@@ -205,6 +205,8 @@ fn start(cfg: Config) -> Result<(), String> {
             use smol::stream::StreamExt;
             let mut signals = signals;
             match signals.next().await {
+                Some(Ok(async_signal::Signal::Term)) => "received SIGTERM".to_string(),
+                Some(Ok(async_signal::Signal::Int)) => "received SIGINT".to_string(),
                 Some(Ok(sig)) => format!("received {sig:?}"),
                 Some(Err(e)) => format!("signal handling failed: {e}"),
                 None => "signal stream ended".to_string(),
