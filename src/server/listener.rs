@@ -17,7 +17,9 @@ pub fn bind(cfg: &Config) -> Result<TcpListener, String> {
             let candidates = resolve(host, port, cfg.family)?;
             let mut last_err = None;
             for addr in candidates {
-                match bind_one(addr, backlog) {
+                // `-l ::` without -6 stays dual-stack, like the default.
+                let v6only = cfg.family == AddressFamily::V6;
+                match bind_one(addr, backlog, v6only) {
                     Ok(l) => return Ok(l),
                     Err(e) => last_err = Some(format!("cannot listen on {addr}: {e}")),
                 }
@@ -34,9 +36,10 @@ fn bind_wildcard(family: AddressFamily, port: u16, backlog: i32) -> Result<TcpLi
     let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
     let describe = |addr: SocketAddr, e: io::Error| format!("cannot listen on {addr}: {e}");
     match family {
-        AddressFamily::V4 => bind_one(v4, backlog).map_err(|e| describe(v4, e)),
-        AddressFamily::V6 => bind_one(v6, backlog).map_err(|e| describe(v6, e)),
-        AddressFamily::Any => match bind_one(v6, backlog) {
+        AddressFamily::V4 => bind_one(v4, backlog, false).map_err(|e| describe(v4, e)),
+        // Upstream's man page: -6 forces IPv6.
+        AddressFamily::V6 => bind_one(v6, backlog, true).map_err(|e| describe(v6, e)),
+        AddressFamily::Any => match bind_one(v6, backlog, false) {
             Ok(l) => Ok(l),
             // A port in use or a privilege problem would hit IPv4 just the same: report it.
             Err(e)
@@ -49,7 +52,7 @@ fn bind_wildcard(family: AddressFamily, port: u16, backlog: i32) -> Result<TcpLi
             }
             Err(e) => {
                 log::info!("IPv6 is not available ({e}); listening on IPv4 only");
-                bind_one(v4, backlog).map_err(|e| describe(v4, e))
+                bind_one(v4, backlog, false).map_err(|e| describe(v4, e))
             }
         },
     }
@@ -73,9 +76,9 @@ fn resolve(host: &str, port: u16, family: AddressFamily) -> Result<Vec<SocketAdd
         .collect())
 }
 
-/// One non-blocking-ready listening socket; wildcard IPv6 is made dual-stack explicitly, so
-/// the `net.ipv6.bindv6only` sysctl does not matter.
-fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+/// One listening socket. IPV6_V6ONLY is always set explicitly (`v6only`; only meaningful for
+/// the IPv6 wildcard), so the `net.ipv6.bindv6only` sysctl does not matter.
+fn bind_one(addr: SocketAddr, backlog: i32, v6only: bool) -> io::Result<TcpListener> {
     let domain = if addr.is_ipv6() {
         rnet::AddressFamily::INET6
     } else {
@@ -88,8 +91,8 @@ fn bind_one(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
         None,
     )?;
     sockopt::set_socket_reuseaddr(&fd, true)?;
-    if let SocketAddr::V6(v6) = addr {
-        sockopt::set_ipv6_v6only(&fd, !v6.ip().is_unspecified())?;
+    if addr.is_ipv6() {
+        sockopt::set_ipv6_v6only(&fd, v6only)?;
     }
     rnet::bind(&fd, &addr)?;
     rnet::listen(&fd, backlog)?;
@@ -133,6 +136,18 @@ mod tests {
         let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (_s, peer) = l.accept().unwrap();
         assert!(peer_string(peer).starts_with("127.0.0.1:"));
+    }
+
+    #[test]
+    fn ipv6_only_refuses_ipv4() {
+        let cfg = Config {
+            port: 0,
+            family: AddressFamily::V6,
+            ..Config::default()
+        };
+        let Ok(l) = bind(&cfg) else { return }; // host without IPv6
+        let port = l.local_addr().unwrap().port();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
     }
 
     #[test]
