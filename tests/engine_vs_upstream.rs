@@ -1116,3 +1116,47 @@ fn tls_modes_before_the_handshake() {
         assert_eq!(seen[&1].len(), 1, "{name}: nothing after STARTTLS");
     }
 }
+
+#[test]
+fn dead_peer_detection() {
+    // HB 1000: dropped 1500 ms after the last complete message; skipped messages do not count.
+    let hb1 = || init(1, Algorithm::Test, 1000);
+    let mut s = join(0, "c", hb1());
+    s.extend(join(1, "c", init(2, Algorithm::Test, 1000)));
+    s.extend(join(2, "c", init(3, Algorithm::Test, 1000)));
+    let skipped = hex("0063 00000002 0000");
+    s.extend([
+        Act::Wait(300),
+        Act::Send(1, simple(MsgType::EchoRequest, 1)),
+        Act::Send(2, skipped.clone()),
+        Act::Wait(300),
+        Act::Send(1, simple(MsgType::EchoRequest, 2)),
+        Act::Wait(600),
+        Act::Send(2, skipped),
+        Act::Send(1, simple(MsgType::EchoRequest, 3)),
+        Act::Wait(1000),
+        Act::Send(1, simple(MsgType::EchoRequest, 4)),
+    ]);
+    let cfg = EngineConfig {
+        tls: TlsMode::Unsupported,
+        ..EngineConfig::default()
+    };
+    let seen = compare_with("dpd", &s, &[], cfg);
+    assert_eq!(seen[&0].last(), Some(&Event::Closed));
+    assert_eq!(seen[&2].last(), Some(&Event::Closed));
+    assert_eq!(count(&seen, 1, MsgType::EchoReply), 4);
+
+    // dpd_enabled=off: nobody is dropped.
+    let mut s = join(0, "c", hb1());
+    s.extend([
+        Act::Wait(2000),
+        Act::Send(0, simple(MsgType::EchoRequest, 1)),
+    ]);
+    let cfg = EngineConfig {
+        tls: TlsMode::Unsupported,
+        dpd_enabled: false,
+        ..EngineConfig::default()
+    };
+    let seen = compare_with("dpd off", &s, &["-S", "dpd_enabled=off"], cfg);
+    assert_eq!(count(&seen, 0, MsgType::EchoReply), 1);
+}
