@@ -4,7 +4,11 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    // args_os: std::env::args() panics on an argument that is not UTF-8 (a cluster name given
+    // to `corosync-qnetd-tool -c` can be any bytes). Such bytes become U+FFFD instead.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let name = args
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
