@@ -8,7 +8,8 @@
 # full:  1, 100, 1000 and 5000 clusters of 2 nodes (up to 10,000 TLS clients), 20 s idle,
 #        20 s churn (about 15 minutes).
 # Environment: BENCH_SIZES="1 100" overrides the sizes, BENCH_IDLE / BENCH_CHURN the phase
-# lengths in seconds, BENCH_CHURN_RATE the membership changes per second (default 50).
+# lengths in seconds, BENCH_CHURN_RATE the membership changes per second (default 50);
+# BENCH_APPEND=1 keeps earlier result lines of the same work directory in the table.
 #
 # Needs: corosync-qnetd (the daemon compared against), libnss3-tools (certutil, pk12util) and
 # openssl (to hand our server key to NSS as PKCS#12), all Debian packages; an open-files hard
@@ -74,7 +75,7 @@ if [ ! -f "$work/nss/cert9.db" ]; then
 fi
 
 results=$work/results.txt
-: >"$results"
+[ "${BENCH_APPEND:-0}" = 1 ] || : >"$results"
 for n in $sizes; do
     for daemon in qnetd corosync-qnetd; do
         run=$work/run-$daemon-$n
@@ -90,9 +91,11 @@ for n in $sizes; do
                 -S "nss_db_dir=$work/nss,lock_file=$run/qnetd.pid,local_socket_file=$run/qnetd.sock")
         fi
         echo "== $daemon, $n clusters x 2 nodes"
+        # A daemon that dies is reported in the table (note column); the next run goes on.
         "$loadgen" run --name "$daemon" --addr "127.0.0.1:$port" --clusters "$n" --nodes 2 \
             --pki "$work/pki" --idle-secs "$idle" --churn-secs "$churn" --churn-rate "$churn_rate" \
-            --log "$run/daemon.log" --out "$results" -- "${cmd[@]}"
+            --log "$run/daemon.log" --out "$results" -- "${cmd[@]}" ||
+            echo "== $daemon, $n clusters: run failed (see above)"
     done
 done
 

@@ -142,6 +142,14 @@ impl Daemon {
         })
     }
 
+    /// How the process ended, if it has (e.g. "signal: 11 (SIGSEGV) (core dumped)").
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            _ => None,
+        }
+    }
+
     /// Whether the process is still running (not exited, e.g. not crashed).
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -23,6 +23,8 @@ pub struct ResultLine {
     pub refused: u64,
     pub dropped: u64,
     pub vote_timeouts: u64,
+    /// Empty, or the phase and reason the run stopped early (figures after it are missing).
+    pub failure: String,
 }
 
 /// The value at percentile `p` (nearest rank) of unsorted samples; 0 when there are none.
@@ -42,7 +44,7 @@ impl ResultLine {
             "result name={} clusters={} clients={} tls={} rss_base_kib={} rss_idle_kib={} \
              hwm_kib={} bytes_per_client={} cpu_s={:.2} idle_cpu_s={:.2} vote_samples={} \
              vote_p50_ms={:.3} vote_p99_ms={:.3} ramp_s={:.2} restart_s={:.2} refused={} \
-             dropped={} vote_timeouts={}",
+             dropped={} vote_timeouts={} failure={}",
             self.name,
             self.clusters,
             self.clients,
@@ -60,7 +62,8 @@ impl ResultLine {
             self.restart_s,
             self.refused,
             self.dropped,
-            self.vote_timeouts
+            self.vote_timeouts,
+            self.failure.replace(' ', "_")
         )
     }
 
@@ -91,6 +94,7 @@ impl ResultLine {
             refused: n("refused"),
             dropped: n("dropped"),
             vote_timeouts: n("vote_timeouts"),
+            failure: kv.get("failure").unwrap_or(&"").replace('_', " "),
         })
     }
 }
@@ -125,24 +129,34 @@ pub fn table(results: &[ResultLine]) -> String {
         "restart",
         "refused",
         "dropped",
+        "note",
     ];
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in &rows {
+        // A run that stopped early did not measure the later figures: "-", not 0.
+        let fig = |measured: bool, text: String| {
+            if measured || r.failure.is_empty() {
+                text
+            } else {
+                "-".to_string()
+            }
+        };
         cells.push(vec![
             r.clusters.to_string(),
             r.clients.to_string(),
             r.name.clone(),
-            mib(r.hwm_kib),
-            mib(r.rss_idle_kib),
-            r.bytes_per_client.to_string(),
-            bytes_per_extra_client(r, &rows),
-            format!("{:.2}", r.cpu_s),
-            format!("{:.2} ms", r.vote_p50_ms),
-            format!("{:.2} ms", r.vote_p99_ms),
+            fig(r.hwm_kib > 0, mib(r.hwm_kib)),
+            fig(r.rss_idle_kib > 0, mib(r.rss_idle_kib)),
+            fig(r.rss_idle_kib > 0, r.bytes_per_client.to_string()),
+            fig(r.rss_idle_kib > 0, bytes_per_extra_client(r, &rows)),
+            fig(r.cpu_s > 0.0, format!("{:.2}", r.cpu_s)),
+            fig(r.vote_samples > 0, format!("{:.2} ms", r.vote_p50_ms)),
+            fig(r.vote_samples > 0, format!("{:.2} ms", r.vote_p99_ms)),
             r.vote_samples.to_string(),
-            format!("{:.2} s", r.restart_s),
+            fig(r.restart_s > 0.0, format!("{:.2} s", r.restart_s)),
             r.refused.to_string(),
             r.dropped.to_string(),
+            r.failure.clone(),
         ]);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -154,7 +168,7 @@ pub fn table(results: &[ResultLine]) -> String {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                if i == 2 {
+                if i == 2 || i == header.len() - 1 {
                     format!("{c:<w$}", w = widths[i])
                 } else {
                     format!("{c:>w$}", w = widths[i])
@@ -175,7 +189,7 @@ pub fn table(results: &[ResultLine]) -> String {
 fn bytes_per_extra_client(r: &ResultLine, rows: &[&ResultLine]) -> String {
     let Some(small) = rows
         .iter()
-        .filter(|x| x.name == r.name && x.clients < r.clients)
+        .filter(|x| x.name == r.name && x.clients < r.clients && x.rss_idle_kib > 0)
         .min_by_key(|x| x.clients)
     else {
         return "-".to_string();

@@ -48,7 +48,13 @@ async fn run_phases(
     cfg: RunConfig,
 ) -> Result<ResultLine, String> {
     let clients = cfg.clusters * cfg.nodes;
-    let hz = daemon::clock_ticks_per_sec() as f64;
+    let mut r = ResultLine {
+        name: cfg.name.clone(),
+        clusters: cfg.clusters,
+        clients,
+        tls: cfg.pki.is_some(),
+        ..ResultLine::default()
+    };
     let mut d = Daemon::spawn(&cfg.daemon_argv, &cfg.log, cfg.daemon_cpu)?;
     log(&format!(
         "{}: started pid {} ({})",
@@ -58,28 +64,92 @@ async fn run_phases(
     ));
     d.wait_listening(cfg.addr, Duration::from_secs(20)).await?;
     smol::Timer::after(Duration::from_millis(300)).await;
-    let base = d.usage()?;
+    r.rss_base_kib = d.usage()?.vm_rss_kib;
 
     let shared = start_clients(&ex, &cfg)?;
+    let mut daemon = Some(d);
+    let outcome = phases(&cfg, &shared, &mut daemon, &mut r).await;
+    shared.counters.borrow_mut().stop = true;
+    if let Err((phase, e)) = outcome {
+        // A daemon that died explains the error better than the symptom the clients saw.
+        let why = match daemon.as_mut().and_then(Daemon::exited) {
+            Some(status) => format!("daemon died ({status})"),
+            None => e,
+        };
+        r.failure = format!("{phase}: {why}");
+        log(&format!("{}: FAILED in {}", cfg.name, r.failure));
+    }
+    if let Some(d) = daemon {
+        let how = d.stop(Duration::from_secs(10)).await;
+        log(&format!("{}: stopped ({how})", cfg.name));
+    }
+
+    let votes = shared.votes.borrow();
+    let churn_lat: Vec<u64> = votes
+        .latencies_us
+        .iter()
+        .filter(|(ph, _)| *ph == Phase::Churn)
+        .map(|(_, us)| *us)
+        .collect();
+    r.vote_samples = churn_lat.len();
+    r.vote_p50_ms = percentile(&churn_lat, 50.0) as f64 / 1000.0;
+    r.vote_p99_ms = percentile(&churn_lat, 99.0) as f64 / 1000.0;
+    r.vote_timeouts = votes.timeouts;
+    let counters = shared.counters.borrow();
+    r.refused = counters.refused;
+    r.dropped = counters.dropped;
+    if let Some(e) = &counters.last_error {
+        log(&format!("{}: last client error: {e}", cfg.name));
+    }
+    Ok(r)
+}
+
+type PhaseError = (&'static str, String);
+
+fn in_phase<T>(phase: &'static str, r: Result<T, String>) -> Result<T, PhaseError> {
+    r.map_err(|e| (phase, e))
+}
+
+/// Ramp-up, idle, churn, restart; fills `r` as figures come in, so a run that fails half-way
+/// still reports what it measured.
+async fn phases(
+    cfg: &RunConfig,
+    shared: &Shared,
+    daemon: &mut Option<Daemon>,
+    r: &mut ResultLine,
+) -> Result<(), PhaseError> {
+    let hz = daemon::clock_ticks_per_sec() as f64;
+    let Some(d) = daemon.as_mut() else {
+        return Err(("start", "no daemon".into()));
+    };
     shared.counters.borrow_mut().daemon_up = true;
     shared.votes.borrow_mut().phase = Some(Phase::Ramp);
 
     // Ramp-up: every cluster connected and voted.
     let t = Instant::now();
     let ramp_limit =
-        Duration::from_secs(60) + Duration::from_secs_f64(clients as f64 / cfg.ramp_rate) * 2;
-    wait_settled(&shared, cfg.clusters, ramp_limit).await?;
-    let ramp_s = t.elapsed().as_secs_f64();
+        Duration::from_secs(60) + Duration::from_secs_f64(r.clients as f64 / cfg.ramp_rate) * 2;
+    in_phase(
+        "ramp-up",
+        wait_settled(shared, cfg.clusters, ramp_limit).await,
+    )?;
+    r.ramp_s = t.elapsed().as_secs_f64();
     log(&format!(
-        "{}: {clients} clients ready and voted in {ramp_s:.2} s",
-        cfg.name
+        "{}: {} clients ready and voted in {:.2} s",
+        cfg.name, r.clients, r.ramp_s
     ));
 
     // Idle: heartbeats only.
-    let before_idle = d.usage()?;
+    let before_idle = in_phase("idle", d.usage())?;
     smol::Timer::after(cfg.idle).await;
-    let idle = d.usage()?;
-    check_alive(&mut d)?;
+    let idle = in_phase("idle", d.usage())?;
+    in_phase("idle", check_alive(d))?;
+    r.rss_idle_kib = idle.vm_rss_kib;
+    r.hwm_kib = idle.vm_hwm_kib;
+    r.bytes_per_client =
+        idle.vm_rss_kib.saturating_sub(r.rss_base_kib) * 1024 / r.clients.max(1) as u64;
+    r.idle_cpu_s = cpu_between(&before_idle, &idle, hz);
+    r.cpu_s = idle.cpu_ticks as f64 / hz;
 
     // Churn: membership changes at a steady rate, spread over the clusters.
     shared.votes.borrow_mut().phase = Some(Phase::Churn);
@@ -90,67 +160,50 @@ async fn run_phases(
         smol::Timer::at(t + gap * k as u32).await;
         let _ = shared.churn[k % cfg.clusters].try_send(());
     }
-    wait_settled(&shared, cfg.clusters, Duration::from_secs(120)).await?;
-    let after_churn = d.usage()?;
-    check_alive(&mut d)?;
+    in_phase(
+        "churn",
+        wait_settled(shared, cfg.clusters, Duration::from_secs(120)).await,
+    )?;
+    in_phase("churn", check_alive(d))?;
+    let after_churn = in_phase("churn", d.usage())?;
+    r.hwm_kib = after_churn.vm_hwm_kib;
+    r.cpu_s = after_churn.cpu_ticks as f64 / hz;
     log(&format!("{}: churn done ({orders} changes)", cfg.name));
 
     // Restart: stop the daemon, start it again, time until every cluster voted again.
     shared.votes.borrow_mut().phase = Some(Phase::Restart);
     shared.counters.borrow_mut().daemon_up = false;
-    let how = d.stop(Duration::from_secs(10)).await;
-    log(&format!("{}: stopped ({how})", cfg.name));
-    wait_unsettled(&shared, Duration::from_secs(60)).await?;
-    let t = Instant::now();
-    let mut d = Daemon::spawn(&cfg.daemon_argv, &cfg.log, cfg.daemon_cpu)?;
-    d.wait_listening(cfg.addr, Duration::from_secs(20)).await?;
-    shared.counters.borrow_mut().daemon_up = true;
-    wait_settled(&shared, cfg.clusters, Duration::from_secs(300)).await?;
-    let restart_s = t.elapsed().as_secs_f64();
-    let after_restart = d.usage()?;
-    log(&format!(
-        "{}: all {clients} clients back and voted {restart_s:.2} s after the restart",
-        cfg.name
-    ));
-    shared.counters.borrow_mut().stop = true;
-    let how = d.stop(Duration::from_secs(10)).await;
-    log(&format!("{}: stopped ({how})", cfg.name));
-
-    let votes = shared.votes.borrow();
-    let lat = |p: Phase| -> Vec<u64> {
-        votes
-            .latencies_us
-            .iter()
-            .filter(|(ph, _)| *ph == p)
-            .map(|(_, us)| *us)
-            .collect()
-    };
-    let churn_lat = lat(Phase::Churn);
-    let counters = shared.counters.borrow();
-    if let Some(e) = &counters.last_error {
-        log(&format!("{}: last client error: {e}", cfg.name));
+    if let Some(old) = daemon.take() {
+        let how = old.stop(Duration::from_secs(10)).await;
+        log(&format!("{}: stopped ({how})", cfg.name));
     }
-    let rss_growth = idle.vm_rss_kib.saturating_sub(base.vm_rss_kib) * 1024;
-    Ok(ResultLine {
-        name: cfg.name.clone(),
-        clusters: cfg.clusters,
-        clients,
-        tls: cfg.pki.is_some(),
-        rss_base_kib: base.vm_rss_kib,
-        rss_idle_kib: idle.vm_rss_kib,
-        hwm_kib: after_churn.vm_hwm_kib.max(after_restart.vm_hwm_kib),
-        bytes_per_client: rss_growth / clients.max(1) as u64,
-        cpu_s: (after_churn.cpu_ticks + after_restart.cpu_ticks) as f64 / hz,
-        idle_cpu_s: cpu_between(&before_idle, &idle, hz),
-        vote_samples: churn_lat.len(),
-        vote_p50_ms: percentile(&churn_lat, 50.0) as f64 / 1000.0,
-        vote_p99_ms: percentile(&churn_lat, 99.0) as f64 / 1000.0,
-        ramp_s,
-        restart_s,
-        refused: counters.refused,
-        dropped: counters.dropped,
-        vote_timeouts: votes.timeouts,
-    })
+    in_phase(
+        "restart",
+        wait_unsettled(shared, Duration::from_secs(60)).await,
+    )?;
+    let t = Instant::now();
+    let d = daemon.insert(in_phase(
+        "restart",
+        Daemon::spawn(&cfg.daemon_argv, &cfg.log, cfg.daemon_cpu),
+    )?);
+    in_phase(
+        "restart",
+        d.wait_listening(cfg.addr, Duration::from_secs(20)).await,
+    )?;
+    shared.counters.borrow_mut().daemon_up = true;
+    in_phase(
+        "restart",
+        wait_settled(shared, cfg.clusters, Duration::from_secs(300)).await,
+    )?;
+    r.restart_s = t.elapsed().as_secs_f64();
+    let after_restart = in_phase("restart", d.usage())?;
+    r.hwm_kib = r.hwm_kib.max(after_restart.vm_hwm_kib);
+    r.cpu_s += after_restart.cpu_ticks as f64 / hz;
+    log(&format!(
+        "{}: all {} clients back and voted {:.2} s after the restart",
+        cfg.name, r.clients, r.restart_s
+    ));
+    Ok(())
 }
 
 fn cpu_between(a: &Usage, b: &Usage, hz: f64) -> f64 {
