@@ -719,9 +719,11 @@ pub struct Healthy {
 
 const HEALTHY_CLUSTER: &str = "healthy";
 const HEALTHY_TICK: Duration = Duration::from_millis(250);
-/// An echo answered later than this means the daemon was held up by the bad client (the real
-/// client would wait a whole heartbeat, 8 s; 1 s leaves room for a loaded test machine).
-const ECHO_DEADLINE: Duration = Duration::from_secs(1);
+/// The healthy client's heartbeat interval (INIT). Like the real client, it wants each echo
+/// answered before a heartbeat interval has passed; 2 s is short enough to catch a daemon
+/// held up by the 3-second byte-at-a-time client, long enough for a loaded test machine.
+const HEALTHY_HEARTBEAT_MS: u32 = 2000;
+const ECHO_DEADLINE: Duration = Duration::from_millis(HEALTHY_HEARTBEAT_MS as u64);
 
 enum Stream {
     Plain(TcpStream),
@@ -789,7 +791,8 @@ impl Healthy {
             ));
         }
         seq += 1;
-        s.write_all(&init(seq, 1, 8000).bytes()).unwrap();
+        s.write_all(&init(seq, 1, HEALTHY_HEARTBEAT_MS).bytes())
+            .unwrap();
         let r = read_msg(&mut s).unwrap().expect("INIT_REPLY");
         assert_eq!(
             (r.msg_type, r.error()),
