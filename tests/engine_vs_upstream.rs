@@ -1160,3 +1160,78 @@ fn dead_peer_detection() {
     let seen = compare_with("dpd off", &s, &["-S", "dpd_enabled=off"], cfg);
     assert_eq!(count(&seen, 0, MsgType::EchoReply), 1);
 }
+
+#[test]
+fn cluster_names_are_bytes() {
+    let mut s = join(0, "", init(1, Algorithm::Ffsplit, 8000));
+    s.extend(join(1, "x", init(1, Algorithm::Ffsplit, 8000)));
+    s.extend(join(2, "a\0b", init(1, Algorithm::Lms, 8000)));
+    s.extend(join(3, "a", init(1, Algorithm::TwoNodeLms, 8000)));
+    s.extend(join(4, "X", init(1, Algorithm::Test, 8000)));
+    s.extend([
+        // A second PREINIT renames nothing: the client stays in its cluster.
+        Act::Send(0, preinit(5, "x")),
+        Act::Send(0, config(6, &[1, 2])),
+        Act::Send(0, membership(7, ring(1, 5), &[1], None)),
+        Act::Send(0, vote_info_reply(1)),
+    ]);
+    s.extend(join(5, "x", init(1, Algorithm::Ffsplit, 8000)));
+    s.extend(join(6, "x", init(2, Algorithm::Ffsplit, 8000)));
+    s.extend([
+        // (Node 2 needs a config list before node 1 leaves: upstream crashes otherwise.)
+        Act::Send(6, config(3, &[1, 2])),
+        Act::Close(1),
+        Act::Send(6, simple(MsgType::EchoRequest, 1)),
+    ]);
+    compare("cluster_names", &s);
+}
+
+/// The one place we differ on purpose: in 3.0.3 the ffsplit tie-breaker dereferences the first
+/// entry of an empty config list when another client of the cluster leaves, and the daemon
+/// dies (qnetd-protocol.md §4.2). We treat "no preferred node" as not preferred.
+#[test]
+fn upstream_crash_on_empty_config_list_is_survived() {
+    let mut s = join(0, "c", init(1, Algorithm::Ffsplit, 8000));
+    s.extend([
+        Act::Send(0, config(3, &[1, 2])),
+        Act::Send(0, membership(4, ring(1, 4), &[1, 2], None)),
+    ]);
+    s.extend(join(1, "c", init(2, Algorithm::Ffsplit, 8000)));
+    s.push(Act::Close(0));
+
+    let mut up = start_upstream(&["-s", "off"]);
+    let mut socks = Vec::new();
+    for act in &s {
+        match act {
+            Act::Connect(_) => {
+                socks.push(TcpStream::connect(("127.0.0.1", up.port)).unwrap());
+            }
+            Act::Send(c, bytes) => socks[*c].write_all(bytes).unwrap(),
+            Act::Close(c) => socks[*c].shutdown(std::net::Shutdown::Both).unwrap(),
+            Act::Wait(_) => {}
+        }
+        std::thread::sleep(SETTLE);
+    }
+    std::thread::sleep(SETTLE);
+    let status = up.child.try_wait().unwrap();
+    assert!(
+        status.is_some_and(|st| !st.success()),
+        "corosync-qnetd 3.0.3 was expected to die here: {status:?}"
+    );
+
+    let ours = run_engine(
+        &s,
+        EngineConfig {
+            tls: TlsMode::Unsupported,
+            ..EngineConfig::default()
+        },
+    );
+    // Node 2 has reported nothing yet: it is NACKed with its INIT ring, and lives on.
+    assert_eq!(
+        ours.events[&1].last(),
+        Some(&Event::Frame(
+            "000e0000001d00000004000000010013000102000d000c000000010000000000000004".into()
+        ))
+    );
+    assert!(ours.list.contains("Node ID 2:"), "{}", ours.list);
+}
