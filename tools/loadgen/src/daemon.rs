@@ -15,6 +15,8 @@ pub struct Daemon {
 pub struct Usage {
     pub vm_rss_kib: u64,
     pub vm_hwm_kib: u64,
+    /// Private anonymous memory (heap, stacks): VmRSS without shared libraries and the binary.
+    pub rss_anon_kib: u64,
     /// utime + stime, in clock ticks.
     pub cpu_ticks: u64,
 }
@@ -138,6 +140,7 @@ impl Daemon {
         Ok(Usage {
             vm_rss_kib: field("VmRSS:"),
             vm_hwm_kib: field("VmHWM:"),
+            rss_anon_kib: field("RssAnon:"),
             cpu_ticks: num(11) + num(12),
         })
     }

@@ -11,6 +11,8 @@ pub struct ResultLine {
     pub tls: bool,
     pub rss_base_kib: u64,
     pub rss_idle_kib: u64,
+    pub anon_base_kib: u64,
+    pub anon_idle_kib: u64,
     pub hwm_kib: u64,
     pub bytes_per_client: u64,
     pub cpu_s: f64,
@@ -42,7 +44,8 @@ impl ResultLine {
     pub fn to_line(&self) -> String {
         format!(
             "result name={} clusters={} clients={} tls={} rss_base_kib={} rss_idle_kib={} \
-             hwm_kib={} bytes_per_client={} cpu_s={:.2} idle_cpu_s={:.2} vote_samples={} \
+             anon_base_kib={} anon_idle_kib={} hwm_kib={} bytes_per_client={} cpu_s={:.2} \
+             idle_cpu_s={:.2} vote_samples={} \
              vote_p50_ms={:.3} vote_p99_ms={:.3} ramp_s={:.2} restart_s={:.2} refused={} \
              dropped={} vote_timeouts={} failure={}",
             self.name,
@@ -51,6 +54,8 @@ impl ResultLine {
             self.tls,
             self.rss_base_kib,
             self.rss_idle_kib,
+            self.anon_base_kib,
+            self.anon_idle_kib,
             self.hwm_kib,
             self.bytes_per_client,
             self.cpu_s,
@@ -82,6 +87,8 @@ impl ResultLine {
             tls: kv.get("tls") == Some(&"true"),
             rss_base_kib: n("rss_base_kib"),
             rss_idle_kib: n("rss_idle_kib"),
+            anon_base_kib: n("anon_base_kib"),
+            anon_idle_kib: n("anon_idle_kib"),
             hwm_kib: n("hwm_kib"),
             bytes_per_client: n("bytes_per_client"),
             cpu_s: f("cpu_s"),
@@ -120,6 +127,7 @@ pub fn table(results: &[ResultLine]) -> String {
         "daemon",
         "VmHWM",
         "RSS idle",
+        "anon idle",
         "B/client",
         "B/extra client",
         "CPU s",
@@ -147,6 +155,7 @@ pub fn table(results: &[ResultLine]) -> String {
             r.name.clone(),
             fig(r.hwm_kib > 0, mib(r.hwm_kib)),
             fig(r.rss_idle_kib > 0, mib(r.rss_idle_kib)),
+            fig(r.anon_idle_kib > 0, mib(r.anon_idle_kib)),
             fig(r.rss_idle_kib > 0, r.bytes_per_client.to_string()),
             fig(r.rss_idle_kib > 0, bytes_per_extra_client(r, &rows)),
             fig(r.cpu_s > 0.0, format!("{:.2}", r.cpu_s)),

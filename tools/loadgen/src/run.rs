@@ -64,7 +64,9 @@ async fn run_phases(
     ));
     d.wait_listening(cfg.addr, Duration::from_secs(20)).await?;
     smol::Timer::after(Duration::from_millis(300)).await;
-    r.rss_base_kib = d.usage()?.vm_rss_kib;
+    let base = d.usage()?;
+    r.rss_base_kib = base.vm_rss_kib;
+    r.anon_base_kib = base.rss_anon_kib;
 
     let shared = start_clients(&ex, &cfg)?;
     let mut daemon = Some(d);
@@ -145,6 +147,7 @@ async fn phases(
     let idle = in_phase("idle", d.usage())?;
     in_phase("idle", check_alive(d))?;
     r.rss_idle_kib = idle.vm_rss_kib;
+    r.anon_idle_kib = idle.rss_anon_kib;
     r.hwm_kib = idle.vm_hwm_kib;
     r.bytes_per_client =
         idle.vm_rss_kib.saturating_sub(r.rss_base_kib) * 1024 / r.clients.max(1) as u64;
