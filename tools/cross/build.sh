@@ -89,7 +89,7 @@ drop_dead_sections() {
 
 build_one() {
     local target=$1
-    local args=(zigbuild --locked --profile "$PROFILE" --target "$target" --bin qnetd)
+    local args=(zigbuild --profile "$PROFILE" --target "$target" --bin qnetd)
     args+=(--config "target.$target.rustflags=$(extra_rustflags "$target")")
     if needs_build_std "$target"; then
         args+=(-Zbuild-std=std,panic_abort)

@@ -6,7 +6,8 @@
 #   tools/cross/setup.sh --env      # print the `export PATH=...` line (installs first if needed)
 #
 # What it installs:
-#   apt     qemu-user-static (run foreign binaries), file, xz-utils, python3-venv
+#   apt     qemu-user-static (run foreign binaries), file, xz-utils, python3-venv, openssl
+#           (the smoke test makes a node key + request with it)
 #   PyPI    ziglang + cargo-zigbuild in a venv under the cache dir (zig is the C compiler for
 #           ring and the linker for every target; it ships musl for all five)
 #   rustup  rust-std for x86_64/aarch64 musl (prebuilt), rust-src (-Zbuild-std for armv7 and
@@ -19,7 +20,7 @@ ZIGLANG_VERSION=0.17.0
 CARGO_ZIGBUILD_VERSION=0.24.0
 CACHE=${QNETD_CROSS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qnetd-cross}
 VENV=$CACHE/venv
-APT_PACKAGES=(qemu-user-static file xz-utils python3-venv)
+APT_PACKAGES=(qemu-user-static file xz-utils python3-venv openssl)
 PREBUILT_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 COMPONENTS=(rust-src llvm-tools)
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# CI fragment: install the cross toolchain, build the static router binaries and smoke-test
+# each under qemu-user (tools/cross/smoke.sh). Called by .ci/run.
+#
+#   tools/cross/ci.sh                  x86_64-musl and mipsel-musl (the CI default)
+#   tools/cross/ci.sh all              all five targets
+#   tools/cross/ci.sh TARGET...        those targets
+#
+# Prints one line per target with its size and result, and a closing
+# "cross: N passed, N failed" line. Exit status 1 if any target failed to build or pass.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+if (($# == 0)); then
+    set -- x86_64-unknown-linux-musl mipsel-unknown-linux-musl
+elif [[ $1 == all ]]; then
+    set -- x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf \
+        mipsel-unknown-linux-musl mips-unknown-linux-musl
+fi
+
+started=$SECONDS
+tools/cross/setup.sh || {
+    echo "cross: setup failed"
+    exit 1
+}
+echo "cross: setup took $((SECONDS - started)) s"
+
+passed=0 failed=0 results=()
+for t in "$@"; do
+    t0=$SECONDS
+    if ! QNETD_CROSS_SETUP=0 tools/cross/build.sh "$t"; then
+        results+=("$t: BUILD FAILED")
+        failed=$((failed + 1))
+        continue
+    fi
+    t1=$SECONDS
+    bin=$ROOT/dist/qnetd-$t
+    if tools/cross/smoke.sh "$t" "$bin"; then
+        results+=("$t: $(stat -c %s "$bin") bytes, build $((t1 - t0)) s, smoke $((SECONDS - t1)) s: ok")
+        passed=$((passed + 1))
+    else
+        results+=("$t: $(stat -c %s "$bin") bytes, SMOKE FAILED")
+        failed=$((failed + 1))
+    fi
+done
+
+printf 'cross: %s\n' "${results[@]}"
+echo "cross: total $((SECONDS - started)) s"
+echo "cross: $passed passed, $failed failed"
+((failed == 0))
