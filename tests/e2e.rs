@@ -171,15 +171,26 @@ fn e2e_ffsplit_two_nodes_quorate_with_qdevice_vote() {
             Some("Fifty-Fifty split")
         );
     }
-    let list = bed.qnetd_tool(&["-l"]);
-    assert!(list.ok(), "corosync-qnetd-tool -l failed: {}", list.text());
+    let list = bed.qnetd_tool(&["-l", "-v"]);
+    assert!(
+        list.ok(),
+        "corosync-qnetd-tool -l -v failed: {}",
+        list.text()
+    );
     assert!(
         list.stdout.contains("Cluster \"qe2e\":")
             && list.stdout.contains("Node ID 1:")
             && list.stdout.contains("Node ID 2:"),
-        "corosync-qnetd-tool -l does not list both nodes:\n{}",
+        "corosync-qnetd-tool -l -v does not list both nodes:\n{}",
         list.stdout
     );
+    // The daemon checked both nodes' certificates (upstream's wording, tool sample §6.4).
+    let verified = list
+        .stdout
+        .matches("TLS active:\t\tYes (client certificate verified)")
+        .count();
+    assert_eq!(verified, 2, "corosync-qnetd-tool -l -v:\n{}", list.stdout);
+    assert_eq!(bed.qnetd_connected_clients(), Some(2));
     let mut r = Report::new("ffsplit-2-nodes-quorate", &bed);
     r.time("quorate_after", took);
     r.memory(&mut bed);
@@ -607,6 +618,57 @@ fn e2e_ffsplit_four_nodes_even_split_lowest_node_id_half_wins() {
     r.time("quorate_after", took);
     r.time("split_decided_after", split);
     r.time("healed_quorate_after", healed);
+    r.memory(&mut bed);
+    r.print();
+}
+
+/// The qnetd network cable of n2 is cut while the ring stays up: the daemon's dead-peer
+/// detection drops n2's idle connection (1.5 × the 8 s heartbeat), n1 keeps quorum with the
+/// qdevice vote all along, and n2 reconnects by itself once the cable is back.
+#[test]
+fn e2e_qnetd_unreachable_node_dropped_by_dpd_then_reconnects() {
+    let (mut bed, took) = two_node_ffsplit("dpd");
+    bed.lab.set_link("qnet", "n2", false);
+    let mut lost = Vec::new();
+    let (_, dropped) = lab::wait_for(
+        "the daemon to drop n2's dead connection",
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || {
+            match bed.quorum("n1") {
+                Ok(q) if !(q.quorate && q.qdevice_vote_counted()) => lost.push(q.raw),
+                _ => {}
+            }
+            match bed.qnetd_connected_clients() {
+                Some(1) => Ok(()),
+                other => Err(format!("connected clients: {other:?}")),
+            }
+        },
+    );
+    assert!(
+        lost.is_empty(),
+        "n1 lost quorum or the qdevice vote while n2 was unreachable from qnetd:\n{}",
+        lost.join("\n")
+    );
+    bed.lab.set_link("qnet", "n2", true);
+    let (_, back) = lab::wait_for(
+        "n2's qdevice to reconnect",
+        Duration::from_secs(90),
+        Duration::from_millis(100),
+        || {
+            if bed.qdevice_connected("n2") && bed.qnetd_connected_clients() == Some(2) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", bed.qdevice_status("n2")))
+            }
+        },
+    );
+    let nodes = bed.nodes.clone();
+    bed.wait_quorate_with_qdevice(&nodes, &[1, 2], QUORATE_LIMIT);
+    let mut r = Report::new("qnet-cable-cut-dpd", &bed);
+    r.time("quorate_after", took);
+    r.time("dpd_dropped_after", dropped);
+    r.time("reconnected_after", back);
     r.memory(&mut bed);
     r.print();
 }

@@ -383,6 +383,17 @@ impl Bed {
         self.lab.host_ref(QNETD_HOST).run(prog, args)
     }
 
+    /// "Connected clients" from `corosync-qnetd-tool -s` (None if the tool fails).
+    pub fn qnetd_connected_clients(&self) -> Option<u32> {
+        let out = self.qnetd_tool(&["-s"]);
+        if !out.ok() {
+            return None;
+        }
+        parse_colon_pairs(&out.stdout)
+            .get("Connected clients")
+            .and_then(|v| v.parse().ok())
+    }
+
     /// Waits until every node in `nodes` is quorate with `members` and counts the qdevice vote.
     pub fn wait_quorate_with_qdevice(
         &self,
