@@ -349,9 +349,7 @@ impl Lab {
         remove_stale_labs();
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let id = format!("{NS_PREFIX}{}x{n}", std::process::id());
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("e2e")
-            .join(format!("{id}-{test}"));
+        let dir = labs_root().join(format!("{id}-{test}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create lab dir");
         let switch_ns = format!("{id}-sw");
@@ -489,6 +487,20 @@ impl Drop for Lab {
         if !failed {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// Where lab directories live: cargo's test scratch dir, unless that lies below one of the
+/// mount points a host replaces (a target dir in /tmp would be hidden inside the host).
+fn labs_root() -> PathBuf {
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let hidden = MOUNTS
+        .iter()
+        .any(|(_, mount)| target_tmp.starts_with(mount));
+    if hidden {
+        PathBuf::from("/var/tmp/qnetd-e2e")
+    } else {
+        target_tmp.join("e2e")
     }
 }
 
