@@ -1,0 +1,244 @@
+//! Our certificates in a real TLS handshake between NSS (`tstclnt`, as the qdevice client:
+//! it checks the server name "Qnetd Server" and presents the "Cluster Cert" nickname) and a
+//! rustls server configured as the daemon's (webpki client verification over our CA).
+//! Covers both kinds of node certificate: the ECDSA one from `qnetd cert bundle` and the RSA
+//! one NSS requests and we sign (the pvecm way).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use certtool::{CertStore, InitOptions};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qnetd-tls-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn nss(db: &Path, prog: &str, args: &[&str]) {
+    let o = Command::new(prog)
+        .arg("-d")
+        .arg(format!("sql:{}", db.display()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{prog} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn server_config(store: &CertStore) -> Arc<rustls::ServerConfig> {
+    let creds = store.server_credentials().unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(creds.ca_cert_der.clone()))
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(creds.server_cert_der)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(creds.server_key_pkcs8_der)),
+        )
+        .unwrap();
+    Arc::new(cfg)
+}
+
+/// Runs one NSS client connection against a rustls server; returns the CN of the client
+/// certificate the server verified.
+fn handshake(store: &CertStore, node_db: &Path) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cfg = server_config(store);
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let conn = rustls::ServerConnection::new(cfg).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut line = String::new();
+        BufReader::new(&mut tls).read_line(&mut line).unwrap();
+        tls.write_all(b"pong\n").unwrap();
+        tls.flush().unwrap();
+        let certs = tls
+            .conn
+            .peer_certificates()
+            .expect("client certificate")
+            .to_vec();
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+        let (_, cert) = x509_parser::parse_x509_certificate(&certs[0]).unwrap();
+        let cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string();
+        (line, cn)
+    });
+    let request = node_db.with_extension("request");
+    std::fs::write(&request, b"ping\n").unwrap();
+    // -f: the client speaks first (qdevice does); -A: send this file, then wait for the reply.
+    let mut client = Command::new("tstclnt")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-a",
+            "Qnetd Server",
+            "-n",
+            "Cluster Cert",
+            "-f",
+        ])
+        .arg("-A")
+        .arg(&request)
+        .arg("-d")
+        .arg(format!("sql:{}", node_db.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Never hang the test suite: a client still running after 30 s is killed (and fails below).
+    let started = std::time::Instant::now();
+    while client.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            client.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = client.wait_with_output().unwrap();
+    let (line, cn) = server.join().expect("server side of the handshake failed");
+    assert_eq!(line, "ping\n");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pong"),
+        "tstclnt: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cn
+}
+
+#[test]
+fn nss_client_and_rustls_server_accept_our_certificates() {
+    let root = temp_dir("hs");
+    let dir = root.join("nssdb");
+    let (store, _) = CertStore::init(&dir, InitOptions::default()).unwrap();
+    let ca = dir.join("qnetd-cacert.crt");
+
+    // ECDSA node key and certificate from the bundle.
+    let out = root.join("bundle");
+    let o = Command::new(QNETD)
+        .args([
+            "cert",
+            "--dir",
+            dir.to_str().unwrap(),
+            "bundle",
+            "--cluster",
+            "ecluster",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let db = root.join("node-ecdsa");
+    std::fs::create_dir_all(&db).unwrap();
+    nss(&db, "certutil", &["-N", "--empty-password"]);
+    nss(
+        &db,
+        "certutil",
+        &[
+            "-A",
+            "-n",
+            "QNet CA",
+            "-t",
+            "CT,c,c",
+            "-i",
+            ca.to_str().unwrap(),
+        ],
+    );
+    nss(
+        &db,
+        "pk12util",
+        &[
+            "-i",
+            out.join("qdevice-net-node.p12").to_str().unwrap(),
+            "-W",
+            "",
+        ],
+    );
+    assert_eq!(handshake(&store, &db), "ecluster");
+
+    // RSA node key made by NSS, request signed by us.
+    let db = root.join("node-rsa");
+    std::fs::create_dir_all(&db).unwrap();
+    nss(&db, "certutil", &["-N", "--empty-password"]);
+    nss(
+        &db,
+        "certutil",
+        &[
+            "-A",
+            "-n",
+            "QNet CA",
+            "-t",
+            "CT,c,c",
+            "-i",
+            ca.to_str().unwrap(),
+        ],
+    );
+    let crq = root.join("node.crq");
+    let noise = root.join("noise");
+    std::fs::write(&noise, [7u8; 64]).unwrap();
+    nss(
+        &db,
+        "certutil",
+        &[
+            "-R",
+            "-s",
+            "CN=rcluster",
+            "-o",
+            crq.to_str().unwrap(),
+            "-z",
+            noise.to_str().unwrap(),
+        ],
+    );
+    let issued = store
+        .sign_request(&std::fs::read(&crq).unwrap(), "rcluster")
+        .unwrap();
+    nss(
+        &db,
+        "certutil",
+        &[
+            "-A",
+            "-n",
+            "Cluster Cert",
+            "-t",
+            "u,u,u",
+            "-i",
+            issued.path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(handshake(&store, &db), "rcluster");
+
+    let _ = std::fs::remove_dir_all(&root);
+}
