@@ -22,7 +22,7 @@ use qnetd::status::upstream::{list_text, status_text};
 
 const UPSTREAM: &str = "/usr/bin/corosync-qnetd";
 /// How long upstream gets to answer (and to process disconnects) after each step.
-const SETTLE: Duration = Duration::from_millis(80);
+const SETTLE: Duration = Duration::from_millis(50);
 
 // ---------------------------------------------------------------------------------------------
 // Scripts
@@ -1065,20 +1065,27 @@ fn random_script(seed: u64, steps: usize) -> Vec<Act> {
     s
 }
 
+fn random_ffsplit_and_2nodelms_script(seed: u64) {
+    let script = random_script(seed, 150);
+    let seen = compare(&format!("random seed {seed}"), &script);
+    let vote_infos: usize = seen
+        .keys()
+        .map(|&c| count(&seen, c, MsgType::VoteInfo))
+        .sum();
+    assert!(
+        vote_infos >= 10,
+        "seed {seed}: only {vote_infos} VOTE_INFOs"
+    );
+}
+
 #[test]
-fn random_ffsplit_and_2nodelms_scripts() {
-    for seed in [1, 2] {
-        let script = random_script(seed, 150);
-        let seen = compare(&format!("random seed {seed}"), &script);
-        let vote_infos: usize = seen
-            .keys()
-            .map(|&c| count(&seen, c, MsgType::VoteInfo))
-            .sum();
-        assert!(
-            vote_infos >= 10,
-            "seed {seed}: only {vote_infos} VOTE_INFOs"
-        );
-    }
+fn random_ffsplit_and_2nodelms_script_1() {
+    random_ffsplit_and_2nodelms_script(1);
+}
+
+#[test]
+fn random_ffsplit_and_2nodelms_script_2() {
+    random_ffsplit_and_2nodelms_script(2);
 }
 
 #[test]
@@ -1234,4 +1241,84 @@ fn upstream_crash_on_empty_config_list_is_survived() {
         ))
     );
     assert!(ours.list.contains("Node ID 2:"), "{}", ours.list);
+}
+
+/// LMS rounds with random partitions, heuristics and send order; each round waits for the
+/// algorithm timers (HB 2000: every 500 ms) to settle before the quorum lists, so timer
+/// VOTE_INFOs never race with client messages.
+fn lms_rounds_script(seed: u64, tie_breaker: TieBreaker) -> Vec<Act> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let layouts: [&[&[u32]]; 5] = [
+        &[&[1, 2, 3, 4]],
+        &[&[1, 2], &[3, 4]],
+        &[&[1], &[2, 3, 4]],
+        &[&[1, 3], &[2], &[4]],
+        &[&[1, 2, 3], &[4]],
+    ];
+    let mut s = Vec::new();
+    for node in 1..=4u32 {
+        let c = node as usize - 1;
+        let m = init_msg(node, Algorithm::Lms as u16, tie_breaker, 2000, ring(0, 0));
+        s.extend(join(c, "lms", encode(&m)));
+        s.push(Act::Send(c, config(3, &[1, 2, 3, 4])));
+    }
+    let mut seq = [4u32; 4];
+    for round in 0..4u64 {
+        let layout = layouts[rng.below(layouts.len() as u64) as usize];
+        let mut order: Vec<usize> = (0..4).collect();
+        for i in (1..4).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        for &c in &order {
+            let node = c as u32 + 1;
+            let part = layout.iter().find(|p| p.contains(&node)).unwrap();
+            let h = match rng.below(3) {
+                0 => None,
+                1 => Some(Heuristics::Pass),
+                _ => Some(Heuristics::Fail),
+            };
+            s.push(Act::Send(
+                c,
+                membership(seq[c], ring(part[0], 10 + round), part, h),
+            ));
+            seq[c] += 1;
+        }
+        s.push(Act::Wait(900));
+        for &c in order.iter().rev() {
+            let node = c as u32 + 1;
+            let part = layout.iter().find(|p| p.contains(&node)).unwrap();
+            s.push(Act::Send(c, quorum(seq[c], part)));
+            seq[c] += 1;
+            if rng.chance(30) {
+                s.push(Act::Send(c, simple(MsgType::AskForVote, seq[c])));
+                seq[c] += 1;
+            }
+        }
+    }
+    s
+}
+
+fn lms_random_rounds(seed: u64, tb: TieBreaker) {
+    let s = lms_rounds_script(seed, tb);
+    let seen = compare(&format!("lms rounds {seed}"), &s);
+    let vote_infos: usize = (0..4).map(|c| count(&seen, c, MsgType::VoteInfo)).sum();
+    assert!(
+        vote_infos >= 3,
+        "seed {seed}: {vote_infos} timer VOTE_INFOs"
+    );
+}
+
+#[test]
+fn lms_random_rounds_lowest() {
+    lms_random_rounds(1, TieBreaker::Lowest);
+}
+
+#[test]
+fn lms_random_rounds_highest() {
+    lms_random_rounds(2, TieBreaker::Highest);
+}
+
+#[test]
+fn lms_random_rounds_node_id() {
+    lms_random_rounds(3, TieBreaker::NodeId(3));
 }
