@@ -138,6 +138,7 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
         "serial.txt",
         "cluster-mycluster.crt",
         "cluster-c2.crt",
+        ".lock",
     ] {
         let m = meta(&db.join(f));
         assert_eq!((m.uid(), m.gid()), (CFG_UID, CFG_GID), "{f}");

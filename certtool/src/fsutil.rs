@@ -120,17 +120,26 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
-    pub fn acquire(dir: &Path) -> Result<StoreLock, StoreError> {
+    /// `owner` is given to the lock file if this call creates it.
+    pub fn acquire(dir: &Path, owner: Option<Owner>) -> Result<StoreLock, StoreError> {
         let path = dir.join(".lock");
         let what = || format!("cannot lock {}", path.display());
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| StoreError::io(what(), e))?;
+        // flock works on a read-only descriptor: anyone who may read the store may lock it.
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o640)
+                    .open(&path)
+                    .map_err(|e| StoreError::io(what(), e))?;
+                give_to(&f, owner);
+                f
+            }
+            Err(e) => return Err(StoreError::io(what(), e)),
+        };
         use std::os::fd::AsRawFd;
         loop {
             // SAFETY: the descriptor is open for the whole call.

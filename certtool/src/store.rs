@@ -150,7 +150,7 @@ impl CertStore {
         let dir_created =
             fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
         // Inspect under the lock: two concurrent inits must not both create a CA.
-        let _lock = StoreLock::acquire(dir)?;
+        let _lock = StoreLock::acquire(dir, fsutil::reference_owner(&config_dir(dir)))?;
         let state = inspect(dir)?;
         match (&state, opts.force) {
             (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
@@ -272,7 +272,7 @@ impl CertStore {
                 )))
             }
         }
-        let _lock = StoreLock::acquire(&self.dir)?;
+        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
         let ca = self.load_ca()?;
         let issuer = ca.issuer()?;
         let mut params = req.params;
@@ -287,7 +287,7 @@ impl CertStore {
     /// Issues a cluster certificate for a key we hold (for `bundle`): returns the certificate.
     pub fn issue_cluster_cert(&self, cluster: &str, key: &KeyPair) -> Result<Issued, StoreError> {
         check_cluster_name(cluster)?;
-        let _lock = StoreLock::acquire(&self.dir)?;
+        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
         let ca = self.load_ca()?;
         let issuer = ca.issuer()?;
         let serial = self.next_serial()?;
