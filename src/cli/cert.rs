@@ -142,6 +142,7 @@ fn sign(dir: &Path, a: SignArgs) -> Result<(), StoreError> {
         what: format!("cannot read {}", a.csr.display()),
         source: e,
     })?;
+    wait_note(); // ECDSA signatures need fresh randomness too
     let issued = store.sign_request(&request, &a.cluster)?;
     println!(
         "signed the certificate of cluster {:?} (serial {}), stored in {}",

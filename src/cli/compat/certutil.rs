@@ -216,6 +216,9 @@ fn sign(dir: &std::path::Path, flags: &Flags) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !certtool::random_pool_ready() {
+        println!("Waiting for the kernel's random pool to be initialised…");
+    }
     match store.sign_request(&request, &cluster) {
         Ok(issued) => {
             println!("Certificate stored in {}", issued.path.display());
