@@ -55,6 +55,8 @@ fn init_creates_ca_and_server_and_is_idempotent() {
     assert_eq!(mode(&dir.join("qnetd-cacert.crt")), 0o644);
     assert_eq!(mode(&dir.join("serial.txt")), 0o660);
     assert_eq!(serial(&dir), "102\n");
+    // pcs tells an initialised store by an NSS file name in it.
+    assert!(dir.join("pkcs11.txt").is_file());
 
     let store = CertStore::open(&dir).unwrap();
     let creds = store.server_credentials().unwrap();

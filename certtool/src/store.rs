@@ -9,6 +9,7 @@
 //! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
 //! | serial.txt | last serial handed out (upstream: 100 base, CA 101, server 102…) | 0660 / 0640 |
 //! | registry.txt | every certificate issued (see `registry`) | 0660 / 0640 |
+//! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0660 / 0640 |
 //!
 //! The group-write bit of the store directory (0770, or 0750 after `-G`) decides 0660 vs 0640.
 
@@ -36,6 +37,14 @@ pub const REGISTRY_FILE: &str = "registry.txt";
 const SERIAL_BASE: u64 = 100;
 /// Files that must all exist for the store to be usable.
 const CORE_FILES: [&str; 4] = [CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE];
+/// pcs decides whether qnetd's certificates are initialised by looking for any NSS database
+/// file name in the store (`_nss_certificate_db_initialized` in pcs/lib/corosync/qdevice_net.py)
+/// and refuses to sign before it sees one. The smallest of those names, as a text marker.
+pub const PCS_MARKER_FILE: &str = "pkcs11.txt";
+const PCS_MARKER_TEXT: &str =
+    "# Not an NSS database: qnetd keeps its certificates in PEM files here.\n\
+# This file exists because pcs looks for an NSS database file name to tell an initialised\n\
+# qnetd certificate store from an empty one.\n";
 /// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
@@ -206,7 +215,8 @@ impl CertStore {
         let export = ca_export_text(&ca_entry, &ca_cert.pem());
         self.write(CA_CERT_FILE, export.as_bytes(), CA_EXPORT_MODE)?;
         let server_entry = entry_for(server_cert.der(), Kind::Server, profile::SERVER_CN)?;
-        self.record(&[ca_entry, server_entry])
+        self.record(&[ca_entry, server_entry])?;
+        self.write(PCS_MARKER_FILE, PCS_MARKER_TEXT.as_bytes(), self.file_mode)
     }
 
     /// Moves the CA, server and cluster files and the registry into a fresh `backup-*`
