@@ -11,6 +11,7 @@
 # Environment:
 #   QNETD_CROSS_FLAVOR   size (default): std rebuilt for size, panics abort without a message
 #                                        (see tools/cross/README.md for what that costs)
+#                        size-msg:       the same, but a panic still prints its message
 #                        plain:          panic=abort with message + location, prebuilt std where
 #                                        rustup has it (the reference commands, bigger)
 #   QNETD_CROSS_PROFILE  cargo profile, default release
@@ -53,16 +54,17 @@ canonical_target() {
 extra_rustflags() {
     local target=$1 flags=()
     case $FLAVOR in
-    size)
+    size | size-msg)
         # std is rebuilt (below) for every target, so zig must supply musl's crt/libc.
         flags+=(-Clink-self-contained=no)
-        # A panic is a bug (the daemon must not panic on input): abort at once, without the
-        # formatting/backtrace machinery, file:line strings or unwind tables that reporting needs.
-        flags+=(-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none)
-        flags+=(-Cforce-unwind-tables=no -Clink-arg=-Wl,--no-eh-frame-hdr)
+        # No file:line strings in panic messages, no unwind tables (panics abort anyway).
+        flags+=(-Zlocation-detail=none -Cforce-unwind-tables=no -Clink-arg=-Wl,--no-eh-frame-hdr)
+        # A panic is a bug (the daemon must not panic on input): "size" aborts at once, without
+        # the message formatting machinery; "size-msg" still prints "panicked: <message>".
+        [[ $FLAVOR == size ]] && flags+=(-Zunstable-options -Cpanic=immediate-abort)
         ;;
     plain) ;;
-    *) die "QNETD_CROSS_FLAVOR must be size or plain, not '$FLAVOR'" ;;
+    *) die "QNETD_CROSS_FLAVOR must be size, size-msg or plain, not '$FLAVOR'" ;;
     esac
     local out="" f
     for f in "${flags[@]}"; do out+="${out:+, }\"$f\""; done
@@ -71,7 +73,7 @@ extra_rustflags() {
 
 needs_build_std() {
     local target=$1
-    [[ $FLAVOR == size ]] && return 0
+    [[ $FLAVOR == size* ]] && return 0
     case $target in
     armv7-* | mips*) return 0 ;; # no rust-std downloadable for these here
     *) return 1 ;;
@@ -93,7 +95,7 @@ build_one() {
     args+=(--config "target.$target.rustflags=$(extra_rustflags "$target")")
     if needs_build_std "$target"; then
         args+=(-Zbuild-std=std,panic_abort)
-        [[ $FLAVOR == size ]] && args+=(-Zbuild-std-features=optimize_for_size)
+        [[ $FLAVOR == size* ]] && args+=(-Zbuild-std-features=optimize_for_size)
     fi
     echo "build: RUSTC_BOOTSTRAP=1 cargo ${args[*]}" >&2
     RUSTC_BOOTSTRAP=1 cargo "${args[@]}"
