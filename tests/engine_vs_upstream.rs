@@ -220,6 +220,17 @@ fn start_upstream(extra: &[&str]) -> Upstream {
         std::path::Path::new(UPSTREAM).exists(),
         "{UPSTREAM} is missing: apt-get install corosync-qnetd"
     );
+    // The free port is found by binding port 0 and letting go of it; should somebody else
+    // take it first, upstream exits and we try another one.
+    for _ in 0..5 {
+        if let Some(up) = try_start_upstream(extra) {
+            return up;
+        }
+    }
+    panic!("corosync-qnetd did not start");
+}
+
+fn try_start_upstream(extra: &[&str]) -> Option<Upstream> {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -240,19 +251,22 @@ fn start_upstream(extra: &[&str]) -> Upstream {
         .stderr(Stdio::null())
         .spawn()
         .expect("start corosync-qnetd");
-    let up = Upstream {
+    let mut up = Upstream {
         child,
         port,
         dir: TempDir(dir),
     };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "corosync-qnetd did not start");
+    // Ready once its IPC socket exists (created before the TCP listener) and TCP answers.
+    while !up.dir.0.join("sock").exists() || TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if up.child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Let upstream process the probe's disconnect.
+    // Let upstream process the probe's disconnect; it must still be ours and alive.
     std::thread::sleep(SETTLE);
-    up
+    up.child.try_wait().unwrap().is_none().then_some(up)
 }
 
 struct UpClient {
