@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets (fuzz/fuzz_targets/) for a while each, then merges the inputs that
-# reached new coverage into the committed corpus fuzz/corpus/<target>/ (libFuzzer -merge=1 keeps
-# only inputs that add coverage, so the corpus stays small). Crashes land in
-# fuzz/artifacts/<target>/ and make this script fail.
+# reached new code into the committed corpus fuzz/corpus/<target>/ (libFuzzer -set_cover_merge=1
+# with -use_counters=0 adds only inputs covering new edges, so the corpus stays small).
+# Crashes land in fuzz/artifacts/<target>/ and make this script fail.
 #
 # usage: tools/fuzz.sh [SECONDS] [TARGET...]     (default 60 s, every target)
 # needs: rustup nightly toolchain, cargo-fuzz (`cargo install cargo-fuzz`)
@@ -40,8 +40,9 @@ for target in "${targets[@]}"; do
         status=1
     fi
     before=$(find "$corpus" -type f | wc -l)
-    cargo +nightly fuzz run "$target" "$corpus" "$fresh" -- -merge=1 -max_len=4096 \
-        2>&1 | grep -E '^MERGE-OUTER: [0-9]+ new files' || true
+    cargo +nightly fuzz run "$target" "$corpus" "$fresh" -- \
+        -set_cover_merge=1 -use_counters=0 -max_len=4096 2>&1 |
+        grep -E '^MERGE-OUTER: [0-9]+ new files' || true
     after=$(find "$corpus" -type f | wc -l)
     echo "=== $target: corpus $before -> $after files"
     rm -rf "$fresh"
