@@ -171,10 +171,10 @@ fn dec_u16_array(option: u16, value: &[u8]) -> Result<Vec<u16>, DecodeErrorKind>
 
 fn dec_ring_id(value: &[u8]) -> Result<RingId, DecodeErrorKind> {
     let b: [u8; 12] = fixed(opt::RING_ID, value)?;
-    let (node, seq) = b.split_at(4);
+    let [n0, n1, n2, n3, s @ ..] = b;
     Ok(RingId {
-        node_id: u32::from_be_bytes(node.try_into().unwrap_or_default()),
-        seq: u64::from_be_bytes(seq.try_into().unwrap_or_default()),
+        node_id: u32::from_be_bytes([n0, n1, n2, n3]),
+        seq: u64::from_be_bytes(s),
     })
 }
 
