@@ -133,7 +133,7 @@ async fn phases(
         Duration::from_secs(60) + Duration::from_secs_f64(r.clients as f64 / cfg.ramp_rate) * 2;
     in_phase(
         "ramp-up",
-        wait_settled(shared, cfg.clusters, ramp_limit).await,
+        wait_settled(shared, d, cfg.clusters, ramp_limit).await,
     )?;
     r.ramp_s = t.elapsed().as_secs_f64();
     log(&format!(
@@ -165,7 +165,7 @@ async fn phases(
     }
     in_phase(
         "churn",
-        wait_settled(shared, cfg.clusters, Duration::from_secs(120)).await,
+        wait_settled(shared, d, cfg.clusters, Duration::from_secs(120)).await,
     )?;
     in_phase("churn", check_alive(d))?;
     let after_churn = in_phase("churn", d.usage())?;
@@ -196,7 +196,7 @@ async fn phases(
     shared.counters.borrow_mut().daemon_up = true;
     in_phase(
         "restart",
-        wait_settled(shared, cfg.clusters, Duration::from_secs(300)).await,
+        wait_settled(shared, d, cfg.clusters, Duration::from_secs(300)).await,
     )?;
     r.restart_s = t.elapsed().as_secs_f64();
     let after_restart = in_phase("restart", d.usage())?;
@@ -279,10 +279,21 @@ fn start_clients(ex: &Rc<smol::LocalExecutor<'static>>, cfg: &RunConfig) -> Resu
     })
 }
 
-async fn wait_settled(shared: &Shared, clusters: usize, limit: Duration) -> Result<(), String> {
+/// Waits until every cluster holds its votes; fails at once if the daemon dies (and stops
+/// the clients from counting refusals against a daemon that is gone).
+async fn wait_settled(
+    shared: &Shared,
+    d: &mut Daemon,
+    clusters: usize,
+    limit: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     // Queued churn orders count as unsettled too.
     while shared.votes.borrow().settled < clusters || shared.churn.iter().any(|c| !c.is_empty()) {
+        if let Some(status) = d.exited() {
+            shared.counters.borrow_mut().daemon_up = false;
+            return Err(format!("daemon died ({status})"));
+        }
         if Instant::now() > deadline {
             let settled = shared.votes.borrow().settled;
             let last = shared
