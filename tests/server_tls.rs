@@ -163,7 +163,8 @@ fn probe_refuses_a_server_certificate_from_another_ca() {
     let other = Store::init(&tmp.path("other"));
     let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
     // The client trusts only the other CA: it must refuse our server, and the server logs
-    // that the client aborted the handshake.
+    // that the client gave up on the handshake: with its alert when the alert reached us
+    // before the close, or as a close during the handshake when it did not (both happen).
     let params = session("alpha", Some(other.client_tls("alpha")));
     block_on(async {
         match probe::session(d.addr, &params).await {
@@ -175,7 +176,10 @@ fn probe_refuses_a_server_certificate_from_another_ca() {
             other => panic!("expected a TLS failure, got {:?}", other.map(|(_, r)| r)),
         }
     });
-    d.wait_log("the client aborted the TLS handshake");
+    d.wait_log_any(&[
+        "the client aborted the TLS handshake",
+        "connection closed during the TLS handshake",
+    ]);
 }
 
 #[test]

@@ -165,14 +165,19 @@ impl Daemon {
 
     /// Wait until the log contains `needle`; panics with the log after WAIT.
     pub fn wait_log(&self, needle: &str) -> String {
+        self.wait_log_any(&[needle])
+    }
+
+    /// Wait until the log contains one of `needles`; panics with the log after WAIT.
+    pub fn wait_log_any(&self, needles: &[&str]) -> String {
         let until = Instant::now() + WAIT;
         loop {
             let log = self.log();
-            if log.contains(needle) {
+            if needles.iter().any(|n| log.contains(n)) {
                 return log;
             }
             if Instant::now() > until {
-                panic!("log never said {needle:?}; log:\n{log}");
+                panic!("log never said any of {needles:?}; log:\n{log}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
