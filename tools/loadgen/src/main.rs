@@ -74,7 +74,7 @@ struct RunArgs {
     #[argh(option)]
     pki: Option<PathBuf>,
     /// new client connections per second during ramp-up
-    #[argh(option, default = "1000.0")]
+    #[argh(option, default = "200.0")]
     ramp_rate: f64,
     /// seconds of idle heartbeats before measuring memory
     #[argh(option, default = "10")]
