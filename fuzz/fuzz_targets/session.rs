@@ -2,4 +2,6 @@
 //! for connected clients, every sent frame decodes and fits the send limit.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| qnetd_fuzz::check_session(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    qnetd_fuzz::check_session(data);
+});

@@ -12,7 +12,7 @@ use qnetd::proto::codec::{
 use qnetd::proto::framing::{Frame, FrameReader};
 use qnetd::proto::types::{
     DecodeError, DecodeErrorKind, Heuristics, Message, MsgType, NodeInfo, NodeListType, NodeState,
-    ReplyError, RingId, TieBreaker, TlsMode,
+    ReplyError, RingId, TieBreaker, TlsMode, Vote,
 };
 
 /// `decode` never panics; whatever it accepts re-encodes to bytes that decode to the same
@@ -281,6 +281,21 @@ struct Driver {
     max_receive: usize,
     /// Connected clients and their framers, in connection order.
     clients: Vec<(ClientId, FrameReader)>,
+    stats: SessionStats,
+}
+
+/// What a session run reached, so the corpus replay can show it still drives the engine deep
+/// (successful INITs, votes) and not just into error replies.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SessionStats {
+    /// Frames sent, by message type.
+    pub sent: [usize; 18],
+    /// INIT_REPLYs with REPLY_ERROR_CODE 0.
+    pub init_ok: usize,
+    /// VOTE_INFO / NODE_LIST_REPLY / ... carrying ACK.
+    pub acks: usize,
+    pub start_tls: usize,
+    pub disconnects: usize,
 }
 
 impl Driver {
@@ -291,14 +306,27 @@ impl Driver {
                     assert!(self.is_live(id), "send to unknown client {id}");
                     assert!(bytes.len() <= self.max_send, "{} bytes sent", bytes.len());
                     match decode(&bytes) {
-                        Ok(m) => assert!(m.msg_type.is_server_to_client(), "sent {m:?}"),
+                        Ok(m) => {
+                            assert!(m.msg_type.is_server_to_client(), "sent {m:?}");
+                            self.stats.sent[m.msg_type as usize] += 1;
+                            if m.msg_type == MsgType::InitReply && m.reply_error_code == Some(0) {
+                                self.stats.init_ok += 1;
+                            }
+                            if m.vote == Some(Vote::Ack) {
+                                self.stats.acks += 1;
+                            }
+                        }
                         Err(e) => panic!("engine sent undecodable {bytes:02x?}: {e}"),
                     }
                 }
-                Output::StartTls(id) => assert!(self.is_live(id), "StartTls for unknown {id}"),
+                Output::StartTls(id) => {
+                    assert!(self.is_live(id), "StartTls for unknown {id}");
+                    self.stats.start_tls += 1;
+                }
                 Output::Disconnect(id, reason) => {
                     assert!(self.is_live(id), "disconnect of unknown client {id}");
                     assert!(!reason.is_empty());
+                    self.stats.disconnects += 1;
                     self.clients.retain(|(c, _)| *c != id);
                     assert_eq!(self.engine.next_deadline(id), None);
                 }
@@ -354,7 +382,7 @@ impl Driver {
 /// A scripted session: clients connect, send plausible and arbitrary bytes, get TLS identities,
 /// disconnect, and time passes (synthetic clock). The engine must never panic, must address
 /// only connected clients, and everything it sends must decode and fit the send limit.
-pub fn check_session(data: &[u8]) {
+pub fn check_session(data: &[u8]) -> SessionStats {
     let mut s = Script { data };
     let cfg = engine_config(&mut s);
     let mut driver = Driver {
@@ -362,6 +390,7 @@ pub fn check_session(data: &[u8]) {
         max_receive: cfg.max_client_receive_size as usize,
         engine: Engine::new(cfg),
         clients: Vec::new(),
+        stats: SessionStats::default(),
     };
     let start = Instant::now();
     let mut now = start;
@@ -444,4 +473,5 @@ pub fn check_session(data: &[u8]) {
     }
     driver.render_status(now);
     driver.engine.shutdown(now);
+    driver.stats
 }
