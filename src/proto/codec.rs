@@ -100,16 +100,9 @@ impl<'a> Iterator for TlvStream<'a> {
             return None;
         }
         self.started = true;
-        let parsed = (|| {
-            let hdr = self.rest.get(..TLV_HEADER_LEN)?;
-            let option = u16::from_be_bytes([hdr[0], hdr[1]]);
-            let len = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
-            let value = self.rest.get(TLV_HEADER_LEN..TLV_HEADER_LEN + len)?;
-            Some((option, value, TLV_HEADER_LEN + len))
-        })();
-        match parsed {
-            Some((option, value, used)) => {
-                self.rest = &self.rest[used..];
+        match split_tlv(self.rest) {
+            Some((option, value, rest)) => {
+                self.rest = rest;
                 Some(Ok((option, value)))
             }
             None => {
@@ -118,6 +111,17 @@ impl<'a> Iterator for TlvStream<'a> {
             }
         }
     }
+}
+
+/// The first TLV of `bytes` and what follows it, if it is complete.
+fn split_tlv(bytes: &[u8]) -> Option<(u16, &[u8], &[u8])> {
+    let (hdr, rest) = bytes.split_first_chunk::<TLV_HEADER_LEN>()?;
+    let option = u16::from_be_bytes([hdr[0], hdr[1]]);
+    let len = usize::from(u16::from_be_bytes([hdr[2], hdr[3]]));
+    (rest.len() >= len).then(|| {
+        let (value, rest) = rest.split_at(len);
+        (option, value, rest)
+    })
 }
 
 fn fixed<const N: usize>(option: u16, value: &[u8]) -> Result<[u8; N], DecodeErrorKind> {
