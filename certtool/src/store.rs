@@ -163,7 +163,9 @@ impl CertStore {
         let state = inspect(dir)?;
         match (&state, opts.force) {
             (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
-            (State::Partial(missing), false) => {
+            // An init that was killed or ran out of space: finish it (its files go to a backup
+            // like with `force`) instead of asking for `--force`.
+            (State::Partial(missing), false) if !interrupted_init(dir, missing)? => {
                 return Err(StoreError::Incomplete {
                     dir: dir.to_path_buf(),
                     missing: missing.clone(),
@@ -198,25 +200,27 @@ impl CertStore {
         let server_cert =
             profile::leaf(profile::SERVER_CN, server_serial).signed_by(&server_key, &issuer)?;
 
-        // Keys first, the CA export last: a store interrupted half-way is "incomplete", never
-        // a CA file without its key.
+        // Keys first, then the registry (a certificate file never exists unrecorded), the CA
+        // export last: it is what makes the store complete, so a store interrupted half-way
+        // is "incomplete" (see `interrupted_init`), never a CA file without its key, registry
+        // or pcs marker.
         self.write(CA_KEY_FILE, ca_key.serialize_pem().as_bytes(), KEY_MODE)?;
         self.write(
             SERVER_KEY_FILE,
             server_key.serialize_pem().as_bytes(),
             KEY_MODE,
         )?;
+        let ca_entry = entry_for(ca_cert.der(), Kind::Ca, profile::CA_CN)?;
+        let server_entry = entry_for(server_cert.der(), Kind::Server, profile::SERVER_CN)?;
+        self.record(&[ca_entry.clone(), server_entry])?;
         self.write(
             SERVER_CERT_FILE,
             server_cert.pem().as_bytes(),
             self.file_mode,
         )?;
-        let ca_entry = entry_for(ca_cert.der(), Kind::Ca, profile::CA_CN)?;
+        self.write(PCS_MARKER_FILE, PCS_MARKER_TEXT.as_bytes(), self.file_mode)?;
         let export = ca_export_text(&ca_entry, &ca_cert.pem());
-        self.write(CA_CERT_FILE, export.as_bytes(), CA_EXPORT_MODE)?;
-        let server_entry = entry_for(server_cert.der(), Kind::Server, profile::SERVER_CN)?;
-        self.record(&[ca_entry, server_entry])?;
-        self.write(PCS_MARKER_FILE, PCS_MARKER_TEXT.as_bytes(), self.file_mode)
+        self.write(CA_CERT_FILE, export.as_bytes(), CA_EXPORT_MODE)
     }
 
     /// Moves the CA, server and cluster files and the registry into a fresh `backup-*`
@@ -307,9 +311,11 @@ impl CertStore {
 
     fn store_cluster_cert(&self, cluster: &str, der: &[u8]) -> Result<Issued, StoreError> {
         let file = cluster_cert_file(cluster);
-        self.write(&file, der, self.file_mode)?;
         let entry = entry_for(der, Kind::Cluster, cluster)?;
+        // Recorded before the file appears: a run killed in between leaves a registry entry
+        // for a certificate nobody received, never a certificate missing from the registry.
         self.record(std::slice::from_ref(&entry))?;
+        self.write(&file, der, self.file_mode)?;
         Ok(Issued {
             path: self.path(&file),
             der: der.to_vec(),
@@ -435,6 +441,17 @@ fn inspect(dir: &Path) -> Result<State, StoreError> {
         n if n == CORE_FILES.len() => State::Empty,
         _ => State::Partial(missing),
     })
+}
+
+/// Whether a partial store is what an interrupted `init` leaves: the CA export (written last)
+/// is missing and the registry holds no cluster certificate, so nothing was ever signed with
+/// these files and nobody depends on them.
+fn interrupted_init(dir: &Path, missing: &[&str]) -> Result<bool, StoreError> {
+    if !missing.contains(&CA_CERT_FILE) {
+        return Ok(false);
+    }
+    let entries = registry::load(&dir.join(REGISTRY_FILE))?;
+    Ok(entries.iter().all(|e| e.kind != Kind::Cluster))
 }
 
 /// Whether upstream's `-i` would say "already exists": our store, or an NSS database.
