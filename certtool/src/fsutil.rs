@@ -145,6 +145,7 @@ impl StoreLock {
             // SAFETY: the descriptor is open for the whole call.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
             if rc == 0 {
+                remove_stale_temps(dir);
                 return Ok(StoreLock { _file: file });
             }
             let err = io::Error::last_os_error();
@@ -155,7 +156,61 @@ impl StoreLock {
     }
 }
 
+/// Removes the temp files (`.NAME.tmp.PID`, see `temp_path`) of writers that were killed: on
+/// a router's small flash they would pile up, and a key's holds a private key. Called with the
+/// store lock held; a temp file whose process still runs (a `bundle --out` into the store
+/// directory, or a reused pid) is left alone. Best effort: a failure here changes nothing else.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for ent in entries.flatten() {
+        let name = ent.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_pid) else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = fs::remove_file(ent.path());
+        }
+    }
+}
+
+/// The writer's pid if `name` is one of our temp file names.
+fn temp_file_pid(name: &str) -> Option<i32> {
+    let (stem, pid) = name.strip_prefix('.')?.rsplit_once(".tmp.")?;
+    if stem.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
 /// Reads a whole file, with the path in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>, StoreError> {
     fs::read(path).map_err(|e| StoreError::io(format!("cannot read {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised() {
+        let tmp = temp_path(Path::new("/s/qnetd-ca.key"));
+        let name = tmp.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_file_pid(name), Some(std::process::id() as i32));
+        assert_eq!(temp_file_pid(".cluster-a.tmp.b.crt.tmp.12"), Some(12));
+        for other in [
+            "qnetd-ca.key",
+            ".lock",
+            ".x.tmp.",
+            ".x.tmp.12a",
+            ".tmp.5",
+            ".x.tmp.0",
+        ] {
+            assert_eq!(temp_file_pid(other), None, "{other}");
+        }
+    }
 }
