@@ -78,6 +78,8 @@ if [ ! -f "$work/nss/cert9.db" ]; then
     pk12util -i "$work/server.p12" -d "sql:$work/nss" -W "" >/dev/null
 fi
 
+# Ports below the ephemeral range (32768-60999 here): a port in it can still be held by one of
+# the previous run's client sockets, and the next daemon could not listen.
 results=$work/results.txt
 [ "${BENCH_APPEND:-0}" = 1 ] || : >"$results"
 for n in $sizes; do
@@ -86,11 +88,11 @@ for n in $sizes; do
         rm -rf "$run"
         mkdir -p "$run"
         if [ "$daemon" = qnetd ]; then
-            port=35404
+            port=14404
             cmd=("$qnetd" run -l 127.0.0.1 -p "$port" --store "$work/store"
                 --lock-file "$run/qnetd.pid" --socket "$run/qnetd.sock")
         else
-            port=35403
+            port=14403
             cmd=("$upstream" -f -l 127.0.0.1 -p "$port"
                 -S "nss_db_dir=$work/nss,lock_file=$run/qnetd.pid,local_socket_file=$run/qnetd.sock")
         fi
