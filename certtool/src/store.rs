@@ -456,7 +456,14 @@ fn interrupted_init(dir: &Path, missing: &[&str]) -> Result<bool, StoreError> {
 
 /// Whether upstream's `-i` would say "already exists": our store, or an NSS database.
 pub fn store_exists(dir: &Path) -> bool {
-    !matches!(inspect(dir), Ok(State::Empty)) || has_nss_database(dir)
+    let ours = match inspect(dir) {
+        Ok(State::Empty) => false,
+        // Not a store yet: `-i` finishes it, as `CertStore::init` does (pvecm ignores `-i`
+        // failing with "already exists", then cannot fetch the CA export that is missing).
+        Ok(State::Partial(missing)) => !matches!(interrupted_init(dir, &missing), Ok(true)),
+        _ => true,
+    };
+    ours || has_nss_database(dir)
 }
 
 /// Whether `dir` holds an NSS database made by upstream's corosync-qnetd-certutil (its keys
