@@ -802,7 +802,23 @@ fn full_disk_init_and_sign_fail_cleanly_and_succeed_once_space_is_freed() {
     let small = SmallFs::new(&mnt, 256);
     let dir = small.root.join("nssdb");
 
-    // init with 0, 1, 2... free pages: every write of init fails in turn, then it fits.
+    // init with 0, 1, 2... free pages: every write of init fails in turn, then it fits. Odd
+    // rounds use upstream's `corosync-qnetd-certutil -i` (pvecm's command), even ones ours.
+    let certutil = base.join("corosync-qnetd-certutil");
+    std::os::unix::fs::symlink(QNETD, &certutil).unwrap();
+    let label = |k: u64| match k % 2 {
+        1 => "corosync-qnetd-certutil -i",
+        _ => "qnetd cert init",
+    };
+    let init = |k: u64| {
+        if k % 2 == 1 {
+            let mut c = Command::new(&certutil);
+            c.arg("-i").env("QNETD_CERT_DIR", &dir).stdin(Stdio::null());
+            c
+        } else {
+            qnetd_cert(&dir, &["init"])
+        }
+    };
     let mut table = Vec::new();
     let mut first_write_failed = false;
     let mut part_way = false;
@@ -810,13 +826,13 @@ fn full_disk_init_and_sign_fail_cleanly_and_succeed_once_space_is_freed() {
     for k in 0..=12 {
         let _ = fs::remove_dir_all(&dir);
         small.leave_free(k);
-        let ctx = format!("init with {k} free pages");
-        let out = run(qnetd_cert(&dir, &["init"]));
+        let ctx = format!("{} with {k} free pages", label(k));
+        let out = run(init(k));
         let mut hist = History::default();
         let snap = check_store(&dir, &mut hist, &ctx);
         if out.status.success() {
             assert_eq!(snap.state, State::Complete, "{ctx}");
-            table.push(format!("{k:>2} free pages: init succeeds"));
+            table.push(format!("{k:>2} free pages: {} succeeds", label(k)));
             succeeded = true;
             continue;
         }
@@ -829,13 +845,14 @@ fn full_disk_init_and_sign_fail_cleanly_and_succeed_once_space_is_freed() {
             .filter(|n| n != ".lock")
             .collect();
         table.push(format!(
-            "{k:>2} free pages: init fails writing {file}; serial.txt {:?}, left {left:?}",
+            "{k:>2} free pages: {} fails writing {file}; serial.txt {:?}, left {left:?}",
+            label(k),
             snap.serial
         ));
         first_write_failed |= snap.serial.is_none() && left.is_empty();
         part_way |= snap.serial.is_some();
         small.free_all();
-        let rerun = run(qnetd_cert(&dir, &["init"]));
+        let rerun = run(init(k));
         assert!(
             rerun.status.success(),
             "{ctx}: init after freeing space: {}",
