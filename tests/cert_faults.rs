@@ -967,3 +967,68 @@ fn full_disk_init_and_sign_fail_cleanly_and_succeed_once_space_is_freed() {
     drop(small);
     let _ = fs::remove_dir_all(&base);
 }
+
+/// Finishing an interrupted init must not replace a CA something was signed with: a store
+/// that lost its CA export after signing is still refused by `init` and by `-i`.
+#[test]
+fn a_partial_store_that_signed_something_is_not_taken_for_an_interrupted_init() {
+    let base = temp_root("partial");
+    let csrs = base.join("requests");
+    make_requests(&csrs, &["kill"]);
+    let certutil = base.join("corosync-qnetd-certutil");
+    std::os::unix::fs::symlink(QNETD, &certutil).unwrap();
+    let dir = base.join("store");
+    let out = run(qnetd_cert(&dir, &["init"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(sign_cmd(&dir, &csrs, "kill"));
+    assert!(out.status.success(), "{}", text(&out));
+    let ca_file = dir.join(certtool::CA_CERT_FILE);
+    let registry_file = dir.join(certtool::REGISTRY_FILE);
+    let ca_export = fs::read(&ca_file).unwrap();
+    let registry_text = fs::read_to_string(&registry_file).unwrap();
+    fs::remove_file(&ca_file).unwrap();
+
+    let refused = |what: &str| {
+        let out = run(qnetd_cert(&dir, &["init"]));
+        assert!(
+            !out.status.success(),
+            "{what}: init replaced the CA: {}",
+            text(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("incomplete"),
+            "{what}: {}",
+            text(&out)
+        );
+        let out = run({
+            let mut c = Command::new(&certutil);
+            c.arg("-i").env("QNETD_CERT_DIR", &dir);
+            c
+        });
+        assert!(
+            !out.status.success(),
+            "{what}: -i replaced the CA: {}",
+            text(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("already exists"),
+            "{what}: {}",
+            text(&out)
+        );
+        assert!(!ca_file.exists(), "{what}: a new CA was made");
+    };
+    refused("cluster certificate in the registry and on disk");
+    // Registry without the cluster entry (as a store written before the entry came first
+    // could be): the cluster file alone still counts.
+    let without: String = registry_text
+        .lines()
+        .filter(|l| !l.contains("\tcluster\t"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&registry_file, without).unwrap();
+    refused("cluster certificate on disk only");
+    // The CA export back: the store is complete and usable again, nothing was touched.
+    fs::write(&ca_file, ca_export).unwrap();
+    CertStore::open(&dir).unwrap().server_credentials().unwrap();
+    let _ = fs::remove_dir_all(&base);
+}

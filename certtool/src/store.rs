@@ -444,14 +444,21 @@ fn inspect(dir: &Path) -> Result<State, StoreError> {
 }
 
 /// Whether a partial store is what an interrupted `init` leaves: the CA export (written last)
-/// is missing and the registry holds no cluster certificate, so nothing was ever signed with
-/// these files and nobody depends on them.
+/// is missing and no cluster certificate is recorded or stored, so nothing was ever signed
+/// with these files and nobody depends on them.
 fn interrupted_init(dir: &Path, missing: &[&str]) -> Result<bool, StoreError> {
     if !missing.contains(&CA_CERT_FILE) {
         return Ok(false);
     }
     let entries = registry::load(&dir.join(REGISTRY_FILE))?;
-    Ok(entries.iter().all(|e| e.kind != Kind::Cluster))
+    let rd = fs::read_dir(dir)
+        .map_err(|e| StoreError::io(format!("cannot list {}", dir.display()), e))?;
+    let cluster_file = rd.flatten().any(|ent| {
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with("cluster-") && name.ends_with(".crt")
+    });
+    Ok(!cluster_file && entries.iter().all(|e| e.kind != Kind::Cluster))
 }
 
 /// Whether upstream's `-i` would say "already exists": our store, or an NSS database.
