@@ -527,6 +527,11 @@ fn init_runs(base: &Path, rng: &mut Rng, runs: u32, spread: (f64, f64), dur: Dur
             },
         }
         t.stale_temps += u32::from(!snap.temps.is_empty());
+        if let Ok(meta) = fs::metadata(&dir) {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode & 0o007, 0, "{ctx}: store directory mode {mode:o}");
+        }
         let out = run(qnetd_cert(&dir, &["init"]));
         assert!(out.status.success(), "{ctx}: rerun: {}", text(&out));
         let again = check_store(&dir, &mut hist, &format!("{ctx}, rerun"));

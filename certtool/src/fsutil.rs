@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
@@ -104,7 +104,12 @@ pub fn create_dir(dir: &Path, mode: u32, owner: Option<Owner>) -> Result<bool, S
             fs::create_dir_all(parent).map_err(|e| StoreError::io(what(), e))?;
         }
     }
-    fs::create_dir(dir).map_err(|e| StoreError::io(what(), e))?;
+    // Created with the mode (less the umask) rather than the umask's default: a run killed
+    // before the chmod below must not leave a world-readable store directory.
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| StoreError::io(what(), e))?;
     fs::set_permissions(dir, Permissions::from_mode(mode))
         .map_err(|e| StoreError::io(what(), e))?;
     if let Some(o) = owner {
