@@ -120,7 +120,14 @@ pub fn table(results: &[ResultLine]) -> String {
             rows.push(r);
         }
     }
-    rows.sort_by_key(|r| r.clusters);
+    // By size, then daemons in the order they first appear.
+    let mut names: Vec<&str> = Vec::new();
+    for r in results {
+        if !names.contains(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+    }
+    rows.sort_by_key(|r| (r.clusters, names.iter().position(|n| *n == r.name)));
     let header = [
         "clusters",
         "clients",
