@@ -24,7 +24,8 @@ use crate::proto::codec::{advertised_algorithms, advertised_messages, advertised
 use crate::proto::codec::{decode, encode, with_type};
 use crate::proto::framing::Frame;
 use crate::proto::types::{
-    Algorithm, DecodeErrorKind, Heuristics, Message, MsgType, NodeListType, ReplyError, TlsMode,
+    Algorithm, DecodeErrorKind, Heuristics, Message, MsgType, NodeListType, ReplyError, RingId,
+    TlsMode, Vote,
 };
 use crate::status::snapshot::{ClusterStatus, NodeStatus, ServerStatus};
 
@@ -370,10 +371,7 @@ impl Engine {
 
     fn send_vote_infos(&mut self, votes: Vec<VoteInfo>) {
         for v in votes {
-            let mut msg = Message::new(MsgType::VoteInfo);
-            msg.seq = Some(v.seq);
-            msg.vote = Some(v.vote);
-            msg.ring_id = Some(v.ring_id);
+            let msg = vote_message(MsgType::VoteInfo, v.seq, v.vote, v.ring_id);
             self.send(v.client, &msg);
         }
     }
@@ -419,6 +417,24 @@ impl Engine {
         });
         self.send_vote_infos(votes);
         Some(result)
+    }
+
+    /// The value of an algorithm callback run for request `seq`, or None once the error
+    /// reply has gone out: the callback's own error, or INTERNAL_ERROR when the client is in
+    /// no cluster (`run_algo` gave None).
+    fn algo_outcome<T>(
+        &mut self,
+        id: ClientId,
+        seq: u32,
+        result: Option<Result<T, ReplyError>>,
+    ) -> Option<T> {
+        match result.unwrap_or(Err(ReplyError::InternalError)) {
+            Ok(value) => Some(value),
+            Err(code) => {
+                self.send_error(id, Some(seq), code);
+                None
+            }
+        }
     }
 
     /// Forget `id`. An initialised client's algorithm runs its disconnect callback first,
@@ -817,10 +833,8 @@ impl Engine {
                 self.run_algo(id, now, algo::quorum_node_list_received)
             }
         };
-        let vote = match result {
-            Some(Ok(vote)) => vote,
-            Some(Err(code)) => return self.send_error(id, Some(seq), code),
-            None => return self.send_error(id, Some(seq), ReplyError::InternalError),
+        let Some(vote) = self.algo_outcome(id, seq, result) else {
+            return;
         };
         let Some(node) = self.node_mut(id) else {
             return;
@@ -839,11 +853,8 @@ impl Engine {
             NodeListType::Quorum => node.quorum_nodes = msg.nodes.clone(),
         }
         node.record_sent_vote(vote);
-        let mut reply = Message::new(MsgType::NodeListReply);
-        reply.seq = Some(seq);
+        let mut reply = vote_message(MsgType::NodeListReply, seq, vote, node.ring_id);
         reply.node_list_type = Some(list_type);
-        reply.ring_id = Some(node.ring_id);
-        reply.vote = Some(vote);
         self.send(id, &reply);
     }
 
@@ -855,19 +866,15 @@ impl Engine {
             self.send_error(id, None, ReplyError::DoesntContainRequiredOption);
             return;
         };
-        let vote = match self.run_algo(id, now, algo::ask_for_vote_received) {
-            Some(Ok(vote)) => vote,
-            Some(Err(code)) => return self.send_error(id, Some(seq), code),
-            None => return self.send_error(id, Some(seq), ReplyError::InternalError),
+        let result = self.run_algo(id, now, algo::ask_for_vote_received);
+        let Some(vote) = self.algo_outcome(id, seq, result) else {
+            return;
         };
         let Some(node) = self.node_mut(id) else {
             return;
         };
         node.record_sent_vote(vote);
-        let mut reply = Message::new(MsgType::AskForVoteReply);
-        reply.seq = Some(seq);
-        reply.vote = Some(vote);
-        reply.ring_id = Some(node.ring_id);
+        let reply = vote_message(MsgType::AskForVoteReply, seq, vote, node.ring_id);
         self.send(id, &reply);
     }
 
@@ -879,11 +886,8 @@ impl Engine {
             self.send_error(id, None, ReplyError::DoesntContainRequiredOption);
             return;
         };
-        match self.run_algo(id, now, |ctx| algo::vote_info_reply_received(ctx, seq)) {
-            Some(Ok(())) => {}
-            Some(Err(code)) => self.send_error(id, Some(seq), code),
-            None => self.send_error(id, Some(seq), ReplyError::InternalError),
-        }
+        let result = self.run_algo(id, now, |ctx| algo::vote_info_reply_received(ctx, seq));
+        self.algo_outcome(id, seq, result);
     }
 
     fn on_heuristics_change(&mut self, id: ClientId, msg: &Message, now: Instant) {
@@ -897,10 +901,8 @@ impl Engine {
         let result = self.run_algo(id, now, |ctx| {
             algo::heuristics_change_received(ctx, heuristics)
         });
-        let vote = match result {
-            Some(Ok(vote)) => vote,
-            Some(Err(code)) => return self.send_error(id, Some(seq), code),
-            None => return self.send_error(id, Some(seq), ReplyError::InternalError),
+        let Some(vote) = self.algo_outcome(id, seq, result) else {
+            return;
         };
         let Some(node) = self.node_mut(id) else {
             return;
@@ -908,10 +910,7 @@ impl Engine {
         node.record_sent_vote(vote);
         node.regular_heuristics = heuristics;
         node.heuristics = heuristics;
-        let mut reply = Message::new(MsgType::HeuristicsChangeReply);
-        reply.seq = Some(seq);
-        reply.vote = Some(vote);
-        reply.ring_id = Some(node.ring_id);
+        let mut reply = vote_message(MsgType::HeuristicsChangeReply, seq, vote, node.ring_id);
         reply.heuristics = Some(heuristics);
         self.send(id, &reply);
     }
@@ -928,10 +927,8 @@ impl Engine {
                 };
                 node.algo_timer_vote_info_seq = node.algo_timer_vote_info_seq.wrapping_add(1);
                 node.record_sent_vote(vote);
-                let mut msg = Message::new(MsgType::VoteInfo);
-                msg.seq = Some(node.algo_timer_vote_info_seq);
-                msg.vote = Some(vote);
-                msg.ring_id = Some(node.ring_id);
+                let seq = node.algo_timer_vote_info_seq;
+                let msg = vote_message(MsgType::VoteInfo, seq, vote, node.ring_id);
                 self.send(id, &msg);
             }
             Some(TimerOutcome::Error(code)) => self.send_error(id, None, code),
@@ -941,6 +938,15 @@ impl Engine {
 }
 
 /// `(u32)(coefficient × heartbeat)` as upstream computes the dead-peer interval (saturating).
+/// A message that carries a vote: VOTE_INFO and the replies to vote-bearing requests.
+fn vote_message(kind: MsgType, seq: u32, vote: Vote, ring_id: RingId) -> Message {
+    let mut msg = Message::new(kind);
+    msg.seq = Some(seq);
+    msg.vote = Some(vote);
+    msg.ring_id = Some(ring_id);
+    msg
+}
+
 fn dpd_interval_ms(coefficient: f64, heartbeat_interval: u32) -> u32 {
     (coefficient * f64::from(heartbeat_interval)) as u32
 }
