@@ -4,26 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+mod client_msg;
+use client_msg::{hex, membership, msg, node_list, quorum, ring};
+
 use qnetd::engine::{ClientId, Engine, EngineConfig, Output, PeerIdentity};
 use qnetd::proto::codec::{decode, encode};
 use qnetd::proto::framing::{Frame, FrameReader};
 use qnetd::proto::types::{
-    Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, ReplyError, RingId,
-    TieBreaker, TlsMode, Vote,
+    Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, ReplyError, TieBreaker,
+    TlsMode, Vote,
 };
-
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    assert!(digits.len() % 2 == 0, "odd hex in {s:?}");
-    digits
-        .chunks(2)
-        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
-        .collect()
-}
-
-fn ring(node_id: u32, seq: u64) -> RingId {
-    RingId { node_id, seq }
-}
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -48,28 +38,11 @@ fn preinit(seq: Option<u32>, cluster: &str) -> Vec<u8> {
 }
 
 fn init_msg(seq: u32, node_id: u32, algorithm: Algorithm, tb: TieBreaker, hb: u32) -> Message {
-    let mut m = Message::new(MsgType::Init);
-    m.seq = Some(seq);
-    m.supported_messages = Some((0..=17).collect());
-    m.supported_options = Some((0..=23).collect());
-    m.node_id = Some(node_id);
-    m.decision_algorithm = Some(algorithm as u16);
-    m.heartbeat_interval = Some(hb);
-    m.tie_breaker = Some(tb);
-    m.ring_id = Some(ring(1, 4));
-    m
+    client_msg::init_msg(seq, node_id, algorithm as u16, tb, hb, ring(1, 4))
 }
 
 fn init(seq: u32, node_id: u32, algorithm: Algorithm) -> Vec<u8> {
     encode(&init_msg(seq, node_id, algorithm, TieBreaker::Lowest, 8000))
-}
-
-fn node_list(seq: u32, t: NodeListType, ids: &[u32]) -> Message {
-    let mut m = Message::new(MsgType::NodeList);
-    m.seq = Some(seq);
-    m.node_list_type = Some(t);
-    m.nodes = ids.iter().map(|&id| NodeInfo::new(id)).collect();
-    m
 }
 
 fn config_list(seq: u32, ids: &[u32]) -> Vec<u8> {
@@ -78,23 +51,8 @@ fn config_list(seq: u32, ids: &[u32]) -> Vec<u8> {
     encode(&m)
 }
 
-fn membership(seq: u32, r: RingId, ids: &[u32], h: Option<Heuristics>) -> Vec<u8> {
-    let mut m = node_list(seq, NodeListType::Membership, ids);
-    m.ring_id = Some(r);
-    m.heuristics = h;
-    encode(&m)
-}
-
-fn quorum(seq: u32, ids: &[u32]) -> Vec<u8> {
-    let mut m = node_list(seq, NodeListType::Quorum, ids);
-    m.quorate = Some(true);
-    encode(&m)
-}
-
 fn with_seq(t: MsgType, seq: Option<u32>) -> Vec<u8> {
-    let mut m = Message::new(t);
-    m.seq = seq;
-    encode(&m)
+    encode(&msg(t, seq))
 }
 
 fn set_option_kap(seq: u32, kap: bool) -> Vec<u8> {

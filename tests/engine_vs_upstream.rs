@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod client_msg;
+use client_msg::{hex, membership, msg, node_list, quorum, ring};
+
 use qnetd::engine::{ClientId, Engine, EngineConfig, Output};
 use qnetd::proto::codec::encode;
 use qnetd::proto::framing::FrameReader;
@@ -46,24 +49,6 @@ fn hexs(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    digits
-        .chunks(2)
-        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
-        .collect()
-}
-
-fn ring(node_id: u32, seq: u64) -> RingId {
-    RingId { node_id, seq }
-}
-
-fn msg(t: MsgType, seq: Option<u32>) -> Message {
-    let mut m = Message::new(t);
-    m.seq = seq;
-    m
-}
-
 fn preinit(seq: u32, cluster: &str) -> Vec<u8> {
     let mut m = msg(MsgType::Preinit, Some(seq));
     m.cluster_name = Some(cluster.as_bytes().to_vec());
@@ -71,15 +56,7 @@ fn preinit(seq: u32, cluster: &str) -> Vec<u8> {
 }
 
 fn init_msg(node_id: u32, algorithm: u16, tb: TieBreaker, hb: u32, r: RingId) -> Message {
-    let mut m = msg(MsgType::Init, Some(2));
-    m.supported_messages = Some((0..=17).collect());
-    m.supported_options = Some((0..=23).collect());
-    m.node_id = Some(node_id);
-    m.decision_algorithm = Some(algorithm);
-    m.heartbeat_interval = Some(hb);
-    m.tie_breaker = Some(tb);
-    m.ring_id = Some(r);
-    m
+    client_msg::init_msg(2, node_id, algorithm, tb, hb, r)
 }
 
 fn init(node_id: u32, algorithm: Algorithm, hb: u32) -> Vec<u8> {
@@ -92,29 +69,9 @@ fn init(node_id: u32, algorithm: Algorithm, hb: u32) -> Vec<u8> {
     ))
 }
 
-fn list(seq: u32, t: NodeListType, ids: &[u32]) -> Message {
-    let mut m = msg(MsgType::NodeList, Some(seq));
-    m.node_list_type = Some(t);
-    m.nodes = ids.iter().map(|&id| NodeInfo::new(id)).collect();
-    m
-}
-
 fn config(seq: u32, ids: &[u32]) -> Vec<u8> {
-    let mut m = list(seq, NodeListType::InitialConfig, ids);
+    let mut m = node_list(seq, NodeListType::InitialConfig, ids);
     m.config_version = Some(3);
-    encode(&m)
-}
-
-fn membership(seq: u32, r: RingId, ids: &[u32], h: Option<Heuristics>) -> Vec<u8> {
-    let mut m = list(seq, NodeListType::Membership, ids);
-    m.ring_id = Some(r);
-    m.heuristics = h;
-    encode(&m)
-}
-
-fn quorum(seq: u32, ids: &[u32]) -> Vec<u8> {
-    let mut m = list(seq, NodeListType::Quorum, ids);
-    m.quorate = Some(true);
     encode(&m)
 }
 
@@ -651,17 +608,17 @@ fn errors_and_the_init_cascade() {
         Act::Send(0, no_seq(MsgType::SetOption)),
         Act::Send(0, set_option(6, Some(8000), Some(true))),
         Act::Send(0, {
-            let mut m = list(7, NodeListType::Membership, &[1]);
+            let mut m = node_list(7, NodeListType::Membership, &[1]);
             m.node_list_type = None;
             encode(&m)
         }),
         Act::Send(0, {
-            let mut m = list(7, NodeListType::InitialConfig, &[1]);
+            let mut m = node_list(7, NodeListType::InitialConfig, &[1]);
             m.seq = None;
             encode(&m)
         }),
-        Act::Send(0, encode(&list(8, NodeListType::Membership, &[1]))),
-        Act::Send(0, encode(&list(9, NodeListType::Quorum, &[1]))),
+        Act::Send(0, encode(&node_list(8, NodeListType::Membership, &[1]))),
+        Act::Send(0, encode(&node_list(9, NodeListType::Quorum, &[1]))),
         Act::Send(0, simple(MsgType::AskForVote, 10)),
         Act::Send(0, no_seq(MsgType::AskForVote)),
         Act::Send(0, simple(MsgType::HeuristicsChange, 11)),
@@ -932,7 +889,7 @@ fn advanced_settings_limits() {
         Act::Send(0, set_option(4, Some(9001), Some(false))),
         Act::Send(0, set_option(5, None, None)),
         Act::Send(0, {
-            let mut m = list(6, NodeListType::InitialConfig, &[1]);
+            let mut m = node_list(6, NodeListType::InitialConfig, &[1]);
             m.nodes = (1..=2000).map(NodeInfo::new).collect();
             encode(&m)
         }),
