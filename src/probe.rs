@@ -431,18 +431,28 @@ impl Probe {
 
     /// STARTTLS, then the TLS handshake as client. The server sends no reply to STARTTLS.
     pub async fn starttls(&mut self, tls: &ClientTls) -> Result<()> {
-        let mut msg = Message::new(MsgType::StartTls);
-        msg.seq = Some(self.next_seq());
-        self.send(&msg).await?;
+        self.send_starttls().await?;
         self.handshake(tls, Vec::new()).await
+    }
+
+    /// STARTTLS alone, with no handshake after it: for a server that must refuse it or
+    /// give up waiting for the ClientHello.
+    pub async fn send_starttls(&mut self) -> Result<()> {
+        let msg = self.starttls_msg();
+        self.send(&msg).await
     }
 
     /// STARTTLS written together with the ClientHello in one write, so the server reads both
     /// at once and must hand the bytes after STARTTLS to TLS.
     pub async fn starttls_pipelined(&mut self, tls: &ClientTls) -> Result<()> {
+        let msg = self.starttls_msg();
+        self.handshake(tls, codec::encode(&msg)).await
+    }
+
+    fn starttls_msg(&mut self) -> Message {
         let mut msg = Message::new(MsgType::StartTls);
         msg.seq = Some(self.next_seq());
-        self.handshake(tls, codec::encode(&msg)).await
+        msg
     }
 
     async fn handshake(&mut self, tls: &ClientTls, prefix: Vec<u8>) -> Result<()> {

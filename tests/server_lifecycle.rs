@@ -55,9 +55,7 @@ fn starttls_on_a_server_without_tls_drops_the_client() {
     block_on(async {
         let mut p = Probe::connect(d.addr).await.unwrap();
         p.preinit("alpha").await.unwrap();
-        let mut msg = qnetd::proto::types::Message::new(MsgType::StartTls);
-        msg.seq = Some(p.next_seq());
-        p.send(&msg).await.unwrap();
+        p.send_starttls().await.unwrap();
         p.wait_closed().await.unwrap();
     });
     d.wait_log("TLS is disabled on this server");
@@ -341,9 +339,7 @@ fn stalled_tls_handshake_is_dropped_after_the_handshake_timeout() {
     block_on(async {
         let mut p = Probe::connect(d.addr).await.unwrap();
         p.preinit("alpha").await.unwrap();
-        let mut msg = qnetd::proto::types::Message::new(MsgType::StartTls);
-        msg.seq = Some(p.next_seq());
-        p.send(&msg).await.unwrap();
+        p.send_starttls().await.unwrap();
         // No ClientHello follows.
         p.wait_closed().await.unwrap();
     });
