@@ -36,6 +36,19 @@ fn nss(db: &Path, prog: &str, args: &[&str]) {
     );
 }
 
+/// A new, empty NSS database at `db` that trusts our CA as the qdevice client's does.
+fn node_db(db: &Path, ca: &Path) -> PathBuf {
+    std::fs::create_dir_all(db).unwrap();
+    nss(db, "certutil", &["-N", "--empty-password"]);
+    let ca = ca.to_str().unwrap();
+    nss(
+        db,
+        "certutil",
+        &["-A", "-n", "QNet CA", "-t", "CT,c,c", "-i", ca],
+    );
+    db.to_path_buf()
+}
+
 fn server_config(store: &CertStore) -> Arc<rustls::ServerConfig> {
     let creds = store.server_credentials().unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -161,22 +174,7 @@ fn nss_client_and_rustls_server_accept_our_certificates() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let db = root.join("node-ecdsa");
-    std::fs::create_dir_all(&db).unwrap();
-    nss(&db, "certutil", &["-N", "--empty-password"]);
-    nss(
-        &db,
-        "certutil",
-        &[
-            "-A",
-            "-n",
-            "QNet CA",
-            "-t",
-            "CT,c,c",
-            "-i",
-            ca.to_str().unwrap(),
-        ],
-    );
+    let db = node_db(&root.join("node-ecdsa"), &ca);
     nss(
         &db,
         "pk12util",
@@ -190,22 +188,7 @@ fn nss_client_and_rustls_server_accept_our_certificates() {
     assert_eq!(handshake(&store, &db), "ecluster");
 
     // RSA node key made by NSS, request signed by us.
-    let db = root.join("node-rsa");
-    std::fs::create_dir_all(&db).unwrap();
-    nss(&db, "certutil", &["-N", "--empty-password"]);
-    nss(
-        &db,
-        "certutil",
-        &[
-            "-A",
-            "-n",
-            "QNet CA",
-            "-t",
-            "CT,c,c",
-            "-i",
-            ca.to_str().unwrap(),
-        ],
-    );
+    let db = node_db(&root.join("node-rsa"), &ca);
     let crq = root.join("node.crq");
     let noise = root.join("noise");
     std::fs::write(&noise, [7u8; 64]).unwrap();
