@@ -13,7 +13,7 @@ use qnetd::proto::types::{
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `qnetd run` on 127.0.0.1 with its lock file and status socket in `dir`; killed on drop.
 struct OurDaemon {
@@ -50,14 +50,7 @@ impl OurDaemon {
     }
 
     fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_child_exit(&mut self.child, timeout)
     }
 }
 
@@ -214,23 +207,9 @@ const FLAG_SETS: &[&[&str]] = &[
     &["-l", "-c", "gamma"],
 ];
 
+/// Both tools agree (`compare_tools`) and succeed; their stdout.
 fn compare(tools: &(PathBuf, PathBuf), socket: &Path, flags: &[&str]) -> Vec<u8> {
-    let sock = socket.to_str().unwrap();
-    let mut args = vec!["-p", sock];
-    args.extend_from_slice(flags);
-    let debian = run_tool_in(&tools.0, &args);
-    let mine = run_tool_in(&tools.1, &args);
-    assert_eq!(
-        String::from_utf8_lossy(&mine.0),
-        String::from_utf8_lossy(&debian.0),
-        "stdout differs for {flags:?}"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&mine.1),
-        String::from_utf8_lossy(&debian.1),
-        "stderr differs for {flags:?}"
-    );
-    assert_eq!(mine.2, debian.2, "exit code differs for {flags:?}");
+    let debian = compare_tools(tools, socket, flags);
     assert_eq!(debian.2, Some(0), "{flags:?}");
     debian.0
 }

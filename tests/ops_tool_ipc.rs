@@ -6,7 +6,7 @@ mod ops_common;
 
 use ops_common::*;
 use qnetd::status::upstream::{list_text, status_text};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -29,26 +29,6 @@ const FLAG_SETS: &[&[&str]] = &[
     &["-x"],
     &["-l", "-c"],
 ];
-
-/// Run Debian's tool and ours with the same argv (`./corosync-qnetd-tool -p SOCKET FLAGS...`).
-fn compare(tools: &(PathBuf, PathBuf), socket: &Path, flags: &[&str]) {
-    let sock = socket.to_str().unwrap();
-    let mut args = vec!["-p", sock];
-    args.extend_from_slice(flags);
-    let debian = run_tool_in(&tools.0, &args);
-    let mine = run_tool_in(&tools.1, &args);
-    assert_eq!(
-        String::from_utf8_lossy(&mine.0),
-        String::from_utf8_lossy(&debian.0),
-        "stdout differs for {flags:?}"
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&mine.1),
-        String::from_utf8_lossy(&debian.1),
-        "stderr differs for {flags:?}"
-    );
-    assert_eq!(mine.2, debian.2, "exit code differs for {flags:?}");
-}
 
 #[test]
 fn debian_tool_and_ours_agree_on_our_server() {
@@ -82,11 +62,11 @@ fn debian_tool_and_ours_agree_on_our_server() {
     assert!(!String::from_utf8_lossy(&out).contains("alpha"));
 
     for flags in FLAG_SETS {
-        compare(&tools, &socket, flags);
+        compare_tools(&tools, &socket, flags);
     }
     // No daemon at that path.
     let missing = dir.path().join("missing.sock");
-    compare(&tools, &missing, &["-s"]);
+    compare_tools(&tools, &missing, &["-s"]);
 
     // -H from Debian's tool shuts our server down.
     let (out, err, code) = run(
@@ -139,7 +119,7 @@ fn error_replies_reach_both_tools_alike() {
                 s.write_all(&reply).unwrap();
             }
         });
-        compare(&tools, &socket, &["-s"]);
+        compare_tools(&tools, &socket, &["-s"]);
         t.join().unwrap();
     }
 }

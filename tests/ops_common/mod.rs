@@ -81,6 +81,33 @@ pub fn run_tool_in(dir: &Path, args: &[&str]) -> (Vec<u8>, Vec<u8>, Option<i32>)
     (stdout, stderr, status.code())
 }
 
+/// Run Debian's tool and ours (`tools`: the directories holding each as
+/// `./corosync-qnetd-tool`) with the same argv, `-p SOCKET FLAGS...`; both must print the same
+/// stdout and stderr and exit alike. Returns what Debian's tool gave.
+pub fn compare_tools(
+    tools: &(PathBuf, PathBuf),
+    socket: &Path,
+    flags: &[&str],
+) -> (Vec<u8>, Vec<u8>, Option<i32>) {
+    let sock = socket.to_str().unwrap();
+    let mut args = vec!["-p", sock];
+    args.extend_from_slice(flags);
+    let debian = run_tool_in(&tools.0, &args);
+    let mine = run_tool_in(&tools.1, &args);
+    assert_eq!(
+        String::from_utf8_lossy(&mine.0),
+        String::from_utf8_lossy(&debian.0),
+        "stdout differs for {flags:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&mine.1),
+        String::from_utf8_lossy(&debian.1),
+        "stderr differs for {flags:?}"
+    );
+    assert_eq!(mine.2, debian.2, "exit code differs for {flags:?}");
+    debian
+}
+
 /// stdout, stderr and exit code of a finished command.
 pub fn run(program: &Path, args: &[&str]) -> (Vec<u8>, Vec<u8>, Option<i32>) {
     let Output {
@@ -199,14 +226,7 @@ impl DebianDaemon {
 
     /// Wait for the process to exit; its exit code.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_child_exit(&mut self.child, timeout)
     }
 }
 
@@ -215,6 +235,19 @@ impl Drop for DebianDaemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Wait up to `timeout` for `child` to exit; its exit code (None: still running or killed
+/// by a signal).
+pub fn wait_child_exit(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 pub fn free_port() -> u16 {
