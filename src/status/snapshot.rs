@@ -55,3 +55,29 @@ pub struct NodeStatus {
     /// Milliseconds since the last complete message from this client.
     pub ms_since_last_message: u64,
 }
+
+#[cfg(test)]
+impl NodeStatus {
+    /// A node that has told nothing yet: no lists, no heuristics, no vote, plain TCP. Renderer
+    /// tests set only the fields they show.
+    pub(crate) fn blank(node_id: u32, client_addr: String) -> NodeStatus {
+        NodeStatus {
+            node_id,
+            client_addr,
+            heartbeat_interval_ms: 8000,
+            config_version: None,
+            config_nodes: vec![],
+            ring_id: RingId::default(),
+            membership_nodes: vec![],
+            quorum_nodes: vec![],
+            heuristics: Heuristics::Undefined,
+            membership_heuristics: Heuristics::Undefined,
+            regular_heuristics: Heuristics::Undefined,
+            tls_active: false,
+            cert_verified: false,
+            last_sent_vote: None,
+            last_sent_ack_nack_vote: None,
+            ms_since_last_message: 0,
+        }
+    }
+}

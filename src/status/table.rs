@@ -123,22 +123,12 @@ mod tests {
     #[test]
     fn table_rows_and_alignment() {
         let node = |id: u32, vote: Option<Vote>, ms: u64| NodeStatus {
-            node_id: id,
-            client_addr: format!("192.168.1.{id}:5{id}000"),
-            heartbeat_interval_ms: 8000,
-            config_version: None,
-            config_nodes: vec![],
-            ring_id: RingId::default(),
-            membership_nodes: vec![],
-            quorum_nodes: vec![],
-            heuristics: Heuristics::Undefined,
-            membership_heuristics: Heuristics::Undefined,
-            regular_heuristics: Heuristics::Undefined,
             tls_active: true,
             cert_verified: id == 1,
             last_sent_vote: vote,
             last_sent_ack_nack_vote: Some(Vote::Ack),
             ms_since_last_message: ms,
+            ..NodeStatus::blank(id, format!("192.168.1.{id}:5{id}000"))
         };
         let st = ServerStatus {
             listen_addr: Some("fd00::1".into()),

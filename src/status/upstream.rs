@@ -163,24 +163,7 @@ mod tests {
     use crate::proto::types::{Algorithm, RingId, TieBreaker, Vote};
 
     fn node(id: u32) -> NodeStatus {
-        NodeStatus {
-            node_id: id,
-            client_addr: format!("127.0.0.1:{}", 40000 + id),
-            heartbeat_interval_ms: 8000,
-            config_version: None,
-            config_nodes: vec![],
-            ring_id: RingId::default(),
-            membership_nodes: vec![],
-            quorum_nodes: vec![],
-            heuristics: Heuristics::Undefined,
-            membership_heuristics: Heuristics::Undefined,
-            regular_heuristics: Heuristics::Undefined,
-            tls_active: false,
-            cert_verified: false,
-            last_sent_vote: None,
-            last_sent_ack_nack_vote: None,
-            ms_since_last_message: 0,
-        }
+        NodeStatus::blank(id, format!("127.0.0.1:{}", 40000 + id))
     }
 
     fn server(clusters: Vec<ClusterStatus>) -> ServerStatus {
