@@ -9,7 +9,7 @@
 
 use log::debug;
 
-use super::Ctx;
+use super::{tie_breaker_node, Ctx};
 use crate::cluster::{contains_node, Cluster, VoteInfo};
 use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, TieBreaker, Vote};
 
@@ -400,12 +400,8 @@ impl PartitionStats {
 /// Is the tie-breaker's preferred node in `membership`? With LOWEST/HIGHEST and an empty
 /// config list there is no preferred node: not preferred (upstream 3.0.3 crashes here).
 fn is_preferred_partition(tb: TieBreaker, config: &[NodeInfo], membership: &[NodeInfo]) -> bool {
-    let preferred = match tb {
-        TieBreaker::Lowest => config.iter().map(|n| n.node_id).min(),
-        TieBreaker::Highest => config.iter().map(|n| n.node_id).max(),
-        TieBreaker::NodeId(id) => Some(id),
-    };
-    preferred.is_some_and(|id| contains_node(membership, id))
+    tie_breaker_node(tb, config.iter().map(|n| n.node_id))
+        .is_some_and(|id| contains_node(membership, id))
 }
 
 fn count_in_phase(cluster: &Cluster, phase: NodePhase) -> usize {

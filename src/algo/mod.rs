@@ -15,7 +15,7 @@ pub mod two_node_lms;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, VoteInfo};
-use crate::proto::types::{Algorithm, Heuristics, NodeInfo, ReplyError, RingId, Vote};
+use crate::proto::types::{Algorithm, Heuristics, NodeInfo, ReplyError, RingId, TieBreaker, Vote};
 
 /// Upstream's `TIMER_LIST_MAX_INTERVAL` (5 h): longer timers cannot be scheduled.
 pub const TIMER_MAX_INTERVAL_MS: u32 = 18_000_000;
@@ -28,6 +28,16 @@ pub struct NodeData {
     pub num_config_nodes: usize,
     /// 2NODELMS and LMS: the last stored result; None = never evaluated ("newcomer").
     pub last_result: Option<Vote>,
+}
+
+/// The node a LOWEST/HIGHEST/node-id tie-breaker names among `ids`; None for LOWEST or
+/// HIGHEST over no ids.
+pub fn tie_breaker_node(tb: TieBreaker, ids: impl Iterator<Item = u32>) -> Option<u32> {
+    match tb {
+        TieBreaker::Lowest => ids.min(),
+        TieBreaker::Highest => ids.max(),
+        TieBreaker::NodeId(id) => Some(id),
+    }
 }
 
 /// One algorithm callback's view: the caller's cluster, which node is calling, the time, and

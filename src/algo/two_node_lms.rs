@@ -6,8 +6,8 @@
 
 use log::debug;
 
-use super::Ctx;
-use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, TieBreaker, Vote};
+use super::{tie_breaker_node, Ctx};
+use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, Vote};
 
 pub fn config_node_list_received(ctx: &mut Ctx, nodes: &[NodeInfo]) -> Result<Vote, ReplyError> {
     let node = &mut ctx.cluster.nodes[ctx.me];
@@ -60,8 +60,6 @@ fn decide_split(nodes: &[crate::cluster::Node], me: usize, heuristics: Heuristic
     if nodes.len() == 1 {
         return Vote::Ack;
     }
-    let low = nodes.iter().map(|n| n.node_id).min().unwrap_or(u32::MAX);
-    let high = nodes.iter().map(|n| n.node_id).max().unwrap_or(0);
     // Upstream compares with the last other node in the list.
     let other_heuristics = nodes
         .iter()
@@ -75,11 +73,8 @@ fn decide_split(nodes: &[crate::cluster::Node], me: usize, heuristics: Heuristic
         std::cmp::Ordering::Less => return Vote::Nack,
         std::cmp::Ordering::Equal => {}
     }
-    let wins = match nodes[me].tie_breaker {
-        TieBreaker::Lowest => my_id == low,
-        TieBreaker::Highest => my_id == high,
-        TieBreaker::NodeId(id) => my_id == id,
-    };
+    let wins =
+        tie_breaker_node(nodes[me].tie_breaker, nodes.iter().map(|n| n.node_id)) == Some(my_id);
     if wins {
         Vote::Ack
     } else {
