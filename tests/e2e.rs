@@ -146,6 +146,29 @@ fn print_daemon_lines_about(bed: &mut Bed, addr_part: &str) {
     }
 }
 
+/// Waits until each `(node, members, quorate)` holds: the node sees exactly `members`, is
+/// quorate or not as given, and a quorate node counts the qdevice vote. Returns how long.
+fn wait_partitions(bed: &Bed, what: &str, expect: &[(&str, &[u32], bool)]) -> Duration {
+    let (_, took) = lab::wait_for(what, QUORATE_LIMIT, Duration::from_millis(100), || {
+        let mut seen = String::new();
+        let mut ok = true;
+        for &(n, members, quorate) in expect {
+            let q = bed.quorum(n)?;
+            let good = q.members == members
+                && q.quorate == quorate
+                && (!quorate || q.qdevice_vote_counted());
+            ok &= good;
+            seen.push_str(&format!("{n}:\n{}\n", q.raw));
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(seen)
+        }
+    });
+    took
+}
+
 #[test]
 fn e2e_ffsplit_two_nodes_quorate_with_qdevice_vote() {
     let (mut bed, took) = two_node_ffsplit("ffsplit2");
@@ -240,24 +263,10 @@ fn e2e_ffsplit_node_lost_survivor_stays_quorate() {
 fn e2e_ffsplit_link_cut_lowest_node_id_partition_wins() {
     let (mut bed, took) = two_node_ffsplit("linkcut");
     bed.lab.set_link("ring", "n2", false);
-    let (_, split) = lab::wait_for(
+    let split = wait_partitions(
+        &bed,
         "n1 quorate alone and n2 inquorate alone",
-        QUORATE_LIMIT,
-        Duration::from_millis(100),
-        || {
-            let q1 = bed.quorum("n1")?;
-            let q2 = bed.quorum("n2")?;
-            let ok = q1.members == [1]
-                && q1.quorate
-                && q1.qdevice_vote_counted()
-                && q2.members == [2]
-                && !q2.quorate;
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("n1:\n{}\nn2:\n{}", q1.raw, q2.raw))
-            }
-        },
+        &[("n1", &[1], true), ("n2", &[2], false)],
     );
     // Exactly one partition stays quorate, and it stays that way.
     let hold = Instant::now();
@@ -582,32 +591,15 @@ fn e2e_ffsplit_four_nodes_even_split_lowest_node_id_half_wins() {
     for n in ["n3", "n4"] {
         bed.lab.replug("ring", n, "ring2");
     }
-    let (_, split) = lab::wait_for(
+    let split = wait_partitions(
+        &bed,
         "{n1,n2} quorate with the qdevice vote and {n3,n4} inquorate",
-        QUORATE_LIMIT,
-        Duration::from_millis(100),
-        || {
-            let mut seen = String::new();
-            let mut ok = true;
-            for (n, members, quorate) in [
-                ("n1", [1, 2], true),
-                ("n2", [1, 2], true),
-                ("n3", [3, 4], false),
-                ("n4", [3, 4], false),
-            ] {
-                let q = bed.quorum(n)?;
-                let good = q.members == members
-                    && q.quorate == quorate
-                    && (!quorate || q.qdevice_vote_counted());
-                ok &= good;
-                seen.push_str(&format!("{n}:\n{}\n", q.raw));
-            }
-            if ok {
-                Ok(())
-            } else {
-                Err(seen)
-            }
-        },
+        &[
+            ("n1", &[1, 2], true),
+            ("n2", &[1, 2], true),
+            ("n3", &[3, 4], false),
+            ("n4", &[3, 4], false),
+        ],
     );
     for n in ["n3", "n4"] {
         bed.lab.replug("ring", n, "ring");
