@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 mod client_msg;
-use client_msg::{hex, membership, msg, node_list, quorum, ring};
+use client_msg::{frames, hex, membership, msg, node_list, quorum, ring};
 
 use qnetd::engine::{ClientId, Engine, EngineConfig, Output, PeerIdentity};
 use qnetd::proto::codec::{decode, encode};
@@ -94,16 +94,10 @@ impl Harness {
     }
 
     /// Bytes from the client's socket, through the framing layer, into the engine.
-    fn feed(&mut self, id: ClientId, mut bytes: &[u8]) -> Vec<Output> {
+    fn feed(&mut self, id: ClientId, bytes: &[u8]) -> Vec<Output> {
         let mut out = Vec::new();
         let reader = self.readers.get_mut(&id).expect("connected");
-        let mut frames = Vec::new();
-        while !bytes.is_empty() {
-            let (used, frame) = reader.push(bytes);
-            bytes = &bytes[used..];
-            frames.extend(frame);
-        }
-        for frame in frames {
+        for frame in frames(reader, bytes) {
             out.extend(self.engine.frame_received(id, frame, self.now));
         }
         out

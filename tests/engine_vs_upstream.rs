@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod client_msg;
-use client_msg::{hex, membership, msg, node_list, quorum, ring};
+use client_msg::{frames, hex, membership, msg, node_list, quorum, ring};
 
 use qnetd::engine::{ClientId, Engine, EngineConfig, Output};
 use qnetd::proto::codec::encode;
@@ -362,14 +362,7 @@ fn run_engine(script: &[Act], cfg: EngineConfig) -> Observed {
                 }
                 let id = ids[c];
                 let reader = readers.get_mut(c).unwrap();
-                let mut rest = &bytes[..];
-                let mut frames = Vec::new();
-                while !rest.is_empty() {
-                    let (used, frame) = reader.push(rest);
-                    rest = &rest[used..];
-                    frames.extend(frame);
-                }
-                for frame in frames {
+                for frame in frames(reader, bytes) {
                     let out = engine.frame_received(id, frame, now);
                     record(out, &ids, &mut events, &mut alive);
                 }

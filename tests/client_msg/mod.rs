@@ -1,8 +1,10 @@
-//! Client messages as the real qdevice-net client builds them, shared by the engine tests
-//! (tests/engine_session.rs, tests/engine_vs_upstream.rs).
+//! Client messages as the real qdevice-net client builds them, and the framing of what a
+//! client sends, shared by the engine tests (tests/engine_session.rs,
+//! tests/engine_vs_upstream.rs).
 #![allow(dead_code)]
 
 use qnetd::proto::codec::encode;
+use qnetd::proto::framing::{Frame, FrameReader};
 use qnetd::proto::types::{
     Heuristics, Message, MsgType, NodeInfo, NodeListType, RingId, TieBreaker,
 };
@@ -65,4 +67,16 @@ pub fn quorum(seq: u32, ids: &[u32]) -> Vec<u8> {
     let mut m = node_list(seq, NodeListType::Quorum, ids);
     m.quorate = Some(true);
     encode(&m)
+}
+
+/// The frames `bytes` completes, through the client's framing `reader` (which keeps a partial
+/// frame for the next call), as the server's read loop splits them.
+pub fn frames(reader: &mut FrameReader, mut bytes: &[u8]) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        let (used, frame) = reader.push(bytes);
+        bytes = &bytes[used..];
+        frames.extend(frame);
+    }
+    frames
 }
