@@ -9,7 +9,7 @@
 
 use log::debug;
 
-use super::{Ctx, TimerOutcome};
+use super::{ack_if, Ctx, TimerOutcome};
 use crate::cluster::{contains_node, Node};
 use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, TieBreaker, Vote};
 
@@ -85,14 +85,6 @@ fn wait(ctx: &mut Ctx) -> Vote {
 fn store(ctx: &mut Ctx, vote: Vote) -> Vote {
     ctx.cluster.nodes[ctx.me].algo.last_result = Some(vote);
     vote
-}
-
-fn ack_if(cond: bool) -> Vote {
-    if cond {
-        Vote::Ack
-    } else {
-        Vote::Nack
-    }
 }
 
 /// False if a node of the caller's partition (by either side's stored membership list) has

@@ -30,6 +30,15 @@ pub struct NodeData {
     pub last_result: Option<Vote>,
 }
 
+/// ACK if `cond`, else NACK.
+pub fn ack_if(cond: bool) -> Vote {
+    if cond {
+        Vote::Ack
+    } else {
+        Vote::Nack
+    }
+}
+
 /// The node a LOWEST/HIGHEST/node-id tie-breaker names among `ids`; None for LOWEST or
 /// HIGHEST over no ids.
 pub fn tie_breaker_node(tb: TieBreaker, ids: impl Iterator<Item = u32>) -> Option<u32> {

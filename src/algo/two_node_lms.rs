@@ -6,7 +6,7 @@
 
 use log::debug;
 
-use super::{tie_breaker_node, Ctx};
+use super::{ack_if, tie_breaker_node, Ctx};
 use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, Vote};
 
 pub fn config_node_list_received(ctx: &mut Ctx, nodes: &[NodeInfo]) -> Result<Vote, ReplyError> {
@@ -73,11 +73,6 @@ fn decide_split(nodes: &[crate::cluster::Node], me: usize, heuristics: Heuristic
         std::cmp::Ordering::Less => return Vote::Nack,
         std::cmp::Ordering::Equal => {}
     }
-    let wins =
-        tie_breaker_node(nodes[me].tie_breaker, nodes.iter().map(|n| n.node_id)) == Some(my_id);
-    if wins {
-        Vote::Ack
-    } else {
-        Vote::Nack
-    }
+    let tb_node = tie_breaker_node(nodes[me].tie_breaker, nodes.iter().map(|n| n.node_id));
+    ack_if(tb_node == Some(my_id))
 }
