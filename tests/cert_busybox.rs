@@ -10,6 +10,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod nss_client;
+use nss_client::{node_db, nss};
+
 const FIXTURES: &str = "/work/shared/reference/fixtures/nss-certutil-3.0.3";
 const BUSYBOX: &str = "/bin/busybox";
 const MUSL: &str = "x86_64-unknown-linux-musl";
@@ -156,43 +159,12 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
     );
 
     // The bundle made in the chroot imports with the real NSS tools outside it.
-    let nssdb = root.join("node-nssdb");
-    std::fs::create_dir_all(&nssdb).unwrap();
-    let d = format!("sql:{}", nssdb.display());
-    let nss = |prog: &str, args: &[&str]| {
-        let o = Command::new(prog)
-            .arg("-d")
-            .arg(&d)
-            .args(args)
-            .output()
-            .unwrap();
-        let t = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(o.status.success(), "{prog} {args:?}: {t}");
-        t
-    };
-    nss("certutil", &["-N", "--empty-password"]);
     let ca = root.join("root/bundle/qnetd-cacert.crt");
-    nss(
-        "certutil",
-        &[
-            "-A",
-            "-n",
-            "QNet CA",
-            "-t",
-            "CT,c,c",
-            "-i",
-            ca.to_str().unwrap(),
-        ],
-    );
+    let nssdb = node_db(&root.join("node-nssdb"), &ca);
     let p12 = root.join("root/bundle/qdevice-net-node.p12");
-    nss("pk12util", &["-i", p12.to_str().unwrap(), "-W", ""]);
-    assert!(
-        nss("certutil", &["-V", "-n", "Cluster Cert", "-u", "C"]).contains("certificate is valid")
-    );
+    nss(&nssdb, "pk12util", &["-i", p12.to_str().unwrap(), "-W", ""]);
+    let verify = nss(&nssdb, "certutil", &["-V", "-n", "Cluster Cert", "-u", "C"]);
+    assert!(verify.contains("certificate is valid"), "{verify}");
 
     let _ = std::fs::remove_dir_all(&root);
 }

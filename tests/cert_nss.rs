@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod nss_client;
+
 const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
 const NODE_TOOL: &str = "/usr/sbin/corosync-qdevice-net-certutil";
 
@@ -94,19 +96,7 @@ impl Node {
     }
 
     fn nss(&self, prog: &str, args: &[&str]) -> String {
-        let out = Command::new(prog)
-            .arg("-d")
-            .arg(format!("sql:{}", self.db.display()))
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{prog}: {e} (install libnss3-tools)"));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{prog} {args:?} failed: {text}");
-        text
+        nss_client::nss(&self.db, prog, args)
     }
 
     /// The node's NSS database holds the CA (trusted CT,c,c) and `Cluster Cert` with its key,

@@ -13,6 +13,9 @@ use std::sync::Arc;
 use certtool::{CertStore, InitOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+mod nss_client;
+use nss_client::{node_db, nss};
+
 const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -20,33 +23,6 @@ fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn nss(db: &Path, prog: &str, args: &[&str]) {
-    let o = Command::new(prog)
-        .arg("-d")
-        .arg(format!("sql:{}", db.display()))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{prog} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A new, empty NSS database at `db` that trusts our CA as the qdevice client's does.
-fn node_db(db: &Path, ca: &Path) -> PathBuf {
-    std::fs::create_dir_all(db).unwrap();
-    nss(db, "certutil", &["-N", "--empty-password"]);
-    let ca = ca.to_str().unwrap();
-    nss(
-        db,
-        "certutil",
-        &["-A", "-n", "QNet CA", "-t", "CT,c,c", "-i", ca],
-    );
-    db.to_path_buf()
 }
 
 fn server_config(store: &CertStore) -> Arc<rustls::ServerConfig> {
