@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 mod client_msg;
-use client_msg::{frames, hex, membership, msg, node_list, quorum, ring};
+use client_msg::{frames, hex, membership, msg, node_list, preinit, quorum, ring};
 
 use qnetd::engine::{ClientId, Engine, EngineConfig, Output, PeerIdentity};
 use qnetd::proto::codec::{decode, encode};
@@ -29,13 +29,6 @@ fn plain_config() -> EngineConfig {
 
 // ---------------------------------------------------------------------------------------------
 // Client messages as the real qdevice-net client builds them
-
-fn preinit(seq: Option<u32>, cluster: &str) -> Vec<u8> {
-    let mut m = Message::new(MsgType::Preinit);
-    m.seq = seq;
-    m.cluster_name = Some(cluster.as_bytes().to_vec());
-    encode(&m)
-}
 
 fn init_msg(seq: u32, node_id: u32, algorithm: Algorithm, tb: TieBreaker, hb: u32) -> Message {
     client_msg::init_msg(seq, node_id, algorithm as u16, tb, hb, ring(1, 4))

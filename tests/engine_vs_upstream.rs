@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod client_msg;
-use client_msg::{frames, hex, membership, msg, node_list, quorum, ring};
+use client_msg::{frames, hex, membership, msg, node_list, preinit, quorum, ring};
 
 use qnetd::engine::{ClientId, Engine, EngineConfig, Output};
 use qnetd::proto::codec::encode;
@@ -47,12 +47,6 @@ enum Event {
 
 fn hexs(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn preinit(seq: u32, cluster: &str) -> Vec<u8> {
-    let mut m = msg(MsgType::Preinit, Some(seq));
-    m.cluster_name = Some(cluster.as_bytes().to_vec());
-    encode(&m)
 }
 
 fn init_msg(node_id: u32, algorithm: u16, tb: TieBreaker, hb: u32, r: RingId) -> Message {
@@ -107,7 +101,7 @@ fn set_option(seq: u32, hb: Option<u32>, kap: Option<bool>) -> Vec<u8> {
 fn join(c: usize, cluster: &str, init: Vec<u8>) -> Vec<Act> {
     vec![
         Act::Connect(c),
-        Act::Send(c, preinit(1, cluster)),
+        Act::Send(c, preinit(Some(1), cluster)),
         Act::Send(c, init),
     ]
 }
@@ -567,7 +561,7 @@ fn errors_and_the_init_cascade() {
         m.cluster_name = Some(b"mycluster".to_vec());
         encode(&m)
     }));
-    s.push(Act::Send(0, preinit(1, "mycluster")));
+    s.push(Act::Send(0, preinit(Some(1), "mycluster")));
     for f in [
         |m: &mut Message| m.node_id = None,
         |m: &mut Message| m.ring_id = None,
@@ -852,7 +846,7 @@ fn init_conflicts_within_a_cluster() {
 fn starttls_on_a_server_without_tls_disconnects() {
     let s = vec![
         Act::Connect(0),
-        Act::Send(0, preinit(1, "c")),
+        Act::Send(0, preinit(Some(1), "c")),
         Act::Send(0, simple(MsgType::StartTls, 2)),
         Act::Send(0, simple(MsgType::EchoRequest, 3)),
     ];
@@ -968,7 +962,7 @@ fn random_script(seed: u64, steps: usize) -> Vec<Act> {
                     (Algorithm::TwoNodeLms, 2)
                 };
                 let bytes = match phase {
-                    0 => preinit(seq, name),
+                    0 => preinit(Some(seq), name),
                     1 => encode(&init_msg(
                         node,
                         algorithm as u16,
@@ -1063,7 +1057,7 @@ fn tls_modes_before_the_handshake() {
         let mut s = vec![
             Act::Connect(0),
             Act::Send(0, simple(MsgType::StartTls, 1)),
-            Act::Send(0, preinit(1, "c")),
+            Act::Send(0, preinit(Some(1), "c")),
             Act::Send(0, init(1, Algorithm::Ffsplit, 8000)),
             Act::Send(0, simple(MsgType::EchoRequest, 1)),
             Act::Send(0, config(3, &[1, 2])),
@@ -1141,7 +1135,7 @@ fn cluster_names_are_bytes() {
     s.extend(join(4, "X", init(1, Algorithm::Test, 8000)));
     s.extend([
         // A second PREINIT renames nothing: the client stays in its cluster.
-        Act::Send(0, preinit(5, "x")),
+        Act::Send(0, preinit(Some(5), "x")),
         Act::Send(0, config(6, &[1, 2])),
         Act::Send(0, membership(7, ring(1, 5), &[1], None)),
         Act::Send(0, vote_info_reply(1)),

@@ -29,6 +29,13 @@ pub fn msg(t: MsgType, seq: Option<u32>) -> Message {
     m
 }
 
+/// PREINIT naming `cluster`; `seq` None leaves the SEQ option out.
+pub fn preinit(seq: Option<u32>, cluster: &str) -> Vec<u8> {
+    let mut m = msg(MsgType::Preinit, seq);
+    m.cluster_name = Some(cluster.as_bytes().to_vec());
+    encode(&m)
+}
+
 /// INIT as the client sends it: every message and option type it knows, and its ring.
 pub fn init_msg(
     seq: u32,
