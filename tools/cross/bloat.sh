@@ -34,7 +34,7 @@ U=${U^^}
 export "CARGO_TARGET_${U}_LINKER=$CC_WRAPPER"
 export "CARGO_TARGET_${U}_RUSTFLAGS=-Crelocation-model=static -Clink-self-contained=no -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Cforce-unwind-tables=no -Clink-arg=-Wl,--no-eh-frame-hdr"
 export CARGO_PROFILE_RELEASE_STRIP=false RUSTC_BOOTSTRAP=1
-common=(--release --target "$T" --bin qnetd -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
+common=(--release --target "$T" --bin qnetd -Z "build-std=std,panic_abort" -Z build-std-features=optimize_for_size)
 cargo bloat "${common[@]}" --crates -n "$N"
 echo
 cargo bloat "${common[@]}" -n "$N"

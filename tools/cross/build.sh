@@ -58,7 +58,7 @@ extra_rustflags() {
         # std is rebuilt (below) for every target, so zig must supply musl's crt/libc.
         flags+=(-Clink-self-contained=no)
         # No file:line strings in panic messages, no unwind tables (panics abort anyway).
-        flags+=(-Zlocation-detail=none -Cforce-unwind-tables=no -Clink-arg=-Wl,--no-eh-frame-hdr)
+        flags+=(-Zlocation-detail=none -Cforce-unwind-tables=no "-Clink-arg=-Wl,--no-eh-frame-hdr")
         # A panic is a bug (the daemon must not panic on input): "size" aborts at once, without
         # the message formatting machinery; "size-msg" still prints "panicked: <message>".
         [[ $FLAVOR == size ]] && flags+=(-Zunstable-options -Cpanic=immediate-abort)
@@ -94,7 +94,7 @@ build_one() {
     local args=(zigbuild --profile "$PROFILE" --target "$target" --bin qnetd)
     args+=(--config "target.$target.rustflags=$(extra_rustflags "$target")")
     if needs_build_std "$target"; then
-        args+=(-Zbuild-std=std,panic_abort)
+        args+=("-Zbuild-std=std,panic_abort")
         [[ $FLAVOR == size* ]] && args+=(-Zbuild-std-features=optimize_for_size)
     fi
     echo "build: RUSTC_BOOTSTRAP=1 cargo ${args[*]}" >&2

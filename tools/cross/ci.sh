@@ -11,7 +11,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 2
 if (($# == 0)); then
     set -- x86_64-unknown-linux-musl mipsel-unknown-linux-musl
 elif [[ $1 == all ]]; then
