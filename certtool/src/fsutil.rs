@@ -106,10 +106,12 @@ pub fn create_dir(dir: &Path, mode: u32, owner: Option<Owner>) -> Result<bool, S
     }
     // Created with the mode (less the umask) rather than the umask's default: a run killed
     // before the chmod below must not leave a world-readable store directory.
-    fs::DirBuilder::new()
-        .mode(mode)
-        .create(dir)
-        .map_err(|e| StoreError::io(what(), e))?;
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {}
+        // Another init got there between our check and mkdir: theirs, not ours to chmod.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
+        Err(e) => return Err(StoreError::io(what(), e)),
+    }
     fs::set_permissions(dir, Permissions::from_mode(mode))
         .map_err(|e| StoreError::io(what(), e))?;
     if let Some(o) = owner {
