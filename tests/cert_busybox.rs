@@ -13,7 +13,8 @@ use std::process::Command;
 mod nss_client;
 use nss_client::{node_db, nss};
 
-const FIXTURES: &str = "/work/shared/reference/fixtures/nss-certutil-3.0.3";
+// Real NSS outputs (corosync-qnetd 3.0.3 tools), copied from the team reference; see its README.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nss-certutil-3.0.3");
 const BUSYBOX: &str = "/bin/busybox";
 const MUSL: &str = "x86_64-unknown-linux-musl";
 /// Owner of /etc/corosync/qnetd in the chroot: every new file must take it.

@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 use x509_parser::prelude::*;
 
 const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
-const FIXTURES: &str = "/work/shared/reference/fixtures/nss-certutil-3.0.3";
+// Real NSS outputs (corosync-qnetd 3.0.3 tools), copied from the team reference; see its README.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nss-certutil-3.0.3");
 
 struct Store {
     dir: PathBuf,

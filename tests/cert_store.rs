@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use certtool::{CertStore, InitOptions, InitOutcome, StoreError};
 
-const FIXTURES: &str = "/work/shared/reference/fixtures/nss-certutil-3.0.3";
+// Real NSS outputs (corosync-qnetd 3.0.3 tools), copied from the team reference; see its README.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nss-certutil-3.0.3");
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("qnetd-cert-{tag}-{}", std::process::id()));
