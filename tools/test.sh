@@ -3,6 +3,7 @@
 # runs formatting and lint checks, unit and integration tests, the init script tests, the
 # end-to-end tests with real corosync nodes in network namespaces, and the router smoke tests.
 # .ci/run calls exactly this. QNETD_TEST_QUICK=1 skips the end-to-end and cross-build stages.
+# The closing lines are cargo's "test result" lines and tools/cross/ci.sh's "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 install_deps() {
     local pkgs=(corosync corosync-qdevice corosync-qnetd libnss3-tools shellcheck busybox-static
-        qemu-user-static file xz-utils iproute2 nftables python3-venv procps)
+        qemu-user-static file xz-utils iproute2 python3-venv procps util-linux dash openssl)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,12 +30,24 @@ install_deps() {
 }
 
 install_deps
+# The busybox-chroot certificate test needs a static binary (built by the cross stage, or by
+# the test itself for this target when the cross stage is skipped).
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl ||
+    rustup target add x86_64-unknown-linux-musl
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+if [ "${QNETD_TEST_QUICK:-0}" != 1 ]; then
+    # Static musl builds for x86_64 and mipsel, each smoke-tested under qemu-user. The x86_64
+    # one is also the binary the busybox-chroot certificate test runs (no second musl build).
+    step "router builds: static musl x86_64 + mipsel, smoke-tested under qemu-user"
+    tools/cross/ci.sh
+    export QNETD_STATIC_BIN="$PWD/dist/qnetd-x86_64-unknown-linux-musl"
+fi
 
 step "cargo test (unit + integration, without e2e)"
 cargo test --workspace -- --skip e2e_
