@@ -251,6 +251,9 @@ pub struct Config {
     pub settings: AdvancedSettings,
     /// Messages for the user about accepted-but-ignored options; logged at startup.
     pub warnings: Vec<String>,
+    /// Ours (`qnetd run --init-store`): create a missing certificate store in the background
+    /// instead of refusing to start, so a first boot never waits on the random pool.
+    pub init_store: bool,
 }
 
 impl Default for Config {
@@ -265,6 +268,7 @@ impl Default for Config {
             debug: 0,
             settings: AdvancedSettings::default(),
             warnings: Vec::new(),
+            init_store: false,
         }
     }
 }

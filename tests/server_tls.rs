@@ -232,3 +232,70 @@ fn starttls_pipelined_with_the_client_hello() {
         }
     });
 }
+
+/// Boot without entropy: the daemon's non-blocking probe of the kernel's random pool is made
+/// to fail with EAGAIN (strace fault injection on the process's second getrandom call; the
+/// first is std's hash seed). The daemon must listen at once, say it is waiting, and serve TLS
+/// once its background setup has the pool (here at once, since only the probe was failed).
+#[test]
+fn a_boot_without_entropy_listens_at_once_and_serves_tls_when_ready() {
+    let tmp = TempDir::new("tls-entropy");
+    let store = Store::init(&tmp.path("store"));
+    let port = server_support::free_port();
+    let mut args: Vec<String> = [
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=getrandom",
+        "-e",
+        "inject=getrandom:error=EAGAIN:when=2",
+        server_support::bin(),
+        "run",
+        "-l",
+        "127.0.0.1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["-p".to_string(), port.to_string()]);
+    args.extend(["--store".to_string(), store_arg(&store)]);
+    args.extend([
+        "--lock-file".to_string(),
+        server_support::path_arg(&tmp.path("qnetd.pid")),
+    ]);
+    args.extend([
+        "--socket".to_string(),
+        server_support::path_arg(&tmp.path("qnetd.sock")),
+    ]);
+    let strace = std::path::Path::new("/usr/bin/strace");
+    assert!(strace.exists(), "strace is missing: .ci/run installs it");
+    let d = Daemon::spawn_with(&tmp, port, strace, &args);
+    d.wait_listening();
+    d.wait_log("the kernel's random pool is not ready yet");
+    let params = session("alpha", Some(store.client_tls("alpha")));
+    block_on(async {
+        let (_, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+    });
+    d.wait_log("TLS is available");
+}
+
+/// `--init-store` (what the procd script passes): a missing store is created by the daemon
+/// itself after it started listening, then TLS clients are served from it.
+#[test]
+fn init_store_creates_a_missing_store_and_then_serves_tls() {
+    let tmp = TempDir::new("tls-init-store");
+    let dir = tmp.path("store");
+    let d = Daemon::start(&tmp, &["--store", dir.to_str().unwrap(), "--init-store"]);
+    d.wait_log("creating it in the background");
+    d.wait_log("TLS is available");
+    let store = Store {
+        dir: dir.clone(),
+        store: certtool::CertStore::open(&dir).unwrap(),
+    };
+    let params = session("alpha", Some(store.client_tls("alpha")));
+    block_on(async {
+        let (_, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+    });
+}

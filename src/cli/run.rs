@@ -49,6 +49,11 @@ pub struct RunArgs {
     /// log debug messages
     #[argh(switch, short = 'd')]
     pub debug: bool,
+    /// create the certificate store if it is missing, in the background (the daemon listens
+    /// at once; STARTTLS waits until the certificates exist): for first boots of routers
+    /// whose random pool takes minutes
+    #[argh(switch)]
+    pub init_store: bool,
 }
 
 impl RunArgs {
@@ -92,6 +97,7 @@ impl RunArgs {
             cfg.settings.local_socket_file = path.clone();
         }
         cfg.debug = u8::from(self.debug);
+        cfg.init_store = self.init_store;
         cfg.validate()
     }
 }

@@ -270,7 +270,7 @@ impl Session {
 
     /// STARTTLS: the bytes after the STARTTLS frame (`rest`) are the start of the ClientHello.
     async fn start_tls(&mut self, rest: &[u8]) -> Result<(), End> {
-        let Some(acceptor) = self.daemon.tls.clone() else {
+        let Some(slot) = self.daemon.tls.clone() else {
             return Err(End::Refused(
                 "client sent STARTTLS but TLS is off on this server (-s off)".into(),
             ));
@@ -280,7 +280,11 @@ impl Session {
         };
         plain.replay(rest);
         let limit = self.handshake_timeout;
-        let handshake = async { acceptor.accept(plain).await.map(Some) };
+        let handshake = async {
+            // Waits only while the TLS configuration is still being built (boot entropy).
+            let acceptor = slot.wait().await.clone();
+            acceptor.accept(plain).await.map(Some)
+        };
         let timeout = async {
             match limit {
                 Some(t) => Timer::after(t).await,

@@ -16,6 +16,7 @@ use crate::engine::{ClientId, Engine, EngineConfig, Output};
 use crate::proto::types::TlsMode;
 use crate::settings::Config;
 use crate::status::snapshot::ServerStatus;
+use rustls::ServerConfig;
 use smol::channel::Sender;
 use smol::future::FutureExt;
 use smol::{Async, LocalExecutor, Timer};
@@ -24,6 +25,7 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One item of a client's outgoing FIFO.
@@ -43,9 +45,14 @@ pub struct Daemon {
     pub engine: RefCell<Engine>,
     /// The FIFO of every connected client.
     pub fifos: RefCell<HashMap<ClientId, Sender<Out>>>,
-    /// None with `-s off`: STARTTLS then drops the client, as upstream.
-    pub tls: Option<futures_rustls::TlsAcceptor>,
+    /// None with `-s off`: STARTTLS then drops the client, as upstream. Otherwise filled once
+    /// the TLS configuration is built, which may wait for the kernel's random pool at boot:
+    /// STARTTLS waits for it (bounded by the handshake timeout).
+    pub tls: Option<Rc<TlsSlot>>,
 }
+
+/// The TLS acceptor, set once it exists.
+pub type TlsSlot = smol::lock::OnceCell<futures_rustls::TlsAcceptor>;
 
 impl Daemon {
     /// Queue each output on the FIFO of the client it addresses. Outputs for clients that are
@@ -128,20 +135,88 @@ pub fn run(cfg: Config) -> ExitCode {
     }
 }
 
+/// TLS setup that may wait for the kernel's random pool (store creation, key loading); run
+/// on a thread. `Ok(None)` = nothing to serve (TLS off, store made for pvecm only).
+type TlsJob = Box<dyn FnOnce() -> Result<Option<Arc<ServerConfig>>, String> + Send>;
+
+/// What STARTTLS will use, and the part of its setup that must not delay listening. The
+/// store is read now (a missing one is refused at once, unless `--init-store`); the rustls
+/// configuration is built now only if the kernel's random pool is ready, else on a thread:
+/// a boot without entropy must never keep us from listening and answering.
+fn prepare_tls(cfg: &Config) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), String> {
+    let dir = cfg.store_dir().to_path_buf();
+    let required = cfg.client_cert_required;
+    let slot = (cfg.tls != TlsMode::Unsupported).then(|| Rc::new(TlsSlot::new()));
+    if cfg.init_store && !certtool::store_exists(&dir) {
+        log::warn!(
+            "no certificate store at {}: creating it in the background (--init-store)",
+            dir.display()
+        );
+        let serve = slot.is_some();
+        let job: TlsJob = Box::new(move || {
+            certtool::CertStore::init(&dir, certtool::InitOptions::default())
+                .map_err(|e| e.to_string())?;
+            log::info!("created the certificate store {}", dir.display());
+            if !serve {
+                return Ok(None);
+            }
+            let creds = tls::load_credentials(&dir).map_err(|e| e.to_string())?;
+            tls::build_from_credentials(creds, required)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        });
+        return Ok((slot, Some(job)));
+    }
+    let Some(slot) = slot else {
+        return Ok((None, None));
+    };
+    let creds = tls::load_credentials(&dir).map_err(|e| e.to_string())?;
+    if certtool::random_pool_ready() {
+        let config = tls::build_from_credentials(creds, required).map_err(|e| e.to_string())?;
+        let _ = slot.set_blocking(futures_rustls::TlsAcceptor::from(config));
+        return Ok((Some(slot), None));
+    }
+    log::warn!(
+        "the kernel's random pool is not ready yet (no hardware RNG?): listening now, TLS \
+         starts as soon as it is"
+    );
+    let job: TlsJob = Box::new(move || {
+        tls::build_from_credentials(creds, required)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    });
+    Ok((Some(slot), Some(job)))
+}
+
+/// Runs `job` on a thread and makes its result available to STARTTLS; a failure stops the
+/// daemon with the reason logged.
+async fn finish_tls_setup(
+    job: TlsJob,
+    slot: Option<Rc<TlsSlot>>,
+    stop: smol::channel::Sender<String>,
+) {
+    match smol::unblock(job).await {
+        Ok(Some(config)) => {
+            if let Some(slot) = slot {
+                let _ = slot.set(futures_rustls::TlsAcceptor::from(config)).await;
+            }
+            log::info!("TLS is available");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            log::error!("{e}");
+            let _ = stop.try_send("TLS setup failed".into());
+        }
+    }
+}
+
 fn start(cfg: Config) -> Result<(), String> {
     for warning in &cfg.warnings {
         log::warn!("{warning}");
     }
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
-    let tls = match cfg.tls {
-        TlsMode::Unsupported => None,
-        _ => {
-            let config = tls::server_config(cfg.store_dir(), cfg.client_cert_required)
-                .map_err(|e| e.to_string())?;
-            Some(futures_rustls::TlsAcceptor::from(config))
-        }
-    };
+    let (tls, tls_job) = prepare_tls(&cfg)?;
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
     let socket_path = cfg.settings.local_socket_file.clone();
     let ipc_listener = bind_status_socket(&cfg)?;
@@ -201,6 +276,11 @@ fn start(cfg: Config) -> Result<(), String> {
             .await
         })
         .detach();
+        if let Some(job) = tls_job {
+            let slot = daemon.tls.clone();
+            let tls_stop = stop_tx.clone();
+            ex.spawn(finish_tls_setup(job, slot, tls_stop)).detach();
+        }
         let signal_wait = async {
             use smol::stream::StreamExt;
             let mut signals = signals;

@@ -26,11 +26,26 @@ pub fn server_config(
     dir: &Path,
     client_cert_required: bool,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    let creds = load_credentials(dir)?;
+    build_from_credentials(creds, client_cert_required)
+}
+
+/// Reads the server's certificate, key and CA from the store at `dir`. Needs no randomness,
+/// so the daemon can refuse a missing or broken store at once, even at boot.
+pub fn load_credentials(dir: &Path) -> Result<certtool::ServerCredentials, TlsSetupError> {
     // The store's own error text names `qnetd cert init` when the store is missing.
     let store = certtool::CertStore::open(dir).map_err(|e| TlsSetupError(e.to_string()))?;
-    let creds = store
+    store
         .server_credentials()
-        .map_err(|e| TlsSetupError(e.to_string()))?;
+        .map_err(|e| TlsSetupError(e.to_string()))
+}
+
+/// [`build_server_config`] from loaded credentials. Loading the key draws from the kernel's
+/// random pool (ring), which blocks at boot on routers without a hardware RNG.
+pub fn build_from_credentials(
+    creds: certtool::ServerCredentials,
+    client_cert_required: bool,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
     build_server_config(
         creds.ca_cert_der,
         creds.server_cert_der,

@@ -137,16 +137,15 @@ run_case() {
 	fi
 }
 
-# 1. The shipped default file, store missing: certificates are created first.
+# 1. The shipped default file, store missing: the daemon is told to create it (--init-store).
 command mkdir -p "$work/store"
 sed "s|/etc/corosync/qnetd/nssdb|$work/store|" "$here/../../init.d/qnetd.config" >"$work/default"
 cat >"$work/expected" <<'EOF'
 config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
-qnetd cert --dir @STORE@ init
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [on] [--store] [@STORE@]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [on] [--store] [@STORE@] [--init-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
@@ -165,7 +164,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [15403] [--tls] [required] [--store] [@STORE@]
+procd_set_param [command] [@PROG@] [run] [--port] [15403] [--tls] [required] [--store] [@STORE@] [--init-store]
 procd_append_param [command] [--listen] [192.168.1.1]
 procd_append_param [command] [--client-cert-required] [off]
 procd_append_param [command] [--max-clients] [8]
@@ -199,7 +198,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store] [@STORE@]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store] [@STORE@] [--init-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
@@ -231,7 +230,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [on] [--store] [@STORE@]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [on] [--store] [@STORE@] [--init-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_append_param [command] [-S] [listen_backlog=20]
 procd_set_param [respawn]
