@@ -112,13 +112,18 @@ impl Bed {
         let bin_dir = lab.dir.join("bin");
         fs::create_dir_all(&bin_dir).expect("bin dir");
         if let Daemon::Ours(bin) = &daemon {
+            // The binary itself goes into the lab: each host gets its own /tmp, so a binary
+            // under /tmp (a checkout there) would be invisible inside the hosts.
+            let inside = bin_dir.join("qnetd");
+            if fs::hard_link(bin, &inside).is_err() {
+                fs::copy(bin, &inside).expect("copy the qnetd binary into the lab");
+            }
             for alias in [
                 "corosync-qnetd",
                 "corosync-qnetd-certutil",
                 "corosync-qnetd-tool",
-                "qnetd",
             ] {
-                std::os::unix::fs::symlink(bin, bin_dir.join(alias)).expect("symlink");
+                std::os::unix::fs::symlink("qnetd", bin_dir.join(alias)).expect("symlink");
             }
         }
         Bed {
