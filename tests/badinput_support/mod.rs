@@ -604,92 +604,22 @@ impl Drop for Daemon {
 
 pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
-/// Accepts a server certificate that chains to `ca`; the name is not checked here (the
-/// server-side tests are about the daemon's answers, and "Qnetd Server" is no DNS name).
-#[derive(Debug)]
-struct ChainOnly {
-    roots: rustls::RootCertStore,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _name: &rustls::pki_types::ServerName<'_>,
-        _ocsp: &[u8],
-        now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-fn client_config(
-    pki: &Pki,
-) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.ca_der().into()).unwrap();
-    rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ChainOnly { roots, provider }))
+/// The TLS settings of a qdevice node of `client`'s cluster, from qnetd's own probe client:
+/// the server certificate must chain to our CA and carry "Qnetd Server", as NSS checks.
+fn client_config(pki: &Pki, client: Option<(Vec<u8>, Vec<u8>)>) -> rustls::ClientConfig {
+    let tls =
+        qnetd::probe::ClientTls::new(&pki.ca_der(), client, qnetd::probe::SERVER_NAME).unwrap();
+    (*tls.config()).clone()
 }
 
 /// Switches a plain connection (STARTTLS already sent) to TLS with the certificate of `cluster`.
 pub fn start_tls(pki: &Pki, cluster: &str, tcp: TcpStream) -> std::io::Result<TlsStream> {
-    let (cert, key) = pki.client_cert(cluster);
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.into());
-    let config = client_config(pki)
-        .with_client_auth_cert(vec![cert.into()], key)
-        .unwrap();
-    handshake(config, tcp)
+    handshake(client_config(pki, Some(pki.client_cert(cluster))), tcp)
 }
 
 /// As [`start_tls`], presenting no client certificate.
 pub fn start_tls_without_client_cert(pki: &Pki, tcp: TcpStream) -> std::io::Result<TlsStream> {
-    handshake(client_config(pki).with_no_client_auth(), tcp)
+    handshake(client_config(pki, None), tcp)
 }
 
 fn handshake(config: rustls::ClientConfig, tcp: TcpStream) -> std::io::Result<TlsStream> {
