@@ -1,7 +1,7 @@
 //! One simulated qdevice-net node: connects, negotiates, sends its node lists when told,
 //! answers VOTE_INFO, sends an echo every heartbeat, and reconnects when the session ends.
 
-use crate::conn::Conn;
+use crate::conn::{self, send, Conn};
 use crate::wire::{self, Reply};
 use qnetd::proto::types::{MsgType, NodeListType, RingId, TlsMode, Vote};
 use smol::channel::{Receiver, Sender};
@@ -148,7 +148,7 @@ impl Node {
     }
 
     async fn request(&self, conn: &mut Conn, bytes: &[u8]) -> Result<Reply, String> {
-        conn.send(bytes).await.map_err(|e| format!("send: {e}"))?;
+        send(conn, bytes).await.map_err(|e| format!("send: {e}"))?;
         let frame = wire::read_frame(conn)
             .await
             .map_err(|e| format!("read: {e}"))?
@@ -162,7 +162,7 @@ impl Node {
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let _ = tcp.set_nodelay(true);
-        let mut conn = Conn::Plain(tcp);
+        let mut conn = conn::plain(tcp);
         let mut seq = 1u32;
         let r = self
             .request(&mut conn, &wire::preinit(seq, &self.cluster))
@@ -171,10 +171,10 @@ impl Node {
         let server_tls = r.tls.ok_or("PREINIT_REPLY without TLS_SUPPORTED")?;
         if let (Some(cfg), TlsMode::Supported | TlsMode::Required) = (&self.tls, server_tls) {
             seq += 1;
-            conn.send(&wire::starttls(seq))
+            send(&mut conn, &wire::starttls(seq))
                 .await
                 .map_err(|e| format!("send: {e}"))?;
-            let Conn::Plain(tcp) = conn else {
+            let Conn::Plain(tcp) = std::mem::replace(&mut conn, Conn::Closed) else {
                 return Err("STARTTLS twice".into());
             };
             // An IP address as server name: rustls then sends no SNI; the certificate's name
@@ -268,7 +268,7 @@ impl Node {
                             false,
                         ),
                     };
-                    if let Err(e) = conn.send(&bytes).await {
+                    if let Err(e) = send(conn, &bytes).await {
                         return format!("send: {e}");
                     }
                     if membership {
@@ -288,7 +288,7 @@ impl Node {
                     }
                     echo_seq += 1;
                     echo_answered = false;
-                    if let Err(e) = conn.send(&wire::echo(echo_seq)).await {
+                    if let Err(e) = send(conn, &wire::echo(echo_seq)).await {
                         return format!("send: {e}");
                     }
                     next_tick += self.heartbeat;
@@ -325,7 +325,7 @@ impl Node {
                         at,
                     })
                     .await;
-                conn.send(&wire::vote_info_reply(seq))
+                send(conn, &wire::vote_info_reply(seq))
                     .await
                     .map_err(|e| format!("send: {e}"))?;
             }
