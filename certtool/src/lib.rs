@@ -3,6 +3,7 @@
 //! and `corosync-qnetd-certutil` commands. Never runs an external program.
 
 pub mod bundle;
+pub mod certinfo;
 mod csr;
 pub mod entropy;
 mod error;

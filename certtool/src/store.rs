@@ -17,9 +17,10 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rcgen::{Issuer, KeyPair};
+use rcgen::{CertificateParams, Issuer, KeyPair};
 use time::OffsetDateTime;
 
+use crate::certinfo;
 use crate::csr;
 use crate::error::StoreError;
 use crate::fsutil::{self, Owner, StoreLock};
@@ -291,10 +292,10 @@ impl CertStore {
         let issuer = ca.issuer()?;
         let mut params = req.params;
         let serial = self.next_serial()?;
-        params.params.serial_number = Some(serial.into());
-        params.params.not_before = profile::not_before();
-        params.params.not_after = profile::not_after(OffsetDateTime::now_utc());
-        let cert = params.signed_by(&issuer)?;
+        params.serial_number = Some(serial.into());
+        params.not_before = profile::not_before();
+        params.not_after = profile::not_after(OffsetDateTime::now_utc());
+        let cert = params.signed_by(&req.public_key, &issuer)?;
         self.store_cluster_cert(cluster, cert.der())
     }
 
@@ -406,10 +407,15 @@ struct LoadedCa {
 }
 
 impl LoadedCa {
+    /// The CA as rcgen's issuer. Only its name matters: it becomes the issued certificates'
+    /// issuer, byte for byte as the CA's subject (we write no authority key identifier).
     fn issuer(&self) -> Result<Issuer<'_, &KeyPair>, StoreError> {
-        Issuer::from_ca_cert_der(&self.cert_der.as_slice().into(), &self.key).map_err(|e| {
-            StoreError::Crypto(format!("the stored CA certificate is not usable: {e}"))
-        })
+        let unusable =
+            |e: String| StoreError::Crypto(format!("the stored CA certificate is not usable: {e}"));
+        let subject = certinfo::subject(&self.cert_der).map_err(|e| unusable(e.to_string()))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = csr::rcgen_name(&subject).map_err(unusable)?;
+        Ok(Issuer::new(params, &self.key))
     }
 }
 
@@ -509,18 +515,12 @@ pub fn check_cluster_name(name: &str) -> Result<(), StoreError> {
 }
 
 fn entry_for(der: &[u8], kind: Kind, name: &str) -> Result<Entry, StoreError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
+    let cert = certinfo::summary(der)
         .map_err(|e| StoreError::Crypto(format!("issued certificate does not parse: {e}")))?;
     Ok(Entry {
-        serial: cert
-            .tbs_certificate
-            .serial
-            .to_u64_digits()
-            .first()
-            .copied()
-            .unwrap_or(0),
+        serial: cert.serial,
         kind,
-        not_after: cert.validity().not_after.timestamp(),
+        not_after: cert.not_after,
         sha256: sha256_hex(der),
         name: name.to_string(),
     })

@@ -486,9 +486,8 @@ fn worst(a: Level, b: Level) -> Level {
 
 /// notBefore and notAfter as Unix seconds.
 fn validity(der: &[u8]) -> Option<(i64, i64)> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let v = cert.validity();
-    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+    let cert = certtool::certinfo::summary(der).ok()?;
+    Some((cert.not_before, cert.not_after))
 }
 
 fn unix(t: SystemTime) -> i64 {

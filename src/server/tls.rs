@@ -91,26 +91,11 @@ pub fn build_server_config(
 /// client's end-entity certificate. Unparsable certificates yield no names (the engine then
 /// refuses the client with a reason).
 pub fn peer_identity(cert_der: &[u8]) -> PeerIdentity {
-    let mut identity = PeerIdentity {
-        dns_names: Vec::new(),
-        common_names: Vec::new(),
-    };
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(cert_der) else {
-        return identity;
-    };
-    for cn in cert.subject().iter_common_name() {
-        if let Ok(s) = cn.as_str() {
-            identity.common_names.push(s.to_string());
-        }
+    let names = certtool::certinfo::names(cert_der);
+    PeerIdentity {
+        dns_names: names.dns_names,
+        common_names: names.common_names,
     }
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
-                identity.dns_names.push((*dns).to_string());
-            }
-        }
-    }
-    identity
 }
 
 /// A failed handshake in words a user can act on. `err` is what futures-rustls returned.
