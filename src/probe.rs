@@ -144,7 +144,7 @@ impl ClientTls {
         client: Option<(Vec<u8>, Vec<u8>)>,
         server_name: &str,
     ) -> Result<ClientTls> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crate::server::crypto::provider());
         let mut roots = RootCertStore::empty();
         roots
             .add(CertificateDer::from(ca_der.to_vec()))

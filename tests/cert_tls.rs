@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use certtool::{CertStore, InitOptions};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 mod nss_client;
 use nss_client::{node_db, nss};
@@ -25,34 +24,22 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The daemon's own rustls configuration (its crypto provider, client verifier and versions).
 fn server_config(store: &CertStore) -> Arc<rustls::ServerConfig> {
     let creds = store.server_credentials().unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(creds.ca_cert_der.clone()))
-        .unwrap();
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
+    qnetd::server::tls::build_server_config(
+        creds.ca_cert_der,
+        creds.server_cert_der,
+        creds.server_key_pkcs8_der,
+        true,
     )
-    .build()
-    .unwrap();
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![CertificateDer::from(creds.server_cert_der)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(creds.server_key_pkcs8_der)),
-        )
-        .unwrap();
-    Arc::new(cfg)
+    .unwrap()
 }
 
-/// Runs one NSS client connection against a rustls server; returns the CN of the client
-/// certificate the server verified.
-fn handshake(store: &CertStore, node_db: &Path) -> String {
+/// Runs one NSS client connection, limited to the TLS versions `versions` (tstclnt's -V
+/// syntax, e.g. "tls1.2:tls1.2"), against the daemon's rustls configuration; returns the CN
+/// of the client certificate the server verified and the version they agreed on.
+fn handshake(store: &CertStore, node_db: &Path, versions: &str) -> (String, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let cfg = server_config(store);
@@ -80,7 +67,8 @@ fn handshake(store: &CertStore, node_db: &Path) -> String {
             .as_str()
             .unwrap()
             .to_string();
-        (line, cn)
+        let version = format!("{:?}", tls.conn.protocol_version().unwrap());
+        (line, cn, version)
     });
     let request = node_db.with_extension("request");
     std::fs::write(&request, b"ping\n").unwrap();
@@ -96,6 +84,8 @@ fn handshake(store: &CertStore, node_db: &Path) -> String {
             "-n",
             "Cluster Cert",
             "-f",
+            "-V",
+            versions,
         ])
         .arg("-A")
         .arg(&request)
@@ -116,7 +106,7 @@ fn handshake(store: &CertStore, node_db: &Path) -> String {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = client.wait_with_output().unwrap();
-    let (line, cn) = server.join().expect("server side of the handshake failed");
+    let (line, cn, version) = server.join().expect("server side of the handshake failed");
     assert_eq!(line, "ping\n");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("pong"),
@@ -124,7 +114,7 @@ fn handshake(store: &CertStore, node_db: &Path) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    cn
+    (cn, version)
 }
 
 #[test]
@@ -161,7 +151,10 @@ fn nss_client_and_rustls_server_accept_our_certificates() {
             "",
         ],
     );
-    assert_eq!(handshake(&store, &db), "ecluster");
+    for (versions, agreed) in [("tls1.2:tls1.3", "TLSv1_3"), ("tls1.2:tls1.2", "TLSv1_2")] {
+        let got = handshake(&store, &db, versions);
+        assert_eq!(got, ("ecluster".to_string(), agreed.to_string()));
+    }
 
     // RSA node key made by NSS, request signed by us.
     let db = node_db(&root.join("node-rsa"), &ca);
@@ -197,7 +190,10 @@ fn nss_client_and_rustls_server_accept_our_certificates() {
             issued.path.to_str().unwrap(),
         ],
     );
-    assert_eq!(handshake(&store, &db), "rcluster");
+    for (versions, agreed) in [("tls1.2:tls1.3", "TLSv1_3"), ("tls1.2:tls1.2", "TLSv1_2")] {
+        let got = handshake(&store, &db, versions);
+        assert_eq!(got, ("rcluster".to_string(), agreed.to_string()));
+    }
 
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -6,6 +6,7 @@
 //! addressed to, so each client's bytes leave in exactly the engine's order.
 
 pub mod client;
+pub mod crypto;
 pub mod explain;
 pub mod listener;
 pub mod lockfile;

@@ -61,7 +61,7 @@ pub fn build_server_config(
     server_key_pkcs8_der: Vec<u8>,
     client_cert_required: bool,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(super::crypto::provider());
     let verifier = if client_cert_required {
         let mut roots = RootCertStore::empty();
         roots
