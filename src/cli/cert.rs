@@ -70,6 +70,7 @@ pub struct BundleArgs {
 #[argh(subcommand, name = "list")]
 pub struct ListArgs {}
 
+#[inline(never)] // see cli::main
 pub fn main(args: CertArgs) -> ExitCode {
     let result = match args.command {
         CertCommand::Init(a) => init(&args.dir, a),

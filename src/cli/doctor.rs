@@ -550,6 +550,7 @@ pub fn setup_line(address: Option<IpAddr>, port: u16) -> String {
     line
 }
 
+#[inline(never)] // see cli::main
 pub fn main(args: DoctorArgs) -> ExitCode {
     let env = Env::from_args(&args);
     let checks = run_checks(&env);

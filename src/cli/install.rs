@@ -153,6 +153,7 @@ fn make_link(dir: &Path, name: &str, target: &Path) -> Result<LinkKind, String> 
     Ok(how)
 }
 
+#[inline(never)] // see cli::main
 pub fn main(args: InstallArgs) -> ExitCode {
     let target = match args.target.map_or_else(std::env::current_exe, Ok) {
         Ok(t) => t,

@@ -56,6 +56,7 @@ fn algorithm(name: &str) -> Option<Algorithm> {
     }
 }
 
+#[inline(never)] // see cli::main
 pub fn main(args: ProbeArgs) -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

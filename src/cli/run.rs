@@ -102,6 +102,7 @@ impl RunArgs {
     }
 }
 
+#[inline(never)] // see cli::main
 pub fn main(args: RunArgs) -> ExitCode {
     match args.to_config() {
         Ok(cfg) => {

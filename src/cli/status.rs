@@ -24,6 +24,7 @@ pub struct StatusArgs {
     pub socket: PathBuf,
 }
 
+#[inline(never)] // see cli::main
 pub fn main(args: StatusArgs) -> ExitCode {
     // Our own IPC commands; upstream's daemon answers "Unknown command" to them.
     let command: &[u8] = if args.json { b"json \n" } else { b"table \n" };

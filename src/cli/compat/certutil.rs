@@ -116,6 +116,7 @@ fn store_dir() -> PathBuf {
     }
 }
 
+#[inline(never)] // see cli::main
 pub fn main(args: &[String]) -> ExitCode {
     let flags = match parse(args) {
         Ok(f) => f,

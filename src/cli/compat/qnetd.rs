@@ -123,6 +123,7 @@ fn message_name(m: MsgType) -> &'static str {
 
 /// Entry point for the `corosync-qnetd` name; `args` = argv[1..]. `-v` and `-h` exit 1, as
 /// upstream does.
+#[inline(never)] // see cli::main
 pub fn main(args: &[String]) -> ExitCode {
     match parse(args) {
         Ok(Parsed::Run(cfg)) => {

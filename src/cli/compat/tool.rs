@@ -97,6 +97,7 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
+#[inline(never)] // see cli::main
 pub fn main(args: &[String]) -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_else(|| PROGRAM.into());
     // Use the raw OS arguments so cluster names and paths need not be UTF-8.
