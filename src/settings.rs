@@ -171,7 +171,7 @@ impl AdvancedSettings {
                 )))
             }
             "dpd_interval_coefficient" => {
-                self.dpd_interval_coefficient = float_in(value, 1.0, 1000.0).ok_or_else(bad)?
+                self.dpd_interval_coefficient = decimal_in(value, 1.0, 1000.0).ok_or_else(bad)?
             }
             "lock_file" => self.lock_file = nonempty_path(value).ok_or_else(bad)?,
             "local_socket_file" => self.local_socket_file = nonempty_path(value).ok_or_else(bad)?,
@@ -362,8 +362,37 @@ fn int_in(value: &str, min: u64, max: u64) -> Option<u64> {
     (min..=max).contains(&v).then_some(v)
 }
 
-fn float_in(value: &str, min: f64, max: f64) -> Option<f64> {
-    let v: f64 = value.trim_start().parse().ok()?;
+/// A decimal number in `min..=max` as upstream's `strtod` reads it: leading blanks, an optional
+/// '+', digits with an optional fraction ("1.5", "2", ".5", "3.") and exponent ("15e-1"); no
+/// trailing garbage. Hex, "inf" and "nan", which strtod also reads, fail upstream's range check
+/// and our grammar alike.
+///
+/// Hand-parsed because std's float parser costs 27 KB of the static binary (its tables and
+/// code) for this one setting. The result is the correctly rounded value, as `str::parse`
+/// gives, whenever the digits fit 2^53 and the scale 10^22 (one exact division); a coefficient
+/// never comes near those limits, and more than 19 digits is refused.
+fn decimal_in(value: &str, min: f64, max: f64) -> Option<f64> {
+    let s = value.trim_start();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (s, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit());
+    if !all_digits || int.len() + frac.len() == 0 || int.len() + frac.len() > 19 {
+        return None;
+    }
+    let digits: u64 = int
+        .bytes()
+        .chain(frac.bytes())
+        .fold(0, |n, b| n * 10 + u64::from(b - b'0'));
+    let scale = exponent.checked_sub(i32::try_from(frac.len()).ok()?)?;
+    let v = if scale >= 0 {
+        digits as f64 * 10f64.powi(scale)
+    } else {
+        digits as f64 / 10f64.powi(scale.checked_neg()?)
+    };
     (v.is_finite() && v >= min && v <= max).then_some(v)
 }
 
@@ -391,6 +420,57 @@ fn parse_group(value: &str) -> Option<Option<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_read_as_str_parse_reads_them() {
+        for text in [
+            "1",
+            "1.5",
+            "2.3",
+            "1.25",
+            "999.999",
+            " 7.1",
+            "+1.5",
+            "3.",
+            ".5e1",
+            "15e-1",
+            "1E2",
+            "0001.10",
+            "1000",
+            "1.000000000000000001",
+            "123456789.123456789",
+        ] {
+            let std: f64 = text.trim_start().parse().unwrap();
+            assert_eq!(decimal_in(text, 0.0, 1e300), Some(std), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decimals_refused() {
+        for text in [
+            "",
+            " ",
+            ".",
+            "e1",
+            "1e",
+            "1.5x",
+            "1,5",
+            "-1.5",
+            "inf",
+            "nan",
+            "0x1p0",
+            "1.5 ",
+            "1..5",
+            "1e1.5",
+            "++1",
+            "12345678901234567890",
+        ] {
+            assert_eq!(decimal_in(text, 0.0, 1e300), None, "{text:?}");
+        }
+        assert_eq!(decimal_in("0.5", 1.0, 1000.0), None);
+        assert_eq!(decimal_in("1000.1", 1.0, 1000.0), None);
+        assert_eq!(decimal_in("1e400", 0.0, f64::MAX), None);
+    }
 
     #[test]
     fn defaults_match_upstream() {

@@ -71,7 +71,7 @@ pub fn render(st: &ServerStatus) -> String {
                 vote,
                 yes_no(n.tls_active).into(),
                 yes_no(n.tls_active && n.cert_verified).into(),
-                format!("{:.1}s ago", n.ms_since_last_message as f64 / 1000.0),
+                seconds_ago(n.ms_since_last_message),
             ]);
         }
     }
@@ -114,11 +114,29 @@ fn bracket_v6(addr: &str) -> String {
     }
 }
 
+/// "1.2s ago": tenths of a second, rounded half up. Integer arithmetic on purpose: float
+/// formatting would link core's float printing (~10 KB) into the router binary for this alone.
+fn seconds_ago(ms: u64) -> String {
+    let tenths = ms.saturating_add(50) / 100;
+    format!("{}.{}s ago", tenths / 10, tenths % 10)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::types::*;
     use crate::status::snapshot::{ClusterStatus, NodeStatus};
+
+    #[test]
+    fn seconds_ago_rounds_to_tenths() {
+        assert_eq!(seconds_ago(0), "0.0s ago");
+        assert_eq!(seconds_ago(49), "0.0s ago");
+        assert_eq!(seconds_ago(50), "0.1s ago");
+        assert_eq!(seconds_ago(1234), "1.2s ago");
+        assert_eq!(seconds_ago(1299), "1.3s ago");
+        assert_eq!(seconds_ago(59_960), "60.0s ago");
+        assert_eq!(seconds_ago(u64::MAX), "18446744073709551.6s ago");
+    }
 
     #[test]
     fn table_rows_and_alignment() {
