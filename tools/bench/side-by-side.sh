@@ -10,7 +10,10 @@
 # Environment: BENCH_SIZES="1 100" overrides the sizes, BENCH_IDLE / BENCH_CHURN the phase
 # lengths in seconds, BENCH_CHURN_RATE the membership changes per second (default 50),
 # BENCH_RAMP_RATE the new connections per second during ramp-up (default 200);
-# BENCH_APPEND=1 keeps earlier result lines of the same work directory in the table.
+# BENCH_APPEND=1 keeps earlier result lines of the same work directory in the table;
+# QNETD_BIN=path measures that qnetd binary instead of a release build of this checkout, e.g.
+# the static musl binary routers run: `tools/cross/build.sh x86_64` and
+# QNETD_BIN=dist/qnetd-x86_64-unknown-linux-musl (the figures in tools/bench/README.md).
 #
 # Needs: corosync-qnetd (the daemon compared against), libnss3-tools (certutil, pk12util) and
 # openssl (to hand our server key to NSS as PKCS#12), all Debian packages; an open-files hard
@@ -58,10 +61,16 @@ fi
 ulimit -n "$(ulimit -Hn)"
 
 echo "== building (release)"
-cargo build --release -q -p qnetd -p loadgen
 bin=${CARGO_TARGET_DIR:-target}/release
-qnetd=$(realpath "$bin/qnetd")
+if [ -n "${QNETD_BIN:-}" ]; then
+    cargo build --release -q -p loadgen
+    qnetd=$(realpath "$QNETD_BIN")
+else
+    cargo build --release -q -p qnetd -p loadgen
+    qnetd=$(realpath "$bin/qnetd")
+fi
 loadgen=$(realpath "$bin/loadgen")
+echo "== measuring $qnetd ($(file -b "$qnetd" | cut -d, -f1-2))"
 
 echo "== certificates in $work"
 mkdir -p "$work"
