@@ -46,6 +46,10 @@ enum Outcome {
     Settled,
     /// A node went away: wait for everyone to be back.
     Lost,
+    /// A node's task ended (the load generator is stopping), or the event channel closed:
+    /// nothing will ever come back. Retrying here spun without awaiting anything and starved
+    /// the executor: a failed ramp-up against corosync-qnetd hung the run at 100% CPU.
+    Gone,
 }
 
 impl Coordinator {
@@ -78,6 +82,7 @@ impl Coordinator {
                 .collect();
             match self.converge(&plan, &mut ready).await {
                 Outcome::Lost => continue,
+                Outcome::Gone => return,
                 Outcome::Settled => self.votes.borrow_mut().settled += 1,
             }
             // Steady: wait for churn orders or a lost node.
@@ -127,6 +132,7 @@ impl Coordinator {
                         self.votes.borrow_mut().settled -= 1;
                         match self.converge(&plan, &mut ready).await {
                             Outcome::Lost => break,
+                            Outcome::Gone => return,
                             Outcome::Settled => self.votes.borrow_mut().settled += 1,
                         }
                     }
@@ -147,12 +153,12 @@ impl Coordinator {
                 nodes: nodes.clone(),
             };
             if self.commands[i].send(cmd).await.is_err() {
-                return Outcome::Lost;
+                return Outcome::Gone;
             }
             // Wait for this node's NODE_LIST_REPLY before the next node "joins".
             loop {
                 match self.next_event().await {
-                    None => return Outcome::Lost,
+                    None => return Outcome::Gone,
                     Some(Event::Disconnected { node }) => {
                         ready[node] = false;
                         return Outcome::Lost;
@@ -184,7 +190,7 @@ impl Coordinator {
                 })
                 .await;
             match ev {
-                None => return Outcome::Lost,
+                None => return Outcome::Gone,
                 Some(None) => {
                     self.votes.borrow_mut().timeouts += 1;
                     break;
@@ -216,7 +222,7 @@ impl Coordinator {
                 nodes: nodes.clone(),
             };
             if self.commands[i].send(cmd).await.is_err() {
-                return Outcome::Lost;
+                return Outcome::Gone;
             }
         }
         Outcome::Settled
