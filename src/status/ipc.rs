@@ -271,7 +271,7 @@ pub async fn serve_with_limits(
     let active = Cell::new(0usize);
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     let ex = smol::LocalExecutor::new();
-    ex.run(async {
+    let accept = async {
         loop {
             let accepted = smol::future::or(async { Some(listener.accept().await) }, async {
                 let _ = stop_rx.recv().await;
@@ -304,8 +304,15 @@ pub async fn serve_with_limits(
             })
             .detach();
         }
-    })
-    .await;
+    };
+    // Not `ex.run(accept)`: that gives this executor a runner with its own 512-slot task
+    // queue, 16 KiB the daemon keeps resident; ticking the executor needs none.
+    let tick = async {
+        loop {
+            ex.tick().await;
+        }
+    };
+    smol::future::or(accept, tick).await;
     log::info!("status socket: shutdown requested over IPC");
     shutdown();
 }
