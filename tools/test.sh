@@ -54,5 +54,6 @@ cargo test --workspace -- --skip e2e_
 
 if [ "${QNETD_TEST_QUICK:-0}" != 1 ]; then
     step "end-to-end: real corosync + corosync-qdevice in network namespaces"
-    cargo test --test e2e -- --test-threads=1 --nocapture
+    # Against the static musl binary routers run (built above), not the debug test build.
+    QNETD_BIN=$QNETD_STATIC_BIN cargo test --test e2e -- --test-threads=1 --nocapture
 fi
