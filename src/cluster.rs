@@ -250,7 +250,7 @@ mod tests {
         let names: Vec<&[u8]> = list.iter().map(|c| c.name.as_slice()).collect();
         assert_eq!(names, [&b"a"[..], b"c", b"b"]);
         assert_eq!(list.len(), 3);
-        list.find_mut(b"c").unwrap().nodes.clear();
+        assert_eq!(list.find_mut(b"c").map(|c| c.nodes[0].client), Some(3));
         list.clear();
         assert!(list.is_empty() && list.find(b"a").is_none());
     }

@@ -305,8 +305,9 @@ pub async fn serve_with_limits(
             .detach();
         }
     };
-    // Not `ex.run(accept)`: that gives this executor a runner with its own 512-slot task
-    // queue, 16 KiB the daemon keeps resident; ticking the executor needs none.
+    // Not `ex.run(accept)`: that gives this executor a second runner whose 512-slot task
+    // queue is initialised at once; ticking needs none (measured: the daemon's anonymous
+    // memory before any client 160 -> 152-156 kB).
     let tick = async {
         loop {
             ex.tick().await;
