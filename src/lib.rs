@@ -7,6 +7,7 @@ pub mod algo;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod install;
 pub mod probe;
 pub mod proto;
 pub mod server;

@@ -6,59 +6,21 @@
 //! The static binary is `QNETD_STATIC_BIN` if set, else built here for x86_64-unknown-linux-musl
 //! into this test's own target directory (the first run takes a few minutes).
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::Command;
 
 mod nss_client;
+mod router_support;
 use nss_client::{node_db, nss};
+use router_support::{copy_exec, is_static_elf, static_binary};
 
 // Real NSS outputs (corosync-qnetd 3.0.3 tools), copied from the team reference; see its README.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nss-certutil-3.0.3");
 const BUSYBOX: &str = "/bin/busybox";
-const MUSL: &str = "x86_64-unknown-linux-musl";
 /// Owner of /etc/corosync/qnetd in the chroot: every new file must take it.
 const CFG_UID: u32 = 4321;
 const CFG_GID: u32 = 4322;
-
-fn static_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("QNETD_STATIC_BIN") {
-        return PathBuf::from(p);
-    }
-    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("static-build");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--bin", "qnetd", "--target", MUSL])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // ring compiles a little C; without a musl cross compiler the host's cc does for x86_64
-        // (ring's C code needs no libc headers).
-        .env(
-            "CC_x86_64_unknown_linux_musl",
-            std::env::var("CC_x86_64_unknown_linux_musl").unwrap_or_else(|_| "cc".into()),
-        )
-        .status()
-        .unwrap();
-    assert!(status.success(), "static build failed");
-    target_dir.join(MUSL).join("debug/qnetd")
-}
-
-/// True if the ELF file has no PT_INTERP program header (no dynamic loader needed).
-fn is_static_elf(path: &Path) -> bool {
-    let elf = std::fs::read(path).unwrap();
-    assert_eq!(&elf[..4], b"\x7fELF");
-    assert_eq!(elf[4], 2, "64-bit ELF expected");
-    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
-    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
-    (0..phnum)
-        .all(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()) != 3)
-}
-
-fn copy_exec(from: &Path, to: &Path) {
-    std::fs::copy(from, to).unwrap();
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 const SCRIPT: &str = r#"
 set -e

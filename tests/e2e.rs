@@ -32,6 +32,10 @@
 mod cluster;
 #[path = "e2e/lab.rs"]
 mod lab;
+#[path = "e2e/router.rs"]
+mod router;
+#[path = "router_support/mod.rs"]
+mod router_support;
 
 use cluster::{node_id, Bed, DeviceConf, QNETD_HOST};
 use std::fmt::Write as _;
@@ -663,4 +667,77 @@ fn e2e_qnetd_unreachable_node_dropped_by_dpd_then_reconnects() {
     r.time("reconnected_after", back);
     r.memory(&mut bed);
     r.print();
+}
+
+/// The router story (issue 10): a root holding only BusyBox, Dropbear and our static binary;
+/// `qnetd install --firewall` there; then pvecm's ssh/scp sequence from a node with the real
+/// OpenSSH client (whose scp speaks SFTP: served by our built-in sftp-server through the
+/// path Dropbear was compiled with), and a real 2-node cluster quorate through the daemon the
+/// init script started. `trixie`: the nodes run Debian 13's corosync, corosync-qdevice, NSS
+/// tools and OpenSSH 10.0 (Proxmox VE 9); otherwise this Debian's (OpenSSH 9.2, Proxmox VE 8).
+fn router_pvecm_setup(test: &str, trixie: bool) {
+    let mut bed = Bed::new(test, 2);
+    if trixie {
+        let root = router::trixie_root();
+        for n in bed.nodes.clone() {
+            bed.lab.host(&n).use_root(&root);
+        }
+    }
+    let started = Instant::now();
+    let router = router::Router::install(&mut bed);
+    let installed = started.elapsed();
+    println!("    qnetd install:\n{}", router.install_output);
+    // Dropbear execs the sftp-server path compiled into it: install linked exactly that one.
+    let dropbear_paths =
+        qnetd::install::openwrt::dropbear_sftp_paths(&router.root.file("/usr/sbin/dropbear"));
+    assert!(
+        !dropbear_paths.is_empty(),
+        "no sftp-server path in Debian's dropbear"
+    );
+    for p in &dropbear_paths {
+        assert!(
+            router::links_to_qnetd(&router.root, &p.to_string_lossy()),
+            "{} is not linked to qnetd",
+            p.display()
+        );
+    }
+    assert!(
+        !router.root.file("/usr/lib/openssh").exists(),
+        "the router must have no openssh"
+    );
+    let node = bed.nodes[0].clone();
+    router.authorise(&bed, &node);
+    let ssh_version = router::ssh_version(&bed, &node);
+    println!("    node client: {ssh_version}");
+    let want = if trixie { "OpenSSH_10." } else { "OpenSSH_9.2" };
+    assert!(ssh_version.starts_with(want), "{ssh_version}");
+    let pvecm = router::pvecm_qdevice_setup(&bed, &node);
+    bed.write_conf_all(&DeviceConf::ffsplit());
+    let names = bed.nodes.clone();
+    bed.start_corosync_and_wait(&names);
+    let start = Instant::now();
+    for n in &names {
+        bed.start_qdevice(n);
+    }
+    bed.wait_quorate_with_qdevice(&names, &[1, 2], QUORATE_LIMIT);
+    let quorate = start.elapsed();
+    let st = bed.qnetd_tool(&["-l"]);
+    assert!(st.stdout.contains(&bed.cluster), "{}", st.text());
+    println!(
+        "E2E-RESULT scenario={test} daemon=router-static client=\"{ssh_version}\" \
+         install={:.2}s pvecm_sequence={:.2}s quorate_after={:.2}s",
+        installed.as_secs_f64(),
+        pvecm.as_secs_f64(),
+        quorate.as_secs_f64()
+    );
+}
+
+#[test]
+fn e2e_router_busybox_dropbear_pvecm_setup_openssh_9_2() {
+    router_pvecm_setup("router92", false);
+}
+
+#[test]
+fn e2e_router_busybox_dropbear_pvecm_setup_trixie_openssh_10() {
+    router_pvecm_setup("router-trixie", true);
 }

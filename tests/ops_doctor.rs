@@ -163,7 +163,12 @@ fn sftp_server_check() {
     let e = env(tmp.path());
     let c = check_sftp_server(&e);
     assert_eq!(c.level, Level::Fail);
-    assert!(c.fix.unwrap().contains("openssh-sftp-server"));
+    let fix = c.fix.unwrap();
+    assert!(
+        fix.contains("`qnetd install` links qnetd's built-in sftp-server"),
+        "{fix}"
+    );
+    assert!(!fix.contains("openssh-sftp-server"), "{fix}");
 
     let sftp = &e.sftp_servers[0];
     std::fs::create_dir_all(sftp.parent().unwrap()).unwrap();
@@ -172,6 +177,22 @@ fn sftp_server_check() {
     assert_eq!(check_sftp_server(&e).level, Level::Fail);
     std::fs::set_permissions(sftp, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(check_sftp_server(&e).level, Level::Pass);
+
+    // A link to this qnetd is ours; a dangling one (Dropbear's path does not resolve) fails.
+    let me = e.this_binary.clone().unwrap();
+    std::fs::write(&me, b"qnetd").unwrap();
+    std::fs::set_permissions(&me, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::remove_file(sftp).unwrap();
+    std::os::unix::fs::symlink(&me, sftp).unwrap();
+    let c = check_sftp_server(&e);
+    assert_eq!(c.level, Level::Pass);
+    assert!(
+        c.detail.contains("qnetd's built-in sftp-server"),
+        "{}",
+        c.detail
+    );
+    std::fs::remove_file(&me).unwrap();
+    assert_eq!(check_sftp_server(&e).level, Level::Fail);
 }
 
 #[test]
@@ -193,6 +214,7 @@ fn certutil_on_path_check() {
     // Our link in /sbin comes first on the PATH.
     let me = e.this_binary.clone().unwrap();
     std::fs::write(&me, b"qnetd").unwrap();
+    std::fs::set_permissions(&me, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&me, std::fs::Permissions::from_mode(0o755)).unwrap();
     let sbin = tmp.path().join("sbin");
     std::fs::create_dir_all(&sbin).unwrap();

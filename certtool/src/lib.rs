@@ -7,7 +7,7 @@ pub mod certinfo;
 mod csr;
 pub mod entropy;
 mod error;
-mod fsutil;
+pub mod fsutil;
 pub mod p12;
 pub mod profile;
 pub mod registry;

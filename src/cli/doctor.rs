@@ -4,7 +4,8 @@
 //! Checks are data ([`Check`]) computed from an [`Env`] of paths, port and clock, so each one
 //! is testable with injected values.
 
-use crate::cli::install::SSH_PATH;
+use crate::install::links::SSH_PATH;
+use crate::install::{links as install_links, openwrt};
 use crate::status::ipc::DEFAULT_SOCKET;
 use argh::FromArgs;
 use certtool::{CertStore, CA_KEY_FILE, SERVER_KEY_FILE};
@@ -109,7 +110,8 @@ pub struct Env {
     pub now: SystemTime,
     /// When this binary was built: a lower bound for a plausible clock.
     pub built: SystemTime,
-    /// Where an sftp-server may be (the first is dropbear's compiled-in path).
+    /// Where the ssh server execs its sftp-server: Dropbear's compiled-in path(s) when
+    /// Dropbear is installed, else the usual OpenSSH places.
     pub sftp_servers: Vec<PathBuf>,
     /// The PATH of a non-interactive ssh session.
     pub ssh_path: Vec<PathBuf>,
@@ -126,14 +128,7 @@ impl Env {
             socket: args.socket.clone(),
             now: SystemTime::now(),
             built: build_time(),
-            sftp_servers: [
-                "/usr/libexec/sftp-server",
-                "/usr/lib/sftp-server",
-                "/usr/lib/openssh/sftp-server",
-            ]
-            .iter()
-            .map(PathBuf::from)
-            .collect(),
+            sftp_servers: sftp_server_candidates(),
             ssh_path: SSH_PATH.iter().map(PathBuf::from).collect(),
             this_binary: std::env::current_exe().ok(),
         }
@@ -372,26 +367,63 @@ fn daemon_answers(socket: &Path) -> bool {
     )
 }
 
-/// OpenSSH ≥ 9 `scp` (Proxmox VE 8 and later) speaks SFTP, so the router needs an sftp-server.
+/// Dropbear execs a fixed path for the `sftp` subsystem (OpenWrt's build: /usr/libexec, Debian's:
+/// /usr/lib); with OpenSSH's sshd the usual places.
+fn sftp_server_candidates() -> Vec<PathBuf> {
+    if Path::new(openwrt::DROPBEAR).exists() {
+        let paths = openwrt::dropbear_sftp_paths(Path::new(openwrt::DROPBEAR));
+        if !paths.is_empty() {
+            return paths;
+        }
+        return vec![PathBuf::from(openwrt::SFTP_SERVER)];
+    }
+    [
+        openwrt::SFTP_SERVER,
+        "/usr/lib/sftp-server",
+        "/usr/lib/openssh/sftp-server",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect()
+}
+
+/// OpenSSH ≥ 9 `scp` (Proxmox VE 8 and later) speaks SFTP, so the router needs an sftp-server
+/// where its ssh server looks; qnetd carries one (`qnetd install` links it).
 pub fn check_sftp_server(env: &Env) -> Check {
     const NAME: &str = "sftp-server";
-    match env.sftp_servers.iter().find(|p| is_executable(p)) {
-        Some(p) => Check::pass(NAME, format!("{}", p.display())),
-        None => Check::bad(
+    let Some(found) = env.sftp_servers.iter().find(|p| is_executable(p)) else {
+        let where_ = env
+            .sftp_servers
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Check::bad(
             NAME,
             Level::Fail,
             format!(
-                "none of {} exists; pvecm copies certificates with scp, which uses SFTP since \
-                 OpenSSH 9 (Proxmox VE 8)",
-                env.sftp_servers
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "{where_} does not resolve to a program; pvecm copies certificates with scp, \
+                 which uses SFTP since OpenSSH 9 (Proxmox VE 8)"
             ),
-            "`opkg install openssh-sftp-server` (`apk add openssh-sftp-server` on OpenWrt 25)",
-        ),
-    }
+            format!(
+                "`qnetd install` links qnetd's built-in sftp-server there (or `qnetd install \
+                 --dir` plus `ln -s /usr/sbin/qnetd {}`)",
+                env.sftp_servers
+                    .first()
+                    .map_or(openwrt::SFTP_SERVER.into(), |p| p.display().to_string())
+            ),
+        );
+    };
+    let builtin = env
+        .this_binary
+        .as_deref()
+        .is_some_and(|me| install_links::is_same_file(found, me));
+    let detail = if builtin {
+        format!("{} (qnetd's built-in sftp-server)", found.display())
+    } else {
+        found.display().to_string()
+    };
+    Check::pass(NAME, detail)
 }
 
 /// `pvecm` runs `corosync-qnetd-certutil` through ssh, whose PATH is short on OpenWrt.

@@ -1,224 +1,146 @@
-//! `qnetd install`: the upstream names as links to this binary, so `corosync-qnetd`,
-//! `corosync-qnetd-certutil` (run by `pvecm qdevice setup` over ssh) and `corosync-qnetd-tool`
-//! (crmsh, pcs) find us. Idempotent; never clobbers a different file unless `--force`.
+//! `qnetd install` and `qnetd uninstall`: the command line of [`crate::install`].
 
 use argh::FromArgs;
-use std::fmt;
-use std::fs;
-use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The names the multi-call binary answers to (src/main.rs).
-pub const NAMES: [&str; 3] = [
-    "corosync-qnetd",
-    "corosync-qnetd-certutil",
-    "corosync-qnetd-tool",
-];
+use crate::install::{self, openwrt, InstallOptions, Plan, UninstallOptions};
 
-/// What a non-interactive ssh session on OpenWrt has on its PATH (dropbear's DEFAULT_PATH =
-/// TARGET_INIT_PATH); pvecm runs `corosync-qnetd-certutil` through such a session.
-pub const SSH_PATH: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-
-/// link corosync-qnetd, corosync-qnetd-certutil and corosync-qnetd-tool to this binary
+/// install qnetd: on OpenWrt the binary, procd script, UCI defaults, links (upstream names,
+/// sftp-server), sysupgrade list and service; elsewhere the links only
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "install")]
 pub struct InstallArgs {
-    /// directory for the links (default /usr/sbin, on the PATH of ssh sessions on OpenWrt)
+    /// print every step and change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+    /// add the UCI firewall rule for the qnetd port (zone: --zone, default lan);
+    /// `--firewall=ZONE` also works
+    #[argh(switch)]
+    pub firewall: bool,
+    /// firewall zone the Proxmox VE nodes are in (default lan)
+    #[argh(option, default = "String::from(\"lan\")")]
+    pub zone: String,
+    /// directory for the upstream names (default /usr/sbin, on the PATH of ssh sessions on
+    /// OpenWrt)
     #[argh(option, default = "PathBuf::from(\"/usr/sbin\")")]
     pub dir: PathBuf,
-    /// replace existing files of those names that are not already links to qnetd
+    /// replace foreign files at those names and a foreign /etc/init.d/qnetd (never a real
+    /// sftp-server)
     #[argh(switch)]
     pub force: bool,
-    /// the binary to link to (default: this one)
+    /// the binary to install or link to (default: this one)
     #[argh(option)]
     pub target: Option<PathBuf>,
+    /// links only, even on OpenWrt
+    #[argh(switch)]
+    pub links_only: bool,
 }
 
-/// What happened to one name.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Already a link to the target; nothing done.
-    Unchanged,
-    Created {
-        how: LinkKind,
-    },
-    Replaced {
-        how: LinkKind,
-        was: String,
-    },
-    /// A different file is there and `--force` was not given.
-    Refused {
-        what: String,
-    },
-    Failed(String),
+/// undo `qnetd install`: stop and disable the service, remove what install made; keeps
+/// /etc/config/qnetd and the certificate store unless --purge
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "uninstall")]
+pub struct UninstallArgs {
+    /// print every step and change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+    /// also remove /etc/config/qnetd and the certificate store (the CA key: enrolled
+    /// clusters must be set up again)
+    #[argh(switch)]
+    pub purge: bool,
+    /// directory of the upstream names (default /usr/sbin)
+    #[argh(option, default = "PathBuf::from(\"/usr/sbin\")")]
+    pub dir: PathBuf,
 }
 
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum LinkKind {
-    Symlink,
-    /// Used when the file system refuses symlinks.
-    HardLink,
-}
-
-impl fmt::Display for LinkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LinkKind::Symlink => "symlink",
-            LinkKind::HardLink => "hard link",
-        })
-    }
-}
-
-/// Make `dir/name` a link to `target`. `target` must be an absolute, existing path.
-pub fn install_one(dir: &Path, name: &str, target: &Path, force: bool) -> Outcome {
-    let link = dir.join(name);
-    let existing = match fs::symlink_metadata(&link) {
-        Ok(meta) => Some(meta),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Outcome::Failed(format!("cannot inspect {}: {e}", link.display())),
-    };
-    let Some(meta) = existing else {
-        return match make_link(dir, name, target) {
-            Ok(how) => Outcome::Created { how },
-            Err(e) => Outcome::Failed(e),
-        };
-    };
-    if is_same_file(&link, target) {
-        return Outcome::Unchanged;
-    }
-    let what = describe(&link, &meta);
-    if !force {
-        return Outcome::Refused { what };
-    }
-    match make_link(dir, name, target) {
-        Ok(how) => Outcome::Replaced { how, was: what },
-        Err(e) => Outcome::Failed(e),
-    }
-}
-
-/// True if `link` resolves to the same file as `target` (a symlink to it, possibly through
-/// other links, or a hard link).
-fn is_same_file(link: &Path, target: &Path) -> bool {
-    match (fs::metadata(link), fs::metadata(target)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
-fn describe(path: &Path, meta: &fs::Metadata) -> String {
-    if meta.file_type().is_symlink() {
-        match fs::read_link(path) {
-            Ok(dest) => format!("a symlink to {}", dest.display()),
-            Err(_) => "a symlink".to_string(),
-        }
-    } else if meta.is_dir() {
-        "a directory".to_string()
-    } else {
-        format!("a {}-byte file", meta.len())
-    }
-}
-
-/// Create the link under a temporary name, then rename it into place, so the name is never
-/// missing or half-made (and an existing file is replaced atomically).
-fn make_link(dir: &Path, name: &str, target: &Path) -> Result<LinkKind, String> {
-    let tmp = dir.join(format!(".{name}.qnetd-install"));
-    let _ = fs::remove_file(&tmp);
-    // A target in the same directory is linked by its bare name, so the links survive the
-    // directory being moved or mounted elsewhere (image builds, chroots).
-    let link_text = if target.parent() == Some(dir) {
-        target.file_name().map(PathBuf::from)
-    } else {
-        None
-    }
-    .unwrap_or_else(|| target.to_path_buf());
-    let how = match std::os::unix::fs::symlink(&link_text, &tmp) {
-        Ok(()) => LinkKind::Symlink,
-        Err(sym_err) => match fs::hard_link(target, &tmp) {
-            Ok(()) => LinkKind::HardLink,
-            Err(hard_err) => {
-                return Err(format!(
-                    "cannot link {} to {}: symlink: {sym_err}; hard link: {hard_err}",
-                    dir.join(name).display(),
-                    target.display()
-                ))
+/// argh has no optional option values: `--firewall=ZONE` becomes `--firewall --zone ZONE`.
+pub fn expand_firewall_flag(args: &[&str]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len() + 1);
+    for a in args {
+        match a.strip_prefix("--firewall=") {
+            Some(zone) => {
+                out.push("--firewall".to_string());
+                out.push("--zone".to_string());
+                out.push(zone.to_string());
             }
-        },
-    };
-    fs::rename(&tmp, dir.join(name)).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        format!("cannot put the link at {}: {e}", dir.join(name).display())
-    })?;
-    Ok(how)
+            None => out.push(a.to_string()),
+        }
+    }
+    out
 }
 
 #[inline(never)] // see cli::main
 pub fn main(args: InstallArgs) -> ExitCode {
-    let target = match args.target.map_or_else(std::env::current_exe, Ok) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("qnetd install: cannot find this binary's path: {e}; pass --target");
-            return ExitCode::FAILURE;
-        }
+    let Some(binary) = this_binary("install", args.target.as_deref()) else {
+        return ExitCode::FAILURE;
     };
-    let target = match fs::canonicalize(&target) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("qnetd install: {}: {e}", target.display());
-            return ExitCode::FAILURE;
-        }
+    let Some(link_dir) = existing_dir("install", &args.dir, !args.dry_run) else {
+        return ExitCode::FAILURE;
     };
-    let dir = match fs::canonicalize(&args.dir) {
-        Ok(d) if d.is_dir() => d,
-        Ok(d) => {
-            eprintln!("qnetd install: {} is not a directory", d.display());
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            eprintln!("qnetd install: {}: {e}", args.dir.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut ok = true;
-    for name in NAMES {
-        let path = dir.join(name);
-        match install_one(&dir, name, &target, args.force) {
-            Outcome::Unchanged => {
-                println!(
-                    "unchanged {}: already runs {}",
-                    path.display(),
-                    target.display()
-                )
-            }
-            Outcome::Created { how } => {
-                println!("created {} ({how} to {})", path.display(), target.display())
-            }
-            Outcome::Replaced { how, was } => println!(
-                "replaced {} (was {was}; now a {how} to {})",
-                path.display(),
-                target.display()
-            ),
-            Outcome::Refused { what } => {
-                ok = false;
-                eprintln!(
-                    "refused {}: it is {what}, not qnetd; remove it or re-run with --force",
-                    path.display()
-                );
-            }
-            Outcome::Failed(e) => {
-                ok = false;
-                eprintln!("failed {}: {e}", path.display());
-            }
-        }
+    let openwrt = !args.links_only && openwrt::is_openwrt();
+    if openwrt && !args.dry_run && !is_root() {
+        eprintln!("qnetd install: run it as root (it writes /usr/sbin, /etc and /lib)");
+        return ExitCode::FAILURE;
     }
-    if !SSH_PATH.iter().any(|p| Path::new(p) == dir) {
-        println!(
-            "note: {} is not on the PATH of a non-interactive ssh session on OpenWrt ({}); \
-             `pvecm qdevice setup` will not find corosync-qnetd-certutil there",
-            dir.display(),
-            SSH_PATH.join(":")
-        );
+    let opts = InstallOptions {
+        binary,
+        link_dir,
+        force: args.force,
+        firewall: args.firewall.then(|| args.zone.clone()),
+        openwrt,
+    };
+    carry_out("install", &install::plan_install(&opts), args.dry_run)
+}
+
+#[inline(never)] // see cli::main
+pub fn main_uninstall(args: UninstallArgs) -> ExitCode {
+    let Some(binary) = this_binary("uninstall", None) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(link_dir) = existing_dir("uninstall", &args.dir, false) else {
+        return ExitCode::FAILURE;
+    };
+    let openwrt = openwrt::is_openwrt();
+    if openwrt && !args.dry_run && !is_root() {
+        eprintln!("qnetd uninstall: run it as root");
+        return ExitCode::FAILURE;
+    }
+    let opts = UninstallOptions {
+        link_dir,
+        purge: args.purge,
+        openwrt,
+        binary,
+    };
+    carry_out("uninstall", &install::plan_uninstall(&opts), args.dry_run)
+}
+
+/// Prints the plan (dry run) or carries it out, one line per step; stops at the first
+/// failed step, since later ones (starting the service) depend on earlier ones.
+fn carry_out(cmd: &str, plan: &Plan, dry_run: bool) -> ExitCode {
+    for note in &plan.notes {
+        println!("{cmd}: note: {note}");
+    }
+    for refusal in &plan.refusals {
+        eprintln!("{cmd}: refused: {refusal}");
+    }
+    if plan.steps.is_empty() {
+        println!("{cmd}: nothing to do");
+    }
+    let mut ok = plan.refusals.is_empty();
+    for step in &plan.steps {
+        if dry_run {
+            println!("{cmd}: would {step}");
+            continue;
+        }
+        match install::apply(step) {
+            Ok(()) => println!("{cmd}: {step}: done"),
+            Err(e) => {
+                eprintln!("{cmd}: {step}: FAILED: {e}");
+                ok = false;
+                break;
+            }
+        }
     }
     if ok {
         ExitCode::SUCCESS
@@ -227,66 +149,35 @@ pub fn main(args: InstallArgs) -> ExitCode {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn this_binary(cmd: &str, given: Option<&Path>) -> Option<PathBuf> {
+    let path = match given.map_or_else(std::env::current_exe, |p| Ok(p.to_path_buf())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("qnetd {cmd}: cannot find this binary's path: {e}; pass --target");
+            return None;
+        }
+    };
+    std::fs::canonicalize(&path)
+        .map_err(|e| eprintln!("qnetd {cmd}: {}: {e}", path.display()))
+        .ok()
+}
 
-    fn tempdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("qnetd-install-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+/// The link directory, canonical. A dry run accepts one that does not exist yet.
+fn existing_dir(cmd: &str, dir: &Path, must_exist: bool) -> Option<PathBuf> {
+    match std::fs::canonicalize(dir) {
+        Ok(d) if d.is_dir() => Some(d),
+        Ok(d) => {
+            eprintln!("qnetd {cmd}: {} is not a directory", d.display());
+            None
+        }
+        Err(_) if !must_exist => Some(dir.to_path_buf()),
+        Err(e) => {
+            eprintln!("qnetd {cmd}: {}: {e}", dir.display());
+            None
+        }
     }
+}
 
-    #[test]
-    fn create_then_unchanged_then_refuse_then_force() {
-        let dir = tempdir("unit");
-        let bin = dir.join("qnetd");
-        fs::write(&bin, b"binary").unwrap();
-        assert_eq!(
-            install_one(&dir, "corosync-qnetd-tool", &bin, false),
-            Outcome::Created {
-                how: LinkKind::Symlink
-            }
-        );
-        // Same directory: linked by bare name.
-        assert_eq!(
-            fs::read_link(dir.join("corosync-qnetd-tool")).unwrap(),
-            PathBuf::from("qnetd")
-        );
-        assert_eq!(
-            install_one(&dir, "corosync-qnetd-tool", &bin, false),
-            Outcome::Unchanged
-        );
-        // A hard link to the binary also counts as installed.
-        fs::hard_link(&bin, dir.join("corosync-qnetd")).unwrap();
-        assert_eq!(
-            install_one(&dir, "corosync-qnetd", &bin, false),
-            Outcome::Unchanged
-        );
-        fs::write(dir.join("corosync-qnetd-certutil"), b"#!/bin/bash\n").unwrap();
-        assert_eq!(
-            install_one(&dir, "corosync-qnetd-certutil", &bin, false),
-            Outcome::Refused {
-                what: "a 12-byte file".into()
-            }
-        );
-        assert_eq!(
-            fs::read(dir.join("corosync-qnetd-certutil")).unwrap(),
-            b"#!/bin/bash\n"
-        );
-        assert_eq!(
-            install_one(&dir, "corosync-qnetd-certutil", &bin, true),
-            Outcome::Replaced {
-                how: LinkKind::Symlink,
-                was: "a 12-byte file".into()
-            }
-        );
-        assert_eq!(
-            fs::read(dir.join("corosync-qnetd-certutil")).unwrap(),
-            b"binary"
-        );
-        assert!(!dir.join(".corosync-qnetd-certutil.qnetd-install").exists());
-        let _ = fs::remove_dir_all(&dir);
-    }
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
 }

@@ -28,6 +28,7 @@ pub enum Command {
     Cert(cert::CertArgs),
     Status(status::StatusArgs),
     Install(install::InstallArgs),
+    Uninstall(install::UninstallArgs),
     Doctor(doctor::DoctorArgs),
     Probe(probe::ProbeArgs),
 }
@@ -42,7 +43,14 @@ pub fn main(args: &[String]) -> ExitCode {
         Some((cmd, rest)) => (*cmd, rest),
         None => ("qnetd", &[][..]),
     };
-    let cli = match Cli::from_args(&[cmd], rest) {
+    let expanded;
+    let rest = if rest.first() == Some(&"install") {
+        expanded = install::expand_firewall_flag(rest);
+        expanded.iter().map(String::as_str).collect()
+    } else {
+        rest.to_vec()
+    };
+    let cli = match Cli::from_args(&[cmd], &rest) {
         Ok(cli) => cli,
         Err(early) => {
             // --help goes to stdout with success; parse errors to stderr with failure.
@@ -64,6 +72,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::Cert(a)) => cert::main(a),
         Some(Command::Status(a)) => status::main(a),
         Some(Command::Install(a)) => install::main(a),
+        Some(Command::Uninstall(a)) => install::main_uninstall(a),
         Some(Command::Doctor(a)) => doctor::main(a),
         Some(Command::Probe(a)) => probe::main(a),
         None => {

@@ -430,7 +430,7 @@ pub fn node_id(node: &str) -> u32 {
 }
 
 /// Whether something in `host`'s network namespace listens on TCP `port` (v4 or v6).
-fn listening_on(host: &lab::Host, port: u16) -> bool {
+pub fn listening_on(host: &lab::Host, port: u16) -> bool {
     let out = host.run("cat", &["/proc/net/tcp", "/proc/net/tcp6"]);
     let want = format!(":{port:04X}");
     out.stdout.lines().skip(1).any(|l| {

@@ -209,9 +209,59 @@ pub struct Host {
     pub dir: PathBuf,
     holder: Child,
     procs: BTreeMap<String, Proc>,
+    /// Set by `use_root`: the host's commands run chrooted into this directory.
+    root: Option<PathBuf>,
 }
 
 impl Host {
+    /// From now on the host's commands run chrooted into `root` (another distribution's tree,
+    /// e.g. Debian 13 for a Proxmox VE 9 node), with the host's private directories, /root,
+    /// /proc, /dev and a /dev/shm of its own mounted inside it. The mounts are made in the
+    /// host's mount namespace, so hosts sharing one `root` still each see their own files.
+    pub fn use_root(&mut self, root: &Path) {
+        let home = self.dir.join("root-home");
+        fs::create_dir_all(&home).expect("create root home");
+        let mut script = String::from("set -e; ");
+        for (sub, mount) in MOUNTS {
+            script.push_str(&format!(
+                "mount --bind '{}' '{}{mount}'; ",
+                self.dir.join(sub).display(),
+                root.display()
+            ));
+        }
+        let r = root.display();
+        script.push_str(&format!(
+            "mount --bind '{}' '{r}/root'; mount --bind /dev '{r}/dev'; \
+             mount -t tmpfs -o mode=1777 tmpfs '{r}/dev/shm'; mount -t proc proc '{r}/proc'",
+            home.display()
+        ));
+        let out = self.run("sh", &["-c", &script]);
+        assert!(
+            out.ok(),
+            "{}: cannot mount into {r}: {}",
+            self.name,
+            out.text()
+        );
+        self.root = Some(root.to_path_buf());
+    }
+
+    /// Gives the host a /root of its own (ssh keys, known_hosts), as `use_root` does.
+    pub fn private_home(&self) -> PathBuf {
+        let home = self.dir.join("root-home");
+        fs::create_dir_all(&home).expect("create root home");
+        if self.root.is_none() {
+            let home_s = home.display().to_string();
+            let out = self.run("mount", &["--bind", &home_s, "/root"]);
+            assert!(
+                out.ok(),
+                "{}: cannot mount a private /root: {}",
+                self.name,
+                out.text()
+            );
+        }
+        home
+    }
+
     /// Host path of a directory seen as `inside` within the host (/etc/corosync, /tmp, ...).
     pub fn path(&self, inside: &str) -> PathBuf {
         for (sub, mount) in MOUNTS {
@@ -230,8 +280,11 @@ impl Host {
         let mut cmd = Command::new("nsenter");
         cmd.arg("-t")
             .arg(self.holder.id().to_string())
-            .args(["-m", "-n", "--"])
-            .arg(program)
+            .args(["-m", "-n", "--"]);
+        if let Some(root) = &self.root {
+            cmd.arg("chroot").arg(root);
+        }
+        cmd.arg(program)
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
         cmd
     }
@@ -418,6 +471,7 @@ impl Lab {
             dir,
             holder,
             procs: BTreeMap::new(),
+            root: None,
         });
         self.hosts.len() - 1
     }

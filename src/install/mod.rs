@@ -1,0 +1,534 @@
+//! `qnetd install` and `qnetd uninstall`: the whole OpenWrt install from the one binary.
+//!
+//! Each command first looks at the system and makes a [`Plan`]: the [`Step`]s that would
+//! change something, and notes on what it leaves alone and why. `--dry-run` prints the plan;
+//! otherwise the steps run in order. Looking never changes anything, so a second run finds
+//! nothing to do.
+
+pub mod links;
+pub mod openwrt;
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use certtool::fsutil::write_atomic;
+use links::{LinkKind, State};
+use openwrt as ow;
+
+/// The UCI section our firewall rule lives in: a named section makes the rule findable, so
+/// adding it is idempotent and uninstall removes exactly it.
+pub const FIREWALL_SECTION: &str = "firewall.qnetd";
+
+/// One change to the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Copy (or update) the running binary to its installed place.
+    CopyBinary {
+        from: PathBuf,
+        to: PathBuf,
+    },
+    WriteFile {
+        path: PathBuf,
+        text: &'static str,
+        mode: u32,
+        what: &'static str,
+    },
+    WriteKeepList {
+        text: String,
+    },
+    Link {
+        path: PathBuf,
+        target: PathBuf,
+    },
+    Remove {
+        path: PathBuf,
+        what: String,
+    },
+    RemoveTree {
+        path: PathBuf,
+        what: String,
+    },
+    /// `/etc/init.d/qnetd ACTION`.
+    Service(&'static str),
+    FirewallAdd {
+        zone: String,
+        port: u16,
+    },
+    FirewallRemove,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::CopyBinary { from, to } => {
+                write!(f, "copy {} to {}", from.display(), to.display())
+            }
+            Step::WriteFile { path, what, .. } => write!(f, "write {} ({what})", path.display()),
+            Step::WriteKeepList { .. } => write!(
+                f,
+                "write {} (kept across sysupgrade: binary, links, init script, config, store)",
+                ow::KEEP_FILE
+            ),
+            Step::Link { path, target } => {
+                write!(f, "link {} to {}", path.display(), target.display())
+            }
+            Step::Remove { path, what } => write!(f, "remove {} ({what})", path.display()),
+            Step::RemoveTree { path, what } => {
+                write!(f, "remove {} and everything in it ({what})", path.display())
+            }
+            Step::Service(action) => write!(f, "run {} {action}", ow::INIT_SCRIPT),
+            Step::FirewallAdd { zone, port } => write!(
+                f,
+                "add firewall rule {FIREWALL_SECTION}: accept TCP {port} from zone {zone}, \
+                 then reload the firewall"
+            ),
+            Step::FirewallRemove => write!(
+                f,
+                "remove firewall rule {FIREWALL_SECTION}, then reload the firewall"
+            ),
+        }
+    }
+}
+
+/// What a command will do and what it leaves alone.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Things deliberately not done, each with its reason.
+    pub notes: Vec<String>,
+    /// Conflicts that make the command fail (a foreign file where a link should go).
+    pub refusals: Vec<String>,
+}
+
+/// The options of `qnetd install`.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// The binary to install (normally the running one), already canonical.
+    pub binary: PathBuf,
+    /// Where the upstream names go (default /usr/sbin).
+    pub link_dir: PathBuf,
+    /// Replace foreign files at the link names and a foreign init script.
+    pub force: bool,
+    /// Add the firewall rule for this zone.
+    pub firewall: Option<String>,
+    /// False: links only (also forced on a host that is not OpenWrt).
+    pub openwrt: bool,
+}
+
+/// The plan of `qnetd install`.
+pub fn plan_install(opts: &InstallOptions) -> Plan {
+    let mut plan = Plan::default();
+    if !opts.openwrt {
+        plan_links(&mut plan, opts, &opts.binary);
+        plan.notes.push(format!(
+            "skipped the copy to {}, the init script, {}, the sftp-server link, the sysupgrade \
+             list, the service and the firewall: {}",
+            ow::BINARY,
+            ow::UCI_FILE,
+            ow::not_openwrt_reason()
+        ));
+        return plan;
+    }
+    let installed = PathBuf::from(ow::BINARY);
+    let binary_changes = plan_binary(&mut plan, &opts.binary, &installed);
+    let mut links = plan_links(&mut plan, opts, &installed);
+    links.extend(plan_sftp_links(&mut plan, &installed));
+    let script_changes = plan_init_script(&mut plan, opts.force);
+    plan_uci_defaults(&mut plan);
+    let uci = ow::UciOptions::read();
+    plan_keep_list(&mut plan, &links, &uci.store);
+    if let Some(zone) = &opts.firewall {
+        plan_firewall(&mut plan, zone, uci.port);
+    }
+    plan_service(&mut plan, binary_changes || script_changes);
+    plan
+}
+
+/// Copies the binary unless the installed one is this very file or has the same bytes.
+/// Returns whether the installed binary changes.
+fn plan_binary(plan: &mut Plan, from: &Path, to: &Path) -> bool {
+    if links::is_same_file(from, to) || same_contents(from, to) {
+        return false;
+    }
+    plan.steps.push(Step::CopyBinary {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+    });
+    true
+}
+
+fn same_contents(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(ma), Ok(mb)) if ma.len() == mb.len() => {
+            matches!((fs::read(a), fs::read(b)), (Ok(x), Ok(y)) if x == y)
+        }
+        _ => false,
+    }
+}
+
+/// The upstream names in the link directory. Returns the link paths (for keep.d).
+fn plan_links(plan: &mut Plan, opts: &InstallOptions, target: &Path) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for name in links::NAMES {
+        let path = opts.link_dir.join(name);
+        match links::inspect(&path, target) {
+            // A link to the installed binary that does not exist yet (first install) shows as
+            // absent or foreign; relink unless something real is there.
+            State::Ours => {}
+            State::Absent => plan.steps.push(link_step(&path, target)),
+            State::Foreign(what) if opts.force || points_to_qnetd(&path) => {
+                plan.notes
+                    .push(format!("replacing {}: it is {what}", path.display()));
+                plan.steps.push(link_step(&path, target));
+            }
+            State::Foreign(what) => plan.refusals.push(format!(
+                "{} is {what}, not qnetd; remove it or re-run with --force",
+                path.display()
+            )),
+            State::Unreadable(e) => plan.refusals.push(e),
+        }
+        paths.push(path);
+    }
+    if !links::SSH_PATH
+        .iter()
+        .any(|p| Path::new(p) == opts.link_dir)
+    {
+        plan.notes.push(format!(
+            "{} is not on the PATH of a non-interactive ssh session on OpenWrt ({}); \
+             `pvecm qdevice setup` will not find corosync-qnetd-certutil there",
+            opts.link_dir.display(),
+            links::SSH_PATH.join(":")
+        ));
+    }
+    paths
+}
+
+/// A symlink whose text names a `qnetd` file: ours from an earlier install, maybe to a binary
+/// that has moved since (e.g. /tmp/qnetd before the copy to /usr/sbin).
+fn points_to_qnetd(path: &Path) -> bool {
+    fs::read_link(path).is_ok_and(|t| t.file_name().is_some_and(|n| n == "qnetd"))
+}
+
+fn link_step(path: &Path, target: &Path) -> Step {
+    Step::Link {
+        path: path.to_path_buf(),
+        target: target.to_path_buf(),
+    }
+}
+
+/// sftp-server where Dropbear looks for it, only where nothing is: a real sftp-server is
+/// never replaced, not even with --force.
+fn plan_sftp_links(plan: &mut Plan, target: &Path) -> Vec<PathBuf> {
+    let mut ours = Vec::new();
+    for path in ow::sftp_server_paths() {
+        match links::inspect(&path, target) {
+            State::Ours => ours.push(path),
+            State::Absent => {
+                plan.steps.push(link_step(&path, target));
+                ours.push(path);
+            }
+            State::Foreign(_) if points_to_qnetd(&path) => {
+                plan.steps.push(link_step(&path, target));
+                ours.push(path);
+            }
+            State::Foreign(what) => plan.notes.push(format!(
+                "kept {}: a real sftp-server is there ({what}); Dropbear uses it, qnetd's \
+                 built-in one is not needed",
+                path.display()
+            )),
+            State::Unreadable(e) => plan.notes.push(e),
+        }
+    }
+    ours
+}
+
+/// Writes our init script if it is missing or is an older one of ours. Returns whether it
+/// changes.
+fn plan_init_script(plan: &mut Plan, force: bool) -> bool {
+    let path = Path::new(ow::INIT_SCRIPT);
+    let current = match fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            plan.refusals
+                .push(format!("cannot read {}: {e}", path.display()));
+            return false;
+        }
+    };
+    let what = match &current {
+        Some(text) if text == ow::INIT_SCRIPT_TEXT => return false,
+        Some(text) if text.contains(ow::INIT_SCRIPT_MARKER) => "procd script, updated",
+        Some(_) if force => "procd script, replacing a foreign one (--force)",
+        Some(_) => {
+            plan.refusals.push(format!(
+                "{} exists and was not written by qnetd; remove it or re-run with --force",
+                path.display()
+            ));
+            return false;
+        }
+        None => "procd script",
+    };
+    plan.steps.push(Step::WriteFile {
+        path: path.to_path_buf(),
+        text: ow::INIT_SCRIPT_TEXT,
+        mode: 0o755,
+        what,
+    });
+    true
+}
+
+/// The UCI file is the user's configuration: written only when absent.
+fn plan_uci_defaults(plan: &mut Plan) {
+    let path = Path::new(ow::UCI_FILE);
+    if path.exists() {
+        plan.notes
+            .push(format!("kept {}: it is your configuration", path.display()));
+        return;
+    }
+    plan.steps.push(Step::WriteFile {
+        path: path.to_path_buf(),
+        text: ow::UCI_DEFAULTS_TEXT,
+        mode: 0o644,
+        what: "UCI defaults",
+    });
+}
+
+fn plan_keep_list(plan: &mut Plan, links: &[PathBuf], store: &Path) {
+    let text = ow::keep_list(links, store);
+    if fs::read_to_string(ow::KEEP_FILE).is_ok_and(|t| t == text) {
+        return;
+    }
+    plan.steps.push(Step::WriteKeepList { text });
+}
+
+fn plan_firewall(plan: &mut Plan, zone: &str, port: u16) {
+    let current = |opt: &str| uci_get(&format!("{FIREWALL_SECTION}.{opt}"));
+    let port_text = port.to_string();
+    let present = current("src").as_deref() == Some(zone)
+        && current("dest_port").as_deref() == Some(port_text.as_str())
+        && current("target").as_deref() == Some("ACCEPT");
+    if !present {
+        plan.steps.push(Step::FirewallAdd {
+            zone: zone.to_string(),
+            port,
+        });
+    }
+}
+
+/// Enabled at boot, and running the installed binary and script: restarted if either changed.
+fn plan_service(plan: &mut Plan, changed: bool) {
+    let script_exists = Path::new(ow::INIT_SCRIPT).exists();
+    if !script_exists || !service_check("enabled") {
+        plan.steps.push(Step::Service("enable"));
+    }
+    let running = script_exists && service_check("running");
+    if running && changed {
+        plan.steps.push(Step::Service("restart"));
+    } else if !running {
+        plan.steps.push(Step::Service("start"));
+    }
+}
+
+/// The options of `qnetd uninstall`.
+#[derive(Debug, Clone)]
+pub struct UninstallOptions {
+    pub link_dir: PathBuf,
+    /// Also remove /etc/config/qnetd and the certificate store.
+    pub purge: bool,
+    pub openwrt: bool,
+    /// What the links must point to, to be ours.
+    pub binary: PathBuf,
+}
+
+/// The plan of `qnetd uninstall`: undoes what install made, keeping the user's data unless
+/// `purge`.
+pub fn plan_uninstall(opts: &UninstallOptions) -> Plan {
+    let mut plan = Plan::default();
+    let target = if opts.openwrt {
+        PathBuf::from(ow::BINARY)
+    } else {
+        opts.binary.clone()
+    };
+    let mut link_paths: Vec<PathBuf> = links::NAMES.iter().map(|n| opts.link_dir.join(n)).collect();
+    if !opts.openwrt {
+        remove_our_links(&mut plan, &link_paths, &target);
+        plan.notes.push(format!(
+            "removed only the links: {}, so install made nothing else",
+            ow::not_openwrt_reason()
+        ));
+        return plan;
+    }
+    let script = Path::new(ow::INIT_SCRIPT);
+    let script_is_ours =
+        fs::read_to_string(script).is_ok_and(|t| t.contains(ow::INIT_SCRIPT_MARKER));
+    if script_is_ours {
+        plan.steps.push(Step::Service("stop"));
+        plan.steps.push(Step::Service("disable"));
+    }
+    if uci_get(FIREWALL_SECTION).is_some() {
+        plan.steps.push(Step::FirewallRemove);
+    }
+    link_paths.extend(ow::sftp_server_paths());
+    remove_our_links(&mut plan, &link_paths, &target);
+    if script_is_ours {
+        plan.steps.push(Step::Remove {
+            path: script.to_path_buf(),
+            what: "procd script".into(),
+        });
+    }
+    remove_if_present(&mut plan, Path::new(ow::KEEP_FILE), "sysupgrade list");
+    remove_if_present(&mut plan, Path::new(ow::BINARY), "the qnetd binary");
+    let store = ow::UciOptions::read().store;
+    if opts.purge {
+        remove_if_present(
+            &mut plan,
+            Path::new(ow::UCI_FILE),
+            "your configuration (--purge)",
+        );
+        if store.exists() {
+            plan.steps.push(Step::RemoveTree {
+                path: store,
+                what: "the certificate store, CA key included (--purge)".into(),
+            });
+        }
+    } else {
+        plan.notes.push(format!(
+            "kept {} and the certificate store {} (--purge removes them)",
+            ow::UCI_FILE,
+            store.display()
+        ));
+    }
+    plan
+}
+
+/// Removes the links that run `target`; anything else at those names stays.
+fn remove_our_links(plan: &mut Plan, paths: &[PathBuf], target: &Path) {
+    for path in paths {
+        let ours = matches!(links::inspect(path, target), State::Ours) || points_to_qnetd(path);
+        if ours {
+            plan.steps.push(Step::Remove {
+                path: path.clone(),
+                what: "link to qnetd".into(),
+            });
+        }
+    }
+}
+
+fn remove_if_present(plan: &mut Plan, path: &Path, what: &str) {
+    if fs::symlink_metadata(path).is_ok() {
+        plan.steps.push(Step::Remove {
+            path: path.to_path_buf(),
+            what: what.into(),
+        });
+    }
+}
+
+// ---- carrying out a step -------------------------------------------------------------------
+
+/// Carries out one step; the error says what failed, in words.
+pub fn apply(step: &Step) -> Result<(), String> {
+    match step {
+        Step::CopyBinary { from, to } => copy_binary(from, to),
+        Step::WriteFile {
+            path, text, mode, ..
+        } => write_file(path, text.as_bytes(), *mode),
+        Step::WriteKeepList { text } => {
+            write_file(Path::new(ow::KEEP_FILE), text.as_bytes(), 0o644)
+        }
+        Step::Link { path, target } => link(path, target),
+        Step::Remove { path, .. } => {
+            fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
+        }
+        Step::RemoveTree { path, .. } => {
+            fs::remove_dir_all(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
+        }
+        Step::Service(action) => run(Command::new(ow::INIT_SCRIPT).arg(action)),
+        Step::FirewallAdd { zone, port } => firewall_add(zone, *port),
+        Step::FirewallRemove => {
+            run(Command::new("uci").args(["delete", FIREWALL_SECTION]))?;
+            firewall_commit()
+        }
+    }
+}
+
+fn copy_binary(from: &Path, to: &Path) -> Result<(), String> {
+    let data = fs::read(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    // Written beside and renamed over: a running daemon keeps its old file, the next start
+    // gets the whole new one, never a half-copied binary.
+    write_file(to, &data, 0o755)
+}
+
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    write_atomic(path, data, mode, None).map_err(|e| e.to_string())?;
+    // write_atomic sets the mode on its temp file; make sure the umask did not narrow it.
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+}
+
+fn link(path: &Path, target: &Path) -> Result<(), String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{} has no directory part", path.display()));
+    };
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    links::make_link(dir, &name.to_string_lossy(), target).map(|_: LinkKind| ())
+}
+
+fn firewall_add(zone: &str, port: u16) -> Result<(), String> {
+    let s = FIREWALL_SECTION;
+    let sets = [
+        format!("{s}=rule"),
+        format!("{s}.name=Allow-qnetd"),
+        format!("{s}.src={zone}"),
+        format!("{s}.proto=tcp"),
+        format!("{s}.dest_port={port}"),
+        format!("{s}.target=ACCEPT"),
+    ];
+    for set in &sets {
+        run(Command::new("uci").args(["set", set]))?;
+    }
+    firewall_commit()
+}
+
+fn firewall_commit() -> Result<(), String> {
+    run(Command::new("uci").args(["commit", "firewall"]))?;
+    run(Command::new("/etc/init.d/firewall").arg("reload"))
+}
+
+/// Runs a command; a failure carries its output.
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if text.is_empty() {
+        text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    }
+    Err(format!("{shown} failed ({}): {text}", out.status))
+}
+
+/// `/etc/init.d/qnetd enabled|running`: true when it says yes (exit 0).
+fn service_check(what: &str) -> bool {
+    Command::new(ow::INIT_SCRIPT)
+        .arg(what)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `uci -q get KEY`, None when unset or when uci is missing.
+fn uci_get(key: &str) -> Option<String> {
+    let out = Command::new("uci").args(["-q", "get", key]).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

@@ -1,0 +1,205 @@
+//! What `qnetd install` knows about an OpenWrt system: how to recognise one, where a package
+//! would put each file, what Dropbear runs for the `sftp` subsystem, and the two options of
+//! our UCI file that other steps need. Reading only: nothing here changes the system.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::settings::{DEFAULT_PORT, DEFAULT_STORE_DIR};
+
+/// OpenWrt tells itself apart this way: base-files writes the release file, and every init
+/// script is run by rc.common (`/sbin/sysupgrade` and `/etc/diag.sh` test the same files).
+pub const RELEASE_FILE: &str = "/etc/openwrt_release";
+pub const RC_COMMON: &str = "/etc/rc.common";
+
+pub const BINARY: &str = "/usr/sbin/qnetd";
+pub const INIT_SCRIPT: &str = "/etc/init.d/qnetd";
+pub const UCI_FILE: &str = "/etc/config/qnetd";
+/// Files listed here survive `sysupgrade` (base-files' `/sbin/sysupgrade` reads every file of
+/// this directory, as packages' conffiles).
+pub const KEEP_FILE: &str = "/lib/upgrade/keep.d/qnetd";
+/// Where OpenWrt's Dropbear looks for the `sftp` subsystem (its SFTPSERVER_PATH).
+pub const SFTP_SERVER: &str = "/usr/libexec/sftp-server";
+pub const DROPBEAR: &str = "/usr/sbin/dropbear";
+/// The links rc.common's `enable` makes from START=99 and STOP=10 in init.d/qnetd.
+pub const RC_LINKS: [&str; 2] = ["/etc/rc.d/S99qnetd", "/etc/rc.d/K10qnetd"];
+
+/// The procd script and the default UCI file, from the repository's init.d/ (one source).
+pub const INIT_SCRIPT_TEXT: &str = include_str!("../../init.d/qnetd");
+pub const UCI_DEFAULTS_TEXT: &str = include_str!("../../init.d/qnetd.config");
+/// A line only our init script has: an init script that carries it is ours to update.
+pub const INIT_SCRIPT_MARKER: &str = "# qnetd: corosync-qnetd compatible quorum arbiter";
+
+/// True on OpenWrt (both files present).
+pub fn is_openwrt() -> bool {
+    Path::new(RELEASE_FILE).is_file() && Path::new(RC_COMMON).is_file()
+}
+
+/// Why this host is not treated as OpenWrt, in words.
+pub fn not_openwrt_reason() -> String {
+    let missing: Vec<&str> = [RELEASE_FILE, RC_COMMON]
+        .into_iter()
+        .filter(|p| !Path::new(p).is_file())
+        .collect();
+    format!("this host is not OpenWrt (no {})", missing.join(", no "))
+}
+
+/// The sftp-server paths Dropbear may exec: OpenWrt's, plus whatever path this system's
+/// Dropbear was compiled with (Debian's build says /usr/lib/sftp-server).
+pub fn sftp_server_paths() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from(SFTP_SERVER)];
+    for p in dropbear_sftp_paths(Path::new(DROPBEAR)) {
+        if !paths.contains(&p) {
+            paths.push(p);
+        }
+    }
+    paths
+}
+
+/// The absolute `.../sftp-server` strings compiled into a Dropbear binary (empty if there is
+/// none or it cannot be read). Dropbear keeps SFTPSERVER_PATH as a plain C string.
+pub fn dropbear_sftp_paths(dropbear: &Path) -> Vec<PathBuf> {
+    // Dropbear is ~200-900 KB; the cap keeps a wrong file from being read whole.
+    const MAX: u64 = 8 << 20;
+    let mut data = Vec::new();
+    let read = fs::File::open(dropbear).and_then(|f| f.take(MAX).read_to_end(&mut data));
+    if read.is_err() {
+        return Vec::new();
+    }
+    sftp_paths_in(&data)
+}
+
+fn sftp_paths_in(data: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for s in data.split(|&b| b == 0) {
+        let Ok(text) = std::str::from_utf8(s) else {
+            continue;
+        };
+        let plausible = text.starts_with('/')
+            && text.ends_with("/sftp-server")
+            && text.len() < 256
+            && !text.contains(char::is_whitespace);
+        if plausible && !found.iter().any(|p: &PathBuf| p.as_os_str() == text) {
+            found.push(PathBuf::from(text));
+        }
+    }
+    found
+}
+
+/// The options of /etc/config/qnetd that install needs: the store (for keep.d) and the port
+/// (for the firewall rule). Missing file or options give the defaults the init script uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UciOptions {
+    pub store: PathBuf,
+    pub port: u16,
+}
+
+impl UciOptions {
+    pub fn read() -> UciOptions {
+        UciOptions::parse(&fs::read_to_string(UCI_FILE).unwrap_or_default())
+    }
+
+    /// Reads `option NAME 'VALUE'` lines the way `uci` writes them.
+    pub fn parse(text: &str) -> UciOptions {
+        let mut opts = UciOptions {
+            store: PathBuf::from(DEFAULT_STORE_DIR),
+            port: DEFAULT_PORT,
+        };
+        for line in text.lines() {
+            let mut words = line.split_whitespace();
+            if words.next() != Some("option") {
+                continue;
+            }
+            let (Some(name), Some(value)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let value = value.trim_matches(|c| c == '\'' || c == '"');
+            match name {
+                "store" if !value.is_empty() => opts.store = PathBuf::from(value),
+                "port" => opts.port = value.parse().unwrap_or(opts.port),
+                _ => {}
+            }
+        }
+        opts
+    }
+}
+
+/// The keep.d list: every file install made or the user configured, so a sysupgrade keeps
+/// the arbiter (binary and links are not in the firmware image) and its CA.
+pub fn keep_list(links: &[PathBuf], store: &Path) -> String {
+    let mut text = String::from("# Written by `qnetd install`: kept across sysupgrade.\n");
+    let mut add = |p: &Path| {
+        text.push_str(&p.to_string_lossy());
+        text.push('\n');
+    };
+    add(Path::new(BINARY));
+    links.iter().for_each(|l| add(l));
+    add(Path::new(INIT_SCRIPT));
+    RC_LINKS.iter().for_each(|l| add(Path::new(l)));
+    add(Path::new(UCI_FILE));
+    // The whole store directory: sysupgrade expands directories to the files in them.
+    let mut store = store.to_string_lossy().into_owned();
+    if !store.ends_with('/') {
+        store.push('/');
+    }
+    add(Path::new(&store));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_compiled_in_sftp_paths() {
+        let blob = b"\x7fELF\0junk\0/usr/lib/sftp-server\0sftp\0/usr/libexec/sftp-server\0\
+                     not a /path/sftp-server\0/usr/lib/sftp-server\0";
+        assert_eq!(
+            sftp_paths_in(blob),
+            vec![
+                PathBuf::from("/usr/lib/sftp-server"),
+                PathBuf::from("/usr/libexec/sftp-server")
+            ]
+        );
+        assert!(sftp_paths_in(b"\0sftp-server\0").is_empty());
+    }
+
+    #[test]
+    fn uci_options_with_defaults() {
+        let d = UciOptions::parse("");
+        assert_eq!(d.port, 5403);
+        assert_eq!(d.store, PathBuf::from(DEFAULT_STORE_DIR));
+        let o = UciOptions::parse(
+            "config qnetd 'main'\n\toption port '15403'\n\toption store '/srv/qnetd'\n\
+             \t# option store '/ignored'\n",
+        );
+        assert_eq!(o.port, 15403);
+        assert_eq!(o.store, PathBuf::from("/srv/qnetd"));
+    }
+
+    #[test]
+    fn shipped_init_script_carries_the_marker() {
+        assert!(INIT_SCRIPT_TEXT.starts_with("#!/bin/sh /etc/rc.common\n"));
+        assert!(INIT_SCRIPT_TEXT.contains(INIT_SCRIPT_MARKER));
+        assert!(INIT_SCRIPT_TEXT.contains(&format!("PROG={BINARY}")));
+    }
+
+    #[test]
+    fn keep_list_names_everything() {
+        let text = keep_list(
+            &[PathBuf::from("/usr/sbin/corosync-qnetd")],
+            Path::new("/etc/corosync/qnetd/nssdb"),
+        );
+        for want in [
+            BINARY,
+            "/usr/sbin/corosync-qnetd",
+            INIT_SCRIPT,
+            "/etc/rc.d/S99qnetd",
+            UCI_FILE,
+            "/etc/corosync/qnetd/nssdb/",
+        ] {
+            assert!(text.lines().any(|l| l == want), "{want} missing:\n{text}");
+        }
+    }
+}
