@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod install;
 pub mod probe;
 pub mod run;
+pub mod sftp;
 pub mod status;
 
 /// qnetd: a corosync-qnetd compatible quorum arbiter in one static binary.
@@ -30,6 +31,7 @@ pub enum Command {
     Install(install::InstallArgs),
     Doctor(doctor::DoctorArgs),
     Probe(probe::ProbeArgs),
+    SftpServer(sftp::SftpServerArgs),
 }
 
 /// Entry point for the `qnetd` name; `args` is the full argv.
@@ -66,6 +68,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::Install(a)) => install::main(a),
         Some(Command::Doctor(a)) => doctor::main(a),
         Some(Command::Probe(a)) => probe::main(a),
+        Some(Command::SftpServer(a)) => crate::sftp::main(&a.args),
         None => {
             eprintln!("qnetd: no command given; try `qnetd --help`");
             ExitCode::from(2)
