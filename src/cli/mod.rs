@@ -44,6 +44,11 @@ pub fn main(args: &[String]) -> ExitCode {
         Some((cmd, rest)) => (*cmd, rest),
         None => ("qnetd", &[][..]),
     };
+    // sftp-server's flags are getopt-style (-R, -lVERBOSE, -d DIR): argh would reject them,
+    // so the subcommand bypasses it (argh still lists it in --help).
+    if rest.first() == Some(&"sftp-server") {
+        return crate::sftp::main(args.get(2..).unwrap_or_default());
+    }
     let cli = match Cli::from_args(&[cmd], rest) {
         Ok(cli) => cli,
         Err(early) => {

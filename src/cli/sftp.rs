@@ -1,4 +1,5 @@
-//! `qnetd sftp-server`: the same SFTP server as the `sftp-server` name (src/sftp/).
+//! `qnetd sftp-server`: the same SFTP server as the `sftp-server` name (src/sftp/). Only its
+//! help text comes from here: cli::main hands the arguments to src/sftp before argh parses.
 
 use argh::FromArgs;
 

@@ -40,6 +40,9 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         if arg == "--" || !arg.starts_with('-') || arg == "-" {
             break;
         }
+        if arg == "--help" {
+            return Err(String::new());
+        }
         for (at, flag) in arg.char_indices().skip(1) {
             if "dflPpQu".contains(flag) {
                 let rest = &arg[at + flag.len_utf8()..];
