@@ -263,14 +263,15 @@ fn transfer_setup(dir: &Path) {
     std::fs::set_permissions(&exec, std::fs::Permissions::from_mode(0o750)).unwrap();
 }
 
-/// put/get (a 20 MB file too), ls -l, mkdir, rename, chmod, symlink, ln, rm, rmdir, a missing
-/// file both ways; the last command fails, so both clients exit 1.
+/// put/get (a 20 MB file too), ls -l, mkdir, rename, chmod (-h: lsetstat), symlink, ln, cp
+/// (copy-data), rm, rmdir, a missing file both ways; the last command fails, so both clients exit 1.
 const TRANSFER_BATCH: &str = "\
 put big.bin
 put small.txt
 put -p run.sh
 -put missing.txt
 get there.txt there.back
+copy there.txt there.copy
 get big.bin big.back
 ls -l
 mkdir sub
@@ -280,6 +281,8 @@ rename small.txt sub/small.txt
 chmod 640 sub/small.txt
 symlink sub/small.txt link
 ln sub/small.txt hard
+chmod -h 604 hard
+-chmod -h 600 link
 ln -s there.txt soft
 ls -l sub
 ls -la
@@ -314,8 +317,13 @@ fn batch_side_by_side_with_openssh() {
         std::fs::read(ours.dir.0.join("local/big.back")).unwrap(),
         pattern(BIG, 7)
     );
+    // chmod 640, then chmod -h 604 through its hard link
     let small = std::fs::metadata(remote.join("sub/small.txt")).unwrap();
-    assert_eq!(small.mode() & 0o777, 0o640);
+    assert_eq!(small.mode() & 0o777, 0o604);
+    assert_eq!(
+        std::fs::read(remote.join("there.copy")).unwrap(),
+        b"already on the server\n"
+    );
     assert_eq!(
         std::fs::read_link(remote.join("link")).unwrap(),
         Path::new("sub/small.txt")
