@@ -88,8 +88,8 @@ fn option(o: &mut Options, flag: char, value: String) -> Result<(), String> {
     Ok(())
 }
 
-/// -d's expansion: a leading ~ or ~/ is the home directory, %d the home, %u the user name,
-/// %U the uid, %% a percent sign.
+/// -d's expansion: a leading ~ or ~/ is the home directory (~user/ that user's), %d the
+/// home, %u the user name, %U the uid, %% a percent sign.
 fn expand_start_dir(dir: &str) -> String {
     let accounts = users::Accounts::load();
     let uid = rustix::process::getuid().as_raw();
@@ -100,7 +100,15 @@ fn expand_start_dir(dir: &str) -> String {
         .map_or_else(|| uid.to_string(), |u| text(Some(u)));
     let dir = match dir.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
-        _ => dir.to_string(),
+        Some(rest) => {
+            // ~user[/rest]; an unknown user leaves the path as it is (chdir then fails).
+            let (name, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match accounts.home_of(name.as_bytes()) {
+                Some(h) => format!("{}{tail}", text(Some(h))),
+                None => dir.to_string(),
+            }
+        }
+        None => dir.to_string(),
     };
     let mut out = String::new();
     let mut chars = dir.chars();
@@ -226,5 +234,7 @@ mod tests {
         let uid = rustix::process::getuid().as_raw();
         assert_eq!(expand_start_dir("/x/%U/%%"), format!("/x/{uid}/%"));
         assert_eq!(expand_start_dir("/x/%z"), "/x/%z");
+        assert_eq!(expand_start_dir("~root/x"), "/root/x");
+        assert_eq!(expand_start_dir("~no-such-user/x"), "~no-such-user/x");
     }
 }

@@ -741,12 +741,10 @@ fn set_path_attrs(f: &Path, a: &Attrs, follow: bool) -> io::Result<()> {
         }
     };
     if a.flags & p::ATTR_SIZE != 0 {
-        step(
-            File::options()
-                .write(true)
-                .open(f)
-                .and_then(|file| file.set_len(a.size)),
-        );
+        // truncate(2) by way of open: O_NONBLOCK so that a FIFO cannot hang the session.
+        let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = rustix::fs::open(f, flags, Mode::empty()).map_err(errno);
+        step(file.and_then(|fd| File::from(fd).set_len(a.size)));
     }
     if a.flags & p::ATTR_PERMISSIONS != 0 {
         let perm = std::fs::Permissions::from_mode(a.perm & 0o7777);
@@ -819,7 +817,8 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
             Err(_) => {}
         }
     }
-    if std::fs::symlink_metadata(to).is_ok() {
+    // stat, not lstat, as OpenSSH: a dangling symlink in the way is replaced.
+    if std::fs::metadata(to).is_ok() {
         // OpenSSH answers FAILURE here (no errno): the target exists.
         return Err(io::Error::other("target exists"));
     }
