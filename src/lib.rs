@@ -12,4 +12,5 @@ pub mod probe;
 pub mod proto;
 pub mod server;
 pub mod settings;
+pub mod sftp;
 pub mod status;

@@ -65,3 +65,20 @@ fn session_corpus() {
         assert_eq!(n > 0, t.is_server_to_client(), "{t:?} sent {n} times");
     }
 }
+
+#[test]
+fn sftp_packet_corpus() {
+    let mut total = checks::SftpStats::default();
+    replay("sftp_packet", |data| {
+        let s = checks::check_sftp_packet(data);
+        total.decoded += s.decoded;
+        total.malformed += s.malformed;
+        total.unknown += s.unknown;
+        total.fatal += s.fatal;
+    });
+    eprintln!("sftp_packet corpus reached: {total:?}");
+    // The corpus keeps reaching each outcome: requests decoded and refused, malformed ones,
+    // unknown ones, and sessions ended by a bad length or a missing id.
+    assert!(total.decoded > 20 && total.malformed > 0, "{total:?}");
+    assert!(total.unknown > 0 && total.fatal > 0, "{total:?}");
+}

@@ -475,3 +475,100 @@ pub fn check_session(data: &[u8]) -> SessionStats {
     driver.engine.shutdown(now);
     driver.stats
 }
+
+/// What the SFTP corpus reached: packets decoded, by outcome.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SftpStats {
+    pub decoded: usize,
+    pub malformed: usize,
+    pub unknown: usize,
+    pub fatal: usize,
+}
+
+/// The input is a client's byte stream after INIT (4-byte length, body, ...). Every body:
+/// `decode` never panics, ignores trailing bytes, and fails exactly when the id is missing
+/// (NoId) or the request is cut short (Malformed with that id). The stream also goes through
+/// the server with a policy that refuses every filesystem request (so fuzzing touches no
+/// files): each packet gets exactly one well-framed reply with its id, and the status says
+/// why (BAD_MESSAGE, OP_UNSUPPORTED, PERMISSION_DENIED), or the session ends on a framing
+/// error.
+pub fn check_sftp_packet(data: &[u8]) -> SftpStats {
+    use qnetd::sftp::packet::{self as p, Request};
+    use qnetd::sftp::server::{Policy, Server};
+
+    let mut stats = SftpStats::default();
+    let policy = Policy {
+        allow: Some(vec!["limits".to_string()]),
+        ..Policy::default()
+    };
+    let mut server = Server::new(policy);
+    let mut reply = Vec::new();
+    server
+        .handle(&[p::FXP_INIT, 0, 0, 0, 3], &mut reply)
+        .unwrap();
+    assert_eq!(reply[4], p::FXP_VERSION);
+
+    let mut rest = data;
+    while rest.len() >= 4 {
+        let header = [rest[0], rest[1], rest[2], rest[3]];
+        let Ok(len) = p::body_len(header) else {
+            let declared = u32::from_be_bytes(header) as usize;
+            assert!(declared == 0 || declared > p::MAX_PACKET);
+            stats.fatal += 1;
+            break;
+        };
+        let Some(body) = rest.get(4..4 + len) else {
+            break; // the server waits for the rest, then sees the end of input
+        };
+        rest = &rest[4 + len..];
+
+        let decoded = p::decode(body);
+        let mut longer = body.to_vec();
+        longer.extend_from_slice(b"\0trailing");
+        match (&decoded, p::decode(&longer)) {
+            (Ok(a), Ok(b)) => assert_eq!(*a, b, "trailing bytes changed the request"),
+            (Err(p::DecodeError::Malformed { .. }), _) => {}
+            (Err(p::DecodeError::NoId), _) => assert!(body.len() < 5),
+            (Ok(_), Err(e)) => panic!("trailing bytes broke the request: {e}"),
+        }
+        if let Err(p::DecodeError::Malformed { id }) = decoded {
+            assert!(body.len() >= 5 && body[0] != p::FXP_INIT);
+            assert_eq!(id.to_be_bytes(), body[1..5]);
+        }
+
+        reply.clear();
+        if server.handle(body, &mut reply).is_err() {
+            // Only a missing id or a second INIT end the session.
+            assert!(body.len() < 5 || body[0] == p::FXP_INIT, "{body:?}");
+            assert!(reply.is_empty());
+            stats.fatal += 1;
+            break;
+        }
+        assert_eq!(
+            u32::from_be_bytes([reply[0], reply[1], reply[2], reply[3]]) as usize,
+            reply.len() - 4
+        );
+        assert_eq!(reply[5..9], body[1..5], "reply id");
+        let code = (reply[4] == p::FXP_STATUS)
+            .then(|| u32::from_be_bytes([reply[9], reply[10], reply[11], reply[12]]));
+        match decoded {
+            Err(_) => {
+                assert_eq!(code, Some(5));
+                stats.malformed += 1;
+            }
+            Ok(packet) => {
+                match packet.request {
+                    Request::Limits => assert_eq!(reply[4], p::FXP_EXTENDED_REPLY),
+                    Request::Unknown { .. } | Request::UnknownExtended { .. } => {
+                        assert_eq!(code, Some(8));
+                        stats.unknown += 1;
+                    }
+                    Request::Init { .. } => unreachable!("a second INIT is fatal"),
+                    _ => assert_eq!(code, Some(3), "{packet:?} was not refused"),
+                }
+                stats.decoded += 1;
+            }
+        }
+    }
+    stats
+}

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod install;
 pub mod probe;
 pub mod run;
+pub mod sftp;
 pub mod status;
 
 /// qnetd: a corosync-qnetd compatible quorum arbiter in one static binary.
@@ -31,6 +32,7 @@ pub enum Command {
     Uninstall(install::UninstallArgs),
     Doctor(doctor::DoctorArgs),
     Probe(probe::ProbeArgs),
+    SftpServer(sftp::SftpServerArgs),
 }
 
 /// Entry point for the `qnetd` name; `args` is the full argv.
@@ -43,6 +45,11 @@ pub fn main(args: &[String]) -> ExitCode {
         Some((cmd, rest)) => (*cmd, rest),
         None => ("qnetd", &[][..]),
     };
+    // sftp-server's flags are getopt-style (-R, -lVERBOSE, -d DIR): argh would reject them,
+    // so the subcommand bypasses it (argh still lists it in --help).
+    if rest.first() == Some(&"sftp-server") {
+        return crate::sftp::main(args.get(2..).unwrap_or_default());
+    }
     let expanded;
     let rest = if rest.first() == Some(&"install") {
         expanded = install::expand_firewall_flag(rest);
@@ -75,6 +82,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::Uninstall(a)) => install::main_uninstall(a),
         Some(Command::Doctor(a)) => doctor::main(a),
         Some(Command::Probe(a)) => probe::main(a),
+        Some(Command::SftpServer(a)) => crate::sftp::main(&a.args),
         None => {
             eprintln!("qnetd: no command given; try `qnetd --help`");
             ExitCode::from(2)
