@@ -721,8 +721,17 @@ fn router_pvecm_setup(test: &str, trixie: bool) {
     }
     bed.wait_quorate_with_qdevice(&names, &[1, 2], QUORATE_LIMIT);
     let quorate = start.elapsed();
-    let st = bed.qnetd_tool(&["-l"]);
-    assert!(st.stdout.contains(&bed.cluster), "{}", st.text());
+    // The daemon runs inside the router root: so does its status socket.
+    let r = router.root.path.display().to_string();
+    let st = bed
+        .lab
+        .host_ref(cluster::QNETD_HOST)
+        .run("chroot", &[&r, "corosync-qnetd-tool", "-l"]);
+    assert!(
+        st.stdout.contains(&format!("Cluster \"{}\"", bed.cluster)),
+        "{}",
+        st.text()
+    );
     println!(
         "E2E-RESULT scenario={test} daemon=router-static client=\"{ssh_version}\" \
          install={:.2}s pvecm_sequence={:.2}s quorate_after={:.2}s",

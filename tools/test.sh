@@ -12,7 +12,7 @@ step() { printf '\n=== %s\n' "$*"; }
 install_deps() {
     local pkgs=(corosync corosync-qdevice corosync-qnetd libnss3-tools shellcheck busybox-static
         qemu-user-static file xz-utils iproute2 python3-venv procps util-linux dash openssl strace
-        openssh-client openssh-sftp-server)
+        openssh-client openssh-sftp-server dropbear-bin debootstrap)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,6 +54,10 @@ step "cargo test (unit + integration, without e2e)"
 cargo test --workspace -- --skip e2e_
 
 if [ "${QNETD_TEST_QUICK:-0}" != 1 ]; then
+    # The router scenarios run a Proxmox VE 9 node's client side (Debian 13: corosync 3.1.9,
+    # corosync-qdevice 3.0.3, OpenSSH 10.0) from a debootstrap root, made once and cached.
+    step "Debian 13 root for the Proxmox VE 9 client side"
+    tools/e2e/trixie-root.sh
     step "end-to-end: real corosync + corosync-qdevice in network namespaces"
     # Against the static musl binary routers run (built above), not the debug test build.
     QNETD_BIN=$QNETD_STATIC_BIN cargo test --test e2e -- --test-threads=1 --nocapture
