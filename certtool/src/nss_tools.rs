@@ -88,7 +88,8 @@ impl Db {
         let out = run("certutil", &["-K", "-d", &self.spec(), "-f", &pwd])?;
         let err = stderr(&out);
         if !out.status.success() {
-            if err.contains("no keys found") {
+            let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+            if all.contains("no keys found") {
                 return Ok(Vec::new());
             }
             if is_bad_password(&err) {

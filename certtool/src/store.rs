@@ -162,6 +162,12 @@ impl CertStore {
     /// Creates the store: CA ("QNet CA", serial 101 on a new store) and server certificate
     /// ("Qnetd Server", 102). Idempotent unless `force`.
     pub fn init(dir: &Path, opts: InitOptions) -> Result<(CertStore, InitOutcome), StoreError> {
+        // Its CA is what the enrolled nodes trust: `import-nss` keeps it, init would not.
+        if !opts.force && is_upstream_store(dir) {
+            return Err(StoreError::UpstreamNss {
+                dir: dir.to_path_buf(),
+            });
+        }
         let dir_mode = if opts.no_group_write { 0o750 } else { 0o770 };
         let dir_created =
             fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
@@ -170,12 +176,6 @@ impl CertStore {
         let state = inspect(dir)?;
         match (&state, opts.force) {
             (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
-            // Its CA is what the enrolled nodes trust: `import-nss` keeps it, init would not.
-            (State::Partial(_), false) if is_upstream_store(dir) => {
-                return Err(StoreError::UpstreamNss {
-                    dir: dir.to_path_buf(),
-                })
-            }
             // An init that was killed or ran out of space: finish it (its files go to a backup
             // like with `force`) instead of asking for `--force`.
             (State::Partial(missing), false) if !interrupted_init(dir, missing)? => {
