@@ -784,8 +784,9 @@ fn second_cluster(bed: &mut Bed) -> (u64, Duration) {
         .serial;
     for n in &second {
         bed.write_conf_cluster(n, "second", &second, &DeviceConf::ffsplit());
-        bed.start_corosync(n);
     }
+    // corosync-qdevice gives up if corosync's cmap is not there yet.
+    bed.start_corosync_and_wait(&second);
     let start = Instant::now();
     for n in &second {
         bed.start_qdevice(n);
