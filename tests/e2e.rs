@@ -750,3 +750,334 @@ fn e2e_router_busybox_dropbear_pvecm_setup_openssh_9_2() {
 fn e2e_router_busybox_dropbear_pvecm_setup_trixie_openssh_10() {
     router_pvecm_setup("router-trixie", true);
 }
+
+// ---- migration from Debian's corosync-qnetd and back (issue 11) ----------------------------
+
+const STORE: &str = "/etc/corosync/qnetd/nssdb";
+
+/// SHA-256 of every file in `dir` (a host path), by name.
+fn checksums(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let mut map = std::collections::BTreeMap::new();
+    for ent in std::fs::read_dir(dir).expect("list dir").flatten() {
+        if ent.path().is_file() {
+            let data = std::fs::read(ent.path()).expect("read");
+            map.insert(
+                ent.file_name().to_string_lossy().into_owned(),
+                certtool::sha256_hex(&data),
+            );
+        }
+    }
+    map
+}
+
+/// The NSS databases of `nodes` (what `pvecm qdevice setup` left there), file by file.
+fn node_databases(
+    bed: &Bed,
+    nodes: &[&str],
+) -> Vec<(String, std::collections::BTreeMap<String, String>)> {
+    nodes
+        .iter()
+        .map(|n| {
+            let db = bed.lab.host_ref(n).path("/etc/corosync/qdevice/net/nssdb");
+            (n.to_string(), checksums(&db))
+        })
+        .collect()
+}
+
+/// A 4-node lab where Debian's corosync-qnetd, with a store made by Debian's
+/// corosync-qnetd-certutil, serves cluster "qe2e" (n1, n2), enrolled the pvecm way; n3 and
+/// n4 wait for the second cluster. Returns the bed and the time to quorate.
+fn upstream_serving(test: &str, router: bool) -> (Bed, Duration) {
+    let mut bed = Bed::new(test, 4);
+    bed.daemon = cluster::Daemon::Upstream;
+    bed.nodes = vec!["n1".into(), "n2".into()];
+    if router {
+        add_router(&mut bed);
+    }
+    bed.enroll_all();
+    bed.write_conf_all(&DeviceConf::ffsplit());
+    bed.start_daemon(&[]);
+    let nodes = bed.nodes.clone();
+    bed.start_corosync_and_wait(&nodes);
+    let took = start_qdevices_and_wait(&mut bed, &[1, 2]);
+    assert_client_certificates_verified(&bed, 2);
+    (bed, took)
+}
+
+/// Host `r`, the router: the qnetd host's address and MAC (so the nodes, untouched, reach it
+/// once its cable is plugged instead of q's), and no NSS tools (hidden by /dev/null mounts).
+fn add_router(bed: &mut Bed) {
+    bed.lab
+        .add_host("r", &[("qnet", "eth1", format!("{}/24", lab::QNETD_ADDR))]);
+    bed.lab.set_link("qnet", "r", false);
+    let link = bed
+        .lab
+        .host_ref(QNETD_HOST)
+        .run_ok("ip", &["-o", "link", "show", "eth1"]);
+    let mac = link
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("q's MAC address")
+        .to_string();
+    let r = bed.lab.host_ref("r");
+    r.run_ok("ip", &["link", "set", "eth1", "address", &mac]);
+    for tool in ["certutil", "pk12util"] {
+        let path = lab::find_in_path(tool).expect("NSS tool on this machine");
+        r.run_ok("mount", &["--bind", "/dev/null", path.to_str().unwrap()]);
+        assert!(
+            !r.run(tool, &["-h"]).ok(),
+            "{tool} still runs on the router"
+        );
+    }
+}
+
+/// `corosync-qnetd-tool -l -v` counts `n` clients whose certificate the daemon verified.
+fn assert_client_certificates_verified(bed: &Bed, n: usize) {
+    let list = bed.qnetd_tool(&["-l", "-v"]);
+    let verified = list
+        .stdout
+        .matches("TLS active:\t\tYes (client certificate verified)")
+        .count();
+    assert_eq!(
+        verified,
+        n,
+        "{} corosync-qnetd-tool -l -v:\n{}",
+        bed.daemon.label(),
+        list.text()
+    );
+}
+
+/// pvecm's sequence for cluster "second" (n3, n4) against the current qnetd host's certutil,
+/// then corosync and qdevice on both; returns the new certificate's serial and the time to
+/// quorate.
+fn second_cluster(bed: &mut Bed) -> (u64, Duration) {
+    let signer = bed.qnetd.clone();
+    let second: Vec<String> = vec!["n3".into(), "n4".into()];
+    for n in &second {
+        bed.node_init_db(n, &signer);
+    }
+    let p12 = bed.node_request_and_import("n3", "second", &signer);
+    bed.node_import_p12("n4", &p12);
+    let crt = bed
+        .lab
+        .host_ref(&signer)
+        .path(&format!("{STORE}/cluster-second.crt"));
+    let der = std::fs::read(crt).expect("cluster-second.crt");
+    let serial = certtool::certinfo::summary(&der)
+        .expect("cluster-second.crt parses")
+        .serial;
+    for n in &second {
+        bed.write_conf_cluster(n, "second", &second, &DeviceConf::ffsplit());
+    }
+    // corosync-qdevice gives up if corosync's cmap is not there yet.
+    bed.start_corosync_and_wait(&second);
+    let start = Instant::now();
+    for n in &second {
+        bed.start_qdevice(n);
+    }
+    bed.wait_quorate_with_qdevice(&second, &[3, 4], QUORATE_LIMIT);
+    (serial, start.elapsed())
+}
+
+/// Both clusters quorate with the qdevice vote through the current daemon.
+fn both_clusters_quorate(bed: &Bed) -> Duration {
+    let start = Instant::now();
+    bed.wait_quorate_with_qdevice(&["n1".into(), "n2".into()], &[1, 2], QUORATE_LIMIT);
+    bed.wait_quorate_with_qdevice(&["n3".into(), "n4".into()], &[3, 4], QUORATE_LIMIT);
+    start.elapsed()
+}
+
+fn stop_daemon_and_wait_vote_gone(bed: &mut Bed) {
+    bed.qnetd_host().stop("qnetd", Duration::from_secs(10));
+    lab::wait_for(
+        "the qdevice vote to go away after the daemon stopped",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let q = bed.quorum("n1")?;
+            if q.qdevice_vote_counted() {
+                Err(q.raw)
+            } else {
+                Ok(())
+            }
+        },
+    );
+}
+
+/// Debian's corosync-qnetd serves a cluster; it is stopped, `qnetd cert import-nss` takes its
+/// store over in place, and our daemon serves the same nodes (their NSS databases unchanged,
+/// byte for byte) over TLS with their old client certificates. A second cluster is enrolled
+/// with pvecm's sequence against our store (its serial follows upstream's), and the way back:
+/// `export-nss` to pvecm's path, Debian's corosync-qnetd serves both clusters.
+#[test]
+fn e2e_migrate_in_place_upstream_to_ours_and_back() {
+    let (mut bed, first) = upstream_serving("migrate-inplace", false);
+    let nodes_before = node_databases(&bed, &["n1", "n2"]);
+    let q_store = bed.lab.host_ref(QNETD_HOST).path(STORE);
+    let upstream_files = checksums(&q_store);
+    stop_daemon_and_wait_vote_gone(&mut bed);
+
+    let qnetd = bed.our_program();
+    let q = bed.lab.host_ref(QNETD_HOST);
+    let out = q.run_ok(&qnetd, &["cert", "import-nss"]);
+    assert!(out.stdout.contains("(in place)"), "{}", out.text());
+    let after = checksums(&q_store);
+    for (f, sum) in &upstream_files {
+        assert_eq!(after.get(f), Some(sum), "import-nss changed upstream's {f}");
+    }
+    let again = q.run_ok(&qnetd, &["cert", "import-nss"]);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.text());
+
+    bed.daemon = cluster::Daemon::Ours(cluster::Daemon::our_binary());
+    let start = Instant::now();
+    bed.start_daemon(&[]);
+    bed.wait_quorate_with_qdevice(&["n1".into(), "n2".into()], &[1, 2], QUORATE_LIMIT);
+    let ours_quorate = start.elapsed();
+    assert_client_certificates_verified(&bed, 2);
+    assert_eq!(node_databases(&bed, &["n1", "n2"]), nodes_before);
+
+    // The last upstream serial was 103 (CA 101, server 102, cluster qe2e 103).
+    let (serial, second_took) = second_cluster(&mut bed);
+    assert_eq!(
+        serial, 104,
+        "the second cluster's certificate reuses or skips a serial"
+    );
+    assert_client_certificates_verified(&bed, 4);
+
+    // The way back, to pvecm's path: our store moves aside, export-nss writes a database.
+    stop_daemon_and_wait_vote_gone(&mut bed);
+    let aside = "/etc/corosync/qnetd/nssdb.qnetd";
+    let q = bed.lab.host_ref(QNETD_HOST);
+    q.run_ok("mv", &[STORE, aside]);
+    let out = q.run_ok(
+        &qnetd,
+        &["cert", "--dir", aside, "export-nss", "--nssdb", STORE],
+    );
+    assert!(
+        out.stdout.contains("2 cluster certificate(s)"),
+        "{}",
+        out.text()
+    );
+    bed.daemon = cluster::Daemon::Upstream;
+    let start = Instant::now();
+    bed.start_daemon(&[]);
+    both_clusters_quorate(&bed);
+    let back = start.elapsed();
+    assert_client_certificates_verified(&bed, 4);
+    assert_eq!(node_databases(&bed, &["n1", "n2"]), nodes_before);
+
+    let mut r = Report::new("migrate-in-place", &bed);
+    r.time("upstream_quorate_after", first);
+    r.time("ours_quorate_after_import", ours_quorate);
+    r.time("second_cluster_quorate_after", second_took);
+    r.time("upstream_again_quorate_after", back);
+    r.memory(&mut bed);
+    r.print();
+}
+
+/// The same move to a second host: `import-nss --out` on the old host, the store copied to
+/// the "router" (same address, no NSS tools there), our daemon (QNETD_BIN: the static musl
+/// build in CI) serving the same untouched nodes and a second cluster enrolled there. The way
+/// back: the router's store copied to the old host, `export-nss` onto the old, still intact
+/// database (it gains the second cluster's certificate and the serial), Debian's daemon
+/// serves both clusters there again.
+#[test]
+fn e2e_migrate_out_to_router_and_back() {
+    let (mut bed, first) = upstream_serving("migrate-router", true);
+    let nodes_before = node_databases(&bed, &["n1", "n2"]);
+    let q_store = bed.lab.host_ref(QNETD_HOST).path(STORE);
+    let upstream_files = checksums(&q_store);
+    stop_daemon_and_wait_vote_gone(&mut bed);
+
+    let qnetd = bed.our_program();
+    let q = bed.lab.host_ref(QNETD_HOST);
+    let out = q.run_ok(
+        &qnetd,
+        &["cert", "import-nss", "--out", "/tmp/router-store"],
+    );
+    assert!(out.stdout.contains("Copy"), "{}", out.text());
+    assert_eq!(
+        checksums(&q_store),
+        upstream_files,
+        "--out wrote into the old store"
+    );
+    // scp -r, as the README says.
+    let from = q.path("/tmp/router-store");
+    let to = bed.lab.host_ref("r").path(STORE);
+    copy_dir(&from, &to);
+
+    bed.lab.set_link("qnet", QNETD_HOST, false);
+    bed.lab.set_link("qnet", "r", true);
+    bed.qnetd = "r".into();
+    bed.daemon = cluster::Daemon::Ours(cluster::Daemon::our_binary());
+    let start = Instant::now();
+    bed.start_daemon(&[]);
+    bed.wait_quorate_with_qdevice(&["n1".into(), "n2".into()], &[1, 2], QUORATE_LIMIT);
+    let router_quorate = start.elapsed();
+    assert_client_certificates_verified(&bed, 2);
+    assert_eq!(node_databases(&bed, &["n1", "n2"]), nodes_before);
+    let (serial, second_took) = second_cluster(&mut bed);
+    assert_eq!(serial, 104);
+
+    // Back to the old host.
+    stop_daemon_and_wait_vote_gone(&mut bed);
+    let r_store = bed.lab.host_ref("r").path(STORE);
+    let q = bed.lab.host_ref(QNETD_HOST);
+    copy_dir(&r_store, &q.path("/etc/corosync/qnetd/nssdb.router"));
+    let out = q.run_ok(
+        &qnetd,
+        &[
+            "cert",
+            "--dir",
+            "/etc/corosync/qnetd/nssdb.router",
+            "export-nss",
+            "--nssdb",
+            STORE,
+        ],
+    );
+    assert!(out.stdout.contains("cluster-second.crt"), "{}", out.text());
+    let back_files = checksums(&q_store);
+    for f in [
+        "cert9.db",
+        "key4.db",
+        "qnetd-cacert.crt",
+        "cluster-qe2e.crt",
+    ] {
+        assert_eq!(
+            back_files.get(f),
+            upstream_files.get(f),
+            "export-nss changed {f}"
+        );
+    }
+    let serial_txt = std::fs::read_to_string(q_store.join("serial.txt")).expect("serial.txt");
+    assert_eq!(serial_txt.trim(), "104");
+    bed.lab.set_link("qnet", "r", false);
+    bed.lab.set_link("qnet", QNETD_HOST, true);
+    bed.qnetd = QNETD_HOST.into();
+    bed.daemon = cluster::Daemon::Upstream;
+    let start = Instant::now();
+    bed.start_daemon(&[]);
+    both_clusters_quorate(&bed);
+    let back = start.elapsed();
+    assert_client_certificates_verified(&bed, 4);
+
+    let mut r = Report::new("migrate-out-to-router", &bed);
+    r.time("upstream_quorate_after", first);
+    r.time("router_quorate_after", router_quorate);
+    r.time("second_cluster_quorate_after", second_took);
+    r.time("upstream_again_quorate_after", back);
+    r.memory(&mut bed);
+    r.print();
+}
+
+/// Copies the files of `from` into `to` (created), modes kept.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for ent in std::fs::read_dir(from).expect("list").flatten() {
+        if ent.path().is_file() {
+            std::fs::copy(ent.path(), to.join(ent.file_name())).expect("copy");
+        }
+    }
+}

@@ -23,6 +23,10 @@ pub enum StoreError {
     BadName(String),
     /// Key generation, signing or encoding failed.
     Crypto(String),
+    /// The directory holds upstream corosync-qnetd's NSS database and none of our keys yet.
+    UpstreamNss { dir: PathBuf },
+    /// An operation refused because of what it would break; the text says what and why.
+    Refused(String),
 }
 
 impl StoreError {
@@ -56,6 +60,15 @@ impl fmt::Display for StoreError {
             StoreError::BadRequest(msg) => write!(f, "certificate request refused: {msg}"),
             StoreError::BadName(msg) => write!(f, "invalid cluster name: {msg}"),
             StoreError::Crypto(msg) => write!(f, "{msg}"),
+            StoreError::UpstreamNss { dir } => write!(
+                f,
+                "{0} holds the NSS database of upstream corosync-qnetd (made by \
+                 corosync-qnetd-certutil), not yet a qnetd store: take it over with \
+                 `qnetd cert --dir {0} import-nss`, which keeps its CA, so every node enrolled \
+                 with it keeps working (the upstream files stay as they are)",
+                dir.display()
+            ),
+            StoreError::Refused(msg) => write!(f, "{msg}"),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! qnetd's certificate store: CA and server certificate creation, signing of node requests,
 //! PKCS#12 bundles for nodes. Used by the daemon (server credentials) and by the `qnetd cert`
-//! and `corosync-qnetd-certutil` commands. Never runs an external program.
+//! and `corosync-qnetd-certutil` commands. Never runs an external program, except for the
+//! migration from and to an upstream NSS database (`nss_import`, `nss_export`), which runs
+//! NSS's certutil/pk12util (`nss_tools`) on the host that has them.
 
 pub mod bundle;
 pub mod certinfo;
@@ -8,7 +10,11 @@ mod csr;
 pub mod entropy;
 mod error;
 pub mod fsutil;
+pub mod nss_export;
+pub mod nss_import;
+pub mod nss_tools;
 pub mod p12;
+mod p12_read;
 pub mod profile;
 pub mod registry;
 mod store;
@@ -16,8 +22,8 @@ mod store;
 pub use entropy::random_pool_ready;
 pub use error::StoreError;
 pub use store::{
-    check_cluster_name, cluster_cert_file, colon_fingerprint, has_nss_database, sha256_hex,
-    store_exists, CertStore, InitOptions, InitOutcome, Issued, Listed, ServerCredentials,
-    CA_CERT_FILE, CA_KEY_FILE, DEFAULT_DIR, REGISTRY_FILE, SERIAL_FILE, SERVER_CERT_FILE,
-    SERVER_KEY_FILE,
+    check_cluster_name, cluster_cert_file, colon_fingerprint, has_nss_database, is_upstream_store,
+    sha256_hex, store_exists, CertStore, InitOptions, InitOutcome, Issued, Listed,
+    ServerCredentials, CA_CERT_FILE, CA_KEY_FILE, DEFAULT_DIR, REGISTRY_FILE, SERIAL_FILE,
+    SERVER_CERT_FILE, SERVER_KEY_FILE,
 };

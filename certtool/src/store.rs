@@ -42,15 +42,15 @@ const CORE_FILES: [&str; 4] = [CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERV
 /// file name in the store (`_nss_certificate_db_initialized` in pcs/lib/corosync/qdevice_net.py)
 /// and refuses to sign before it sees one. The smallest of those names, as a text marker.
 pub const PCS_MARKER_FILE: &str = "pkcs11.txt";
-const PCS_MARKER_TEXT: &str =
+pub(crate) const PCS_MARKER_TEXT: &str =
     "# Not an NSS database: qnetd keeps its certificates in PEM files here.\n\
 # This file exists because pcs looks for an NSS database file name to tell an initialised\n\
 # qnetd certificate store from an empty one.\n";
 /// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
-const KEY_MODE: u32 = 0o600;
-const CA_EXPORT_MODE: u32 = 0o644;
+pub(crate) const KEY_MODE: u32 = 0o600;
+pub(crate) const CA_EXPORT_MODE: u32 = 0o644;
 
 /// What the TLS server needs, all DER.
 #[derive(Clone, Debug)]
@@ -108,7 +108,13 @@ impl CertStore {
     /// Opens an initialised store; a missing or empty one is `NotInitialised` (whose message
     /// names `qnetd cert init`).
     pub fn open(dir: &Path) -> Result<CertStore, StoreError> {
-        match inspect(dir)? {
+        let state = inspect(dir)?;
+        if !matches!(state, State::Complete) && is_upstream_store(dir) {
+            return Err(StoreError::UpstreamNss {
+                dir: dir.to_path_buf(),
+            });
+        }
+        match state {
             State::Complete => Ok(CertStore::at(dir)),
             State::Empty => Err(StoreError::NotInitialised {
                 dir: dir.to_path_buf(),
@@ -156,6 +162,12 @@ impl CertStore {
     /// Creates the store: CA ("QNet CA", serial 101 on a new store) and server certificate
     /// ("Qnetd Server", 102). Idempotent unless `force`.
     pub fn init(dir: &Path, opts: InitOptions) -> Result<(CertStore, InitOutcome), StoreError> {
+        // Its CA is what the enrolled nodes trust: `import-nss` keeps it, init would not.
+        if !opts.force && is_upstream_store(dir) {
+            return Err(StoreError::UpstreamNss {
+                dir: dir.to_path_buf(),
+            });
+        }
         let dir_mode = if opts.no_group_write { 0o750 } else { 0o770 };
         let dir_created =
             fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
@@ -485,8 +497,14 @@ pub fn has_nss_database(dir: &Path) -> bool {
     NSS_DB_FILES.iter().any(|f| dir.join(f).exists())
 }
 
+/// Whether `dir` is upstream's NSS store that nodes may be enrolled with and that we have not
+/// taken over: an NSS database, its CA export, and none of our keys.
+pub fn is_upstream_store(dir: &Path) -> bool {
+    has_nss_database(dir) && dir.join(CA_CERT_FILE).exists() && !dir.join(CA_KEY_FILE).exists()
+}
+
 /// The directory whose owner new files take: the parent of the store (/etc/corosync/qnetd).
-fn config_dir(dir: &Path) -> PathBuf {
+pub(crate) fn config_dir(dir: &Path) -> PathBuf {
     match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -514,7 +532,7 @@ pub fn check_cluster_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn entry_for(der: &[u8], kind: Kind, name: &str) -> Result<Entry, StoreError> {
+pub(crate) fn entry_for(der: &[u8], kind: Kind, name: &str) -> Result<Entry, StoreError> {
     let cert = certinfo::summary(der)
         .map_err(|e| StoreError::Crypto(format!("issued certificate does not parse: {e}")))?;
     Ok(Entry {
@@ -557,7 +575,7 @@ fn ca_export_text(entry: &Entry, pem: &str) -> String {
 }
 
 /// Reads the first PEM block with one of `tags` from `path` (text around it is ignored).
-fn read_pem(path: &Path, tags: &[&str]) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn read_pem(path: &Path, tags: &[&str]) -> Result<Vec<u8>, StoreError> {
     let data = fsutil::read(path)?;
     let corrupt = |reason: String| StoreError::Corrupt {
         path: path.to_path_buf(),

@@ -27,6 +27,8 @@ pub enum CertCommand {
     Sign(SignArgs),
     Bundle(BundleArgs),
     List(ListArgs),
+    ImportNss(super::cert_nss::ImportNssArgs),
+    ExportNss(super::cert_nss::ExportNssArgs),
 }
 
 /// create the CA ("QNet CA") and the server certificate ("Qnetd Server"); does nothing if they exist
@@ -34,8 +36,13 @@ pub enum CertCommand {
 #[argh(subcommand, name = "init")]
 pub struct InitArgs {
     /// re-create the CA and server certificate; the old files are moved to a backup directory
+    /// (twice, `--force --force`, where the CA came from upstream's NSS database)
     #[argh(switch)]
-    pub force: bool,
+    pub force: u8,
+    /// with --force: also replace a CA taken over from upstream's NSS database, knowing that
+    /// every node enrolled with it must then be enrolled again
+    #[argh(switch)]
+    pub force_orphan_nodes: bool,
     /// no group write bit: directory 0750 and files 0640 instead of 0770/0660 (upstream -G)
     #[argh(switch, short = 'G')]
     pub no_group_write: bool,
@@ -77,6 +84,8 @@ pub fn main(args: CertArgs) -> ExitCode {
         CertCommand::Sign(a) => sign(&args.dir, a),
         CertCommand::Bundle(a) => bundle(&args.dir, a),
         CertCommand::List(_) => list(&args.dir),
+        CertCommand::ImportNss(a) => return super::cert_nss::import(&args.dir, a),
+        CertCommand::ExportNss(a) => return super::cert_nss::export(&args.dir, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,10 +105,13 @@ fn wait_note() {
 }
 
 fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
+    if a.force > 0 {
+        super::cert_nss::refuse_orphaning(dir, a.force > 1 || a.force_orphan_nodes)?;
+    }
     wait_note();
     let opts = InitOptions {
         no_group_write: a.no_group_write,
-        force: a.force,
+        force: a.force > 0,
     };
     let (store, outcome) = CertStore::init(dir, opts)?;
     if matches!(outcome, InitOutcome::Created { .. }) && certtool::has_nss_database(dir) {

@@ -162,6 +162,7 @@ pub fn check_store(env: &Env) -> Check {
     const NAME: &str = "certificate store";
     let dir = env.store.display();
     match CertStore::open(&env.store).and_then(|s| s.server_credentials()) {
+        Err(certtool::StoreError::UpstreamNss { .. }) => upstream_store_check(NAME, &env.store),
         Ok(_) => Check::pass(
             NAME,
             format!("{dir}: CA, server certificate and key readable"),
@@ -176,6 +177,53 @@ pub fn check_store(env: &Env) -> Check {
             ),
         ),
     }
+}
+
+/// An NSS store of upstream corosync-qnetd: what it holds (from its file names alone, so no
+/// NSS tool is needed here) and the command that takes it over.
+fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
+    let mut clusters: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let f = e.file_name().to_str()?.to_string();
+                    Some(
+                        f.strip_prefix("cluster-")?
+                            .strip_suffix(".crt")?
+                            .to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    clusters.sort();
+    let serial = std::fs::read_to_string(dir.join(certtool::SERIAL_FILE))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let shown = if clusters.is_empty() {
+        "no cluster certificates".to_string()
+    } else {
+        format!(
+            "{} cluster certificate(s): {}",
+            clusters.len(),
+            clusters.join(", ")
+        )
+    };
+    let d = dir.display();
+    Check::bad(
+        name,
+        Level::Fail,
+        format!(
+            "{d} is the NSS database of upstream corosync-qnetd (cert9.db, key4.db, CA exported \
+             as qnetd-cacert.crt, {shown}, last serial {serial}), not yet a qnetd store"
+        ),
+        format!(
+            "take it over with its CA, so no node needs anything: `qnetd cert --dir {d} \
+             import-nss` on the host that has NSS's certutil and pk12util (libnss3-tools), or \
+             `qnetd cert --dir {d} import-nss --out DIR` to copy the store to a router; do not \
+             run `qnetd cert init --force`, which makes a new CA and orphans every enrolled node"
+        ),
+    )
 }
 
 /// Private keys readable by their owner only.

@@ -37,11 +37,16 @@ impl Daemon {
             }
             return Daemon::Upstream;
         }
+        Daemon::Ours(Daemon::our_binary())
+    }
+
+    /// Our binary: `QNETD_BIN` (the static musl build, in CI) or the one cargo built.
+    pub fn our_binary() -> PathBuf {
         let bin = std::env::var_os("QNETD_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_qnetd")));
         assert!(bin.is_file(), "qnetd binary {} not found", bin.display());
-        Daemon::Ours(bin)
+        bin
     }
 
     pub fn label(&self) -> &'static str {
@@ -88,6 +93,8 @@ pub struct Bed {
     pub daemon: Daemon,
     pub cluster: String,
     pub nodes: Vec<String>,
+    /// The lab host the daemon and its certutil run on (QNETD_HOST unless a test moves it).
+    pub qnetd: String,
     bin_dir: PathBuf,
 }
 
@@ -111,12 +118,17 @@ impl Bed {
         }
         let bin_dir = lab.dir.join("bin");
         fs::create_dir_all(&bin_dir).expect("bin dir");
-        if let Daemon::Ours(bin) = &daemon {
+        // Ours is always there (the migration scenarios run both daemons, one after the other).
+        {
+            let bin = match &daemon {
+                Daemon::Ours(bin) => bin.clone(),
+                Daemon::Upstream => Daemon::our_binary(),
+            };
             // The binary itself goes into the lab: each host gets its own /tmp, so a binary
             // under /tmp (a checkout there) would be invisible inside the hosts.
             let inside = bin_dir.join("qnetd");
-            if fs::hard_link(bin, &inside).is_err() {
-                fs::copy(bin, &inside).expect("copy the qnetd binary into the lab");
+            if fs::hard_link(&bin, &inside).is_err() {
+                fs::copy(&bin, &inside).expect("copy the qnetd binary into the lab");
             }
             for alias in [
                 "corosync-qnetd",
@@ -131,6 +143,7 @@ impl Bed {
             daemon,
             cluster: "qe2e".to_string(),
             nodes: names,
+            qnetd: QNETD_HOST.to_string(),
             bin_dir,
         }
     }
@@ -143,14 +156,20 @@ impl Bed {
         }
     }
 
+    /// Our binary inside the lab (whichever daemon serves).
+    pub fn our_program(&self) -> PathBuf {
+        self.bin_dir.join("qnetd")
+    }
+
     pub fn qnetd_host(&mut self) -> &mut lab::Host {
-        self.lab.host(QNETD_HOST)
+        let name = self.qnetd.clone();
+        self.lab.host(&name)
     }
 
     /// `corosync-qnetd-certutil ARGS` on the qnetd host.
     pub fn qnetd_certutil(&self, args: &[&str]) -> Out {
         let prog = self.daemon_program("corosync-qnetd-certutil");
-        self.lab.host_ref(QNETD_HOST).run(prog, args)
+        self.lab.host_ref(&self.qnetd).run(prog, args)
     }
 
     // ---- certificates -------------------------------------------------------------------
@@ -172,7 +191,7 @@ impl Bed {
     }
 
     fn qnetd_file(&self, inside: &str) -> PathBuf {
-        self.lab.host_ref(QNETD_HOST).path(inside)
+        self.lab.host_ref(&self.qnetd).path(inside)
     }
 
     /// Node side `corosync-qdevice-net-certutil -i -c <qnetd's CA>` (pvecm step 4), with the
@@ -234,10 +253,10 @@ impl Bed {
     pub fn enroll_all(&self) {
         self.init_qnetd_ca();
         for n in &self.nodes {
-            self.node_init_db(n, QNETD_HOST);
+            self.node_init_db(n, &self.qnetd);
         }
         let first = &self.nodes[0];
-        let p12 = self.node_request_and_import(first, &self.cluster, QNETD_HOST);
+        let p12 = self.node_request_and_import(first, &self.cluster, &self.qnetd);
         for n in &self.nodes[1..] {
             self.node_import_p12(n, &p12);
         }
@@ -247,9 +266,21 @@ impl Bed {
 
     /// Writes corosync.conf on `node` (all nodes share the node list).
     pub fn write_conf(&self, node: &str, dev: &DeviceConf) {
+        self.write_conf_cluster(node, &self.cluster, &self.nodes, dev);
+    }
+
+    /// Writes corosync.conf on `node` for cluster `cluster` of `members` (`nN` has node id N
+    /// and ring address .1N): a second cluster in the same lab uses other nodes.
+    pub fn write_conf_cluster(
+        &self,
+        node: &str,
+        cluster: &str,
+        members: &[String],
+        dev: &DeviceConf,
+    ) {
         let mut nodelist = String::new();
-        for (i, _) in self.nodes.iter().enumerate() {
-            let id = i + 1;
+        for m in members {
+            let id = node_id(m) as usize;
             nodelist.push_str(&format!(
                 "  node {{\n    nodeid: {id}\n    name: node{id}\n    ring0_addr: {RING_NET}.{}\n  }}\n",
                 10 + id
@@ -266,7 +297,6 @@ impl Bed {
              quorum {{\n  provider: corosync_votequorum\n  device {{\n    model: net\n{votes}    \
              net {{\n      host: {QNETD_ADDR}\n      algorithm: {algo}\n      tls: {tls}\n    }}\n  }}\n}}\n\
              logging {{\n  to_stderr: yes\n  to_syslog: no\n  to_logfile: no\n  timestamp: hires\n}}\n",
-            cluster = self.cluster,
             algo = dev.algorithm,
             tls = dev.tls,
         );
@@ -287,12 +317,13 @@ impl Bed {
         args.extend_from_slice(extra);
         self.qnetd_host().spawn("qnetd", prog, &args);
         let label = self.daemon.label();
+        let qnetd = self.qnetd.clone();
         let (_, took) = lab::wait_for(
             &format!("{label} corosync-qnetd to listen on port 5403"),
             Duration::from_secs(30),
             Duration::from_millis(50),
             || {
-                let host = self.lab.host(QNETD_HOST);
+                let host = self.lab.host(&qnetd);
                 if !host.proc("qnetd").alive() {
                     return Err(format!(
                         "corosync-qnetd exited:\n{}",
@@ -385,7 +416,7 @@ impl Bed {
     /// `corosync-qnetd-tool ARGS` on the qnetd host.
     pub fn qnetd_tool(&self, args: &[&str]) -> Out {
         let prog = self.daemon_program("corosync-qnetd-tool");
-        self.lab.host_ref(QNETD_HOST).run(prog, args)
+        self.lab.host_ref(&self.qnetd).run(prog, args)
     }
 
     /// "Connected clients" from `corosync-qnetd-tool -s` (None if the tool fails).

@@ -1,0 +1,689 @@
+//! `qnetd cert import-nss`: turns the NSS database of Debian's corosync-qnetd (made by
+//! `corosync-qnetd-certutil -i`, signed into by `-s`) into our store, keeping its CA, so that
+//! every node enrolled against it keeps working without being touched.
+//!
+//! What is taken over, and how:
+//! - the CA "QNet CA": certificate and private key (via `pk12util -o`, see `p12_read`);
+//! - the server certificate "QNetd Cert" with its own key, re-used as it is rather than a new
+//!   one signed by the same CA. The nodes would accept either (they trust the CA and check the
+//!   CN "Qnetd Server"), but re-using it consumes no serial and changes no upstream file
+//!   (serial.txt), and both daemons then present the very same certificate, so moving back and
+//!   forth is invisible to the nodes;
+//! - every `cluster-NAME.crt` in the directory that the CA signed, into the registry;
+//! - the serial counter: the store's serial.txt is upstream's (same meaning: the last serial
+//!   used), raised to the highest serial seen if a certificate carries a higher one.
+//!
+//! In place (the default) our files go next to upstream's, whose names we share on purpose:
+//! `qnetd-cacert.crt` and `cluster-NAME.crt` are the same certificates in the same formats
+//! (our reader skips the NSS text before the PEM block), `serial.txt` has the same meaning.
+//! `pkcs11.txt`, which our own store writes as a marker for pcs, is upstream's real NSS module
+//! file here and is left alone (cert9.db already tells pcs the store is initialised). The
+//! files we add have names upstream never uses (qnetd-ca.key, qnetd-server.key,
+//! qnetd-server.crt, registry.txt, .lock), so no upstream file is written and the old daemon
+//! can still be started on the directory.
+//!
+//! Nothing is written until the whole database has been read and checked. The NSS tools run on
+//! a private copy of cert9.db and key4.db, so not even SQLite touches the originals.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use der::{Decode, Encode};
+use rcgen::{KeyPair, PublicKeyData};
+use x509_cert::Certificate;
+
+use crate::fsutil::{self, StoreLock};
+use crate::nss_tools::{self, fail, Db, MigrateError, CA_NICKNAME, SERVER_NICKNAME};
+use crate::registry::{self, Entry, Kind};
+use crate::store::{self, CA_CERT_FILE, CA_KEY_FILE, REGISTRY_FILE, SERIAL_FILE};
+use crate::store::{SERVER_CERT_FILE, SERVER_KEY_FILE};
+use crate::{profile, sha256_hex};
+
+/// Password of the PKCS#12 files that exist for a moment in our private temp directory.
+const TRANSFER_PASSWORD: &str = "qnetd-import";
+
+pub struct ImportOptions {
+    /// The upstream database directory.
+    pub nssdb: PathBuf,
+    /// Where our store goes; `None` = in place, into `nssdb`.
+    pub out: Option<PathBuf>,
+}
+
+/// What an import did.
+#[derive(Debug)]
+pub struct ImportReport {
+    pub store: PathBuf,
+    pub in_place: bool,
+    pub ca: Entry,
+    pub server: Entry,
+    /// Every cluster certificate of the upstream directory taken over.
+    pub clusters: Vec<Entry>,
+    /// Files written into the store (empty: it was already imported, nothing to do).
+    pub written: Vec<String>,
+    /// Files of the upstream directory that were not taken over, and why.
+    pub skipped: Vec<String>,
+    /// The store's serial.txt after the import: the next certificate gets this + 1.
+    pub last_serial: u64,
+}
+
+/// Everything read from the upstream directory.
+struct Upstream {
+    ca_der: Vec<u8>,
+    ca_key: Vec<u8>,
+    server_der: Vec<u8>,
+    server_key: Vec<u8>,
+    ca_export: Vec<u8>,
+    clusters: Vec<(String, Vec<u8>, Entry)>,
+    skipped: Vec<String>,
+    last_serial: u64,
+    group_write: bool,
+}
+
+pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
+    let up = read_upstream(&opts.nssdb)?;
+    let target = opts.out.clone().unwrap_or_else(|| opts.nssdb.clone());
+    let in_place = same_dir(&target, &opts.nssdb);
+    if !in_place && target.join(nss_tools::CERT_DB).exists() {
+        return fail(format!(
+            "{} holds an NSS database of its own; --out wants a new directory (or one this \
+             command wrote before)",
+            target.display()
+        ));
+    }
+    let plan = plan(&up, &target, in_place)?;
+    let written = if plan.files.is_empty() {
+        Vec::new()
+    } else {
+        write(&up, &target, &plan)?
+    };
+    let ca = store::entry_for(&up.ca_der, Kind::Ca, profile::CA_CN)?;
+    let server = store::entry_for(&up.server_der, Kind::Server, profile::SERVER_CN)?;
+    Ok(ImportReport {
+        store: target,
+        in_place,
+        ca,
+        server,
+        clusters: up.clusters.iter().map(|(_, _, e)| e.clone()).collect(),
+        written,
+        skipped: up.skipped,
+        last_serial: plan.serial,
+    })
+}
+
+// ---- reading the upstream directory -----------------------------------------------------
+
+fn read_upstream(dir: &Path) -> Result<Upstream, MigrateError> {
+    check_database_files(dir)?;
+    let pwdfile = dir.join(nss_tools::PWD_FILE);
+    let copy = PrivateCopy::of(dir)?;
+    let db = Db::new(&copy.dir);
+    let certs = db.certificates()?;
+    let keys = db.key_nicknames(&pwdfile)?;
+    let has_cert = |nick: &str| certs.iter().any(|c| c.nickname == nick);
+    let has_key = |nick: &str| keys.iter().any(|k| k == nick);
+    let clusters_note = cluster_files_note(dir);
+    if !has_cert(CA_NICKNAME) {
+        return fail(half_initialised(
+            dir,
+            &format!("it has no {CA_NICKNAME:?} certificate (killed right after `certutil -N`?)"),
+            &clusters_note,
+        ));
+    }
+    if !has_key(CA_NICKNAME) {
+        return fail(format!(
+            "the NSS database in {} holds the {CA_NICKNAME:?} certificate but not its private \
+             key, so it cannot sign for the clusters: this is not the qnetd host's database \
+             (a cluster node's, /etc/corosync/qdevice/net/nssdb, looks like this); run \
+             import-nss on the host where `corosync-qnetd-certutil -i` was run",
+            dir.display()
+        ));
+    }
+    if !has_cert(SERVER_NICKNAME) || !has_key(SERVER_NICKNAME) {
+        return fail(half_initialised(
+            dir,
+            &format!(
+                "it has the CA but no {SERVER_NICKNAME:?} server certificate with its key \
+                 (killed before the server certificate was made?)"
+            ),
+            &clusters_note,
+        ));
+    }
+    let ca_export = read_ca_export(dir, &clusters_note)?;
+    let ca_der = db.certificate_der(CA_NICKNAME)?;
+    let server_der = db.certificate_der(SERVER_NICKNAME)?;
+    let ca_key = export_key(&db, &copy, &pwdfile, CA_NICKNAME, &ca_der)?;
+    let server_key = export_key(&db, &copy, &pwdfile, SERVER_NICKNAME, &server_der)?;
+    drop(copy);
+    check_ca_export(dir, &ca_export, &ca_der)?;
+    if !issued_by(&server_der, &ca_der) {
+        return fail(format!(
+            "the {SERVER_NICKNAME:?} certificate in {} is not signed by its {CA_NICKNAME:?}: \
+             the nodes would refuse it",
+            dir.display()
+        ));
+    }
+    let (clusters, skipped) = cluster_certificates(dir, &ca_der)?;
+    let mut last_serial = read_serial(dir)?;
+    for der in [&ca_der, &server_der] {
+        last_serial = last_serial.max(store::entry_for(der, Kind::Ca, "")?.serial);
+    }
+    for (_, _, e) in &clusters {
+        last_serial = last_serial.max(e.serial);
+    }
+    let group_write = fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o020 != 0);
+    Ok(Upstream {
+        ca_der,
+        ca_key,
+        server_der,
+        server_key,
+        ca_export,
+        clusters,
+        skipped,
+        last_serial,
+        group_write,
+    })
+}
+
+/// The files an upstream database must have before any tool is run on it.
+fn check_database_files(dir: &Path) -> Result<(), MigrateError> {
+    if !dir.is_dir() {
+        return fail(format!("{} is not a directory", dir.display()));
+    }
+    if !dir.join(nss_tools::CERT_DB).exists() {
+        if dir.join(nss_tools::LEGACY_CERT_DB).exists() {
+            return fail(format!(
+                "{} holds an old-format NSS database (cert8.db); convert it first, as Debian's \
+                 corosync-qnetd package does on upgrade: `certutil -N -d sql:{0} -f \
+                 {0}/pwdfile.txt -@ {0}/pwdfile.txt`",
+                dir.display()
+            ));
+        }
+        let started = [
+            nss_tools::KEY_DB,
+            nss_tools::PWD_FILE,
+            nss_tools::MODULE_FILE,
+        ]
+        .iter()
+        .any(|f| dir.join(f).exists());
+        if started {
+            return fail(half_initialised(
+                dir,
+                "there is no cert9.db (killed before or during `certutil -N`?)",
+                &cluster_files_note(dir),
+            ));
+        }
+        return fail(format!(
+            "{} holds no NSS database (no cert9.db): nothing to import",
+            dir.display()
+        ));
+    }
+    if !dir.join(nss_tools::KEY_DB).exists() {
+        return fail(format!(
+            "{} has no key database (key4.db), so the CA's private key is not there: run \
+             import-nss on the host where `corosync-qnetd-certutil -i` was run",
+            dir.display()
+        ));
+    }
+    let pwdfile = dir.join(nss_tools::PWD_FILE);
+    if let Err(e) = fs::metadata(&pwdfile) {
+        return fail(format!(
+            "cannot read {}: {e}. corosync-qnetd-certutil keeps the database's password there \
+             (an empty file when the database has none, as it creates it); restore it, or \
+             create it with the database's password",
+            pwdfile.display()
+        ));
+    }
+    Ok(())
+}
+
+fn half_initialised(dir: &Path, what: &str, clusters_note: &str) -> String {
+    format!(
+        "the NSS database in {} is half-initialised: `corosync-qnetd-certutil -i` did not \
+         finish ({what}). {clusters_note}Move the directory away and start afresh with \
+         `qnetd cert init` (or run the upstream -i again)",
+        dir.display()
+    )
+}
+
+/// Whether cluster certificates exist, for the half-initialised message.
+fn cluster_files_note(dir: &Path) -> String {
+    let n = cluster_files(dir).map(|v| v.len()).unwrap_or(0);
+    if n == 0 {
+        "No cluster certificate was ever signed with it, so no node depends on it. ".into()
+    } else {
+        format!(
+            "{n} cluster certificate file(s) exist, but a CA without its server certificate \
+             never served any node. "
+        )
+    }
+}
+
+fn read_ca_export(dir: &Path, clusters_note: &str) -> Result<Vec<u8>, MigrateError> {
+    let path = dir.join(CA_CERT_FILE);
+    match fs::read(&path) {
+        Ok(data) => Ok(data),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(half_initialised(
+            dir,
+            &format!("the CA was never exported to {CA_CERT_FILE}"),
+            clusters_note,
+        )),
+        Err(e) => fail(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn check_ca_export(dir: &Path, export: &[u8], ca_der: &[u8]) -> Result<(), MigrateError> {
+    let blocks = pem::parse_many(export).unwrap_or_default();
+    let matches = blocks
+        .iter()
+        .any(|b| b.tag() == "CERTIFICATE" && b.contents() == ca_der);
+    if !matches {
+        return fail(format!(
+            "{} is not the {CA_NICKNAME:?} of the database next to it: the nodes were given \
+             another CA than the one that would be imported; find out which one they trust \
+             before migrating",
+            dir.join(CA_CERT_FILE).display()
+        ));
+    }
+    Ok(())
+}
+
+/// The private key of `nickname`, checked to belong to `cert_der` and to be usable by us.
+fn export_key(
+    db: &Db,
+    copy: &PrivateCopy,
+    pwdfile: &Path,
+    nickname: &str,
+    cert_der: &[u8],
+) -> Result<Vec<u8>, MigrateError> {
+    let p12 = copy.dir.join("key.p12");
+    let _ = fs::remove_file(&p12);
+    db.export_p12(pwdfile, nickname, &p12, TRANSFER_PASSWORD)?;
+    let data = fsutil::read(&p12)?;
+    let _ = fs::remove_file(&p12);
+    let keys = crate::p12_read::private_keys(&data, TRANSFER_PASSWORD)
+        .map_err(|e| MigrateError(format!("the key of {nickname:?}: {e}")))?;
+    let [key] = keys.as_slice() else {
+        return fail(format!(
+            "pk12util exported {} keys for {nickname:?}, expected one",
+            keys.len()
+        ));
+    };
+    let pair = KeyPair::try_from(key.as_slice()).map_err(|e| {
+        MigrateError(format!(
+            "the private key of {nickname:?} is of a kind qnetd cannot sign with: {e}"
+        ))
+    })?;
+    if public_key_bits(cert_der).as_deref() != Some(pair.der_bytes()) {
+        return fail(format!(
+            "the private key NSS holds under {nickname:?} does not belong to its certificate"
+        ));
+    }
+    Ok(key.clone())
+}
+
+/// The cluster-NAME.crt files the CA signed, and notes on the others.
+#[allow(clippy::type_complexity)]
+fn cluster_certificates(
+    dir: &Path,
+    ca_der: &[u8],
+) -> Result<(Vec<(String, Vec<u8>, Entry)>, Vec<String>), MigrateError> {
+    let mut taken = Vec::new();
+    let mut skipped = Vec::new();
+    for (file, name) in cluster_files(dir)? {
+        let data = fsutil::read(&dir.join(&file))?;
+        let der = der_or_pem(&data);
+        let why = if data.is_empty() {
+            Some("empty (left by an upstream -s that failed)".to_string())
+        } else if store::check_cluster_name(&name).is_err() {
+            Some("its name cannot be a cluster name".to_string())
+        } else if der
+            .as_deref()
+            .is_none_or(|d| Certificate::from_der(d).is_err())
+        {
+            Some("not a certificate".to_string())
+        } else if !der.as_deref().is_some_and(|d| issued_by(d, ca_der)) {
+            Some(format!("not signed by this {CA_NICKNAME:?}"))
+        } else {
+            None
+        };
+        match (why, der) {
+            (None, Some(der)) => {
+                let entry = store::entry_for(&der, Kind::Cluster, &name)?;
+                taken.push((file, data, entry));
+            }
+            (why, _) => skipped.push(format!(
+                "{file}: {}",
+                why.unwrap_or_else(|| "unreadable".into())
+            )),
+        }
+    }
+    taken.sort_by_key(|(_, _, e)| e.serial);
+    Ok((taken, skipped))
+}
+
+/// `(file name, cluster name)` of every cluster-NAME.crt in `dir`, sorted.
+fn cluster_files(dir: &Path) -> Result<Vec<(String, String)>, MigrateError> {
+    let rd = fs::read_dir(dir)
+        .map_err(|e| MigrateError(format!("cannot list {}: {e}", dir.display())))?;
+    let mut files: Vec<(String, String)> = rd
+        .flatten()
+        .filter_map(|ent| {
+            let file = ent.file_name().to_str()?.to_string();
+            let name = file
+                .strip_prefix("cluster-")?
+                .strip_suffix(".crt")?
+                .to_string();
+            Some((file, name))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn der_or_pem(data: &[u8]) -> Option<Vec<u8>> {
+    if data.first() == Some(&0x30) {
+        return Some(data.to_vec());
+    }
+    pem::parse_many(data)
+        .ok()?
+        .into_iter()
+        .find(|b| b.tag() == "CERTIFICATE")
+        .map(|b| b.into_contents())
+}
+
+/// Upstream's serial.txt (the last serial used); 100 (its base) if it is missing.
+fn read_serial(dir: &Path) -> Result<u64, MigrateError> {
+    let path = dir.join(SERIAL_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map_err(|_| {
+            MigrateError(format!(
+                "{}: expected the last serial as a decimal number, found {:?}",
+                path.display(),
+                text.trim()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(100),
+        Err(e) => fail(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Whether `cert_der` names `ca_der` as issuer and carries a valid signature by its key.
+pub(crate) fn issued_by(cert_der: &[u8], ca_der: &[u8]) -> bool {
+    let (Ok(cert), Ok(ca)) = (
+        Certificate::from_der(cert_der),
+        Certificate::from_der(ca_der),
+    ) else {
+        return false;
+    };
+    if cert.tbs_certificate().issuer() != ca.tbs_certificate().subject() {
+        return false;
+    }
+    let Ok(tbs) = cert.tbs_certificate().to_der() else {
+        return false;
+    };
+    use ring::signature as sig;
+    let alg: &dyn sig::VerificationAlgorithm =
+        match cert.signature_algorithm().oid.to_string().as_str() {
+            "1.2.840.113549.1.1.11" => &sig::RSA_PKCS1_2048_8192_SHA256,
+            "1.2.840.113549.1.1.12" => &sig::RSA_PKCS1_2048_8192_SHA384,
+            "1.2.840.113549.1.1.13" => &sig::RSA_PKCS1_2048_8192_SHA512,
+            "1.2.840.10045.4.3.2" => &sig::ECDSA_P256_SHA256_ASN1,
+            "1.2.840.10045.4.3.3" => &sig::ECDSA_P384_SHA384_ASN1,
+            _ => return false,
+        };
+    let Some(ca_key) = public_key_bits(ca_der) else {
+        return false;
+    };
+    let Some(signature) = cert.signature().as_bytes() else {
+        return false;
+    };
+    sig::UnparsedPublicKey::new(alg, ca_key)
+        .verify(&tbs, signature)
+        .is_ok()
+}
+
+/// The subjectPublicKey bits of a certificate (RSAPublicKey DER, or the EC point).
+fn public_key_bits(cert_der: &[u8]) -> Option<Vec<u8>> {
+    let cert = Certificate::from_der(cert_der).ok()?;
+    cert.tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .as_bytes()
+        .map(<[u8]>::to_vec)
+}
+
+/// cert9.db and key4.db copied into a fresh 0700 directory (removed on drop), where the NSS
+/// tools may write what they like.
+struct PrivateCopy {
+    dir: PathBuf,
+}
+
+impl PrivateCopy {
+    fn of(src: &Path) -> Result<PrivateCopy, MigrateError> {
+        let dir = private_temp_dir("qnetd-import")?;
+        let copy = PrivateCopy { dir };
+        for f in [nss_tools::CERT_DB, nss_tools::KEY_DB] {
+            fs::copy(src.join(f), copy.dir.join(f)).map_err(|e| {
+                MigrateError(format!(
+                    "cannot copy {} to read it: {e}",
+                    src.join(f).display()
+                ))
+            })?;
+        }
+        Ok(copy)
+    }
+}
+
+impl Drop for PrivateCopy {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A new directory only we can enter (keys pass through it).
+pub(crate) fn private_temp_dir(prefix: &str) -> Result<PathBuf, MigrateError> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}-{n}", std::process::id()));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| MigrateError(format!("cannot create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+// ---- writing our store ------------------------------------------------------------------
+
+/// What the store lacks: file name → content and mode, in the order they are written.
+struct Plan {
+    files: Vec<(String, Vec<u8>, u32)>,
+    serial: u64,
+}
+
+/// Compares the target with what the import would write; refuses a target that holds
+/// something else. A store already imported gets an empty plan ("nothing to do").
+fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateError> {
+    let file_mode = if target_group_write(target, up.group_write) {
+        0o660
+    } else {
+        0o640
+    };
+    let mut files = Vec::new();
+    let existing = |f: &str| -> Result<Option<Vec<u8>>, MigrateError> {
+        match fs::read(target.join(f)) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => fail(format!("cannot read {}: {e}", target.join(f).display())),
+        }
+    };
+    // The CA export: in place it is upstream's own file (checked above).
+    let ca_export = existing(CA_CERT_FILE)?;
+    if let Some(data) = &ca_export {
+        check_ca_export(target, data, &up.ca_der).map_err(|_| {
+            MigrateError(format!(
+                "{} already holds a qnetd store with another CA; refusing to mix two CAs (move \
+                 it away, or choose another --out)",
+                target.display()
+            ))
+        })?;
+    }
+    for (file, key, what) in [
+        (CA_KEY_FILE, &up.ca_key, "CA key"),
+        (SERVER_KEY_FILE, &up.server_key, "server key"),
+    ] {
+        match existing(file)? {
+            None => files.push((file.to_string(), key_pem(key), store::KEY_MODE)),
+            Some(pem_data) if same_key(&pem_data, key) => {}
+            Some(_) => {
+                return fail(format!(
+                    "{} is another {what} than the NSS database's; refusing to overwrite it",
+                    target.join(file).display()
+                ))
+            }
+        }
+    }
+    match existing(SERVER_CERT_FILE)? {
+        None => files.push((
+            SERVER_CERT_FILE.to_string(),
+            pem::encode(&pem::Pem::new("CERTIFICATE", up.server_der.clone())).into_bytes(),
+            file_mode,
+        )),
+        Some(d) if der_or_pem(&d).as_deref() == Some(up.server_der.as_slice()) => {}
+        Some(_) => {
+            return fail(format!(
+                "{} is another server certificate than the NSS database's {SERVER_NICKNAME:?}",
+                target.join(SERVER_CERT_FILE).display()
+            ))
+        }
+    }
+    let registry_path = target.join(REGISTRY_FILE);
+    let mut entries = registry::load(&registry_path)?;
+    let known = |e: &Entry, list: &[Entry]| list.iter().any(|x| x.sha256 == e.sha256);
+    let before = entries.len();
+    let ca = store::entry_for(&up.ca_der, Kind::Ca, profile::CA_CN)?;
+    let server = store::entry_for(&up.server_der, Kind::Server, profile::SERVER_CN)?;
+    for e in [ca, server] {
+        if !known(&e, &entries) {
+            entries.push(e);
+        }
+    }
+    for (file, data, entry) in &up.clusters {
+        if !known(entry, &entries) {
+            entries.push(entry.clone());
+        }
+        if in_place {
+            continue;
+        }
+        match existing(file)? {
+            None => files.push((file.clone(), data.clone(), file_mode)),
+            Some(d) if d == *data => {}
+            // Signed later by this store (the registry knows it): the newer one stays.
+            Some(d) if entries.iter().any(|e| e.sha256 == sha256_hex(&d)) => {}
+            Some(_) => {
+                return fail(format!(
+                    "{} exists and is not the certificate of the same name in the NSS \
+                     database's directory; refusing to overwrite it",
+                    target.join(file).display()
+                ))
+            }
+        }
+    }
+    if entries.len() != before {
+        // Before the key and certificate files: a certificate never exists unrecorded.
+        files.insert(
+            0,
+            (
+                REGISTRY_FILE.to_string(),
+                registry::render(&entries).into_bytes(),
+                file_mode,
+            ),
+        );
+    }
+    let current_serial = match existing(SERIAL_FILE)? {
+        Some(d) => String::from_utf8_lossy(&d).trim().parse::<u64>().ok(),
+        None => None,
+    };
+    let serial = current_serial.unwrap_or(0).max(up.last_serial);
+    if current_serial != Some(serial) {
+        files.insert(
+            0,
+            (
+                SERIAL_FILE.to_string(),
+                format!("{serial}\n").into_bytes(),
+                file_mode,
+            ),
+        );
+    }
+    if !in_place {
+        if existing(store::PCS_MARKER_FILE)?.is_none() {
+            files.push((
+                store::PCS_MARKER_FILE.to_string(),
+                store::PCS_MARKER_TEXT.as_bytes().to_vec(),
+                file_mode,
+            ));
+        }
+        // Last: the CA export completes the store. Upstream's file, byte for byte: what
+        // pvecm gave the nodes.
+        if ca_export.is_none() {
+            files.push((
+                CA_CERT_FILE.to_string(),
+                up.ca_export.clone(),
+                store::CA_EXPORT_MODE,
+            ));
+        }
+    } else if let Some(pos) = files.iter().position(|(f, _, _)| f == SERVER_CERT_FILE) {
+        // In place the CA export exists already; the server certificate completes the store.
+        let last = files.remove(pos);
+        files.push(last);
+    }
+    Ok(Plan { files, serial })
+}
+
+fn target_group_write(target: &Path, source: bool) -> bool {
+    match fs::metadata(target) {
+        Ok(m) => m.permissions().mode() & 0o020 != 0,
+        Err(_) => source,
+    }
+}
+
+fn write(up: &Upstream, target: &Path, plan: &Plan) -> Result<Vec<String>, MigrateError> {
+    let owner = fsutil::reference_owner(&store::config_dir(target));
+    let dir_mode = if up.group_write { 0o770 } else { 0o750 };
+    fsutil::create_dir(target, dir_mode, owner)?;
+    let _lock = StoreLock::acquire(target, owner)?;
+    let mut written = Vec::new();
+    for (file, data, mode) in &plan.files {
+        fsutil::write_atomic(&target.join(file), data, *mode, owner)?;
+        written.push(file.clone());
+    }
+    // What the daemon will load, loaded once now.
+    let s = store::CertStore::open(target)?;
+    s.server_credentials()?;
+    Ok(written)
+}
+
+fn key_pem(pkcs8: &[u8]) -> Vec<u8> {
+    pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.to_vec())).into_bytes()
+}
+
+/// Whether a PEM key file holds the same key pair (compared by public key: NSS may encode
+/// the same private key differently from one export to the next).
+fn same_key(pem_data: &[u8], pkcs8: &[u8]) -> bool {
+    let public = |der: &[u8]| KeyPair::try_from(der).ok().map(|k| k.der_bytes().to_vec());
+    let stored = pem::parse_many(pem_data)
+        .ok()
+        .and_then(|b| b.into_iter().find(|b| b.tag() == "PRIVATE KEY"))
+        .and_then(|b| public(b.contents()));
+    stored.is_some() && stored == public(pkcs8)
+}
