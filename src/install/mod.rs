@@ -176,10 +176,10 @@ fn plan_links(plan: &mut Plan, opts: &InstallOptions, target: &Path) -> Vec<Path
     for name in links::NAMES {
         let path = opts.link_dir.join(name);
         match links::inspect(&path, target) {
-            // A link to the installed binary that does not exist yet (first install) shows as
-            // absent or foreign; relink unless something real is there.
             State::Ours => {}
             State::Absent => plan.steps.push(link_step(&path, target)),
+            // A link left by an earlier install to a binary that has moved (e.g. /tmp/qnetd
+            // before the copy to /usr/sbin) shows as foreign: relink it without --force.
             State::Foreign(what) if opts.force || points_to_qnetd(&path) => {
                 plan.notes
                     .push(format!("replacing {}: it is {what}", path.display()));
