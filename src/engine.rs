@@ -662,8 +662,11 @@ impl Engine {
     /// §2.4.3): a later check may overwrite an earlier error (13 for the heartbeat, 12 for
     /// the algorithm), and values are stored even when an earlier check failed.
     ///
-    /// Deviation: a client that already completed INIT keeps its state and is answered 17
-    /// (or the earlier error); upstream would overwrite fields of a live cluster member.
+    /// A client that already completed INIT is answered 17 (or the earlier error). Of the
+    /// fields upstream then overwrites in a live member, only the ring id is taken over, as
+    /// upstream does (replies carry it). Deviation: the member keeps its node id, heartbeat
+    /// interval, tie-breaker and algorithm, where upstream would store the INIT's (zero when
+    /// absent: tie-breaker mode 0, which no algorithm knows).
     fn init_cascade(&mut self, id: ClientId, msg: &Message, now: Instant) -> ReplyError {
         use ReplyError::{DoesntContainRequiredOption as Missing, NoError};
         let Some(client) = self.clients.get(&id) else {
@@ -680,10 +683,17 @@ impl Engine {
             err = Missing;
         }
         let node_id = msg.node_id.unwrap_or(0);
+        let ring_id = msg.ring_id.unwrap_or_default();
         if err == NoError && msg.ring_id.is_none() {
             err = Missing;
+        } else if initialised {
+            // Upstream stores the INIT's ring id (0.0 when absent) whenever this check does
+            // not fail, so a member's refused second INIT replaces the ring id its later
+            // replies carry.
+            if let Some(node) = self.node_mut(id) {
+                node.ring_id = ring_id;
+            }
         }
-        let ring_id = msg.ring_id.unwrap_or_default();
         if err == NoError && msg.heartbeat_interval.is_none() {
             err = Missing;
         } else {

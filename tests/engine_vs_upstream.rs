@@ -842,6 +842,77 @@ fn init_conflicts_within_a_cluster() {
     compare("init_conflicts", &s);
 }
 
+/// An INIT shaped like a node list (no node id, heartbeat or algorithm): what a confused or
+/// hostile client may send after it joined. Upstream refuses it (13: the missing heartbeat is
+/// checked as 0) but stores the INIT's ring id, zero when absent, in the member's state.
+/// It carries the member's tie-breaker `tb`: upstream would also store an absent one as mode
+/// 0, a deviation we keep (see `Engine::init_cascade`).
+fn init_like_node_list(
+    seq: u32,
+    t: NodeListType,
+    ids: &[u32],
+    r: Option<RingId>,
+    tb: TieBreaker,
+) -> Vec<u8> {
+    let mut m = node_list(seq, t, ids);
+    m.msg_type = MsgType::Init;
+    m.ring_id = r;
+    m.tie_breaker = Some(tb);
+    if t == NodeListType::Quorum {
+        m.quorate = Some(false);
+    }
+    encode(&m)
+}
+
+#[test]
+fn refused_second_init_without_a_ring_resets_the_ring_id() {
+    let mut s = join(
+        0,
+        "c",
+        encode(&init_msg(7, 0, TieBreaker::Lowest, 8000, ring(7, 1))),
+    );
+    s.extend([
+        Act::Send(0, config(2, &[4, 7])),
+        Act::Send(0, membership(3, ring(4, 0x301), &[4, 7], None)),
+        Act::Send(
+            0,
+            init_like_node_list(4, NodeListType::Quorum, &[4, 7], None, TieBreaker::Lowest),
+        ),
+        Act::Send(0, set_option(5, Some(120_001), None)),
+        Act::Send(0, simple(MsgType::AskForVote, 6)),
+        Act::Send(0, heuristics_change(7, Heuristics::Pass)),
+    ]);
+    let seen = compare("refused_second_init_without_a_ring", &s);
+    assert_eq!(count(&seen, 0, MsgType::AskForVoteReply), 1);
+}
+
+#[test]
+fn refused_second_init_with_a_ring_stores_that_ring_id() {
+    let mut s = join(
+        0,
+        "c",
+        encode(&init_msg(2, 0, TieBreaker::NodeId(3), 8000, ring(2, 0x3a3))),
+    );
+    s.extend([
+        Act::Send(0, set_option(2, None, Some(true))),
+        Act::Send(0, config(3, &[2, 3])),
+        Act::Send(
+            0,
+            init_like_node_list(
+                4,
+                NodeListType::Membership,
+                &[2, 3],
+                Some(ring(2, 0x3a4)),
+                TieBreaker::NodeId(3),
+            ),
+        ),
+        Act::Send(0, quorum(5, &[2, 3])),
+        Act::Send(0, heuristics_change(6, Heuristics::Pass)),
+    ]);
+    let seen = compare("refused_second_init_with_a_ring", &s);
+    assert_eq!(count(&seen, 0, MsgType::NodeListReply), 2);
+}
+
 #[test]
 fn starttls_on_a_server_without_tls_disconnects() {
     let s = vec![
