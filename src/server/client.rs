@@ -1,6 +1,7 @@
 //! One task per client connection: read bytes → frames → engine; write this client's FIFO in
 //! order; switch to TLS on STARTTLS; sleep until the engine's next deadline.
 
+use super::admission::Ticket;
 use super::stream::{Conn, Replay};
 use super::{explain, tls, Daemon, Out};
 use crate::engine::ClientId;
@@ -50,8 +51,9 @@ enum Event {
     Timer,
 }
 
-/// Serve one accepted connection until it ends, then tell the engine it is gone.
-pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String) {
+/// Serve one accepted connection until it ends, then tell the engine it is gone. `ticket` is
+/// the connection's admission place: it is given back when this task ends or is dropped.
+pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, ticket: Ticket) {
     let now = Instant::now();
     let id = daemon
         .engine
@@ -71,6 +73,7 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String) {
         reader: FrameReader::new(daemon.cfg.settings.max_client_receive_size as usize),
         handshake_deadline: handshake_timeout.map(|t| now + t),
         handshake_timeout,
+        _ticket: ticket,
     };
     let end = session.run().await;
     drop(session);
@@ -101,6 +104,8 @@ struct Session {
     /// Until the first complete message: drop clients that connect and say nothing.
     handshake_deadline: Option<Instant>,
     handshake_timeout: Option<Duration>,
+    /// Held for the session's life (its drop frees the admission place).
+    _ticket: Ticket,
 }
 
 impl Session {

@@ -5,6 +5,7 @@
 //! shared by all tasks; every output it returns is routed to the FIFO of the client it is
 //! addressed to, so each client's bytes leave in exactly the engine's order.
 
+pub mod admission;
 pub mod client;
 pub mod crypto;
 pub mod explain;
@@ -344,13 +345,16 @@ fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, Str
     Ok(listener)
 }
 
-/// Accept clients forever; each gets its own task on `ex`.
+/// Accept clients forever; each admitted one gets its own task on `ex`, holding its
+/// admission ticket until the task ends.
 async fn accept_loop(
     ex: &LocalExecutor<'_>,
     daemon: Rc<Daemon>,
     tcp: Async<TcpListener>,
 ) -> String {
-    let max = daemon.cfg.max_clients;
+    let admission = admission::Admission::new(admission::Limits {
+        max_clients: daemon.cfg.max_clients,
+    });
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
@@ -362,15 +366,16 @@ async fn accept_loop(
             }
         };
         let addr = listener::peer_string(peer);
-        if max != 0 && daemon.fifos.borrow().len() >= max {
-            log::warn!(
-                "client {addr} refused: {max} clients are connected already (max clients, -m)"
-            );
-            drop(stream);
-            continue;
-        }
+        let ticket = match admission.admit() {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                log::warn!("client {addr} refused: {}", refusal.words());
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.get_ref().set_nodelay(true);
-        ex.spawn(client::serve(daemon.clone(), stream, addr))
+        ex.spawn(client::serve(daemon.clone(), stream, addr, ticket))
             .detach();
     }
 }

@@ -1,0 +1,130 @@
+//! Connection limits under load: `--max-clients` under a burst, the caps on connections that
+//! have not finished INIT, and what the log says about a flood. Every wait is bounded.
+
+mod server_support;
+
+use qnetd::probe::{self, InitParams, Probe, ProbeError, SessionParams};
+use qnetd::proto::types::MsgType;
+use rustix::process::Signal;
+use server_support::{block_on, Daemon, TempDir};
+use std::net::SocketAddr;
+use std::sync::{Arc, Barrier};
+
+fn plain(cluster: &str, node_id: u32) -> SessionParams {
+    SessionParams {
+        cluster: cluster.to_string(),
+        tls: None,
+        init: InitParams {
+            node_id,
+            ..InitParams::default()
+        },
+    }
+}
+
+/// How one connection fared: answered (still open, kept in the Vec) or closed by the server.
+enum Fate {
+    Served(Probe),
+    Closed,
+}
+
+/// PREINIT on an open connection: a reply means the daemon serves it, a close means it was
+/// refused. Anything else (a timeout) is a failure of the test.
+async fn fate(mut p: Probe) -> Fate {
+    match p.preinit("burst").await {
+        Ok(reply) if reply.msg_type == MsgType::PreinitReply => Fate::Served(p),
+        Err(ProbeError::Closed | ProbeError::Io(_)) => Fate::Closed,
+        other => panic!("neither served nor closed: {:?}", other.map(|m| m.msg_type)),
+    }
+}
+
+fn served(fates: Vec<Fate>) -> (Vec<Probe>, usize) {
+    let mut open = Vec::new();
+    let mut closed = 0;
+    for f in fates {
+        match f {
+            Fate::Served(p) => open.push(p),
+            Fate::Closed => closed += 1,
+        }
+    }
+    (open, closed)
+}
+
+/// The whole burst waits in the listen backlog while the daemon is stopped, so the daemon
+/// accepts all 50 in one go on SIGCONT, before any client task has run: the case the old
+/// count (taken from the tasks' table) let through.
+#[test]
+fn max_clients_holds_when_a_burst_is_accepted_at_once() {
+    let tmp = TempDir::new("burst-stopped");
+    let d = Daemon::start(&tmp, &["--tls", "off", "-m", "5"]);
+    d.settle();
+    d.signal(Signal::STOP);
+    let conns: Vec<Probe> = block_on(async {
+        let mut conns = Vec::new();
+        for _ in 0..50 {
+            conns.push(Probe::connect(d.addr).await.unwrap());
+        }
+        conns
+    });
+    d.signal(Signal::CONT);
+    let (open, closed) = served(block_on(async {
+        let mut fates = Vec::new();
+        for p in conns {
+            fates.push(fate(p).await);
+        }
+        fates
+    }));
+    assert_eq!((open.len(), closed), (5, 45), "log:\n{}", d.log());
+    assert_eq!(d.connected_clients(), "Connected clients:\t\t5");
+    d.wait_log("refused: 5 clients are connected already (max clients, -m)");
+
+    // The places come back when the clients go, and a real session then gets one.
+    drop(open);
+    block_on(async {
+        let until = std::time::Instant::now() + server_support::WAIT;
+        loop {
+            match probe::session(d.addr, &plain("alpha", 1)).await {
+                Ok((_, reply)) if reply.msg_type == MsgType::InitReply => break,
+                _ if std::time::Instant::now() < until => {
+                    smol::Timer::after(std::time::Duration::from_millis(50)).await;
+                }
+                other => panic!("no place came back: {:?}", other.map(|(_, m)| m)),
+            }
+        }
+    });
+}
+
+/// 8 threads connecting at once, 25 connections each, every served one kept open: exactly
+/// 5 are ever served.
+#[test]
+fn max_clients_holds_under_concurrent_connects() {
+    let tmp = TempDir::new("burst-threads");
+    let d = Daemon::start(&tmp, &["--tls", "off", "-m", "5"]);
+    d.settle();
+    let addr: SocketAddr = d.addr;
+    let start = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                block_on(async {
+                    let mut fates = Vec::new();
+                    for _ in 0..25 {
+                        match Probe::connect(addr).await {
+                            Ok(p) => fates.push(fate(p).await),
+                            Err(e) => panic!("connect failed: {e}"),
+                        }
+                    }
+                    fates
+                })
+            })
+        })
+        .collect();
+    let fates: Vec<Fate> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let (open, closed) = served(fates);
+    assert_eq!((open.len(), closed), (5, 195), "log:\n{}", d.log());
+    assert_eq!(d.connected_clients(), "Connected clients:\t\t5");
+}
