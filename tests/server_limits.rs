@@ -128,3 +128,123 @@ fn max_clients_holds_under_concurrent_connects() {
     assert_eq!((open.len(), closed), (5, 195), "log:\n{}", d.log());
     assert_eq!(d.connected_clients(), "Connected clients:\t\t5");
 }
+
+/// A connection to `to` from the source address `from` (any 127.x.y.z is loopback on Linux).
+async fn connect_from(from: [u8; 4], to: SocketAddr) -> Probe {
+    use rustix::net::{bind, connect, socket_with, AddressFamily, SocketFlags, SocketType};
+    let fd = socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(&fd, &SocketAddr::from((from, 0))).unwrap();
+    connect(&fd, &to).unwrap();
+    let stream = std::net::TcpStream::from(fd);
+    Probe::from_stream(smol::Async::new(stream).unwrap())
+}
+
+/// PREINIT then INIT on an open connection: a real qdevice node's plaintext session.
+async fn init(p: &mut Probe, cluster: &str, node_id: u32) {
+    let pre = p.preinit(cluster).await.unwrap();
+    assert_eq!(pre.msg_type, MsgType::PreinitReply);
+    let params = InitParams {
+        node_id,
+        ..InitParams::default()
+    };
+    let reply = p.init(&params).await.unwrap();
+    assert_eq!(reply.msg_type, MsgType::InitReply);
+    assert_eq!(reply.reply_error_code, Some(0), "{reply:?}");
+}
+
+/// `n` connections from `from` that never INIT (they PREINIT, to tell served from closed).
+async fn flood(from: [u8; 4], to: SocketAddr, n: usize) -> (Vec<Probe>, usize) {
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        conns.push(connect_from(from, to).await);
+    }
+    let mut fates = Vec::new();
+    for p in conns {
+        fates.push(fate(p).await);
+    }
+    served(fates)
+}
+
+/// One host flooding with connections that never INIT gets its share, no more; a node from
+/// another address is served meanwhile, and so is the flooder once its connections go.
+#[test]
+fn a_flooding_host_cannot_starve_other_nodes() {
+    let tmp = TempDir::new("preinit-per-address");
+    let d = Daemon::start(
+        &tmp,
+        &[
+            "--tls",
+            "off",
+            "-m",
+            "100",
+            "-S",
+            "max_preinit_per_address=8",
+        ],
+    );
+    d.settle();
+    block_on(async {
+        let (held, closed) = flood([127, 0, 0, 1], d.addr, 30).await;
+        assert_eq!((held.len(), closed), (8, 22), "log:\n{}", d.log());
+        let mut node = connect_from([127, 0, 0, 2], d.addr).await;
+        init(&mut node, "alpha", 1).await;
+        node.echo().await.unwrap();
+        drop(held);
+        let until = std::time::Instant::now() + server_support::WAIT;
+        loop {
+            let (again, _) = flood([127, 0, 0, 1], d.addr, 1).await;
+            if again.len() == 1 {
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "places never came back");
+            smol::Timer::after(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    d.wait_log("refused: 8 connections from 127.0.0.1 have not finished INIT yet (max_preinit_per_address)");
+}
+
+/// Many hosts flooding fill at most max_preinit_clients places: nodes that finished INIT
+/// keep being served, and a connection that INITs frees its pre-INIT place.
+#[test]
+fn the_global_preinit_cap_bounds_a_flood_from_many_hosts() {
+    let tmp = TempDir::new("preinit-global");
+    let d = Daemon::start(
+        &tmp,
+        &[
+            "--tls",
+            "off",
+            "-S",
+            "max_preinit_clients=10,max_preinit_per_address=0",
+        ],
+    );
+    d.settle();
+    block_on(async {
+        let mut node = connect_from([127, 0, 0, 2], d.addr).await;
+        init(&mut node, "alpha", 1).await;
+        let (mut held, closed) = flood([127, 0, 1, 1], d.addr, 15).await;
+        let (more, closed_more) = flood([127, 0, 1, 2], d.addr, 15).await;
+        assert_eq!(
+            (held.len() + more.len(), closed + closed_more),
+            (10, 20),
+            "log:\n{}",
+            d.log()
+        );
+        node.echo().await.unwrap();
+        // One of the held connections finishes INIT (it had PREINITed already).
+        let params = InitParams {
+            node_id: 2,
+            ..InitParams::default()
+        };
+        let reply = held[0].init(&params).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0), "{reply:?}");
+        let (freed, _) = flood([127, 0, 1, 3], d.addr, 2).await;
+        assert_eq!(freed.len(), 1, "exactly the freed place; log:\n{}", d.log());
+        drop(more);
+    });
+    d.wait_log("refused: 10 connections have not finished INIT yet (max_preinit_clients)");
+}

@@ -73,7 +73,7 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
         reader: FrameReader::new(daemon.cfg.settings.max_client_receive_size as usize),
         handshake_deadline: handshake_timeout.map(|t| now + t),
         handshake_timeout,
-        _ticket: ticket,
+        ticket,
     };
     let end = session.run().await;
     drop(session);
@@ -104,8 +104,9 @@ struct Session {
     /// Until the first complete message: drop clients that connect and say nothing.
     handshake_deadline: Option<Instant>,
     handshake_timeout: Option<Duration>,
-    /// Held for the session's life (its drop frees the admission place).
-    _ticket: Ticket,
+    /// Held for the session's life (its drop frees the admission place); told when INIT is
+    /// accepted, which frees the pre-INIT place.
+    ticket: Ticket,
 }
 
 impl Session {
@@ -180,6 +181,9 @@ impl Session {
                     .borrow_mut()
                     .frame_received(self.id, frame, Instant::now());
             self.daemon.route(outputs);
+            if self.ticket.is_preinit() && self.daemon.engine.borrow().is_initialised(self.id) {
+                self.ticket.initialised();
+            }
             match self.drain(None, &mut out) {
                 Step::Continue => {}
                 Step::StartTls => {

@@ -354,6 +354,8 @@ async fn accept_loop(
 ) -> String {
     let admission = admission::Admission::new(admission::Limits {
         max_clients: daemon.cfg.max_clients,
+        max_preinit: daemon.cfg.settings.max_preinit_clients,
+        max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
     });
     loop {
         let (stream, peer) = match tcp.accept().await {
@@ -366,7 +368,7 @@ async fn accept_loop(
             }
         };
         let addr = listener::peer_string(peer);
-        let ticket = match admission.admit() {
+        let ticket = match admission.admit(peer.ip()) {
             Ok(ticket) => ticket,
             Err(refusal) => {
                 log::warn!("client {addr} refused: {}", refusal.words());
