@@ -75,7 +75,9 @@ fn max_clients_holds_when_a_burst_is_accepted_at_once() {
     }));
     assert_eq!((open.len(), closed), (5, 45), "log:\n{}", d.log());
     assert_eq!(d.connected_clients(), "Connected clients:\t\t5");
-    d.wait_log("refused: 5 clients are connected already (max clients, -m)");
+    let log = d.wait_log("refused: 5 clients are connected already (max clients, -m)");
+    // 45 refusals, rate-limited: the first 5 are logged, the rest counted.
+    assert_eq!(log.matches("refused: 5 clients").count(), 5, "log:\n{log}");
 
     // The places come back when the clients go, and a real session then gets one.
     drop(open);
@@ -247,4 +249,37 @@ fn the_global_preinit_cap_bounds_a_flood_from_many_hosts() {
         drop(more);
     });
     d.wait_log("refused: 10 connections have not finished INIT yet (max_preinit_clients)");
+}
+
+/// The number in the first "N similar messages suppressed (kind)" line of `log`.
+fn suppressed(log: &str, kind: &str) -> Option<u64> {
+    let tail = format!(" similar messages suppressed ({kind})");
+    log.lines().find_map(|l| {
+        let head = &l[..l.find(&tail)?];
+        head.rsplit(' ').next()?.parse().ok()
+    })
+}
+
+/// 40 connections that say nothing until the handshake timeout: 5 lines, then one line with
+/// the count of the others (it used to be one line each).
+#[test]
+fn a_flood_of_handshake_timeouts_is_logged_as_a_few_lines_and_a_count() {
+    let tmp = TempDir::new("ratelog");
+    let d = Daemon::start(&tmp, &["--tls", "off", "-S", "handshake_timeout=200"]);
+    d.settle();
+    let idle: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| std::net::TcpStream::connect(d.addr).unwrap())
+        .collect();
+    let log = d.wait_log(" similar messages suppressed (handshake_timeout)");
+    drop(idle);
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("dropped: sent no complete message"))
+        .count();
+    assert_eq!(lines, 5, "log:\n{log}");
+    assert_eq!(
+        suppressed(&log, "handshake_timeout"),
+        Some(35),
+        "log:\n{log}"
+    );
 }

@@ -72,6 +72,15 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The kind of log line, for rate limiting.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::MaxClients(_) => "refused: max clients",
+            Refusal::Preinit(_) => "refused: max_preinit_clients",
+            Refusal::PreinitFromSource(..) => "refused: max_preinit_per_address",
+        }
+    }
+
     /// The reason as the log shows it.
     pub fn words(&self) -> String {
         match self {

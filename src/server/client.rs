@@ -3,7 +3,7 @@
 
 use super::admission::Ticket;
 use super::stream::{Conn, Replay};
-use super::{explain, tls, Daemon, Out};
+use super::{explain, ratelog, tls, Daemon, Out};
 use crate::engine::ClientId;
 use crate::proto::framing::FrameReader;
 use smol::channel::Receiver;
@@ -34,6 +34,8 @@ enum End {
     Io(String),
     /// We drop the client, for a reason the user can act on.
     Refused(String),
+    /// Like `Refused`, for what a flood repeats: rate-limited by `kind`.
+    Flood(&'static str, String),
     /// The engine dropped the client; its reason is a whole sentence.
     Engine(String),
 }
@@ -86,8 +88,17 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
     daemon.route(outputs);
     match end {
         End::PeerClosed => log::debug!("client {addr} closed the connection"),
-        End::Io(e) => log::info!("client {addr} disconnected: {e}"),
+        End::Io(e) => ratelog::log(
+            log::Level::Info,
+            "disconnected",
+            format_args!("client {addr} disconnected: {e}"),
+        ),
         End::Refused(why) => log::warn!("client {addr} dropped: {why}"),
+        End::Flood(kind, why) => ratelog::log(
+            log::Level::Warn,
+            kind,
+            format_args!("client {addr} dropped: {why}"),
+        ),
         // Some of the engine's reasons name the client already.
         End::Engine(why) if why.contains(addr.as_str()) => log::warn!("{why}"),
         End::Engine(why) => log::warn!("client {addr}: {why}"),
@@ -218,10 +229,13 @@ impl Session {
     async fn handle_timer(&mut self) -> Result<(), End> {
         let now = Instant::now();
         if self.handshake_deadline.is_some_and(|t| now >= t) {
-            return Err(End::Refused(format!(
-                "sent no complete message within {} ms of connecting (handshake_timeout)",
-                self.handshake_timeout.map_or(0, |t| t.as_millis())
-            )));
+            return Err(End::Flood(
+                "handshake_timeout",
+                format!(
+                    "sent no complete message within {} ms of connecting (handshake_timeout)",
+                    self.handshake_timeout.map_or(0, |t| t.as_millis())
+                ),
+            ));
         }
         let outputs = self.daemon.engine.borrow_mut().timers_due(self.id, now);
         self.daemon.route(outputs);
@@ -307,16 +321,19 @@ impl Session {
         let tls = match handshake.or(timeout).await {
             Ok(Some(tls)) => tls,
             Ok(None) => {
-                return Err(End::Refused(format!(
-                    "TLS handshake not completed within {} ms (handshake_timeout)",
-                    limit.map_or(0, |t| t.as_millis())
-                )))
+                return Err(End::Flood(
+                    "handshake_timeout",
+                    format!(
+                        "TLS handshake not completed within {} ms (handshake_timeout)",
+                        limit.map_or(0, |t| t.as_millis())
+                    ),
+                ))
             }
             Err(e) => {
-                return Err(End::Refused(tls::describe_handshake_error(
-                    &e,
-                    cert_required,
-                )))
+                return Err(End::Flood(
+                    "TLS handshake failed",
+                    tls::describe_handshake_error(&e, cert_required),
+                ))
             }
         };
         let (_, session) = tls.get_ref();

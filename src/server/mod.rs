@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod explain;
 pub mod listener;
 pub mod lockfile;
+pub mod ratelog;
 pub mod stream;
 pub mod tls;
 
@@ -278,6 +279,7 @@ fn start(cfg: Config) -> Result<(), String> {
             .await
         })
         .detach();
+        ex.spawn(ratelog::flush_every_second()).detach();
         if let Some(job) = tls_job {
             let slot = daemon.tls.clone();
             let tls_stop = stop_tx.clone();
@@ -362,7 +364,11 @@ async fn accept_loop(
             Ok(accepted) => accepted,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                log::warn!("accept failed: {e}");
+                ratelog::log(
+                    log::Level::Warn,
+                    "accept failed",
+                    format_args!("accept failed: {e}"),
+                );
                 Timer::after(Duration::from_millis(100)).await;
                 continue;
             }
@@ -371,7 +377,11 @@ async fn accept_loop(
         let ticket = match admission.admit(peer.ip()) {
             Ok(ticket) => ticket,
             Err(refusal) => {
-                log::warn!("client {addr} refused: {}", refusal.words());
+                ratelog::log(
+                    log::Level::Warn,
+                    refusal.kind(),
+                    format_args!("client {addr} refused: {}", refusal.words()),
+                );
                 drop(stream);
                 continue;
             }
