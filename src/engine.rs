@@ -392,7 +392,9 @@ impl Engine {
         cluster.nodes.get_mut(idx)
     }
 
-    fn is_initialised(&self, id: ClientId) -> bool {
+    /// Whether client `id`'s INIT was accepted (the driver's admission counts it as a real
+    /// client from then on).
+    pub fn is_initialised(&self, id: ClientId) -> bool {
         self.clients.get(&id).is_some_and(|c| c.cluster.is_some())
     }
 

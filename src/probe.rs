@@ -324,12 +324,17 @@ pub struct Probe {
 impl Probe {
     pub async fn connect(addr: SocketAddr) -> Result<Probe> {
         let stream = Async::<TcpStream>::connect(addr).await?;
-        Ok(Probe {
+        Ok(Probe::from_stream(stream))
+    }
+
+    /// A probe on a connection the caller made (from a chosen source address, say).
+    pub fn from_stream(stream: Async<TcpStream>) -> Probe {
+        Probe {
             conn: Conn::Plain(Replay::new(stream)),
             buf: Vec::new(),
             seq: 0,
             timeout: Duration::from_secs(10),
-        })
+        }
     }
 
     /// The negotiated TLS version, if STARTTLS was done.

@@ -70,6 +70,12 @@ pub struct AdvancedSettings {
     /// Ours: a client must send its first message (and finish a TLS handshake it starts) within
     /// this time, or it is dropped. `None` (setting 0) = no limit, as upstream.
     pub handshake_timeout: Option<Duration>,
+    /// Ours: connections that have not finished INIT, all sources together; 0 = unlimited.
+    /// Bounds what a flood of connections that never INIT can hold.
+    pub max_preinit_clients: usize,
+    /// Ours: the same per source address (per /64 for IPv6); 0 = unlimited. Keeps one flooding
+    /// host from taking the places real nodes need.
+    pub max_preinit_per_address: usize,
 }
 
 impl Default for AdvancedSettings {
@@ -98,6 +104,8 @@ impl Default for AdvancedSettings {
             ipc_max_send_size: 10 * 1024 * 1024,
             keep_active_partition_tie_breaker: false,
             handshake_timeout: Some(Duration::from_secs(30)),
+            max_preinit_clients: 256,
+            max_preinit_per_address: 64,
         }
     }
 }
@@ -125,6 +133,8 @@ pub const SETTING_KEYS: &[&str] = &[
     "ipc_max_send_size",
     "keep_active_partition_tie_breaker",
     "handshake_timeout",
+    "max_preinit_clients",
+    "max_preinit_per_address",
 ];
 
 impl AdvancedSettings {
@@ -209,6 +219,14 @@ impl AdvancedSettings {
             "handshake_timeout" => {
                 let ms = int_in(value, 0, u32::MAX as u64).ok_or_else(bad)?;
                 self.handshake_timeout = (ms != 0).then(|| Duration::from_millis(ms));
+            }
+            "max_preinit_clients" => {
+                self.max_preinit_clients =
+                    int_in(value, 0, u32::MAX as u64).ok_or_else(bad)? as usize
+            }
+            "max_preinit_per_address" => {
+                self.max_preinit_per_address =
+                    int_in(value, 0, u32::MAX as u64).ok_or_else(bad)? as usize
             }
             _ => {
                 return err(format!(
@@ -537,6 +555,18 @@ mod tests {
             c.settings.handshake_timeout,
             Some(Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn preinit_caps_default_and_zero_is_unlimited() {
+        let mut c = Config::default();
+        assert_eq!(c.settings.max_preinit_clients, 256);
+        assert_eq!(c.settings.max_preinit_per_address, 64);
+        c.apply_settings("max_preinit_clients=0,MAX_PREINIT_PER_ADDRESS=3")
+            .unwrap();
+        assert_eq!(c.settings.max_preinit_clients, 0);
+        assert_eq!(c.settings.max_preinit_per_address, 3);
+        assert!(c.apply_settings("max_preinit_clients=-1").is_err());
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn starttls_on_a_server_without_tls_drops_the_client() {
 fn max_clients_accepts_then_closes_the_extra_client() {
     let tmp = TempDir::new("maxclients");
     let d = Daemon::start(&tmp, &["--tls", "off", "--max-clients", "1"]);
+    d.settle();
     block_on(async {
         let (mut first, reply) = probe::session(d.addr, &plain("alpha", 1)).await.unwrap();
         assert_eq!(reply.reply_error_code, Some(0));

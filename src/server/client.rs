@@ -1,8 +1,9 @@
 //! One task per client connection: read bytes → frames → engine; write this client's FIFO in
 //! order; switch to TLS on STARTTLS; sleep until the engine's next deadline.
 
+use super::admission::Ticket;
 use super::stream::{Conn, Replay};
-use super::{explain, tls, Daemon, Out};
+use super::{explain, ratelog, tls, Daemon, Out};
 use crate::engine::ClientId;
 use crate::proto::framing::FrameReader;
 use smol::channel::Receiver;
@@ -33,6 +34,8 @@ enum End {
     Io(String),
     /// We drop the client, for a reason the user can act on.
     Refused(String),
+    /// Like `Refused`, for what a flood repeats: rate-limited by `kind`.
+    Flood(&'static str, String),
     /// The engine dropped the client; its reason is a whole sentence.
     Engine(String),
 }
@@ -50,8 +53,9 @@ enum Event {
     Timer,
 }
 
-/// Serve one accepted connection until it ends, then tell the engine it is gone.
-pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String) {
+/// Serve one accepted connection until it ends, then tell the engine it is gone. `ticket` is
+/// the connection's admission place: it is given back when this task ends or is dropped.
+pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, ticket: Ticket) {
     let now = Instant::now();
     let id = daemon
         .engine
@@ -71,6 +75,7 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String) {
         reader: FrameReader::new(daemon.cfg.settings.max_client_receive_size as usize),
         handshake_deadline: handshake_timeout.map(|t| now + t),
         handshake_timeout,
+        ticket,
     };
     let end = session.run().await;
     drop(session);
@@ -83,8 +88,17 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String) {
     daemon.route(outputs);
     match end {
         End::PeerClosed => log::debug!("client {addr} closed the connection"),
-        End::Io(e) => log::info!("client {addr} disconnected: {e}"),
+        End::Io(e) => ratelog::log(
+            log::Level::Info,
+            "disconnected",
+            format_args!("client {addr} disconnected: {e}"),
+        ),
         End::Refused(why) => log::warn!("client {addr} dropped: {why}"),
+        End::Flood(kind, why) => ratelog::log(
+            log::Level::Warn,
+            kind,
+            format_args!("client {addr} dropped: {why}"),
+        ),
         // Some of the engine's reasons name the client already.
         End::Engine(why) if why.contains(addr.as_str()) => log::warn!("{why}"),
         End::Engine(why) => log::warn!("client {addr}: {why}"),
@@ -101,6 +115,9 @@ struct Session {
     /// Until the first complete message: drop clients that connect and say nothing.
     handshake_deadline: Option<Instant>,
     handshake_timeout: Option<Duration>,
+    /// Held for the session's life (its drop frees the admission place); told when INIT is
+    /// accepted, which frees the pre-INIT place.
+    ticket: Ticket,
 }
 
 impl Session {
@@ -175,6 +192,9 @@ impl Session {
                     .borrow_mut()
                     .frame_received(self.id, frame, Instant::now());
             self.daemon.route(outputs);
+            if self.ticket.is_preinit() && self.daemon.engine.borrow().is_initialised(self.id) {
+                self.ticket.initialised();
+            }
             match self.drain(None, &mut out) {
                 Step::Continue => {}
                 Step::StartTls => {
@@ -209,10 +229,13 @@ impl Session {
     async fn handle_timer(&mut self) -> Result<(), End> {
         let now = Instant::now();
         if self.handshake_deadline.is_some_and(|t| now >= t) {
-            return Err(End::Refused(format!(
-                "sent no complete message within {} ms of connecting (handshake_timeout)",
-                self.handshake_timeout.map_or(0, |t| t.as_millis())
-            )));
+            return Err(End::Flood(
+                "handshake_timeout",
+                format!(
+                    "sent no complete message within {} ms of connecting (handshake_timeout)",
+                    self.handshake_timeout.map_or(0, |t| t.as_millis())
+                ),
+            ));
         }
         let outputs = self.daemon.engine.borrow_mut().timers_due(self.id, now);
         self.daemon.route(outputs);
@@ -298,16 +321,19 @@ impl Session {
         let tls = match handshake.or(timeout).await {
             Ok(Some(tls)) => tls,
             Ok(None) => {
-                return Err(End::Refused(format!(
-                    "TLS handshake not completed within {} ms (handshake_timeout)",
-                    limit.map_or(0, |t| t.as_millis())
-                )))
+                return Err(End::Flood(
+                    "handshake_timeout",
+                    format!(
+                        "TLS handshake not completed within {} ms (handshake_timeout)",
+                        limit.map_or(0, |t| t.as_millis())
+                    ),
+                ))
             }
             Err(e) => {
-                return Err(End::Refused(tls::describe_handshake_error(
-                    &e,
-                    cert_required,
-                )))
+                return Err(End::Flood(
+                    "TLS handshake failed",
+                    tls::describe_handshake_error(&e, cert_required),
+                ))
             }
         };
         let (_, session) = tls.get_ref();

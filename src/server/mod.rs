@@ -5,11 +5,13 @@
 //! shared by all tasks; every output it returns is routed to the FIFO of the client it is
 //! addressed to, so each client's bytes leave in exactly the engine's order.
 
+pub mod admission;
 pub mod client;
 pub mod crypto;
 pub mod explain;
 pub mod listener;
 pub mod lockfile;
+pub mod ratelog;
 pub mod stream;
 pub mod tls;
 
@@ -277,6 +279,7 @@ fn start(cfg: Config) -> Result<(), String> {
             .await
         })
         .detach();
+        ex.spawn(ratelog::flush_every_second()).detach();
         if let Some(job) = tls_job {
             let slot = daemon.tls.clone();
             let tls_stop = stop_tx.clone();
@@ -344,33 +347,47 @@ fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, Str
     Ok(listener)
 }
 
-/// Accept clients forever; each gets its own task on `ex`.
+/// Accept clients forever; each admitted one gets its own task on `ex`, holding its
+/// admission ticket until the task ends.
 async fn accept_loop(
     ex: &LocalExecutor<'_>,
     daemon: Rc<Daemon>,
     tcp: Async<TcpListener>,
 ) -> String {
-    let max = daemon.cfg.max_clients;
+    let admission = admission::Admission::new(admission::Limits {
+        max_clients: daemon.cfg.max_clients,
+        max_preinit: daemon.cfg.settings.max_preinit_clients,
+        max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
+    });
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                log::warn!("accept failed: {e}");
+                ratelog::log(
+                    log::Level::Warn,
+                    "accept failed",
+                    format_args!("accept failed: {e}"),
+                );
                 Timer::after(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let addr = listener::peer_string(peer);
-        if max != 0 && daemon.fifos.borrow().len() >= max {
-            log::warn!(
-                "client {addr} refused: {max} clients are connected already (max clients, -m)"
-            );
-            drop(stream);
-            continue;
-        }
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                ratelog::log(
+                    log::Level::Warn,
+                    refusal.kind(),
+                    format_args!("client {addr} refused: {}", refusal.words()),
+                );
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.get_ref().set_nodelay(true);
-        ex.spawn(client::serve(daemon.clone(), stream, addr))
+        ex.spawn(client::serve(daemon.clone(), stream, addr, ticket))
             .detach();
     }
 }

@@ -159,6 +159,42 @@ impl Daemon {
         );
     }
 
+    /// Wait until the daemon has accepted and let go of every earlier connection (the one
+    /// `wait_listening` makes among them), so that counted limits start from zero: one PREINIT
+    /// answered (its connection was accepted after them: the backlog is a FIFO; retried while
+    /// a limit refuses it), closed, then the status says 0 clients.
+    pub fn settle(&self) {
+        let until = Instant::now() + WAIT;
+        while !block_on(async {
+            let mut p = qnetd::probe::Probe::connect(self.addr).await.unwrap();
+            p.preinit("settle").await.is_ok()
+        }) {
+            assert!(
+                Instant::now() < until,
+                "never answered; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        while self.connected_clients() != "Connected clients:\t\t0" {
+            assert!(
+                Instant::now() < until,
+                "clients never went; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The status socket's "Connected clients:" line.
+    pub fn connected_clients(&self) -> String {
+        self.ipc("status")
+            .lines()
+            .find(|l| l.starts_with("Connected clients:"))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
