@@ -299,3 +299,49 @@ fn init_store_creates_a_missing_store_and_then_serves_tls() {
         assert_eq!(reply.reply_error_code, Some(0));
     });
 }
+
+/// A node of `cn` whose certificate is freshly issued by `store`; returns its serial too.
+fn node_tls(store: &Store, cn: &str) -> (ClientTls, u64) {
+    let (der, key) = store.client_cert(cn);
+    let serial = certtool::certinfo::summary(&der).unwrap().serial;
+    let tls = ClientTls::new(&store.ca_der(), Some((der, key)), probe::SERVER_NAME).unwrap();
+    (tls, serial)
+}
+
+fn revoke(store: &Store, target: certtool::RevokeTarget<'_>, reason: &str) {
+    let out = store.store.revoke(target, reason).unwrap();
+    assert!(!out.revoked.is_empty(), "nothing revoked");
+}
+
+#[test]
+fn a_revoked_client_certificate_is_refused_at_the_handshake_with_the_reason() {
+    let tmp = TempDir::new("tls-revoked");
+    let store = Store::init(&tmp.path("store"));
+    let (revoked_tls, serial) = node_tls(&store, "alpha");
+    revoke(
+        &store,
+        certtool::RevokeTarget::Cluster("alpha"),
+        "laptop stolen",
+    );
+    // Signed after the revocation: not revoked.
+    let (new_tls, _) = node_tls(&store, "alpha");
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    block_on(async {
+        match probe::session(d.addr, &session("alpha", Some(revoked_tls))).await {
+            Ok((_, reply)) => panic!("INIT answered despite a revoked certificate: {reply:?}"),
+            Err(ProbeError::Closed | ProbeError::Io(_) | ProbeError::Tls(_)) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    });
+    let log = d.wait_log(&format!(
+        "client certificate serial {serial} of cluster alpha was revoked on 20"
+    ));
+    assert!(log.contains(" UTC: laptop stolen"), "{log}");
+    assert!(log.contains("127.0.0.1:"), "{log}");
+    block_on(async {
+        let (_, reply) = probe::session(d.addr, &session("alpha", Some(new_tls)))
+            .await
+            .unwrap();
+        assert_eq!(reply.reply_error_code, Some(ReplyError::NoError.code()));
+    });
+}
