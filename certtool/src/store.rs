@@ -8,7 +8,7 @@
 //! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0660 / 0640 |
 //! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
 //! | serial.txt | last serial handed out (upstream: 100 base, CA 101, server 102…) | 0660 / 0640 |
-//! | registry.txt | every certificate issued (see `registry`) | 0660 / 0640 |
+//! | registry.txt | every certificate issued, and the revoked ones (see `registry`) | 0660 / 0640 |
 //! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0660 / 0640 |
 //!
 //! The group-write bit of the store directory (0770, or 0750 after `-G`) decides 0660 vs 0640.
