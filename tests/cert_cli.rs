@@ -213,3 +213,82 @@ fn list_shows_every_certificate_and_warns_before_expiry() {
         "{err}"
     );
 }
+
+#[test]
+fn revoke_a_cluster_then_sign_again_and_list_shows_which_is_revoked() {
+    let s = Store::new("revoke");
+    assert!(s.run(&["init"]).status.success());
+    let csr = format!("{FIXTURES}/qdevice-net-node.crq");
+    for _ in 0..2 {
+        assert!(s
+            .run(&["sign", "--csr", &csr, "--cluster", "mycluster"])
+            .status
+            .success());
+    }
+    let o = s.run(&["revoke", "mycluster", "--reason", "node laptop stolen"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = out(&o);
+    assert!(
+        text.contains("revoked the certificate of cluster \"mycluster\" (serial 103)")
+            && text.contains("(serial 104)")
+            && text.contains("qnetd reload"),
+        "{text}"
+    );
+    let reg = std::fs::read_to_string(s.dir.join("registry.txt")).unwrap();
+    assert!(reg.contains("revoked\t104\t"), "{reg}");
+    assert!(reg.contains("\tnode laptop stolen\n"), "{reg}");
+
+    // A new certificate for the cluster is signed as before and is not revoked.
+    let o = s.run(&["sign", "--csr", &csr, "--cluster", "mycluster"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("serial 105"), "{}", out(&o));
+    let o = s.run(&["list"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let row = |serial: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" {serial} ")))
+            .unwrap_or_else(|| panic!("no row for {serial}: {text}"))
+            .to_string()
+    };
+    for serial in ["103", "104"] {
+        assert!(
+            row(serial).contains("(revoked 20") && row(serial).ends_with(": node laptop stolen)"),
+            "{text}"
+        );
+    }
+    assert!(!row("105").contains("revoked") && !row("105").contains("replaced"));
+
+    // Again: nothing changes, the first reason stays.
+    let o = s.run(&["revoke", "--serial", "104", "--reason", "other"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("already revoked") && out(&o).contains("node laptop stolen"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn revoke_refuses_what_it_cannot_revoke_in_words() {
+    let s = Store::new("revoke-bad");
+    assert!(s.run(&["init"]).status.success());
+    for (args, words) in [
+        (&["revoke"][..], "either a cluster name"),
+        (&["revoke", "a", "--serial", "103"][..], "not both"),
+        (&["revoke", "--serial", "x"][..], "decimal number"),
+        (
+            &["revoke", "nosuch"][..],
+            "no certificate for cluster \"nosuch\"",
+        ),
+        (&["revoke", "--serial", "101"][..], "the ca certificate"),
+        (
+            &["revoke", "--serial", "200"][..],
+            "has not been issued yet",
+        ),
+    ] {
+        let o = s.run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", out(&o));
+        assert!(out(&o).contains(words), "{args:?}: {}", out(&o));
+    }
+}

@@ -32,6 +32,7 @@ fn server_config(store: &CertStore) -> Arc<rustls::ServerConfig> {
         creds.server_cert_der,
         creds.server_key_pkcs8_der,
         true,
+        qnetd::server::revocation::Revocations::new(Default::default()),
     )
     .unwrap()
 }

@@ -1081,3 +1081,107 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Revocation with the real qdevice: `qnetd cert revoke` + `qnetd reload` drop both nodes of
+/// the cluster (the vote goes), their reconnects are refused with the reason in the daemon's
+/// log; re-signed and re-imported as `pvecm qdevice setup` does, the vote is back.
+#[test]
+fn e2e_revoke() {
+    let (mut bed, took) = two_node_ffsplit("revoke");
+    if !bed.daemon.is_ours() {
+        println!("E2E-RESULT scenario=revoke daemon=upstream not-applicable");
+        return;
+    }
+    let qnetd = bed.our_program();
+    let q = bed.lab.host_ref(QNETD_HOST);
+    let out = q.run_ok(
+        &qnetd,
+        &["cert", "revoke", "qe2e", "--reason", "e2e: node key leaked"],
+    );
+    assert!(
+        out.stdout
+            .contains("revoked the certificate of cluster \"qe2e\""),
+        "{}",
+        out.text()
+    );
+    q.run_ok(&qnetd, &["reload"]);
+    let nodes = bed.nodes.clone();
+    let (_, vote_gone) = lab::wait_for(
+        "both nodes to lose the qdevice vote",
+        QUORATE_LIMIT,
+        Duration::from_millis(100),
+        || {
+            for n in &nodes {
+                let q = bed.quorum(n)?;
+                if q.qdevice_vote_counted() {
+                    return Err(format!("{n}:\n{}", q.raw));
+                }
+            }
+            Ok(())
+        },
+    );
+    assert_never_connected(&bed, "n1", REFUSAL_WINDOW, "its certificate is revoked");
+    assert_never_connected(
+        &bed,
+        "n2",
+        Duration::from_secs(2),
+        "its certificate is revoked",
+    );
+    let log_path = bed.qnetd_host().proc("qnetd").log.clone();
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    let dropped = log
+        .lines()
+        .filter(|l| l.contains("dropped on reload: client certificate serial"))
+        .count();
+    assert_eq!(dropped, 2, "daemon log:\n{log}");
+    let refused = log
+        .lines()
+        .filter(|l| {
+            !l.contains("dropped on reload")
+                && l.contains("of cluster qe2e was revoked on")
+                && l.contains("e2e: node key leaked")
+        })
+        .count();
+    assert!(
+        refused >= 1,
+        "no refused reconnect in the daemon log:\n{log}"
+    );
+    for n in &nodes {
+        assert!(
+            bed.lab.host(n).proc("qdevice").alive(),
+            "{n}'s qdevice exited instead of retrying"
+        );
+    }
+    print_daemon_lines_about(&mut bed, "revoked");
+
+    // Re-enrol: new requests signed by the same store, imported on the nodes.
+    for n in &nodes {
+        bed.lab.host(n).stop("qdevice", Duration::from_secs(10));
+        let db = bed.lab.host_ref(n).path("/etc/corosync/qdevice/net/nssdb");
+        std::fs::remove_dir_all(&db).expect("remove the node's NSS database");
+    }
+    let reenrolled = Instant::now();
+    for n in &nodes {
+        bed.node_init_db(n, QNETD_HOST);
+    }
+    let p12 = bed.node_request_and_import("n1", "qe2e", QNETD_HOST);
+    bed.node_import_p12("n2", &p12);
+    let back = start_qdevices_and_wait(&mut bed, &[1, 2]);
+    let list = bed
+        .lab
+        .host_ref(QNETD_HOST)
+        .run_ok(&qnetd, &["cert", "list"]);
+    let rows: Vec<&str> = list.stdout.lines().filter(|l| l.contains("qe2e")).collect();
+    assert!(
+        rows.len() >= 2 && !rows.last().unwrap().contains("revoked"),
+        "{}",
+        list.stdout
+    );
+    let mut r = Report::new("revoke", &bed);
+    r.time("quorate_after", took);
+    r.time("vote_gone_after_reload", vote_gone);
+    r.time("vote_back_after_reenrol", reenrolled.elapsed());
+    r.time("vote_back_after_qdevice_start", back);
+    r.memory(&mut bed);
+    r.print();
+}

@@ -299,3 +299,158 @@ fn init_store_creates_a_missing_store_and_then_serves_tls() {
         assert_eq!(reply.reply_error_code, Some(0));
     });
 }
+
+/// A node of `cn` whose certificate is freshly issued by `store`; returns its serial too.
+fn node_tls(store: &Store, cn: &str) -> (ClientTls, u64) {
+    let (der, key) = store.client_cert(cn);
+    let serial = certtool::certinfo::summary(&der).unwrap().serial;
+    let tls = ClientTls::new(&store.ca_der(), Some((der, key)), probe::SERVER_NAME).unwrap();
+    (tls, serial)
+}
+
+fn revoke(store: &Store, target: certtool::RevokeTarget<'_>, reason: &str) {
+    let out = store.store.revoke(target, reason).unwrap();
+    assert!(!out.revoked.is_empty(), "nothing revoked");
+}
+
+#[test]
+fn a_revoked_client_certificate_is_refused_at_the_handshake_with_the_reason() {
+    let tmp = TempDir::new("tls-revoked");
+    let store = Store::init(&tmp.path("store"));
+    let (revoked_tls, serial) = node_tls(&store, "alpha");
+    revoke(
+        &store,
+        certtool::RevokeTarget::Cluster("alpha"),
+        "laptop stolen",
+    );
+    // Signed after the revocation: not revoked.
+    let (new_tls, _) = node_tls(&store, "alpha");
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    block_on(async {
+        match probe::session(d.addr, &session("alpha", Some(revoked_tls))).await {
+            Ok((_, reply)) => panic!("INIT answered despite a revoked certificate: {reply:?}"),
+            Err(ProbeError::Closed | ProbeError::Io(_) | ProbeError::Tls(_)) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    });
+    let log = d.wait_log(&format!(
+        "client certificate serial {serial} of cluster alpha was revoked on 20"
+    ));
+    assert!(log.contains(" UTC: laptop stolen"), "{log}");
+    assert!(log.contains("127.0.0.1:"), "{log}");
+    block_on(async {
+        let (_, reply) = probe::session(d.addr, &session("alpha", Some(new_tls)))
+            .await
+            .unwrap();
+        assert_eq!(reply.reply_error_code, Some(ReplyError::NoError.code()));
+    });
+}
+
+fn qnetd_reload(d: &Daemon) -> std::process::Output {
+    std::process::Command::new(server_support::bin())
+        .args(["reload", "--lock-file"])
+        .arg(&d.lock)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn reload_drops_a_connected_client_whose_certificate_was_revoked_and_it_cannot_reconnect() {
+    let tmp = TempDir::new("tls-reload");
+    let store = Store::init(&tmp.path("store"));
+    let (alpha_tls, serial) = node_tls(&store, "alpha");
+    let (beta_tls, _) = node_tls(&store, "beta");
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    block_on(async {
+        let (mut alpha, reply) = probe::session(d.addr, &session("alpha", Some(alpha_tls.clone())))
+            .await
+            .unwrap();
+        assert_eq!(reply.reply_error_code, Some(ReplyError::NoError.code()));
+        let (mut beta, _) = probe::session(d.addr, &session("beta", Some(beta_tls)))
+            .await
+            .unwrap();
+        alpha.echo().await.unwrap();
+
+        revoke(
+            &store,
+            certtool::RevokeTarget::Serial(serial),
+            "compromised",
+        );
+        // Revoked in the registry, but the daemon has not read it yet: still served.
+        alpha.echo().await.unwrap();
+        let o = qnetd_reload(&d);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let log = d.wait_log("dropped on reload: client certificate serial");
+        assert!(log.contains("(1 revoked certificates)"), "{log}");
+        assert!(
+            log.contains(&format!(
+                "dropped on reload: client certificate serial {serial} of cluster alpha was revoked on 20"
+            )) && log.contains(" UTC: compromised"),
+            "{log}"
+        );
+        assert!(
+            alpha.echo().await.is_err(),
+            "the revoked client is still served"
+        );
+        // The other cluster is not touched.
+        beta.echo().await.unwrap();
+        match probe::session(d.addr, &session("alpha", Some(alpha_tls))).await {
+            Ok((_, reply)) => panic!("reconnected with a revoked certificate: {reply:?}"),
+            Err(ProbeError::Closed | ProbeError::Io(_) | ProbeError::Tls(_)) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    });
+    let log = d.log();
+    assert_eq!(
+        log.matches(&format!(
+            "client certificate serial {serial} of cluster alpha was revoked"
+        ))
+        .count(),
+        2,
+        "one drop, one refused reconnect:\n{log}"
+    );
+}
+
+#[test]
+fn sighup_with_an_unreadable_registry_keeps_the_previous_revocations() {
+    let tmp = TempDir::new("tls-reload-bad");
+    let store = Store::init(&tmp.path("store"));
+    let (alpha_tls, serial) = node_tls(&store, "alpha");
+    revoke(&store, certtool::RevokeTarget::Serial(serial), "gone");
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let reg = store.dir.join(certtool::REGISTRY_FILE);
+    let mut text = std::fs::read_to_string(&reg).unwrap();
+    text.push_str("garbage line\n");
+    std::fs::write(&reg, text).unwrap();
+    d.signal(rustix::process::Signal::HUP);
+    d.wait_log("the previous list stays in force");
+    block_on(async {
+        assert!(probe::session(d.addr, &session("alpha", Some(alpha_tls)))
+            .await
+            .is_err());
+    });
+    d.wait_log(&format!(
+        "client certificate serial {serial} of cluster alpha was revoked"
+    ));
+}
+
+#[test]
+fn reload_without_a_running_daemon_exits_3() {
+    let tmp = TempDir::new("tls-reload-none");
+    let o = std::process::Command::new(server_support::bin())
+        .args(["reload", "--lock-file"])
+        .arg(tmp.path("qnetd.pid"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not running"));
+    // A lock file left behind by a daemon that is gone: nobody holds it, nothing is signalled.
+    std::fs::write(tmp.path("qnetd.pid"), format!("{}\n", std::process::id())).unwrap();
+    let o = std::process::Command::new(server_support::bin())
+        .args(["reload", "--lock-file"])
+        .arg(tmp.path("qnetd.pid"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nobody holds"));
+}

@@ -568,7 +568,9 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
         }
     }
     let registry_path = target.join(REGISTRY_FILE);
-    let mut entries = registry::load(&registry_path)?;
+    // Revocations made before a repeated import stay as they are.
+    let mut existing_registry = registry::read(&registry_path)?;
+    let mut entries = std::mem::take(&mut existing_registry.entries);
     let known = |e: &Entry, list: &[Entry]| list.iter().any(|x| x.sha256 == e.sha256);
     let before = entries.len();
     let ca = store::entry_for(&up.ca_der, Kind::Ca, profile::CA_CN)?;
@@ -605,7 +607,11 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
             0,
             (
                 REGISTRY_FILE.to_string(),
-                registry::render(&entries).into_bytes(),
+                registry::render_registry(&registry::Registry {
+                    entries,
+                    revocations: existing_registry.revocations,
+                })
+                .into_bytes(),
                 file_mode,
             ),
         );

@@ -1,6 +1,11 @@
-//! The list of every certificate the store has issued: one line per certificate,
-//! `serial<TAB>kind<TAB>not-after (Unix seconds)<TAB>SHA-256 (hex)<TAB>name`, `#` comments.
-//! Rewritten atomically on each change.
+//! The list of every certificate the store has issued, and of the revoked ones. One line per
+//! certificate, `serial<TAB>kind<TAB>not-after (Unix seconds)<TAB>SHA-256 (hex)<TAB>name`; one
+//! line per revocation, `revoked<TAB>serial<TAB>revoked-at (Unix seconds)<TAB>reason`; `#`
+//! comments. Rewritten atomically on each change (temp file, fsync, rename).
+//!
+//! A registry without revocation lines is exactly the format of earlier versions, which read
+//! it unchanged. A revocation line starts with a word where a serial stands, so an earlier
+//! version refuses a registry that has one ("line N is not …") rather than ignoring it.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -60,24 +65,121 @@ impl Entry {
     }
 }
 
-const HEADER: &str = "# qnetd certificate registry: serial, kind, not-after (unix), sha256, name\n";
+/// One revoked certificate: the daemon refuses a client certificate with this serial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    pub serial: u64,
+    /// When it was revoked, Unix seconds.
+    pub revoked_at: i64,
+    /// What the administrator gave as the reason (one line, may be empty).
+    pub reason: String,
+}
 
+impl Revocation {
+    /// The revocation time as `YYYY-MM-DD HH:MM UTC`.
+    pub fn revoked_at_text(&self) -> String {
+        time::OffsetDateTime::from_unix_timestamp(self.revoked_at)
+            .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+            .unwrap_or_else(|_| "?".into())
+    }
+
+    /// The reason, or words saying none was given.
+    pub fn reason_text(&self) -> &str {
+        if self.reason.is_empty() {
+            "no reason given"
+        } else {
+            &self.reason
+        }
+    }
+}
+
+/// The whole registry file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Registry {
+    /// Issued certificates, oldest first.
+    pub entries: Vec<Entry>,
+    /// Revocations, in the order they were made.
+    pub revocations: Vec<Revocation>,
+}
+
+impl Registry {
+    /// The revocation of `serial`, if it is revoked.
+    pub fn revocation(&self, serial: u64) -> Option<&Revocation> {
+        self.revocations.iter().find(|r| r.serial == serial)
+    }
+
+    /// The issued certificate with `serial`, if recorded.
+    pub fn entry(&self, serial: u64) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.serial == serial)
+    }
+}
+
+const HEADER: &str = "# qnetd certificate registry: serial, kind, not-after (unix), sha256, name\n";
+const REVOCATION_HEADER: &str =
+    "# revoked certificates: revoked, serial, revoked-at (unix), reason\n";
+/// First field of a revocation line.
+const REVOKED_TAG: &str = "revoked";
+
+/// The issued certificates of the registry at `path` (none if it does not exist).
 pub fn load(path: &Path) -> Result<Vec<Entry>, StoreError> {
+    read(path).map(|r| r.entries)
+}
+
+/// The whole registry at `path`: certificates and revocations (empty if it does not exist).
+pub fn read(path: &Path) -> Result<Registry, StoreError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
         Err(e) => return Err(StoreError::io(format!("cannot read {}", path.display()), e)),
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-        .map(|(i, l)| {
-            parse_line(l).ok_or_else(|| StoreError::Corrupt {
-                path: path.to_path_buf(),
-                reason: format!("line {} is not `serial kind not-after sha256 name`", i + 1),
-            })
-        })
-        .collect()
+    parse(&text).map_err(|reason| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// Parses the registry text; the error names the first bad line.
+pub fn parse(text: &str) -> Result<Registry, String> {
+    let mut registry = Registry::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line
+            .strip_prefix(REVOKED_TAG)
+            .and_then(|r| r.strip_prefix('\t'))
+        {
+            let r = parse_revocation(rest).ok_or_else(|| {
+                format!("line {} is not `revoked serial revoked-at reason`", i + 1)
+            })?;
+            registry.revocations.push(r);
+            continue;
+        }
+        let e = parse_line(line)
+            .ok_or_else(|| format!("line {} is not `serial kind not-after sha256 name`", i + 1))?;
+        registry.entries.push(e);
+    }
+    Ok(registry)
+}
+
+fn parse_revocation(rest: &str) -> Option<Revocation> {
+    let mut f = rest.splitn(3, '\t');
+    Some(Revocation {
+        serial: f.next()?.parse().ok()?,
+        revoked_at: f.next()?.parse().ok()?,
+        reason: f.next()?.to_string(),
+    })
+}
+
+/// `reason` as it can stand in one registry field: control characters (tabs, line breaks)
+/// become spaces, surrounding blanks go.
+pub fn clean_reason(reason: &str) -> String {
+    reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 fn parse_line(line: &str) -> Option<Entry> {
@@ -91,9 +193,18 @@ fn parse_line(line: &str) -> Option<Entry> {
     })
 }
 
+/// The registry file's text for `entries` alone (no revocations).
 pub fn render(entries: &[Entry]) -> String {
+    render_registry(&Registry {
+        entries: entries.to_vec(),
+        revocations: Vec::new(),
+    })
+}
+
+/// The registry file's text. Without revocations it is byte for byte the earlier format.
+pub fn render_registry(registry: &Registry) -> String {
     let mut out = String::from(HEADER);
-    for e in entries {
+    for e in &registry.entries {
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}",
@@ -104,5 +215,84 @@ pub fn render(entries: &[Entry]) -> String {
             e.name
         );
     }
+    if !registry.revocations.is_empty() {
+        out.push_str(REVOCATION_HEADER);
+    }
+    for r in &registry.revocations {
+        let _ = writeln!(
+            out,
+            "{REVOKED_TAG}\t{}\t{}\t{}",
+            r.serial,
+            r.revoked_at,
+            clean_reason(&r.reason)
+        );
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry as the previous version wrote it (no revocation lines).
+    const OLD: &str =
+        "# qnetd certificate registry: serial, kind, not-after (unix), sha256, name\n\
+                       101\tca\t4102444800\taa\tQNet CA\n\
+                       102\tserver\t4102444800\tbb\tQnetd Server\n\
+                       103\tcluster\t4102444800\tcc\talpha\n";
+
+    #[test]
+    fn a_registry_of_the_previous_version_reads_and_renders_unchanged() {
+        let reg = parse(OLD).unwrap();
+        assert_eq!(reg.entries.len(), 3);
+        assert!(reg.revocations.is_empty());
+        assert_eq!(reg.entries[2].name, "alpha");
+        assert_eq!(render_registry(&reg), OLD);
+        assert_eq!(render(&reg.entries), OLD);
+    }
+
+    #[test]
+    fn revocations_round_trip_and_are_found_by_serial() {
+        let mut reg = parse(OLD).unwrap();
+        reg.revocations.push(Revocation {
+            serial: 103,
+            revoked_at: 1_700_000_000,
+            reason: "laptop\tstolen\nat the station ".into(),
+        });
+        let text = render_registry(&reg);
+        assert!(
+            text.contains("revoked\t103\t1700000000\tlaptop stolen at the station\n"),
+            "{text}"
+        );
+        let back = parse(&text).unwrap();
+        assert_eq!(back.entries, reg.entries);
+        let r = back.revocation(103).unwrap();
+        assert_eq!(r.reason, "laptop stolen at the station");
+        assert_eq!(r.revoked_at_text(), "2023-11-14 22:13 UTC");
+        assert!(back.revocation(102).is_none());
+        assert_eq!(back.entry(103).unwrap().name, "alpha");
+    }
+
+    #[test]
+    fn an_empty_reason_survives_and_reads_as_none_given() {
+        let reg = parse("revoked\t7\t0\t\n").unwrap();
+        let r = reg.revocation(7).unwrap();
+        assert_eq!(r.reason, "");
+        assert_eq!(r.reason_text(), "no reason given");
+    }
+
+    #[test]
+    fn a_bad_revocation_line_is_named() {
+        for bad in [
+            "revoked\tx\t0\tr\n",
+            "revoked\t7\n",
+            "revoked\t7\tsoon\tr\n",
+        ] {
+            let e = parse(&format!("{OLD}{bad}")).unwrap_err();
+            assert!(
+                e.contains("line 5") && e.contains("revoked"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0660 / 0640 |
 //! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
 //! | serial.txt | last serial handed out (upstream: 100 base, CA 101, server 102…) | 0660 / 0640 |
-//! | registry.txt | every certificate issued (see `registry`) | 0660 / 0640 |
+//! | registry.txt | every certificate issued, and the revoked ones (see `registry`) | 0660 / 0640 |
 //! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0660 / 0640 |
 //!
 //! The group-write bit of the store directory (0770, or 0750 after `-G`) decides 0660 vs 0640.
@@ -25,7 +25,7 @@ use crate::csr;
 use crate::error::StoreError;
 use crate::fsutil::{self, Owner, StoreLock};
 use crate::profile;
-use crate::registry::{self, Entry, Kind};
+use crate::registry::{self, Entry, Kind, Registry, Revocation};
 
 pub const DEFAULT_DIR: &str = "/etc/corosync/qnetd/nssdb";
 pub const CA_CERT_FILE: &str = "qnetd-cacert.crt";
@@ -95,6 +95,26 @@ pub struct Listed {
     /// Whether this is what the store currently holds under that name (a re-issued cluster
     /// certificate replaces the file; the older registry entry is then historical).
     pub current: bool,
+    /// Its revocation, if it is revoked.
+    pub revoked: Option<Revocation>,
+}
+
+/// Which certificates `revoke` revokes.
+#[derive(Clone, Copy, Debug)]
+pub enum RevokeTarget<'a> {
+    /// Every certificate issued for this cluster.
+    Cluster(&'a str),
+    /// The certificate with this serial.
+    Serial(u64),
+}
+
+/// What `revoke` did.
+#[derive(Clone, Debug, Default)]
+pub struct RevokeOutcome {
+    /// Revoked now; the entry is `None` for a serial the registry does not know.
+    pub revoked: Vec<(Option<Entry>, Revocation)>,
+    /// Were revoked before: left as they were (time and reason of the first revocation).
+    pub already: Vec<(Option<Entry>, Revocation)>,
 }
 
 pub struct CertStore {
@@ -336,9 +356,115 @@ impl CertStore {
         })
     }
 
+    /// The registry: issued certificates and revocations.
+    pub fn registry(&self) -> Result<Registry, StoreError> {
+        registry::read(&self.path(REGISTRY_FILE))
+    }
+
+    /// Revokes `target` with `reason`, recorded in the registry with the time. Only cluster
+    /// (client) certificates: the CA and the server certificate are not checked by anyone we
+    /// could tell. A serial the registry does not know is accepted if it was handed out
+    /// (a certificate signed before `import-nss` whose file is gone), never a future one:
+    /// that would revoke a certificate not yet signed.
+    pub fn revoke(
+        &self,
+        target: RevokeTarget<'_>,
+        reason: &str,
+    ) -> Result<RevokeOutcome, StoreError> {
+        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
+        let mut reg = self.registry()?;
+        let serials = self.revoke_serials(&reg, target)?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut outcome = RevokeOutcome::default();
+        for serial in serials {
+            let entry = reg.entry(serial).cloned();
+            if let Some(r) = reg.revocation(serial) {
+                outcome.already.push((entry, r.clone()));
+                continue;
+            }
+            let r = Revocation {
+                serial,
+                revoked_at: now,
+                reason: registry::clean_reason(reason),
+            };
+            reg.revocations.push(r.clone());
+            outcome.revoked.push((entry, r));
+        }
+        if !outcome.revoked.is_empty() {
+            self.write(
+                REGISTRY_FILE,
+                registry::render_registry(&reg).as_bytes(),
+                self.file_mode,
+            )?;
+        }
+        Ok(outcome)
+    }
+
+    fn revoke_serials(
+        &self,
+        reg: &Registry,
+        target: RevokeTarget<'_>,
+    ) -> Result<Vec<u64>, StoreError> {
+        match target {
+            RevokeTarget::Cluster(cluster) => {
+                let serials: Vec<u64> = reg
+                    .entries
+                    .iter()
+                    .filter(|e| e.kind == Kind::Cluster && e.name == cluster)
+                    .map(|e| e.serial)
+                    .collect();
+                if serials.is_empty() {
+                    return Err(StoreError::Refused(format!(
+                        "this store has issued no certificate for cluster {cluster:?} \
+                         (`qnetd cert list` shows the ones it has)"
+                    )));
+                }
+                Ok(serials)
+            }
+            RevokeTarget::Serial(serial) => {
+                match reg.entry(serial) {
+                    Some(e) if e.kind != Kind::Cluster => {
+                        return Err(StoreError::Refused(format!(
+                            "serial {serial} is the {} certificate, not a cluster certificate: \
+                             only the certificates of cluster nodes can be revoked (to replace \
+                             the CA or the server certificate, run `qnetd cert init --force`)",
+                            e.kind.as_str()
+                        )))
+                    }
+                    Some(_) => {}
+                    None => {
+                        let last = self.last_serial()?;
+                        if serial > last {
+                            return Err(StoreError::Refused(format!(
+                                "serial {serial} has not been issued yet (the last one is \
+                                 {last}): revoking it would revoke a certificate signed later"
+                            )));
+                        }
+                    }
+                }
+                Ok(vec![serial])
+            }
+        }
+    }
+
+    /// The last serial handed out (serial.txt), or the base of a store that has none.
+    fn last_serial(&self) -> Result<u64, StoreError> {
+        let path = self.path(SERIAL_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse::<u64>().map_err(|_| StoreError::Corrupt {
+                path: path.clone(),
+                reason: format!("expected a decimal serial, found {:?}", text.trim()),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SERIAL_BASE),
+            Err(e) => Err(StoreError::io(format!("cannot read {}", path.display()), e)),
+        }
+    }
+
     /// Every certificate in the registry, oldest first.
     pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
-        let entries = registry::load(&self.path(REGISTRY_FILE))?;
+        let reg = self.registry()?;
+        let revoked = |e: &Entry| reg.revocation(e.serial).cloned();
+        let entries = reg.entries.clone();
         let current = |e: &Entry| -> bool {
             let file = match e.kind {
                 Kind::Ca => CA_CERT_FILE.to_string(),
@@ -355,6 +481,7 @@ impl CertStore {
             .into_iter()
             .map(|entry| Listed {
                 current: current(&entry),
+                revoked: revoked(&entry),
                 entry,
             })
             .collect())
@@ -380,30 +507,18 @@ impl CertStore {
     /// Takes the next serial and makes it durable before it is used: a crash after this
     /// point skips a serial, never reuses one. Caller holds the store lock.
     fn next_serial(&self) -> Result<u64, StoreError> {
-        let path = self.path(SERIAL_FILE);
-        let last = match fs::read_to_string(&path) {
-            Ok(text) => text
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| StoreError::Corrupt {
-                    path: path.clone(),
-                    reason: format!("expected a decimal serial, found {:?}", text.trim()),
-                })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SERIAL_BASE,
-            Err(e) => return Err(StoreError::io(format!("cannot read {}", path.display()), e)),
-        };
-        let next = last + 1;
+        let next = self.last_serial()? + 1;
         self.write(SERIAL_FILE, format!("{next}\n").as_bytes(), self.file_mode)?;
         Ok(next)
     }
 
+    /// Adds `new` to the registry; its revocations stay as they are.
     fn record(&self, new: &[Entry]) -> Result<(), StoreError> {
-        let path = self.path(REGISTRY_FILE);
-        let mut entries = registry::load(&path)?;
-        entries.extend_from_slice(new);
+        let mut reg = self.registry()?;
+        reg.entries.extend_from_slice(new);
         self.write(
             REGISTRY_FILE,
-            registry::render(&entries).as_bytes(),
+            registry::render_registry(&reg).as_bytes(),
             self.file_mode,
         )
     }
@@ -587,4 +702,101 @@ pub(crate) fn read_pem(path: &Path, tags: &[&str]) -> Result<Vec<u8>, StoreError
         .find(|b| tags.contains(&b.tag()))
         .map(|b| b.into_contents())
         .ok_or_else(|| corrupt(format!("no {} PEM block", tags.join("/"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Tmp(PathBuf);
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn store(tag: &str) -> (Tmp, CertStore) {
+        let base = std::env::temp_dir().join(format!("certtool-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let (store, _) = CertStore::init(&base.join("nssdb"), InitOptions::default()).unwrap();
+        (Tmp(base), store)
+    }
+
+    fn issue(store: &CertStore, cluster: &str) -> u64 {
+        let key = profile::new_key().unwrap();
+        store
+            .issue_cluster_cert(cluster, &key)
+            .unwrap()
+            .entry
+            .serial
+    }
+
+    #[test]
+    fn revoking_a_cluster_revokes_all_its_certificates_and_no_later_one() {
+        let (_t, s) = store("revoke-cluster");
+        let a1 = issue(&s, "alpha");
+        let a2 = issue(&s, "alpha");
+        let b = issue(&s, "beta");
+        let out = s.revoke(RevokeTarget::Cluster("alpha"), "stolen").unwrap();
+        let serials: Vec<u64> = out.revoked.iter().map(|(_, r)| r.serial).collect();
+        assert_eq!(serials, vec![a1, a2]);
+        assert!(out.already.is_empty());
+        let reg = s.registry().unwrap();
+        assert_eq!(reg.revocation(a1).unwrap().reason, "stolen");
+        assert!(reg.revocation(b).is_none());
+
+        // Signing again afterwards works, and the new certificate is not revoked.
+        let a3 = issue(&s, "alpha");
+        let listed = s.list().unwrap();
+        let find = |serial| listed.iter().find(|l| l.entry.serial == serial).unwrap();
+        assert!(find(a1).revoked.is_some() && find(a2).revoked.is_some());
+        assert!(find(a3).revoked.is_none() && find(a3).current);
+        assert!(find(b).revoked.is_none());
+        // The new entry was added without losing the revocations.
+        assert_eq!(s.registry().unwrap().revocations.len(), 2);
+    }
+
+    #[test]
+    fn revoking_again_keeps_the_first_time_and_reason() {
+        let (_t, s) = store("revoke-again");
+        let a = issue(&s, "alpha");
+        let first = s.revoke(RevokeTarget::Serial(a), "first").unwrap();
+        assert_eq!(first.revoked.len(), 1);
+        let again = s.revoke(RevokeTarget::Cluster("alpha"), "second").unwrap();
+        assert!(again.revoked.is_empty());
+        assert_eq!(again.already[0].1.reason, "first");
+        assert_eq!(s.registry().unwrap().revocations.len(), 1);
+    }
+
+    #[test]
+    fn what_cannot_be_revoked_is_refused_and_changes_nothing() {
+        let (_t, s) = store("revoke-refused");
+        let a = issue(&s, "alpha");
+        let before = fs::read(s.path(REGISTRY_FILE)).unwrap();
+        for (target, words) in [
+            (
+                RevokeTarget::Cluster("nosuch"),
+                "no certificate for cluster",
+            ),
+            (RevokeTarget::Serial(101), "the ca certificate"),
+            (RevokeTarget::Serial(102), "the server certificate"),
+            (RevokeTarget::Serial(a + 1), "has not been issued yet"),
+        ] {
+            let e = s.revoke(target, "r").unwrap_err().to_string();
+            assert!(e.contains(words), "{target:?}: {e}");
+        }
+        assert_eq!(fs::read(s.path(REGISTRY_FILE)).unwrap(), before);
+    }
+
+    #[test]
+    fn a_serial_the_registry_does_not_know_can_be_revoked_if_it_was_handed_out() {
+        let (_t, s) = store("revoke-unknown");
+        let a = issue(&s, "alpha");
+        // 103 is alpha's; pretend a certificate with serial 104 was signed elsewhere (before
+        // an import) and serial.txt moved past it.
+        fs::write(s.path(SERIAL_FILE), format!("{}\n", a + 5)).unwrap();
+        let out = s.revoke(RevokeTarget::Serial(a + 2), "").unwrap();
+        assert!(out.revoked[0].0.is_none());
+        assert_eq!(out.revoked[0].1.serial, a + 2);
+    }
 }

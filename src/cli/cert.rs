@@ -1,10 +1,12 @@
-//! `qnetd cert …`: the certificate lifecycle (init, sign, bundle, list) on the certtool store.
+//! `qnetd cert …`: the certificate lifecycle (init, sign, bundle, list, revoke) on the certtool
+//! store.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use argh::FromArgs;
-use certtool::{CertStore, InitOptions, InitOutcome, StoreError};
+use certtool::registry::{Entry, Revocation};
+use certtool::{CertStore, InitOptions, InitOutcome, RevokeTarget, StoreError};
 
 /// Days before expiry from which `list` warns.
 const WARN_DAYS: i64 = 30;
@@ -27,6 +29,7 @@ pub enum CertCommand {
     Sign(SignArgs),
     Bundle(BundleArgs),
     List(ListArgs),
+    Revoke(RevokeArgs),
     ImportNss(super::cert_nss::ImportNssArgs),
     ExportNss(super::cert_nss::ExportNssArgs),
 }
@@ -77,6 +80,22 @@ pub struct BundleArgs {
 #[argh(subcommand, name = "list")]
 pub struct ListArgs {}
 
+/// revoke every certificate issued for a cluster, or one by serial: the daemon refuses it from
+/// its next start or reload (`qnetd reload`); sign a new one for the cluster afterwards as usual
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "revoke")]
+pub struct RevokeArgs {
+    /// the cluster whose certificates to revoke (all of them)
+    #[argh(positional)]
+    pub cluster: Option<String>,
+    /// revoke only the certificate with this serial (see `qnetd cert list`)
+    #[argh(option)]
+    pub serial: Option<String>,
+    /// why, recorded with the revocation and logged when the certificate is refused
+    #[argh(option, default = "String::new()")]
+    pub reason: String,
+}
+
 #[inline(never)] // see cli::main
 pub fn main(args: CertArgs) -> ExitCode {
     let result = match args.command {
@@ -84,6 +103,7 @@ pub fn main(args: CertArgs) -> ExitCode {
         CertCommand::Sign(a) => sign(&args.dir, a),
         CertCommand::Bundle(a) => bundle(&args.dir, a),
         CertCommand::List(_) => list(&args.dir),
+        CertCommand::Revoke(a) => revoke(&args.dir, a),
         CertCommand::ImportNss(a) => return super::cert_nss::import(&args.dir, a),
         CertCommand::ExportNss(a) => return super::cert_nss::export(&args.dir, a),
     };
@@ -207,7 +227,11 @@ fn list(dir: &Path) -> Result<(), StoreError> {
         let days = e.days_left();
         let date = e.not_after_date();
         let kind = e.kind.as_str();
-        let note = if l.current { "" } else { " (replaced)" };
+        let note = match (&l.revoked, l.current) {
+            (Some(r), _) => format!(" (revoked {}: {})", r.revoked_at_text(), r.reason_text()),
+            (None, true) => String::new(),
+            (None, false) => " (replaced)".to_string(),
+        };
         println!(
             "{:<8} {:<24} {:>6}  {:<10} {:>9}  {}{}",
             kind,
@@ -218,7 +242,7 @@ fn list(dir: &Path) -> Result<(), StoreError> {
             certtool::colon_fingerprint(&e.sha256),
             note
         );
-        if l.current && days < WARN_DAYS {
+        if l.current && l.revoked.is_none() && days < WARN_DAYS {
             warnings.push(format!(
                 "warning: {kind} certificate {:?} (serial {}) {}",
                 e.name,
@@ -231,8 +255,79 @@ fn list(dir: &Path) -> Result<(), StoreError> {
             ));
         }
     }
+    list_unrecorded_revocations(&store)?;
     for w in warnings {
         eprintln!("{w}");
     }
     Ok(())
+}
+
+/// Revoked serials the registry has no certificate for (signed before `import-nss`).
+fn list_unrecorded_revocations(store: &CertStore) -> Result<(), StoreError> {
+    let reg = store.registry()?;
+    for r in reg
+        .revocations
+        .iter()
+        .filter(|r| reg.entry(r.serial).is_none())
+    {
+        println!(
+            "{:<8} {:<24} {:>6}  (not in the registry; revoked {}: {})",
+            "cluster",
+            "?",
+            r.serial,
+            r.revoked_at_text(),
+            r.reason_text()
+        );
+    }
+    Ok(())
+}
+
+fn revoke(dir: &Path, a: RevokeArgs) -> Result<(), StoreError> {
+    let serial = match &a.serial {
+        Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+            StoreError::Refused(format!("--serial must be a decimal number, not {text:?}"))
+        })?),
+        None => None,
+    };
+    let target = match (&a.cluster, serial) {
+        (Some(cluster), None) => RevokeTarget::Cluster(cluster),
+        (None, Some(serial)) => RevokeTarget::Serial(serial),
+        _ => {
+            return Err(StoreError::Refused(
+                "give either a cluster name (all its certificates) or --serial N (one \
+                 certificate), not both"
+                    .into(),
+            ))
+        }
+    };
+    let store = CertStore::open(dir)?;
+    let outcome = store.revoke(target, &a.reason)?;
+    for (entry, r) in &outcome.revoked {
+        println!("revoked {}", describe(entry.as_ref(), r));
+    }
+    for (entry, r) in &outcome.already {
+        println!(
+            "already revoked {} (revoked {}: {})",
+            describe(entry.as_ref(), r),
+            r.revoked_at_text(),
+            r.reason_text()
+        );
+    }
+    if !outcome.revoked.is_empty() {
+        println!(
+            "a running daemon refuses it after `qnetd reload` (or SIGHUP), which also drops the \
+             nodes connected with it"
+        );
+    }
+    Ok(())
+}
+
+fn describe(entry: Option<&Entry>, r: &Revocation) -> String {
+    match entry {
+        Some(e) => format!(
+            "the certificate of cluster {:?} (serial {})",
+            e.name, r.serial
+        ),
+        None => format!("serial {} (not in the registry)", r.serial),
+    }
 }

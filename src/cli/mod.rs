@@ -9,6 +9,7 @@ pub mod compat;
 pub mod doctor;
 pub mod install;
 pub mod probe;
+pub mod reload;
 pub mod run;
 pub mod sftp;
 pub mod status;
@@ -29,6 +30,7 @@ pub enum Command {
     Run(run::RunArgs),
     Cert(cert::CertArgs),
     Status(status::StatusArgs),
+    Reload(reload::ReloadArgs),
     Install(install::InstallArgs),
     Uninstall(install::UninstallArgs),
     Doctor(doctor::DoctorArgs),
@@ -79,6 +81,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::Run(a)) => run::main(a),
         Some(Command::Cert(a)) => cert::main(a),
         Some(Command::Status(a)) => status::main(a),
+        Some(Command::Reload(a)) => reload::main(a),
         Some(Command::Install(a)) => install::main(a),
         Some(Command::Uninstall(a)) => install::main_uninstall(a),
         Some(Command::Doctor(a)) => doctor::main(a),

@@ -2,6 +2,7 @@
 //! order; switch to TLS on STARTTLS; sleep until the engine's next deadline.
 
 use super::admission::Ticket;
+use super::revocation::PeerCert;
 use super::stream::{Conn, Replay};
 use super::{explain, ratelog, tls, Daemon, Out};
 use crate::engine::ClientId;
@@ -81,6 +82,7 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
     drop(session);
 
     daemon.fifos.borrow_mut().remove(&id);
+    daemon.peer_certs.borrow_mut().remove(&id);
     let outputs = daemon
         .engine
         .borrow_mut()
@@ -293,6 +295,24 @@ impl Session {
             .map_err(|e| End::Io(format!("write failed: {e}")))
     }
 
+    /// Why the handshake failed: for a revoked certificate, the verifier's words with its
+    /// serial, cluster, date and reason.
+    fn handshake_refusal(&self, e: &std::io::Error, cert_required: bool) -> String {
+        let revoked = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|t| {
+                matches!(
+                    t,
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)
+                )
+            });
+        match revoked.then(|| self.daemon.revocations.take_last_refusal()) {
+            Some(Some(words)) => words,
+            _ => tls::describe_handshake_error(e, cert_required),
+        }
+    }
+
     /// STARTTLS: the bytes after the STARTTLS frame (`rest`) are the start of the ClientHello.
     async fn start_tls(&mut self, rest: &[u8]) -> Result<(), End> {
         let Some(slot) = self.daemon.tls.clone() else {
@@ -332,15 +352,16 @@ impl Session {
             Err(e) => {
                 return Err(End::Flood(
                     "TLS handshake failed",
-                    tls::describe_handshake_error(&e, cert_required),
+                    self.handshake_refusal(&e, cert_required),
                 ))
             }
         };
         let (_, session) = tls.get_ref();
-        let peer = session
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .map(|cert| tls::peer_identity(cert.as_ref()));
+        let cert = session.peer_certificates().and_then(|certs| certs.first());
+        let peer = cert.map(|cert| tls::peer_identity(cert.as_ref()));
+        if let Some(pc) = cert.and_then(|c| PeerCert::from_der(c.as_ref())) {
+            self.daemon.peer_certs.borrow_mut().insert(self.id, pc);
+        }
         log::debug!(
             "client {}: TLS established ({:?}), client certificate names {:?}",
             self.addr,

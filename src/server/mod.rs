@@ -1,7 +1,8 @@
 //! The daemon: a single-threaded smol driver around the pure protocol engine.
 //!
 //! One task per client ([`client`]), one accept loop ([`listener`]), the status socket
-//! (`status::ipc`), and SIGTERM/SIGINT for a clean exit. The engine lives in a `RefCell`
+//! (`status::ipc`), SIGTERM/SIGINT for a clean exit and SIGHUP to reload the revoked
+//! certificates ([`revocation`]). The engine lives in a `RefCell`
 //! shared by all tasks; every output it returns is routed to the FIFO of the client it is
 //! addressed to, so each client's bytes leave in exactly the engine's order.
 
@@ -12,6 +13,7 @@ pub mod explain;
 pub mod listener;
 pub mod lockfile;
 pub mod ratelog;
+pub mod revocation;
 pub mod stream;
 pub mod tls;
 
@@ -19,6 +21,7 @@ use crate::engine::{ClientId, Engine, EngineConfig, Output};
 use crate::proto::types::TlsMode;
 use crate::settings::Config;
 use crate::status::snapshot::ServerStatus;
+use revocation::{PeerCert, RevocationList, Revocations};
 use rustls::ServerConfig;
 use smol::channel::Sender;
 use smol::future::FutureExt;
@@ -52,6 +55,11 @@ pub struct Daemon {
     /// the TLS configuration is built, which may wait for the kernel's random pool at boot:
     /// STARTTLS waits for it (bounded by the handshake timeout).
     pub tls: Option<Rc<TlsSlot>>,
+    /// The revoked client certificates, checked by the TLS verifier; replaced on reload.
+    pub revocations: Arc<Revocations>,
+    /// The certificate of every client that completed TLS with one: reload drops those whose
+    /// certificate it finds revoked.
+    pub peer_certs: RefCell<HashMap<ClientId, PeerCert>>,
 }
 
 /// The TLS acceptor, set once it exists.
@@ -146,8 +154,12 @@ type TlsJob = Box<dyn FnOnce() -> Result<Option<Arc<ServerConfig>>, String> + Se
 /// store is read now (a missing one is refused at once, unless `--init-store`); the rustls
 /// configuration is built now only if the kernel's random pool is ready, else on a thread:
 /// a boot without entropy must never keep us from listening and answering.
-fn prepare_tls(cfg: &Config) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), String> {
+fn prepare_tls(
+    cfg: &Config,
+    revocations: &Arc<Revocations>,
+) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), String> {
     let dir = cfg.store_dir().to_path_buf();
+    let revoked = revocations.clone();
     let required = cfg.client_cert_required;
     let slot = (cfg.tls != TlsMode::Unsupported).then(|| Rc::new(TlsSlot::new()));
     if cfg.init_store && !certtool::store_exists(&dir) {
@@ -164,7 +176,7 @@ fn prepare_tls(cfg: &Config) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), St
                 return Ok(None);
             }
             let creds = tls::load_credentials(&dir).map_err(|e| e.to_string())?;
-            tls::build_from_credentials(creds, required)
+            tls::build_from_credentials(creds, required, revoked)
                 .map(Some)
                 .map_err(|e| e.to_string())
         });
@@ -175,7 +187,8 @@ fn prepare_tls(cfg: &Config) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), St
     };
     let creds = tls::load_credentials(&dir).map_err(|e| e.to_string())?;
     if certtool::random_pool_ready() {
-        let config = tls::build_from_credentials(creds, required).map_err(|e| e.to_string())?;
+        let config =
+            tls::build_from_credentials(creds, required, revoked).map_err(|e| e.to_string())?;
         let _ = slot.set_blocking(futures_rustls::TlsAcceptor::from(config));
         return Ok((Some(slot), None));
     }
@@ -184,7 +197,7 @@ fn prepare_tls(cfg: &Config) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), St
          starts as soon as it is"
     );
     let job: TlsJob = Box::new(move || {
-        tls::build_from_credentials(creds, required)
+        tls::build_from_credentials(creds, required, revoked)
             .map(Some)
             .map_err(|e| e.to_string())
     });
@@ -219,21 +232,27 @@ fn start(cfg: Config) -> Result<(), String> {
     }
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
-    let (tls, tls_job) = prepare_tls(&cfg)?;
+    let revocations = Revocations::new(load_revocations(&cfg)?);
+    let (tls, tls_job) = prepare_tls(&cfg, &revocations)?;
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
     let socket_path = cfg.settings.local_socket_file.clone();
     let ipc_listener = bind_status_socket(&cfg)?;
     let tcp = listener::bind(&cfg)?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
-    let signals =
-        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
-            .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let signals = async_signal::Signals::new([
+        async_signal::Signal::Term,
+        async_signal::Signal::Int,
+        async_signal::Signal::Hup,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let daemon = Rc::new(Daemon {
         engine: RefCell::new(Engine::new(engine_config(&cfg))),
         fifos: RefCell::new(HashMap::new()),
         tls,
+        revocations,
+        peer_certs: RefCell::new(HashMap::new()),
         cfg,
     });
     let tls_words = match daemon.cfg.tls {
@@ -288,12 +307,15 @@ fn start(cfg: Config) -> Result<(), String> {
         let signal_wait = async {
             use smol::stream::StreamExt;
             let mut signals = signals;
-            match signals.next().await {
-                Some(Ok(async_signal::Signal::Term)) => "received SIGTERM".to_string(),
-                Some(Ok(async_signal::Signal::Int)) => "received SIGINT".to_string(),
-                Some(Ok(sig)) => format!("received {sig:?}"),
-                Some(Err(e)) => format!("signal handling failed: {e}"),
-                None => "signal stream ended".to_string(),
+            loop {
+                match signals.next().await {
+                    Some(Ok(async_signal::Signal::Hup)) => reload(&daemon),
+                    Some(Ok(async_signal::Signal::Term)) => break "received SIGTERM".to_string(),
+                    Some(Ok(async_signal::Signal::Int)) => break "received SIGINT".to_string(),
+                    Some(Ok(sig)) => break format!("received {sig:?}"),
+                    Some(Err(e)) => break format!("signal handling failed: {e}"),
+                    None => break "signal stream ended".to_string(),
+                }
             }
         };
         let stop = async { stop_rx.recv().await.unwrap_or_default() };
@@ -311,6 +333,61 @@ fn start(cfg: Config) -> Result<(), String> {
     }
     drop(lock);
     Ok(())
+}
+
+/// The revoked certificates at start. Only TLS checks them; a registry that cannot be read
+/// stops the start: running without the revocations would let revoked nodes in.
+fn load_revocations(cfg: &Config) -> Result<RevocationList, String> {
+    if cfg.tls == TlsMode::Unsupported {
+        return Ok(RevocationList::default());
+    }
+    let list = RevocationList::load(cfg.store_dir())?;
+    if !list.is_empty() && !cfg.client_cert_required {
+        log::warn!(
+            "{} certificates are revoked, but client certificates are not required (-c off): \
+             nodes are not asked for one, so nothing is refused",
+            list.len()
+        );
+    }
+    Ok(list)
+}
+
+/// SIGHUP: read the revoked certificates again and drop the connected clients whose
+/// certificate is now revoked. A registry that cannot be read keeps the previous list.
+fn reload(daemon: &Daemon) {
+    if daemon.cfg.tls == TlsMode::Unsupported {
+        log::info!("received SIGHUP: nothing to reload with TLS off");
+        return;
+    }
+    let path = revocation::registry_path(daemon.cfg.store_dir());
+    let list = match RevocationList::load(daemon.cfg.store_dir()) {
+        Ok(list) => list,
+        Err(e) => {
+            log::error!("received SIGHUP: {e}; the previous list stays in force");
+            return;
+        }
+    };
+    log::info!(
+        "received SIGHUP: reloaded {} ({} revoked certificates)",
+        path.display(),
+        list.len()
+    );
+    daemon.revocations.replace(list);
+    drop_revoked_clients(daemon);
+}
+
+/// Closes every connected client whose certificate is revoked; each session logs why.
+fn drop_revoked_clients(daemon: &Daemon) {
+    let list = daemon.revocations.current();
+    let fifos = daemon.fifos.borrow();
+    for (id, cert) in daemon.peer_certs.borrow().iter() {
+        let Some(words) = list.refusal(cert.serial, cert.cn.as_deref()) else {
+            continue;
+        };
+        if let Some(fifo) = fifos.get(id) {
+            let _ = fifo.try_send(Out::Close(format!("dropped on reload: {words}")));
+        }
+    }
 }
 
 fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, String> {
@@ -402,6 +479,8 @@ mod tests {
             engine: RefCell::new(Engine::new(engine_config(&cfg))),
             fifos: RefCell::new(HashMap::new()),
             tls: None,
+            revocations: Revocations::new(RevocationList::default()),
+            peer_certs: RefCell::new(HashMap::new()),
             cfg,
         }
     }

@@ -2,6 +2,7 @@
 //! the client-certificate verifier over our CA, the names we hand to the engine, and the words
 //! we log when a handshake fails.
 
+use super::revocation::{Revocations, RevokingVerifier};
 use crate::engine::PeerIdentity;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -25,9 +26,10 @@ impl std::fmt::Display for TlsSetupError {
 pub fn server_config(
     dir: &Path,
     client_cert_required: bool,
+    revocations: Arc<Revocations>,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
     let creds = load_credentials(dir)?;
-    build_from_credentials(creds, client_cert_required)
+    build_from_credentials(creds, client_cert_required, revocations)
 }
 
 /// Reads the server's certificate, key and CA from the store at `dir`. Needs no randomness,
@@ -45,21 +47,25 @@ pub fn load_credentials(dir: &Path) -> Result<certtool::ServerCredentials, TlsSe
 pub fn build_from_credentials(
     creds: certtool::ServerCredentials,
     client_cert_required: bool,
+    revocations: Arc<Revocations>,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
     build_server_config(
         creds.ca_cert_der,
         creds.server_cert_der,
         creds.server_key_pkcs8_der,
         client_cert_required,
+        revocations,
     )
 }
 
-/// [`server_config`] from DER material (the store-free part, also used by tests).
+/// [`server_config`] from DER material (the store-free part, also used by tests). Client
+/// certificates in `revocations` are refused after their chain is verified.
 pub fn build_server_config(
     ca_der: Vec<u8>,
     server_cert_der: Vec<u8>,
     server_key_pkcs8_der: Vec<u8>,
     client_cert_required: bool,
+    revocations: Arc<Revocations>,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
     let provider = Arc::new(super::crypto::provider());
     let verifier = if client_cert_required {
@@ -67,14 +73,15 @@ pub fn build_server_config(
         roots
             .add(CertificateDer::from(ca_der))
             .map_err(|e| TlsSetupError(format!("the store's CA certificate is unusable: {e}")))?;
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
-            .map_err(|e| TlsSetupError(format!("cannot build the client verifier: {e}")))?
+            .map_err(|e| TlsSetupError(format!("cannot build the client verifier: {e}")))?;
+        RevokingVerifier::new(chain, revocations)
     } else {
         WebPkiClientVerifier::no_client_auth()
     };
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key_pkcs8_der));
-    let config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(rustls::ALL_VERSIONS)
         .map_err(|e| TlsSetupError(format!("TLS setup: {e}")))?
         .with_client_cert_verifier(verifier)
@@ -84,6 +91,12 @@ pub fn build_server_config(
                 "the store's server certificate and key do not fit together: {e}"
             ))
         })?;
+    // No session resumption: a resumed session keeps the client certificate of its first
+    // handshake without running the verifier again, so a node revoked since then would get
+    // back in. qdevice connects once per node and stays connected: a full handshake costs
+    // nothing that matters.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 
@@ -127,6 +140,10 @@ pub fn describe_handshake_error(err: &std::io::Error, client_cert_required: bool
         | TlsError::InvalidCertificate(CertificateError::NotValidYetContext { .. }) => {
             "client certificate is not valid yet (check the clocks)".to_string()
         }
+        // The session logs the revocation's details instead when it has them.
+        TlsError::InvalidCertificate(CertificateError::Revoked) => {
+            "client certificate has been revoked (`qnetd cert list` shows it)".to_string()
+        }
         TlsError::InvalidCertificate(other) => format!("client certificate refused: {other:?}"),
         TlsError::NoCertificatesPresented if client_cert_required => {
             "client sent no certificate, but a client certificate is required \
@@ -164,6 +181,20 @@ mod tests {
         assert!(describe_handshake_error(&e, true).contains("no certificate"));
         let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
         assert!(describe_handshake_error(&e, true).contains("closed"));
+    }
+
+    #[test]
+    fn sessions_are_never_resumed_so_every_handshake_checks_revocation() {
+        let tmp = std::env::temp_dir().join(format!("qnetd-tls-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let (store, _) = certtool::CertStore::init(&tmp, certtool::InitOptions::default()).unwrap();
+        let creds = store.server_credentials().unwrap();
+        let revocations = Revocations::new(Default::default());
+        let config = build_from_credentials(creds, true, revocations).unwrap();
+        assert!(!config.session_storage.can_cache());
+        assert!(!config.ticketer.enabled());
+        assert_eq!(config.send_tls13_tickets, 0);
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 
     #[test]
