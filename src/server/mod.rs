@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod explain;
 pub mod listener;
 pub mod lockfile;
+pub mod runfiles;
 pub mod stream;
 pub mod tls;
 
@@ -218,9 +219,10 @@ fn start(cfg: Config) -> Result<(), String> {
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
     let (tls, tls_job) = prepare_tls(&cfg)?;
+    // Guards: whatever is made from here on is removed again if a later step fails, and
+    // when the daemon stops.
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
-    let socket_path = cfg.settings.local_socket_file.clone();
-    let ipc_listener = bind_status_socket(&cfg)?;
+    let (ipc_listener, socket_file) = bind_status_socket(&cfg)?;
     let tcp = listener::bind(&cfg)?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
@@ -250,7 +252,7 @@ fn start(cfg: Config) -> Result<(), String> {
     log::info!(
         "listening on {local}, {tls_words}; lock file {}, status socket {}",
         lock.path().display(),
-        socket_path.display()
+        socket_file.path().display()
     );
 
     let ex = LocalExecutor::new();
@@ -303,25 +305,18 @@ fn start(cfg: Config) -> Result<(), String> {
     daemon.engine.borrow_mut().shutdown(Instant::now());
     daemon.fifos.borrow_mut().clear();
     drop(ex);
-    if let Err(e) = std::fs::remove_file(&socket_path) {
-        log::debug!("cannot remove {}: {e}", socket_path.display());
-    }
+    drop(socket_file);
     drop(lock);
     Ok(())
 }
 
-fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, String> {
+/// Binds the status socket; the returned guard removes the file (and any directory made for
+/// it) when dropped.
+fn bind_status_socket(
+    cfg: &Config,
+) -> Result<(smol::net::unix::UnixListener, runfiles::SocketFile), String> {
     let path = &cfg.settings.local_socket_file;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o770)
-                .create(dir)
-                .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
-        }
-    }
+    let dirs = runfiles::make_parent_dir(path)?;
     // local_socket_umask applies to the socket file only, as upstream sets it around bind().
     let old_umask = cfg
         .settings
@@ -333,6 +328,7 @@ fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, Str
     }
     let listener =
         bound.map_err(|e| format!("cannot create status socket {}: {e}", path.display()))?;
+    let file = runfiles::SocketFile::bound(path, dirs);
     if let Some(gid) = cfg.settings.local_socket_gid {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
             format!(
@@ -341,7 +337,7 @@ fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, Str
             )
         })?;
     }
-    Ok(listener)
+    Ok((listener, file))
 }
 
 /// Accept clients forever; each gets its own task on `ex`.
