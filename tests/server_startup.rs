@@ -74,3 +74,73 @@ fn a_stop_removes_the_lock_file_and_the_socket() {
     assert!(!run.join("q.pid").exists(), "lock file left");
     assert!(!run.join("q.sock").exists(), "socket left");
 }
+
+/// Finding 6: a second daemon with its own lock file but the first one's `--socket` must not
+/// take that socket over (nor remove it when it stops): it refuses to start, and the first
+/// one's status keeps answering.
+#[test]
+fn a_second_daemon_on_a_served_socket_refuses_to_start() {
+    let tmp = TempDir::new("shared-socket");
+    let socket = tmp.path("shared.sock");
+    let first = spawn(&tmp, free_port(), &tmp.path("a.pid"), &socket);
+    first.wait_listening();
+    let mut second = spawn(&tmp, free_port(), &tmp.path("b.pid"), &socket);
+    // Without the fix the second one runs; stop it so its shutdown shows what it does.
+    let exited = (0..200).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        second.child.try_wait().unwrap()
+    });
+    if exited.is_none() {
+        second.signal(Signal::TERM);
+    }
+    let status = second.wait_exit();
+    let log = second.log();
+    assert_eq!(status.code(), Some(1), "the second daemon started:\n{log}");
+    assert!(
+        log.contains(&format!(
+            "another daemon is serving the status socket {}",
+            socket.display()
+        )),
+        "{log}"
+    );
+    assert!(!tmp.path("b.pid").exists(), "its lock file stayed");
+    let out = std::process::Command::new(bin())
+        .args(["status", "--socket", &path_arg(&socket)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "qnetd status: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(first.ipc("status").starts_with("OK\n"));
+}
+
+/// A socket file left by a daemon that died is replaced; a socket someone else put at our
+/// path while we ran is not removed when we stop.
+#[test]
+fn a_stale_socket_is_replaced_and_a_foreign_one_is_left_alone() {
+    let tmp = TempDir::new("stale-socket");
+    let socket = tmp.path("s.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let mut d = spawn(&tmp, free_port(), &tmp.path("s.pid"), &socket);
+    d.wait_listening();
+    assert!(d.ipc("status").starts_with("OK\n"));
+
+    std::fs::remove_file(&socket).unwrap();
+    let _theirs = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    d.signal(Signal::TERM);
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.log());
+    assert!(
+        socket.exists(),
+        "the daemon removed a socket it did not make"
+    );
+    assert!(
+        d.log()
+            .contains("no longer the status socket this daemon made"),
+        "{}",
+        d.log()
+    );
+}

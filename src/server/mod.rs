@@ -304,8 +304,10 @@ fn start(cfg: Config) -> Result<(), String> {
     log::info!("{why}; shutting down");
     daemon.engine.borrow_mut().shutdown(Instant::now());
     daemon.fifos.borrow_mut().clear();
-    drop(ex);
+    // The socket file goes while our listener still holds its inode, so the identity check
+    // cannot be fooled by a new file reusing the number.
     drop(socket_file);
+    drop(ex);
     drop(lock);
     Ok(())
 }
@@ -317,6 +319,7 @@ fn bind_status_socket(
 ) -> Result<(smol::net::unix::UnixListener, runfiles::SocketFile), String> {
     let path = &cfg.settings.local_socket_file;
     let dirs = runfiles::make_parent_dir(path)?;
+    runfiles::refuse_live_socket(path)?;
     // local_socket_umask applies to the socket file only, as upstream sets it around bind().
     let old_umask = cfg
         .settings
@@ -328,7 +331,7 @@ fn bind_status_socket(
     }
     let listener =
         bound.map_err(|e| format!("cannot create status socket {}: {e}", path.display()))?;
-    let file = runfiles::SocketFile::bound(path, dirs);
+    let file = runfiles::SocketFile::bound(path, dirs)?;
     if let Some(gid) = cfg.settings.local_socket_gid {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
             format!(
