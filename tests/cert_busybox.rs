@@ -110,7 +110,8 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
         assert_eq!((m.uid(), m.gid()), (CFG_UID, CFG_GID), "{f}");
     }
     assert_eq!(meta(&db).uid(), CFG_UID);
-    assert_eq!(meta(&db.join("qnetd-ca.key")).mode() & 0o777, 0o600);
+    // Group-readable store (0770): keys 0640, read by the daemon user's group.
+    assert_eq!(meta(&db.join("qnetd-ca.key")).mode() & 0o777, 0o640);
     assert_eq!(
         std::fs::read_to_string(db.join("serial.txt")).unwrap(),
         "104\n"

@@ -51,8 +51,9 @@ fn init_creates_ca_and_server_and_is_idempotent() {
         }
     ));
     assert_eq!(mode(&dir), 0o770);
-    assert_eq!(mode(&dir.join("qnetd-ca.key")), 0o600);
-    assert_eq!(mode(&dir.join("qnetd-server.key")), 0o600);
+    // Keys are readable by the group of a group-readable store (the daemon's user's group).
+    assert_eq!(mode(&dir.join("qnetd-ca.key")), 0o640);
+    assert_eq!(mode(&dir.join("qnetd-server.key")), 0o640);
     assert_eq!(mode(&dir.join("qnetd-cacert.crt")), 0o644);
     assert_eq!(mode(&dir.join("serial.txt")), 0o660);
     assert_eq!(serial(&dir), "102\n");
@@ -137,7 +138,35 @@ fn no_group_write_option_gives_0750_and_0640() {
     assert_eq!(mode(&dir), 0o750);
     assert_eq!(mode(&dir.join("serial.txt")), 0o640);
     assert_eq!(mode(&dir.join("qnetd-server.crt")), 0o640);
-    assert_eq!(mode(&dir.join("qnetd-server.key")), 0o600);
+    assert_eq!(mode(&dir.join("qnetd-server.key")), 0o640);
+}
+
+/// A store directory made beforehand for a service user (root:GROUP 0750, as `qnetd install`
+/// and Debian's root:coroqnetd): what root adds gets that group, keys 0640; a directory the
+/// group cannot read keeps keys 0600.
+#[test]
+fn new_files_take_the_store_directorys_group_keys_0640_only_if_it_is_group_readable() {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to give the store another group");
+        return;
+    }
+    const GROUP: u32 = 4242;
+    for (dir_mode, key_mode) in [(0o750, 0o640), (0o700, 0o600)] {
+        let base = temp_dir(&format!("group-{dir_mode:o}"));
+        let dir = base.join("nssdb");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(0), Some(GROUP)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+        CertStore::init(&dir, InitOptions::default()).unwrap();
+        for key in ["qnetd-ca.key", "qnetd-server.key"] {
+            let m = std::fs::metadata(dir.join(key)).unwrap();
+            assert_eq!(m.mode() & 0o777, key_mode, "{key} in a {dir_mode:o} store");
+            assert_eq!((m.uid(), m.gid()), (0, GROUP), "{key}");
+        }
+        let cert = std::fs::metadata(dir.join("qnetd-server.crt")).unwrap();
+        assert_eq!(cert.gid(), GROUP);
+    }
 }
 
 #[test]

@@ -31,6 +31,34 @@ pub fn reference_owner(reference: &Path) -> Option<Owner> {
     })
 }
 
+/// The owner of new files in the store `dir`: [`reference_owner`] of `reference` (upstream's
+/// `chown --reference`), but with the store directory's own group, so the group the store was
+/// given (root:qnetd on OpenWrt, root:coroqnetd on Debian) can read what root adds to it.
+pub fn store_owner(dir: &Path, reference: &Path) -> Option<Owner> {
+    let by_reference = reference_owner(reference)?;
+    let gid = fs::metadata(dir).map_or(by_reference.gid, |m| m.gid());
+    Some(Owner {
+        uid: by_reference.uid,
+        gid,
+    })
+}
+
+/// The mode of a new private key in `dir`: 0640 when the directory is group-readable and the
+/// key really gets the directory's group (given as `owner`, or it is our own group), so the
+/// daemon's user reads it through that group; 0600 otherwise.
+pub fn key_mode(dir: &Path, owner: Option<Owner>) -> u32 {
+    let Ok(meta) = fs::metadata(dir) else {
+        return 0o600;
+    };
+    // SAFETY: getegid has no preconditions and cannot fail.
+    let gid = owner.map_or_else(|| unsafe { libc::getegid() }, |o| o.gid);
+    if meta.mode() & 0o040 != 0 && gid == meta.gid() {
+        0o640
+    } else {
+        0o600
+    }
+}
+
 /// Gives `file` to `owner`. Like upstream, a failure (e.g. a file system without owners) is
 /// not fatal: the file is still usable by root.
 fn give_to(file: &File, owner: Option<Owner>) {

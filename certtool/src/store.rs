@@ -4,7 +4,7 @@
 //! | file | content | mode |
 //! | --- | --- | --- |
 //! | qnetd-cacert.crt | short text preamble + PEM CA certificate (NSS `certutil -A` imports it) | 0644 |
-//! | qnetd-ca.key, qnetd-server.key | PKCS#8 PEM private keys | 0600 |
+//! | qnetd-ca.key, qnetd-server.key | PKCS#8 PEM private keys | 0640 / 0600 |
 //! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0660 / 0640 |
 //! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
 //! | serial.txt | last serial handed out (upstream: 100 base, CA 101, server 102…) | 0660 / 0640 |
@@ -12,6 +12,9 @@
 //! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0660 / 0640 |
 //!
 //! The group-write bit of the store directory (0770, or 0750 after `-G`) decides 0660 vs 0640.
+//! New files take the store directory's group (when root writes them); keys are 0640 when the
+//! directory is group-readable, so a daemon running as that group's user (qnetd, coroqnetd)
+//! reads them, and 0600 otherwise.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -121,6 +124,8 @@ pub struct CertStore {
     dir: PathBuf,
     /// Mode of new non-key files (0660, or 0640 when the directory has no group write bit).
     file_mode: u32,
+    /// Mode of new private keys (see `fsutil::key_mode`).
+    key_mode: u32,
     owner: Option<Owner>,
 }
 
@@ -147,13 +152,15 @@ impl CertStore {
     }
 
     fn at(dir: &Path) -> CertStore {
+        let owner = fsutil::store_owner(dir, &config_dir(dir));
         let group_write = fs::metadata(dir)
             .map(|m| m.permissions().mode() & 0o020 != 0)
             .unwrap_or(true);
         CertStore {
             dir: dir.to_path_buf(),
             file_mode: if group_write { 0o660 } else { 0o640 },
-            owner: fsutil::reference_owner(&config_dir(dir)),
+            key_mode: fsutil::key_mode(dir, owner),
+            owner,
         }
     }
 
@@ -237,11 +244,15 @@ impl CertStore {
         // export last: it is what makes the store complete, so a store interrupted half-way
         // is "incomplete" (see `interrupted_init`), never a CA file without its key, registry
         // or pcs marker.
-        self.write(CA_KEY_FILE, ca_key.serialize_pem().as_bytes(), KEY_MODE)?;
+        self.write(
+            CA_KEY_FILE,
+            ca_key.serialize_pem().as_bytes(),
+            self.key_mode,
+        )?;
         self.write(
             SERVER_KEY_FILE,
             server_key.serialize_pem().as_bytes(),
-            KEY_MODE,
+            self.key_mode,
         )?;
         let ca_entry = entry_for(ca_cert.der(), Kind::Ca, profile::CA_CN)?;
         let server_entry = entry_for(server_cert.der(), Kind::Server, profile::SERVER_CN)?;

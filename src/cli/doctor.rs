@@ -226,7 +226,8 @@ fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
     )
 }
 
-/// Private keys readable by their owner only.
+/// Private keys readable by their owner, and at most by their group (0640: the daemon's user
+/// reads them through the store's group).
 pub fn check_key_modes(env: &Env) -> Check {
     const NAME: &str = "key file modes";
     let mut loose = Vec::new();
@@ -237,7 +238,7 @@ pub fn check_key_modes(env: &Env) -> Check {
             Ok(meta) => {
                 found += 1;
                 let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
+                if mode & 0o037 != 0 {
                     loose.push((path, mode));
                 }
             }
@@ -248,7 +249,7 @@ pub fn check_key_modes(env: &Env) -> Check {
         return Check::skip(NAME, "no key files in the store");
     }
     if loose.is_empty() {
-        return Check::pass(NAME, "private keys are mode 0600");
+        return Check::pass(NAME, "private keys are mode 0600 or 0640");
     }
     let detail = loose
         .iter()

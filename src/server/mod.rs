@@ -14,6 +14,7 @@ pub mod listener;
 pub mod lockfile;
 pub mod ratelog;
 pub mod revocation;
+pub mod runfiles;
 pub mod stream;
 pub mod tls;
 
@@ -234,9 +235,10 @@ fn start(cfg: Config) -> Result<(), String> {
     // the lock, the status socket and the TCP listener.
     let revocations = Revocations::new(load_revocations(&cfg)?);
     let (tls, tls_job) = prepare_tls(&cfg, &revocations)?;
+    // Guards: whatever is made from here on is removed again if a later step fails, and
+    // when the daemon stops.
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
-    let socket_path = cfg.settings.local_socket_file.clone();
-    let ipc_listener = bind_status_socket(&cfg)?;
+    let (ipc_listener, socket_file) = bind_status_socket(&cfg)?;
     let tcp = listener::bind(&cfg)?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
@@ -271,7 +273,7 @@ fn start(cfg: Config) -> Result<(), String> {
     log::info!(
         "listening on {local}, {tls_words}; lock file {}, status socket {}",
         lock.path().display(),
-        socket_path.display()
+        socket_file.path().display()
     );
 
     let ex = LocalExecutor::new();
@@ -327,10 +329,10 @@ fn start(cfg: Config) -> Result<(), String> {
     log::info!("{why}; shutting down");
     daemon.engine.borrow_mut().shutdown(Instant::now());
     daemon.fifos.borrow_mut().clear();
+    // The socket file goes while our listener still holds its inode, so the identity check
+    // cannot be fooled by a new file reusing the number.
+    drop(socket_file);
     drop(ex);
-    if let Err(e) = std::fs::remove_file(&socket_path) {
-        log::debug!("cannot remove {}: {e}", socket_path.display());
-    }
     drop(lock);
     Ok(())
 }
@@ -390,18 +392,14 @@ fn drop_revoked_clients(daemon: &Daemon) {
     }
 }
 
-fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, String> {
+/// Binds the status socket; the returned guard removes the file (and any directory made for
+/// it) when dropped.
+fn bind_status_socket(
+    cfg: &Config,
+) -> Result<(smol::net::unix::UnixListener, runfiles::SocketFile), String> {
     let path = &cfg.settings.local_socket_file;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o770)
-                .create(dir)
-                .map_err(|e| format!("cannot create directory {}: {e}", dir.display()))?;
-        }
-    }
+    let dirs = runfiles::make_parent_dir(path)?;
+    runfiles::refuse_live_socket(path)?;
     // local_socket_umask applies to the socket file only, as upstream sets it around bind().
     let old_umask = cfg
         .settings
@@ -413,6 +411,7 @@ fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, Str
     }
     let listener =
         bound.map_err(|e| format!("cannot create status socket {}: {e}", path.display()))?;
+    let file = runfiles::SocketFile::bound(path, dirs)?;
     if let Some(gid) = cfg.settings.local_socket_gid {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
             format!(
@@ -421,7 +420,7 @@ fn bind_status_socket(cfg: &Config) -> Result<smol::net::unix::UnixListener, Str
             )
         })?;
     }
-    Ok(listener)
+    Ok((listener, file))
 }
 
 /// Accept clients forever; each admitted one gets its own task on `ex`, holding its
