@@ -169,3 +169,23 @@ fn no_temp_files_left(dir: &Path) {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn sign_refuses_a_ca_key_that_is_not_the_cas() {
+    let env = Env::new("cakey");
+    let csr = format!("{FIXTURES}/qdevice-net-node.crq");
+    assert_eq!(env.run(&["-i"]).status.code(), Some(0));
+    let dir = env.dir();
+    std::fs::copy(dir.join("qnetd-server.key"), dir.join("qnetd-ca.key")).unwrap();
+    let o = env.run(&["-s", "-c", &csr, "-n", "mycluster"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("qnetd-ca.key") && stderr(&o).contains("not the key of the CA"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("Certificate stored"), "{}", stdout(&o));
+    assert!(!dir.join("cluster-mycluster.crt").exists());
+    assert_eq!(env.serial(), "102\n", "no serial taken");
+    no_temp_files_left(&dir);
+}

@@ -368,13 +368,18 @@ impl CertStore {
                 reason: "not a PEM file".into(),
             })?;
         let key = KeyPair::from_pem(&key_pem).map_err(|e| StoreError::Corrupt {
-            path: key_path,
+            path: key_path.clone(),
             reason: format!("not a usable private key: {e}"),
         })?;
-        Ok(LoadedCa {
-            cert_der: self.ca_cert_der()?,
-            key,
-        })
+        let cert_der = self.ca_cert_der()?;
+        check_key_matches(&key, &cert_der, &key_path, CA_CERT_FILE)?;
+        Ok(LoadedCa { cert_der, key })
+    }
+
+    /// Whether the CA key loads and belongs to the CA certificate: what signing needs. Reads
+    /// only; for `doctor`.
+    pub fn check_ca(&self) -> Result<(), StoreError> {
+        self.load_ca().map(|_| ())
     }
 
     /// Takes the next serial and makes it durable before it is used: a crash after this
@@ -411,6 +416,33 @@ impl CertStore {
     fn write(&self, file: &str, data: &[u8], mode: u32) -> Result<(), StoreError> {
         fsutil::write_atomic(&self.path(file), data, mode, self.owner)
     }
+}
+
+/// Refuses `key` (read from `key_path`) unless its public key is the one in `cert_der` (the
+/// store's `cert_file`): a certificate signed with another key would be useless, and nothing
+/// short of this comparison notices before the nodes refuse it.
+fn check_key_matches(
+    key: &KeyPair,
+    cert_der: &[u8],
+    key_path: &Path,
+    cert_file: &str,
+) -> Result<(), StoreError> {
+    let cert_key = certinfo::public_key(cert_der).map_err(|e| StoreError::Corrupt {
+        path: key_path.with_file_name(cert_file),
+        reason: format!("not a readable certificate: {e}"),
+    })?;
+    if cert_key == key.public_key_raw() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        path: key_path.to_path_buf(),
+        reason: format!(
+            "this is not the key of the CA certificate {cert_file} (their public keys differ), \
+             so nothing it signs would be trusted: put the CA's own key back (from a backup-* \
+             directory or the copy you took), or re-create the CA with `qnetd cert init \
+             --force` and enrol every cluster again"
+        ),
+    })
 }
 
 struct LoadedCa {
