@@ -157,26 +157,54 @@ pub fn run_checks(env: &Env) -> Vec<Check> {
     ]
 }
 
-/// The store opens and the server's CA, certificate and key load.
+/// The store is one `qnetd run` accepts, judged by the very function it loads the store with
+/// (a store it would refuse is not ready, whatever its files look like), and its CA key is the
+/// CA certificate's, which signing for `pvecm qdevice setup` needs.
 pub fn check_store(env: &Env) -> Check {
     const NAME: &str = "certificate store";
     let dir = env.store.display();
-    match CertStore::open(&env.store).and_then(|s| s.server_credentials()) {
-        Err(certtool::StoreError::UpstreamNss { .. }) => upstream_store_check(NAME, &env.store),
-        Ok(_) => Check::pass(
-            NAME,
-            format!("{dir}: CA, server certificate and key readable"),
-        ),
-        Err(e) => Check::bad(
+    let store = match CertStore::open(&env.store) {
+        Ok(store) => store,
+        Err(certtool::StoreError::UpstreamNss { .. }) => {
+            return upstream_store_check(NAME, &env.store)
+        }
+        Err(e) => {
+            return Check::bad(
+                NAME,
+                Level::Fail,
+                e.to_string(),
+                format!(
+                    "create it with `qnetd cert --dir {dir} init` (or let /etc/init.d/qnetd \
+                     start do it); if it exists, run doctor as root"
+                ),
+            )
+        }
+    };
+    let repair = format!(
+        "put back the files from a backup (a backup-* directory in {dir}, or your own copy); \
+         failing that, `qnetd cert --dir {dir} init --force` makes a new CA, and every cluster \
+         must then be enrolled again"
+    );
+    if let Err(e) = crate::server::tls::server_config(&env.store, true) {
+        return Check::bad(
             NAME,
             Level::Fail,
-            e.to_string(),
-            format!(
-                "create it with `qnetd cert --dir {dir} init` (or let /etc/init.d/qnetd start do \
-                 it); if it exists, run doctor as root"
-            ),
-        ),
+            format!("`qnetd run` would refuse it: {e}"),
+            repair,
+        );
     }
+    if let Err(e) = store.check_ca() {
+        return Check::bad(
+            NAME,
+            Level::Fail,
+            format!("signing would fail: {e}"),
+            repair,
+        );
+    }
+    Check::pass(
+        NAME,
+        format!("{dir}: the server certificate and key load as `qnetd run` loads them, and the CA key is the CA certificate's"),
+    )
 }
 
 /// An NSS store of upstream corosync-qnetd: what it holds (from its file names alone, so no
