@@ -104,6 +104,11 @@ fn key_modes_check() {
     assert_eq!(c.level, Level::Fail);
     assert!(c.detail.contains("is mode 0644"), "{}", c.detail);
     assert_eq!(c.fix.unwrap(), format!("chmod 600 {}", key.display()));
+    // What run and signing refuse: group-writable too; group-readable is Debian's layout.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o660)).unwrap();
+    assert_eq!(check_key_modes(&e).level, Level::Fail);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(check_key_modes(&e).level, Level::Pass);
 
     e.store = tmp.path().join("missing");
     assert_eq!(check_key_modes(&e).level, Level::Skip);

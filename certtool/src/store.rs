@@ -50,6 +50,10 @@ pub(crate) const PCS_MARKER_TEXT: &str =
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
 pub(crate) const KEY_MODE: u32 = 0o600;
+/// Mode bits a private key we use must not have: any access by others, and write by the group.
+/// Group read is allowed: Debian's layout is root:coroqnetd 0640, its daemon reading as
+/// coroqnetd.
+const KEY_MODE_FORBIDDEN: u32 = 0o027;
 pub(crate) const CA_EXPORT_MODE: u32 = 0o644;
 
 /// What the TLS server needs, all DER.
@@ -150,7 +154,7 @@ impl CertStore {
         Ok(ServerCredentials {
             ca_cert_der: read_pem(&self.path(CA_CERT_FILE), &["CERTIFICATE"])?,
             server_cert_der: read_pem(&self.path(SERVER_CERT_FILE), &["CERTIFICATE"])?,
-            server_key_pkcs8_der: read_pem(&self.path(SERVER_KEY_FILE), &["PRIVATE KEY"])?,
+            server_key_pkcs8_der: read_key_pem(&self.path(SERVER_KEY_FILE))?,
         })
     }
 
@@ -362,6 +366,7 @@ impl CertStore {
 
     fn load_ca(&self) -> Result<LoadedCa, StoreError> {
         let key_path = self.path(CA_KEY_FILE);
+        check_key_mode(&key_path)?;
         let key_pem =
             String::from_utf8(fsutil::read(&key_path)?).map_err(|_| StoreError::Corrupt {
                 path: key_path.clone(),
@@ -604,6 +609,27 @@ fn ca_export_text(entry: &Entry, pem: &str) -> String {
         colon_fingerprint(&entry.sha256),
         pem
     )
+}
+
+/// Refuses a private key file whose mode lets other users read or write it, or its group write
+/// it: the one rule for every command that uses a key (run, signing, doctor). A missing file
+/// is left for the read to report.
+pub fn check_key_mode(path: &Path) -> Result<(), StoreError> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & KEY_MODE_FORBIDDEN != 0 => {
+            Err(StoreError::KeyMode {
+                path: path.to_path_buf(),
+                mode: meta.permissions().mode() & 0o7777,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A private key's PKCS#8 DER from its PEM file, once its mode passes [`check_key_mode`].
+fn read_key_pem(path: &Path) -> Result<Vec<u8>, StoreError> {
+    check_key_mode(path)?;
+    read_pem(path, &["PRIVATE KEY"])
 }
 
 /// Reads the first PEM block with one of `tags` from `path` (text around it is ignored).

@@ -254,29 +254,30 @@ fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
     )
 }
 
-/// Private keys readable by their owner only.
+/// Private key modes, by the rule `qnetd run` and signing apply ([`certtool::check_key_mode`]):
+/// no access for others, no group write (0600, or 0640 for a group that reads them).
 pub fn check_key_modes(env: &Env) -> Check {
     const NAME: &str = "key file modes";
     let mut loose = Vec::new();
     let mut found = 0;
     for file in [CA_KEY_FILE, SERVER_KEY_FILE] {
         let path = env.store.join(file);
-        match std::fs::metadata(&path) {
-            Ok(meta) => {
-                found += 1;
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    loose.push((path, mode));
-                }
-            }
-            Err(_) => continue,
+        if !path.exists() {
+            continue;
+        }
+        found += 1;
+        if let Err(certtool::StoreError::KeyMode { path, mode }) = certtool::check_key_mode(&path) {
+            loose.push((path, mode));
         }
     }
     if found == 0 {
         return Check::skip(NAME, "no key files in the store");
     }
     if loose.is_empty() {
-        return Check::pass(NAME, "private keys are mode 0600");
+        return Check::pass(
+            NAME,
+            "private keys are not open to other users nor group-writable",
+        );
     }
     let detail = loose
         .iter()
@@ -288,7 +289,12 @@ pub fn check_key_modes(env: &Env) -> Check {
         .map(|(p, _)| p.display().to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    Check::bad(NAME, Level::Fail, detail, format!("chmod 600 {files}"))
+    Check::bad(
+        NAME,
+        Level::Fail,
+        format!("{detail}: `qnetd run` and signing refuse such keys"),
+        format!("chmod 600 {files}"),
+    )
 }
 
 /// Days until the CA, server and cluster certificates expire.
