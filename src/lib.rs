@@ -3,6 +3,10 @@
 //! The wire codec ([`proto`]), the per-connection protocol engine ([`engine`]) and the decision
 //! algorithms ([`algo`]) are pure code: no sockets, no clocks. [`server`] drives them with smol.
 
+// First: its `println!`, `print!` and `eprintln!` replace std's in every module below.
+#[macro_use]
+mod output;
+
 pub mod algo;
 pub mod cli;
 pub mod cluster;

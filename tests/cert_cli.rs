@@ -292,3 +292,37 @@ fn revoke_refuses_what_it_cannot_revoke_in_words() {
         assert!(out(&o).contains(words), "{args:?}: {}", out(&o));
     }
 }
+
+/// Runs `qnetd args` with its stdout a pipe nobody reads any more (as `qnetd … | true` once
+/// `true` has exited): the reader is gone before qnetd starts, so the outcome is certain.
+fn run_into_closed_pipe(args: &[&str]) -> Output {
+    let mut reader = Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
+    Command::new(QNETD)
+        .args(args)
+        .stdout(pipe)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn closed_stdout_ends_commands_quietly() {
+    let s = Store::new("epipe");
+    assert!(s.run(&["init"]).status.success());
+    let dir = s.dir.to_str().unwrap();
+    for args in [
+        &["cert", "--dir", dir, "list"][..],
+        &["--help"][..],
+        &["--version"][..],
+        &["doctor", "--store", dir][..],
+    ] {
+        let o = run_into_closed_pipe(args);
+        // 141 = 128 + SIGPIPE, what a shell reports for a tool that SIGPIPE ended.
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {}", out(&o));
+        assert!(o.stderr.is_empty(), "{args:?}: {}", out(&o));
+    }
+}

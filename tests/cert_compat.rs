@@ -169,3 +169,50 @@ fn no_temp_files_left(dir: &Path) {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn sign_refuses_a_ca_key_that_is_not_the_cas() {
+    let env = Env::new("cakey");
+    let csr = format!("{FIXTURES}/qdevice-net-node.crq");
+    assert_eq!(env.run(&["-i"]).status.code(), Some(0));
+    let dir = env.dir();
+    std::fs::copy(dir.join("qnetd-server.key"), dir.join("qnetd-ca.key")).unwrap();
+    let o = env.run(&["-s", "-c", &csr, "-n", "mycluster"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("qnetd-ca.key") && stderr(&o).contains("not the key of the CA"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("Certificate stored"), "{}", stdout(&o));
+    assert!(!dir.join("cluster-mycluster.crt").exists());
+    assert_eq!(env.serial(), "102\n", "no serial taken");
+    no_temp_files_left(&dir);
+}
+
+#[test]
+fn sign_refuses_a_ca_key_open_to_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("cakeymode");
+    let csr = format!("{FIXTURES}/qdevice-net-node.crq");
+    assert_eq!(env.run(&["-i"]).status.code(), Some(0));
+    let key = env.dir().join("qnetd-ca.key");
+    let chmod = |mode| std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode));
+    for mode in [0o644, 0o660, 0o604] {
+        chmod(mode).unwrap();
+        let o = env.run(&["-s", "-c", &csr, "-n", "mycluster"]);
+        assert_eq!(o.status.code(), Some(1), "mode {mode:o}: {}", stdout(&o));
+        let named = format!("{} is mode {mode:04o}", key.display());
+        assert!(stderr(&o).contains(&named), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("chmod 600 {}", key.display())),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!env.dir().join("cluster-mycluster.crt").exists());
+    }
+    assert_eq!(env.serial(), "102\n", "no serial taken");
+    chmod(0o640).unwrap();
+    let o = env.run(&["-s", "-c", &csr, "-n", "mycluster"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

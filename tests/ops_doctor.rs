@@ -62,6 +62,36 @@ fn store_check() {
     assert_eq!(check_store(&e).level, Level::Fail);
 }
 
+/// Stores that `qnetd run` or signing refuses are not "ready": the server key swapped for the
+/// CA key (run fails: the key is not the server certificate's), a CA key that is not PEM, a
+/// CA key that is not the CA certificate's (signing refuses it).
+#[test]
+fn store_check_fails_what_run_or_signing_refuses() {
+    let tmp = TempDir::new("doctor-unusable");
+    let e = env(tmp.path());
+    let (ca_key, server_key) = (e.store.join(CA_KEY_FILE), e.store.join(SERVER_KEY_FILE));
+    let original_ca = std::fs::read(&ca_key).unwrap();
+    let original_server = std::fs::read(&server_key).unwrap();
+    let fails = |what: &str, needle: &str| {
+        let c = check_store(&e);
+        assert_eq!(c.level, Level::Fail, "{what}: {c:?}");
+        assert!(c.detail.contains(needle), "{what}: {}", c.detail);
+    };
+
+    std::fs::write(&server_key, &original_ca).unwrap();
+    fails("server key = CA key", "the key is not the certificate's");
+    std::fs::write(&server_key, &original_server).unwrap();
+
+    std::fs::write(&ca_key, b"not a key\n").unwrap();
+    fails("CA key not PEM", CA_KEY_FILE);
+
+    std::fs::write(&ca_key, &original_server).unwrap();
+    fails("CA key = server key", "not the key of the CA certificate");
+
+    std::fs::write(&ca_key, &original_ca).unwrap();
+    assert_eq!(check_store(&e).level, Level::Pass);
+}
+
 #[test]
 fn key_modes_check() {
     let tmp = TempDir::new("doctor-keys");
@@ -74,6 +104,11 @@ fn key_modes_check() {
     assert_eq!(c.level, Level::Fail);
     assert!(c.detail.contains("is mode 0644"), "{}", c.detail);
     assert_eq!(c.fix.unwrap(), format!("chmod 600 {}", key.display()));
+    // What run and signing refuse: group-writable too; group-readable is Debian's layout.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o660)).unwrap();
+    assert_eq!(check_key_modes(&e).level, Level::Fail);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(check_key_modes(&e).level, Level::Pass);
 
     e.store = tmp.path().join("missing");
     assert_eq!(check_key_modes(&e).level, Level::Skip);

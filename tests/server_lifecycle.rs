@@ -160,6 +160,31 @@ fn tls_on_without_a_store_is_one_clear_error() {
 }
 
 #[test]
+fn a_server_key_open_to_other_users_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("keymode");
+    let store = Store::init(&tmp.path("store"));
+    let key = store.dir.join(certtool::SERVER_KEY_FILE);
+    let chmod = |mode| std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode));
+    let args = ["--store", &path_arg(&store.dir)];
+    for mode in [0o644, 0o660, 0o602] {
+        chmod(mode).unwrap();
+        let mut d = Daemon::spawn(&tmp, &args);
+        assert_ne!(d.wait_exit().code(), Some(0), "mode {mode:o}");
+        let log = d.log();
+        let named = format!("{} is mode {mode:04o}", key.display());
+        assert!(log.contains(&named), "{log}");
+        assert!(
+            log.contains(&format!("chmod 600 {}", key.display())),
+            "{log}"
+        );
+    }
+    // Debian's layout: root:coroqnetd 0640, the daemon reading the key as coroqnetd.
+    chmod(0o640).unwrap();
+    let _d = Daemon::start(&tmp, &args);
+}
+
+#[test]
 fn second_instance_is_refused() {
     let tmp = TempDir::new("twice");
     let _first = Daemon::start(&tmp, &["--tls", "off"]);

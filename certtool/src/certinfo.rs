@@ -55,6 +55,14 @@ pub(crate) fn subject(der: &[u8]) -> Result<x509_cert::name::Name, der::Error> {
     Ok(decode(der)?.tbs_certificate().subject().clone())
 }
 
+/// The subjectPublicKey bits of a DER certificate (for EC keys the point, for RSA keys the
+/// RSAPublicKey structure): what a private key must match to be that certificate's key.
+pub(crate) fn public_key(der: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let cert = decode(der)?;
+    let spki = cert.tbs_certificate().subject_public_key_info();
+    Ok(spki.subject_public_key.raw_bytes().to_vec())
+}
+
 /// Subject CNs and SAN dNSNames of a DER certificate. An undecodable certificate has no names;
 /// an unreadable or repeated SAN extension contributes none; a CN that is not text is skipped.
 pub fn names(der: &[u8]) -> Names {

@@ -27,6 +27,8 @@ pub enum StoreError {
     UpstreamNss { dir: PathBuf },
     /// An operation refused because of what it would break; the text says what and why.
     Refused(String),
+    /// A private key file other users may read or write, or its group may write.
+    KeyMode { path: PathBuf, mode: u32 },
 }
 
 impl StoreError {
@@ -69,6 +71,13 @@ impl fmt::Display for StoreError {
                 dir.display()
             ),
             StoreError::Refused(msg) => write!(f, "{msg}"),
+            StoreError::KeyMode { path, mode } => write!(
+                f,
+                "{0} is mode {mode:04o}: a private key must not be open to other users nor \
+                 writable by its group, so qnetd does not use it; run `chmod 600 {0}` (or \
+                 `chmod 640 {0}` where a group, such as Debian's coroqnetd, must read it)",
+                path.display()
+            ),
         }
     }
 }

@@ -53,6 +53,10 @@ pub(crate) const PCS_MARKER_TEXT: &str =
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
 pub(crate) const KEY_MODE: u32 = 0o600;
+/// Mode bits a private key we use must not have: any access by others, and write by the group.
+/// Group read is allowed: Debian's layout is root:coroqnetd 0640, its daemon reading as
+/// coroqnetd.
+const KEY_MODE_FORBIDDEN: u32 = 0o027;
 pub(crate) const CA_EXPORT_MODE: u32 = 0o644;
 
 /// What the TLS server needs, all DER.
@@ -177,7 +181,7 @@ impl CertStore {
         Ok(ServerCredentials {
             ca_cert_der: read_pem(&self.path(CA_CERT_FILE), &["CERTIFICATE"])?,
             server_cert_der: read_pem(&self.path(SERVER_CERT_FILE), &["CERTIFICATE"])?,
-            server_key_pkcs8_der: read_pem(&self.path(SERVER_KEY_FILE), &["PRIVATE KEY"])?,
+            server_key_pkcs8_der: read_key_pem(&self.path(SERVER_KEY_FILE))?,
         })
     }
 
@@ -500,19 +504,25 @@ impl CertStore {
 
     fn load_ca(&self) -> Result<LoadedCa, StoreError> {
         let key_path = self.path(CA_KEY_FILE);
+        check_key_mode(&key_path)?;
         let key_pem =
             String::from_utf8(fsutil::read(&key_path)?).map_err(|_| StoreError::Corrupt {
                 path: key_path.clone(),
                 reason: "not a PEM file".into(),
             })?;
         let key = KeyPair::from_pem(&key_pem).map_err(|e| StoreError::Corrupt {
-            path: key_path,
+            path: key_path.clone(),
             reason: format!("not a usable private key: {e}"),
         })?;
-        Ok(LoadedCa {
-            cert_der: self.ca_cert_der()?,
-            key,
-        })
+        let cert_der = self.ca_cert_der()?;
+        check_key_matches(&key, &cert_der, &key_path, CA_CERT_FILE)?;
+        Ok(LoadedCa { cert_der, key })
+    }
+
+    /// Whether the CA key loads and belongs to the CA certificate: what signing needs. Reads
+    /// only; for `doctor`.
+    pub fn check_ca(&self) -> Result<(), StoreError> {
+        self.load_ca().map(|_| ())
     }
 
     /// Takes the next serial and makes it durable before it is used: a crash after this
@@ -537,6 +547,33 @@ impl CertStore {
     fn write(&self, file: &str, data: &[u8], mode: u32) -> Result<(), StoreError> {
         fsutil::write_atomic(&self.path(file), data, mode, self.owner)
     }
+}
+
+/// Refuses `key` (read from `key_path`) unless its public key is the one in `cert_der` (the
+/// store's `cert_file`): a certificate signed with another key would be useless, and nothing
+/// short of this comparison notices before the nodes refuse it.
+fn check_key_matches(
+    key: &KeyPair,
+    cert_der: &[u8],
+    key_path: &Path,
+    cert_file: &str,
+) -> Result<(), StoreError> {
+    let cert_key = certinfo::public_key(cert_der).map_err(|e| StoreError::Corrupt {
+        path: key_path.with_file_name(cert_file),
+        reason: format!("not a readable certificate: {e}"),
+    })?;
+    if cert_key == key.public_key_raw() {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        path: key_path.to_path_buf(),
+        reason: format!(
+            "this is not the key of the CA certificate {cert_file} (their public keys differ), \
+             so nothing it signs would be trusted: put the CA's own key back (from a backup-* \
+             directory or the copy you took), or re-create the CA with `qnetd cert init \
+             --force` and enrol every cluster again"
+        ),
+    })
 }
 
 struct LoadedCa {
@@ -698,6 +735,27 @@ fn ca_export_text(entry: &Entry, pem: &str) -> String {
         colon_fingerprint(&entry.sha256),
         pem
     )
+}
+
+/// Refuses a private key file whose mode lets other users read or write it, or its group write
+/// it: the one rule for every command that uses a key (run, signing, doctor). A missing file
+/// is left for the read to report.
+pub fn check_key_mode(path: &Path) -> Result<(), StoreError> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.permissions().mode() & KEY_MODE_FORBIDDEN != 0 => {
+            Err(StoreError::KeyMode {
+                path: path.to_path_buf(),
+                mode: meta.permissions().mode() & 0o7777,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A private key's PKCS#8 DER from its PEM file, once its mode passes [`check_key_mode`].
+fn read_key_pem(path: &Path) -> Result<Vec<u8>, StoreError> {
+    check_key_mode(path)?;
+    read_pem(path, &["PRIVATE KEY"])
 }
 
 /// Reads the first PEM block with one of `tags` from `path` (text around it is ignored).

@@ -157,26 +157,54 @@ pub fn run_checks(env: &Env) -> Vec<Check> {
     ]
 }
 
-/// The store opens and the server's CA, certificate and key load.
+/// The store is one `qnetd run` accepts, judged by the very function it loads the store with
+/// (a store it would refuse is not ready, whatever its files look like), and its CA key is the
+/// CA certificate's, which signing for `pvecm qdevice setup` needs.
 pub fn check_store(env: &Env) -> Check {
     const NAME: &str = "certificate store";
     let dir = env.store.display();
-    match CertStore::open(&env.store).and_then(|s| s.server_credentials()) {
-        Err(certtool::StoreError::UpstreamNss { .. }) => upstream_store_check(NAME, &env.store),
-        Ok(_) => Check::pass(
-            NAME,
-            format!("{dir}: CA, server certificate and key readable"),
-        ),
-        Err(e) => Check::bad(
+    let store = match CertStore::open(&env.store) {
+        Ok(store) => store,
+        Err(certtool::StoreError::UpstreamNss { .. }) => {
+            return upstream_store_check(NAME, &env.store)
+        }
+        Err(e) => {
+            return Check::bad(
+                NAME,
+                Level::Fail,
+                e.to_string(),
+                format!(
+                    "create it with `qnetd cert --dir {dir} init` (or let /etc/init.d/qnetd \
+                     start do it); if it exists, run doctor as root"
+                ),
+            )
+        }
+    };
+    let repair = format!(
+        "put back the files from a backup (a backup-* directory in {dir}, or your own copy); \
+         failing that, `qnetd cert --dir {dir} init --force` makes a new CA, and every cluster \
+         must then be enrolled again"
+    );
+    if let Err(e) = crate::server::tls::server_config(&env.store, true, Default::default()) {
+        return Check::bad(
             NAME,
             Level::Fail,
-            e.to_string(),
-            format!(
-                "create it with `qnetd cert --dir {dir} init` (or let /etc/init.d/qnetd start do \
-                 it); if it exists, run doctor as root"
-            ),
-        ),
+            format!("`qnetd run` would refuse it: {e}"),
+            repair,
+        );
     }
+    if let Err(e) = store.check_ca() {
+        return Check::bad(
+            NAME,
+            Level::Fail,
+            format!("signing would fail: {e}"),
+            repair,
+        );
+    }
+    Check::pass(
+        NAME,
+        format!("{dir}: the server certificate and key load as `qnetd run` loads them, and the CA key is the CA certificate's"),
+    )
 }
 
 /// An NSS store of upstream corosync-qnetd: what it holds (from its file names alone, so no
@@ -226,30 +254,30 @@ fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
     )
 }
 
-/// Private keys readable by their owner, and at most by their group (0640: the daemon's user
-/// reads them through the store's group).
+/// Private key modes, by the rule `qnetd run` and signing apply ([`certtool::check_key_mode`]):
+/// no access for others, no group write (0600, or 0640 for a group that reads them).
 pub fn check_key_modes(env: &Env) -> Check {
     const NAME: &str = "key file modes";
     let mut loose = Vec::new();
     let mut found = 0;
     for file in [CA_KEY_FILE, SERVER_KEY_FILE] {
         let path = env.store.join(file);
-        match std::fs::metadata(&path) {
-            Ok(meta) => {
-                found += 1;
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o037 != 0 {
-                    loose.push((path, mode));
-                }
-            }
-            Err(_) => continue,
+        if !path.exists() {
+            continue;
+        }
+        found += 1;
+        if let Err(certtool::StoreError::KeyMode { path, mode }) = certtool::check_key_mode(&path) {
+            loose.push((path, mode));
         }
     }
     if found == 0 {
         return Check::skip(NAME, "no key files in the store");
     }
     if loose.is_empty() {
-        return Check::pass(NAME, "private keys are mode 0600 or 0640");
+        return Check::pass(
+            NAME,
+            "private keys are not open to other users nor group-writable",
+        );
     }
     let detail = loose
         .iter()
@@ -261,7 +289,12 @@ pub fn check_key_modes(env: &Env) -> Check {
         .map(|(p, _)| p.display().to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    Check::bad(NAME, Level::Fail, detail, format!("chmod 600 {files}"))
+    Check::bad(
+        NAME,
+        Level::Fail,
+        format!("{detail}: `qnetd run` and signing refuse such keys"),
+        format!("chmod 600 {files}"),
+    )
 }
 
 /// Days until the CA, server and cluster certificates expire.

@@ -86,11 +86,7 @@ pub fn build_server_config(
         .map_err(|e| TlsSetupError(format!("TLS setup: {e}")))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![CertificateDer::from(server_cert_der)], key)
-        .map_err(|e| {
-            TlsSetupError(format!(
-                "the store's server certificate and key do not fit together: {e}"
-            ))
-        })?;
+        .map_err(|e| TlsSetupError(server_key_error(&e)))?;
     // No session resumption: a resumed session keeps the client certificate of its first
     // handshake without running the verifier again, so a node revoked since then would get
     // back in. qdevice connects once per node and stays connected: a full handshake costs
@@ -98,6 +94,21 @@ pub fn build_server_config(
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
+}
+
+/// Why the server certificate and key were refused, in words (rustls names the case only).
+fn server_key_error(e: &TlsError) -> String {
+    let files = format!(
+        "the store's server certificate and key ({}, {})",
+        certtool::SERVER_CERT_FILE,
+        certtool::SERVER_KEY_FILE
+    );
+    match e {
+        TlsError::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => format!(
+            "{files} do not fit together: the key is not the certificate's (their public keys differ)"
+        ),
+        other => format!("{files} cannot be used: {other}"),
+    }
 }
 
 /// The names the engine matches against the cluster name: SAN dNSNames and subject CNs of the
