@@ -10,7 +10,7 @@
 //!   removed by the next command that takes the store lock; an ENOSPC failure leaves none;
 //! - every `cluster-NAME.crt` parses, is signed by the CA and is in the registry; every serial
 //!   belongs to one certificate only, over the store's whole history; serial.txt is at least the
-//!   highest serial ever seen;
+//!   highest serial ever given to a certificate the CA signed (the CA's own serial is random);
 //! - the same command run again succeeds and leaves a complete store with no temp file.
 //!
 //! Certificate requests are made by the real NSS `certutil -R`, as corosync-qdevice-net-certutil
@@ -311,7 +311,16 @@ fn check_store(dir: &Path, hist: &mut History, ctx: &str) -> Snapshot {
             "{ctx}: serial {} twice in the registry",
             e.serial
         );
-        hist.see(e.serial, &e.sha256, ctx);
+        // The counter numbers what the CA signs; the CA's own serial is random, beyond it.
+        if e.kind == Kind::Ca {
+            assert!(
+                e.serial >= 1 << 63,
+                "{ctx}: CA serial {} is not random",
+                e.serial
+            );
+        } else {
+            hist.see(e.serial, &e.sha256, ctx);
+        }
     }
     // Every file that exists is whole: keys and certificates parse even in a partial store.
     for f in [certtool::CA_KEY_FILE, certtool::SERVER_KEY_FILE] {
@@ -574,7 +583,13 @@ fn sign_runs(
         assert_eq!(snap.state, State::Complete, "{ctx}");
         // A serial taken but not recorded, or a recorded certificate whose file is not (yet)
         // the cluster's: the kill came between two writes of one `sign`.
-        let last_recorded = snap.registry.iter().map(|e| e.serial).max().unwrap_or(0);
+        let last_recorded = snap
+            .registry
+            .iter()
+            .filter(|e| e.kind != Kind::Ca)
+            .map(|e| e.serial)
+            .max()
+            .unwrap_or(0);
         let unwritten = targets.iter().any(|c| {
             let latest = snap
                 .registry
@@ -865,11 +880,16 @@ fn full_disk_init_and_sign_fail_cleanly_and_succeed_once_space_is_freed() {
         );
         let after = check_store(&dir, &mut hist, &format!("{ctx}, rerun"));
         assert_eq!(after.state, State::Complete, "{ctx}: rerun");
-        let ca = after.registry.iter().find(|e| e.kind == Kind::Ca).unwrap();
+        // The CA's serial is random; the server certificate takes the counter's next.
+        let server = after
+            .registry
+            .iter()
+            .rfind(|e| e.kind == Kind::Server)
+            .unwrap();
         assert!(
-            ca.serial > snap.serial.unwrap_or(100),
-            "{ctx}: the new CA reuses serial {} (serial.txt was {:?})",
-            ca.serial,
+            server.serial > snap.serial.unwrap_or(100),
+            "{ctx}: the new server certificate reuses serial {} (serial.txt was {:?})",
+            server.serial,
             snap.serial
         );
     }
@@ -938,7 +958,9 @@ fn full_disk_init_and_sign_fail_cleanly_and_succeed_once_space_is_freed() {
         assert_eq!(snap.clusters, before.clusters, "{ctx}: certificate changed");
         let taken = snap.serial.unwrap();
         assert!(
-            snap.registry.iter().all(|e| e.serial < taken),
+            snap.registry
+                .iter()
+                .all(|e| e.kind == Kind::Ca || e.serial < taken),
             "{ctx}: the consumed serial {taken} is recorded"
         );
         println!(

@@ -12,6 +12,11 @@ mod nss_client;
 
 const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
 const NODE_TOOL: &str = "/usr/sbin/corosync-qdevice-net-certutil";
+// An upstream qnetd's CA export (CN=QNet CA, serial 101), as its nodes have it.
+const UPSTREAM_CA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/nss-certutil-3.0.3/qnetd-cacert.crt"
+);
 
 struct Env {
     root: PathBuf,
@@ -213,6 +218,78 @@ fn pvecm_sequence_with_real_node_tools() {
     let v = node1.nss("certutil", &["-V", "-n", "qnetd server", "-u", "V"]);
     assert!(v.contains("certificate is valid"), "{v}");
     let _ = &node1.prefix;
+}
+
+/// `enrol-node.sh` from `dir`, rewritten for `node`, run with `node`'s tool on the PATH.
+fn run_enrol_script(env: &Env, dir: &Path, node: &Node, name: &str) -> Output {
+    let script = env.root.join(format!("enrol-{name}.sh"));
+    rewrite_prefix(&dir.join("enrol-node.sh"), &script, &node.prefix);
+    let shim = env.root.join(format!("{name}-path"));
+    std::fs::create_dir_all(&shim).unwrap();
+    std::os::unix::fs::symlink(&node.tool, shim.join("corosync-qdevice-net-certutil")).unwrap();
+    let path = format!(
+        "{}:{}",
+        shim.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("sh")
+        .arg(&script)
+        .env("PATH", path)
+        .output()
+        .unwrap()
+}
+
+/// A node whose qdevice database trusts another "QNet CA" (here upstream's): the script
+/// stops before importing anything, says why and what to do, and leaves the database as it
+/// was; once the old database is moved away, the same script enrols the node.
+#[test]
+fn enrol_script_stops_on_a_database_of_another_ca() {
+    let env = Env::new("otherca");
+    ok(&env.qnetd_cert(&["init"]), "qnetd cert init");
+    let out = env.root.join("bundle");
+    ok(
+        &env.qnetd_cert(&["bundle", "--cluster", "c5", "--out", out.to_str().unwrap()]),
+        "qnetd cert bundle",
+    );
+    let node = env.node("node5");
+    ok(
+        &node.certutil(&["-i", "-c", UPSTREAM_CA]),
+        "node5 -i (upstream CA)",
+    );
+    let before = node.nss("certutil", &["-L"]);
+
+    let run = run_enrol_script(&env, &out, &node, "node5");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_ne!(run.status.code(), Some(0), "{text}");
+    assert!(text.contains("trusts another"), "{text}");
+    assert!(
+        text.contains(&format!("mv {} ", node.db.display())),
+        "{text}"
+    );
+    assert!(!text.contains("enrolled:"), "{text}");
+    assert_eq!(
+        node.nss("certutil", &["-L"]),
+        before,
+        "the database was changed"
+    );
+
+    std::fs::rename(&node.db, node.db.with_extension("old")).unwrap();
+    ok(
+        &run_enrol_script(&env, &out, &node, "node5b"),
+        "enrol-node.sh",
+    );
+    node.assert_enrolled();
+    // Run again: the database now trusts this qnetd's CA, so the script imports into it.
+    let again = ok(
+        &run_enrol_script(&env, &out, &node, "node5c"),
+        "enrol-node.sh again",
+    );
+    assert!(again.contains("already trusts this qnetd's CA"), "{again}");
+    node.assert_enrolled();
 }
 
 #[test]

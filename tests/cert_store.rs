@@ -65,7 +65,7 @@ fn init_creates_ca_and_server_and_is_idempotent() {
     let (_, ca) = x509_parser::parse_x509_certificate(&creds.ca_cert_der).unwrap();
     let (_, server) = x509_parser::parse_x509_certificate(&creds.server_cert_der).unwrap();
     assert_eq!(ca.subject().to_string(), "CN=QNet CA");
-    assert_eq!(ca.tbs_certificate.raw_serial(), &[101]);
+    assert_random_ca_serial(ca.tbs_certificate.raw_serial());
     let bc = ca.basic_constraints().unwrap().unwrap();
     assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
     assert_eq!(server.subject().to_string(), "CN=Qnetd Server");
@@ -226,6 +226,7 @@ fn signs_the_real_nss_request_and_refuses_bad_ones_without_consuming_a_serial() 
     assert_eq!(serial(&dir), "104\n");
 
     let listed = store.list().unwrap();
+    assert!(listed[0].entry.serial >= 1 << 63, "{:?}", listed[0]);
     let names: Vec<_> = listed
         .iter()
         .map(|l| (l.entry.serial, l.entry.name.as_str(), l.current))
@@ -233,7 +234,7 @@ fn signs_the_real_nss_request_and_refuses_bad_ones_without_consuming_a_serial() 
     assert_eq!(
         names,
         vec![
-            (101, "QNet CA", true),
+            (listed[0].entry.serial, "QNet CA", true),
             (102, "Qnetd Server", true),
             (103, "mycluster", false),
             (104, "mycluster", true)
@@ -277,4 +278,32 @@ fn concurrent_inits_and_signs_never_share_a_ca_or_a_serial() {
     let listed = CertStore::open(&dir).unwrap().list().unwrap();
     assert_eq!(listed.len(), 8);
     assert_eq!(listed.iter().filter(|l| l.current).count(), 3);
+}
+
+/// A CA serial that can never be one of upstream's (CA 101, counters from 100): 64 bits with
+/// the top bit set, so 9 DER bytes, the first 0x00 to keep it positive.
+fn assert_random_ca_serial(raw: &[u8]) {
+    assert_eq!(raw.len(), 9, "{raw:02x?}");
+    assert!(raw[0] == 0 && raw[1] & 0x80 != 0, "{raw:02x?}");
+}
+
+/// Two CAs of the same name never share a serial: NSS refuses a second certificate with the
+/// same issuer and serial (SEC_ERROR_REUSED_ISSUER_AND_SERIAL), which is what a node with
+/// upstream's CA (also "CN=QNet CA", serial 101) met when it was enrolled with ours.
+#[test]
+fn every_new_ca_has_its_own_random_serial() {
+    let base = temp_dir("caserial");
+    let mut serials = Vec::new();
+    for n in 0..2 {
+        let dir = base.join(format!("nssdb{n}"));
+        let (store, _) = CertStore::init(&dir, InitOptions::default()).unwrap();
+        let der = store.ca_cert_der().unwrap();
+        let (_, ca) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_random_ca_serial(ca.tbs_certificate.raw_serial());
+        serials.push(ca.tbs_certificate.raw_serial().to_vec());
+        // The store's own numbering goes on as upstream's: server 102.
+        assert_eq!(serial(&dir), "102\n");
+    }
+    assert_ne!(serials[0], serials[1]);
+    let _ = std::fs::remove_dir_all(&base);
 }

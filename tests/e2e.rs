@@ -1185,3 +1185,185 @@ fn e2e_revoke() {
     r.memory(&mut bed);
     r.print();
 }
+
+// ---------------------------------------------------------------------------------------------
+// A hostile LAN host
+
+/// The flood's limits, low enough that the flood below exceeds each of them many times over.
+const FLOOD_MAX_CLIENTS: u32 = 100;
+const FLOOD_MAX_PREINIT: u32 = 64;
+const FLOOD_MAX_PREINIT_PER_ADDRESS: u32 = 16;
+/// The daemon's RSS bound while it is flooded (kB), and how far above its idle RSS it may stay
+/// once the flood is gone.
+const FLOOD_RSS_BOUND_KB: u64 = 16 * 1024;
+const FLOOD_RSS_SETTLED_MARGIN_KB: u64 = 2 * 1024;
+
+/// Starts the flood script on `host` (see tests/e2e/flood.py).
+fn spawn_flood(bed: &mut Bed, host: &str, target: &str, sources: &[String], per: u32, secs: u32) {
+    let args = [
+        "-c",
+        include_str!("e2e/flood.py"),
+        target,
+        "5403",
+        &sources.join(","),
+        &per.to_string(),
+        &secs.to_string(),
+    ];
+    bed.lab.host(host).spawn("flood", "python3", &args);
+}
+
+/// The `FLOOD attempts=...` figures of a finished flood on `host`.
+fn flood_figures(bed: &mut Bed, host: &str) -> std::collections::BTreeMap<String, u64> {
+    let log = bed.lab.host(host).proc("flood").log.clone();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("FLOOD "))
+        .unwrap_or_else(|| panic!("flood on {host} printed no figures:\n{text}"));
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("flood figure")))
+        .collect()
+}
+
+fn wait_flood_done(bed: &mut Bed, host: &str) {
+    lab::wait_for(
+        &format!("the flood on {host} to end by itself"),
+        Duration::from_secs(90),
+        Duration::from_millis(200),
+        || {
+            if bed.lab.host(host).proc("flood").alive() {
+                Err("still flooding".into())
+            } else {
+                Ok(())
+            }
+        },
+    );
+}
+
+#[test]
+fn e2e_flood_of_idle_connections_leaves_the_cluster_its_vote() {
+    let mut bed = Bed::new("flood", 2);
+    if !bed.daemon.is_ours() {
+        println!("E2E-RESULT scenario=flood daemon=upstream skipped=no-connection-caps");
+        return;
+    }
+    // A LAN host with eight addresses, every one of them flooding.
+    bed.lab.add_host(
+        "x",
+        &[("qnet", "eth1", format!("{}.100/24", lab::QNET_NET))],
+    );
+    let sources: Vec<String> = (100..108)
+        .map(|i| format!("{}.{i}", lab::QNET_NET))
+        .collect();
+    for addr in &sources[1..] {
+        bed.lab
+            .host("x")
+            .run_ok("ip", &["addr", "add", &format!("{addr}/24"), "dev", "eth1"]);
+    }
+    bed.enroll_all();
+    bed.write_conf_all(&DeviceConf::ffsplit());
+    let (m, p, pa) = (
+        format!("{FLOOD_MAX_CLIENTS}"),
+        format!("max_preinit_clients={FLOOD_MAX_PREINIT}"),
+        format!("max_preinit_per_address={FLOOD_MAX_PREINIT_PER_ADDRESS}"),
+    );
+    bed.start_daemon(&["-m", &m, "-S", &p, "-S", &pa]);
+    let names = bed.nodes.clone();
+    bed.start_corosync_and_wait(&names);
+    start_qdevices_and_wait(&mut bed, &[1, 2]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, idle_kb) = bed.daemon_memory();
+    let idle_kb = idle_kb.expect("daemon VmRSS");
+
+    // 8 x 400 connections from the LAN host and 1,000 at once on the arbiter's loopback, each
+    // far above every cap, for 45 and 30 seconds; none of them ever sends a byte.
+    spawn_flood(&mut bed, "x", lab::QNETD_ADDR, &sources, 400, 45);
+    spawn_flood(
+        &mut bed,
+        QNETD_HOST,
+        "127.0.0.1",
+        &["127.0.0.1".into()],
+        1000,
+        30,
+    );
+    let limit = 2 + FLOOD_MAX_PREINIT;
+    let (mut most_clients, mut peak_kb) = (0, 0);
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(15) {
+        for n in ["n1", "n2"] {
+            let q = bed.quorum(n).expect("quorumtool");
+            assert!(
+                q.quorate && q.qdevice_vote_counted(),
+                "{n} lost quorum or the qdevice vote under the flood:\n{}",
+                q.raw
+            );
+        }
+        if let Some(c) = bed.qnetd_connected_clients() {
+            most_clients = most_clients.max(c);
+            assert!(
+                c <= limit,
+                "{c} clients connected: above 2 nodes + {FLOOD_MAX_PREINIT} unfinished"
+            );
+        }
+        let (_, rss) = bed.daemon_memory();
+        peak_kb = peak_kb.max(rss.unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        most_clients > 2,
+        "the flood never reached the daemon (at most {most_clients} clients seen)"
+    );
+
+    // A node that reconnects in the middle of the flood is served.
+    let restart = Instant::now();
+    bed.lab.host("n2").stop("qdevice", Duration::from_secs(10));
+    bed.start_qdevice("n2");
+    bed.wait_quorate_with_qdevice(&names, &[1, 2], QUORATE_LIMIT);
+    let reconnected = restart.elapsed();
+    assert!(
+        bed.lab.host("x").proc("flood").alive(),
+        "the flood ended before n2 reconnected: the reconnect proves nothing"
+    );
+
+    wait_flood_done(&mut bed, "x");
+    wait_flood_done(&mut bed, QNETD_HOST);
+    let lan = flood_figures(&mut bed, "x");
+    let local = flood_figures(&mut bed, QNETD_HOST);
+    let attempts = lan["attempts"] + local["attempts"];
+    assert!(
+        attempts >= 3000,
+        "only {attempts} connections were attempted"
+    );
+    lab::wait_for(
+        "the flood's connections to be gone",
+        Duration::from_secs(40),
+        Duration::from_millis(250),
+        || match bed.qnetd_connected_clients() {
+            Some(2) => Ok(()),
+            other => Err(format!("connected clients: {other:?}")),
+        },
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, after_kb) = bed.daemon_memory();
+    let after_kb = after_kb.expect("daemon VmRSS");
+    let mut r = Report::new("flood", &bed);
+    let _ = write!(
+        r.line,
+        " attempts={attempts} lan_closed_by_server={} local_closed_by_server={} \
+         most_clients={most_clients} idle_rss_kb={idle_kb} flood_peak_rss_kb={peak_kb} \
+         after_rss_kb={after_kb}",
+        lan["closed_by_server"], local["closed_by_server"]
+    );
+    r.time("reconnected_under_flood_after", reconnected);
+    r.print();
+    assert!(
+        peak_kb <= FLOOD_RSS_BOUND_KB,
+        "RSS {peak_kb} kB under the flood, bound {FLOOD_RSS_BOUND_KB} kB"
+    );
+    assert!(
+        after_kb <= idle_kb + FLOOD_RSS_SETTLED_MARGIN_KB,
+        "RSS {after_kb} kB after the flood, {idle_kb} kB before"
+    );
+}

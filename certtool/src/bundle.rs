@@ -95,29 +95,60 @@ fn commands(cluster: &str) -> String {
 }
 
 /// A POSIX sh script carrying the CA and the PKCS#12 file (base64), for nodes that can only
-/// receive one file.
+/// receive one file. Every step is checked and the first failure stops it with what failed,
+/// and a node whose qdevice database trusts another "QNet CA" (upstream's, or another qnetd's)
+/// is left untouched: importing there would add our node certificate while the old CA stays
+/// the trust anchor, a node enrolled by halves that cannot connect.
 fn script(cluster: &str, ca_export: &[u8], p12: &[u8]) -> String {
-    format!(
-        "#!/bin/sh\n\
-         # Enrols this node of cluster {cluster:?} with qnetd: imports the qnetd CA and the\n\
-         # node's certificate and key ({NODE_NICKNAME:?}) into the qdevice NSS database.\n\
-         set -eu\n\
-         tmp=$(mktemp -d)\n\
-         trap 'rm -rf \"$tmp\"' EXIT\n\
-         base64 -d > \"$tmp/{CA_CERT_FILE}\" <<'QNETD_CA'\n{}QNETD_CA\n\
-         base64 -d > \"$tmp/{P12_FILE}\" <<'QNETD_P12'\n{}QNETD_P12\n\
-         chmod 600 \"$tmp/{P12_FILE}\"\n\
-         if [ -e /etc/corosync/qdevice/net/nssdb/cert9.db ] || [ -e /etc/corosync/qdevice/net/nssdb/cert8.db ]; then\n\
-         \x20 echo \"qdevice NSS database exists: importing into it (remove it first to start clean)\"\n\
-         else\n\
-         \x20 corosync-qdevice-net-certutil -i -c \"$tmp/{CA_CERT_FILE}\"\n\
-         fi\n\
-         corosync-qdevice-net-certutil -m -c \"$tmp/{P12_FILE}\"\n\
-         echo \"enrolled: now configure quorum.device in corosync.conf and start corosync-qdevice\"\n",
-        base64_lines(ca_export),
-        base64_lines(p12)
-    )
+    SCRIPT_TEMPLATE
+        .replace("@CLUSTER@", &format!("{cluster:?}"))
+        .replace("@NICKNAME@", NODE_NICKNAME)
+        .replace("@CA_NICKNAME@", profile::CA_CN)
+        .replace("@CA_FILE@", CA_CERT_FILE)
+        .replace("@P12_FILE@", P12_FILE)
+        .replace("@CA_BASE64@", &base64_lines(ca_export))
+        .replace("@P12_BASE64@", &base64_lines(p12))
 }
+
+const SCRIPT_TEMPLATE: &str = r#"#!/bin/sh
+# Enrols this node of cluster @CLUSTER@ with qnetd: imports the qnetd CA and the node's
+# certificate and key ("@NICKNAME@") into the qdevice NSS database. Stops at the first step
+# that fails, saying which.
+set -eu
+db=/etc/corosync/qdevice/net/nssdb
+fail() {
+  echo "enrol-node.sh: $*" >&2
+  exit 1
+}
+command -v certutil >/dev/null 2>&1 || fail "NSS's certutil is not installed (libnss3-tools / nss-tools)"
+command -v corosync-qdevice-net-certutil >/dev/null 2>&1 || fail "corosync-qdevice-net-certutil is not installed (corosync-qdevice)"
+tmp=$(mktemp -d) || fail "cannot make a temporary directory"
+trap 'rm -rf "$tmp"' EXIT
+base64 -d > "$tmp/@CA_FILE@" <<'QNETD_CA' || fail "cannot decode the qnetd CA (base64 -d)"
+@CA_BASE64@QNETD_CA
+base64 -d > "$tmp/@P12_FILE@" <<'QNETD_P12' || fail "cannot decode the node certificate (base64 -d)"
+@P12_BASE64@QNETD_P12
+chmod 600 "$tmp/@P12_FILE@"
+# The base64 body of the first PEM certificate on stdin, on one line.
+pem_body() {
+  sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' | grep -v -- '-----' | tr -d '\r\n'
+}
+if [ -e "$db/cert9.db" ] || [ -e "$db/cert8.db" ]; then
+  ours=$(pem_body < "$tmp/@CA_FILE@")
+  if ! theirs=$(certutil -L -d "$db" -n "@CA_NICKNAME@" -a 2>/dev/null | pem_body) || [ -z "$theirs" ]; then
+    fail "the qdevice database $db holds no \"@CA_NICKNAME@\"; nothing was changed. Move it away and run this script again: mv $db $db.old"
+  fi
+  if [ "$theirs" != "$ours" ]; then
+    fail "the qdevice database $db trusts another \"@CA_NICKNAME@\" (upstream corosync-qnetd's, or another qnetd's); nothing was changed. Move it away and run this script again: mv $db $db.old"
+  fi
+  echo "the qdevice database $db already trusts this qnetd's CA: importing the node certificate into it"
+else
+  corosync-qdevice-net-certutil -i -c "$tmp/@CA_FILE@" || fail "importing the qnetd CA failed (corosync-qdevice-net-certutil -i)"
+fi
+corosync-qdevice-net-certutil -m -c "$tmp/@P12_FILE@" || fail "importing the node certificate failed (corosync-qdevice-net-certutil -m)"
+certutil -V -d "$db" -n "@NICKNAME@" -u C >/dev/null || fail "the imported \"@NICKNAME@\" does not verify against the trusted CA (certutil -V)"
+echo "enrolled: now configure quorum.device in corosync.conf and start corosync-qdevice"
+"#;
 
 /// Base64 in 64-column lines (the PEM body, without its BEGIN/END lines).
 fn base64_lines(data: &[u8]) -> String {

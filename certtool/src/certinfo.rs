@@ -15,7 +15,7 @@ const DNS_NAME: TagNumber = TagNumber(2);
 /// The fields of a certificate the store's registry and the doctor report show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
-    /// The low 64 bits of the serial number (ours are small counters).
+    /// The low 64 bits of the serial number (ours are 64-bit at most: counters, a random CA serial).
     pub serial: u64,
     /// notBefore, Unix seconds.
     pub not_before: i64,

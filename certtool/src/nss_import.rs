@@ -11,7 +11,8 @@
 //!   forth is invisible to the nodes;
 //! - every `cluster-NAME.crt` in the directory that the CA signed, into the registry;
 //! - the serial counter: the store's serial.txt is upstream's (same meaning: the last serial
-//!   used), raised to the highest serial seen if a certificate carries a higher one.
+//!   used), raised to the highest serial seen if a certificate the CA signed carries a higher
+//!   one (not the CA's own: ours is random, see `profile::random_ca_serial`).
 //!
 //! In place (the default) our files go next to upstream's, whose names we share on purpose:
 //! `qnetd-cacert.crt` and `cluster-NAME.crt` are the same certificates in the same formats
@@ -164,10 +165,10 @@ fn read_upstream(dir: &Path) -> Result<Upstream, MigrateError> {
         ));
     }
     let (clusters, skipped) = cluster_certificates(dir, &ca_der)?;
+    // The counter numbers what the CA signed, not the CA itself: a CA of ours (exported by
+    // `export-nss`) has a random 64-bit serial that would leave no room to count on.
     let mut last_serial = read_serial(dir)?;
-    for der in [&ca_der, &server_der] {
-        last_serial = last_serial.max(store::entry_for(der, Kind::Ca, "")?.serial);
-    }
+    last_serial = last_serial.max(store::entry_for(&server_der, Kind::Server, "")?.serial);
     for (_, _, e) in &clusters {
         last_serial = last_serial.max(e.serial);
     }

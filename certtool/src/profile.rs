@@ -71,6 +71,22 @@ pub fn leaf(cn: &str, serial: u64) -> CertificateParams {
     p
 }
 
+/// A new CA's serial: 64 random bits with the top one set (63 bits of chance).
+///
+/// Every CA upstream's script made is "CN=QNet CA" with serial 101, and so is every CA of ours
+/// under that name: NSS then refuses ours on a node whose database already holds upstream's
+/// (SEC_ERROR_REUSED_ISSUER_AND_SERIAL, one issuer and serial per database). The top bit keeps
+/// the serial clear of every counter (upstream's and ours start at 100) and its length fixed:
+/// DER writes it as 9 bytes, a 0x00 first so it stays positive.
+pub fn random_ca_serial() -> Result<u64, StoreError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| StoreError::Crypto("the kernel's random generator failed".into()))?;
+    Ok(u64::from_be_bytes(bytes) | 1 << 63)
+}
+
 /// A fresh ECDSA P-256 key (fast everywhere, accepted by NSS as CA, server and client key).
 pub fn new_key() -> Result<KeyPair, StoreError> {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)

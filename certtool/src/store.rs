@@ -7,7 +7,7 @@
 //! | qnetd-ca.key, qnetd-server.key | PKCS#8 PEM private keys | 0640 / 0600 |
 //! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0660 / 0640 |
 //! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
-//! | serial.txt | last serial handed out (upstream: 100 base, CA 101, server 102…) | 0660 / 0640 |
+//! | serial.txt | last serial handed out (100 base; the CA's slot 101 is skipped, its serial is random; server 102…) | 0660 / 0640 |
 //! | registry.txt | every certificate issued, and the revoked ones (see `registry`) | 0660 / 0640 |
 //! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0660 / 0640 |
 //!
@@ -190,8 +190,8 @@ impl CertStore {
         read_pem(&self.path(CA_CERT_FILE), &["CERTIFICATE"])
     }
 
-    /// Creates the store: CA ("QNet CA", serial 101 on a new store) and server certificate
-    /// ("Qnetd Server", 102). Idempotent unless `force`.
+    /// Creates the store: CA ("QNet CA", a random serial: see `profile::random_ca_serial`) and
+    /// server certificate ("Qnetd Server", 102 on a new store). Idempotent unless `force`.
     pub fn init(dir: &Path, opts: InitOptions) -> Result<(CertStore, InitOutcome), StoreError> {
         // Its CA is what the enrolled nodes trust: `import-nss` keeps it, init would not.
         if !opts.force && is_upstream_store(dir) {
@@ -235,8 +235,10 @@ impl CertStore {
 
     fn create_ca_and_server(&self) -> Result<(), StoreError> {
         let ca_key = profile::new_key()?;
-        let ca_serial = self.next_serial()?;
-        let ca_params = profile::ca(ca_serial);
+        // serial.txt still advances for the CA, so the server and cluster certificates keep
+        // upstream's numbers (server 102, clusters from 103) that users see in `cert list`.
+        self.next_serial()?;
+        let ca_params = profile::ca(profile::random_ca_serial()?);
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let server_key = profile::new_key()?;
         let server_serial = self.next_serial()?;
