@@ -290,7 +290,7 @@ fn openwrt_install_dry_run_install_again_update_uninstall() {
     let rc = r.read("/tmp/rc.log");
     assert!(
         rc.contains("started qnetd pid ")
-            && rc.contains(": /usr/sbin/qnetd run --port 5403 --tls on --store /etc/corosync/qnetd/nssdb --init-store"),
+            && rc.contains(": /usr/sbin/qnetd run --port 5403 --tls required --store /etc/corosync/qnetd/nssdb --init-store"),
         "{rc}"
     );
     r.wait_daemon();
@@ -446,7 +446,7 @@ fn openwrt_install_never_replaces_a_real_sftp_server_or_the_users_config() {
         .contains("firewall.qnetd.dest_port=15403"));
     assert!(r
         .read("/tmp/rc.log")
-        .contains("--port 15403 --tls on --store /srv/qnetd"));
+        .contains("--port 15403 --tls required --store /srv/qnetd"));
     r.ok(&["/usr/sbin/qnetd", "uninstall"]);
     assert_eq!(
         r.read("/usr/libexec/sftp-server"),
