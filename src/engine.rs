@@ -2,7 +2,7 @@
 //! complete frames and the time the caller passes in. No sockets, no clock, no randomness.
 //!
 //! Behaviour is upstream corosync-qnetd 3.0.3's (`qnetd-client-msg-received.c`,
-//! `qnetd-client-dpd-timer.c`, `qnetd-client-algo-timer.c`; qnetd-protocol.md §2): replies,
+//! `qnetd-client-dpd-timer.c`, `qnetd-client-algo-timer.c`; docs/protocol.md, "Session sequence" to "Disconnects"): replies,
 //! error codes and their SEQ rules, the INIT cascade with its quirks, the TLS gate, dead-peer
 //! detection. Errors are answered and the connection stays open (the client closes it);
 //! only the reasons upstream disconnects for end in [`Output::Disconnect`].
@@ -660,8 +660,8 @@ impl Engine {
         }
     }
 
-    /// Upstream's INIT checks in upstream's order, quirks included (qnetd-protocol.md
-    /// §2.4.3): a later check may overwrite an earlier error (13 for the heartbeat, 12 for
+    /// Upstream's INIT checks in upstream's order, quirks included (docs/protocol.md,
+    /// "INIT checks" and "Second INIT of a member"): a later check may overwrite an earlier error (13 for the heartbeat, 12 for
     /// the algorithm), and values are stored even when an earlier check failed.
     ///
     /// A client that already completed INIT is answered 17 (or the earlier error). Of the

@@ -2,7 +2,7 @@
 //! and `qnetd run --tls on --setting key=value ...` both end in one validated [`Config`].
 //!
 //! Upstream reference: `qdevices/corosync-qnetd.c` (`cli_parse`) and
-//! `qdevices/qnetd-advanced-settings.c` (keys, ranges, defaults); see qnetd-protocol.md §5.
+//! `qdevices/qnetd-advanced-settings.c` (keys, ranges, defaults); see docs/protocol.md, "Settings".
 
 use crate::proto::types::TlsMode;
 use std::fmt;

@@ -1,6 +1,6 @@
 //! Bad input at the framing layer, against the running daemon: truncated and oversized frames,
-//! unknown message types, empty payloads. Each is answered as upstream answers (§1.8, §2.9 of
-//! the protocol reference), the daemon never panics, and a healthy client of another cluster
+//! unknown message types, empty payloads. Each is answered as upstream answers (docs/protocol.md,
+//! "Framing", "Decoding rules" and "Byte examples"), the daemon never panics, and a healthy client of another cluster
 //! keeps its echo replies and its vote throughout.
 //! QNETD_BADINPUT_UPSTREAM=1 runs the same checks against Debian's corosync-qnetd.
 
@@ -110,7 +110,7 @@ fn unknown_message_type_is_skipped_with_unsupported_message() {
 
 #[test]
 fn unknown_message_type_with_empty_body_gets_error_code_zero() {
-    // Upstream quirk (§2.9): the skip reason is lost when the header completes the message.
+    // Upstream quirk (docs/protocol.md, "Byte examples"): the skip reason is lost when the header completes the message.
     let b = Bench::start(Options::default());
     let mut c = Client::connect(b.port());
     c.send_msg(&Msg::new(99));

@@ -1,6 +1,6 @@
 //! Resource abuse against the running daemon: a client that sends one byte at a time, and
 //! connections past the client limit (accepted, then closed without a word, as upstream does,
-//! §1.1 of the protocol reference). A healthy client of another cluster keeps its echo replies
+//! docs/protocol.md, "Disconnects"). A healthy client of another cluster keeps its echo replies
 //! and its vote throughout: one slow client must not hold the daemon up.
 //! QNETD_BADINPUT_UPSTREAM=1 runs the same checks against Debian's corosync-qnetd.
 

@@ -1,5 +1,5 @@
 //! Messages out of order or missing what they need, against the running daemon: each gets
-//! upstream's answer (§2.4 of the protocol reference: SERVER_ERROR codes, INIT_REPLY codes, or
+//! upstream's answer (docs/protocol.md, "Session sequence" and "INIT checks": SERVER_ERROR codes, INIT_REPLY codes, or
 //! a close), and a healthy client of another cluster keeps its vote throughout.
 //! QNETD_BADINPUT_UPSTREAM=1 runs the same checks against Debian's corosync-qnetd.
 

@@ -1,6 +1,6 @@
 //! TLS misuse against the running daemon: plaintext where TLS is required, garbage instead of
 //! a TLS handshake, no client certificate, a certificate of another cluster. Answers as
-//! upstream's (§2.4.2, §2.5 of the protocol reference: TLS_REQUIRED replies, or a close), and
+//! upstream's (docs/protocol.md, "TLS modes": TLS_REQUIRED replies, or a close), and
 //! a healthy TLS client of another cluster keeps its vote throughout.
 //! QNETD_BADINPUT_UPSTREAM=1 runs the same checks against Debian's corosync-qnetd (it then
 //! needs openssl to put our server key into an NSS database).

@@ -1,6 +1,6 @@
 //! Bad TLVs against the running daemon: unknown option types, duplicated options, wrongly
-//! sized and out-of-range values. Answers as upstream's decoder gives them (§1.8 of the
-//! protocol reference); a healthy client of another cluster keeps its vote throughout.
+//! sized and out-of-range values. Answers as upstream's decoder gives them (docs/protocol.md,
+//! "Decoding rules"); a healthy client of another cluster keeps its vote throughout.
 //! QNETD_BADINPUT_UPSTREAM=1 runs the same checks against Debian's corosync-qnetd.
 
 mod badinput_support;

@@ -211,7 +211,7 @@ fn e2e_ffsplit_two_nodes_quorate_with_qdevice_vote() {
         "corosync-qnetd-tool -l -v does not list both nodes:\n{}",
         list.stdout
     );
-    // The daemon checked both nodes' certificates (upstream's wording, tool sample §6.4).
+    // The daemon checked both nodes' certificates (upstream's wording; docs/protocol.md, "Status socket: list text").
     let verified = list
         .stdout
         .matches("TLS active:\t\tYes (client certificate verified)")

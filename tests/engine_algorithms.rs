@@ -1,7 +1,7 @@
 //! Decision-algorithm tests: one cluster, driven callback by callback the way the engine
 //! drives it (the algorithm runs against the old stored state; the new lists are stored only
 //! on success). Expected decisions are upstream corosync-qnetd 3.0.3's
-//! (qnetd-protocol.md §4; the [verified] cases were observed with the Debian binary).
+//! (docs/protocol.md, "Algorithms: common rules" to "Algorithm lms"; the cases marked [verified] were observed with the Debian binary).
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Session tests: the engine driven with encoded frames, as the server drives it. Expected
-//! bytes are the exchanges recorded from Debian's corosync-qnetd 3.0.3 (qnetd-protocol.md
-//! §2.9); the rest follows §2 of the same reference.
+//! bytes are the exchanges recorded from Debian's corosync-qnetd 3.0.3 (docs/protocol.md,
+//! "Byte examples"); the rest follows its sections "Session sequence" to "Disconnects".
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// `-s off`, otherwise upstream defaults (as in the §2.9 recordings).
+/// `-s off`, otherwise upstream defaults (as in the recordings of docs/protocol.md, "Byte examples").
 fn plain_config() -> EngineConfig {
     EngineConfig {
         tls: TlsMode::Unsupported,
@@ -146,7 +146,7 @@ fn decoded(frames: &[Vec<u8>]) -> Vec<Message> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Byte-exact exchanges of §2.9
+// Byte-exact exchanges of docs/protocol.md, "Byte examples"
 
 #[test]
 fn preinit_reply_bytes() {
@@ -276,7 +276,7 @@ fn full_ffsplit_session_bytes() {
         vec![hex("0009 0000000e 0000 0004 00000002 0063 0002 abcd")]
     );
 
-    // The status the tool's `-l -v` example shows (§6.4).
+    // The status the tool's `-l -v` example shows (docs/protocol.md, "Status socket: list text").
     let status = h.engine.status(h.now);
     assert_eq!(status.connected_clients, 1);
     let cluster = &status.clusters[0];

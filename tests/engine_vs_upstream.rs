@@ -1224,7 +1224,7 @@ fn cluster_names_are_bytes() {
 
 /// The one place we differ on purpose: in 3.0.3 the ffsplit tie-breaker dereferences the first
 /// entry of an empty config list when another client of the cluster leaves, and the daemon
-/// dies (qnetd-protocol.md §4.2). We treat "no preferred node" as not preferred.
+/// dies (docs/protocol.md, "Algorithm ffsplit", and "Deviations from upstream"). We treat "no preferred node" as not preferred.
 #[test]
 fn upstream_crash_on_empty_config_list_is_survived() {
     let mut s = join(0, "c", init(1, Algorithm::Ffsplit, 8000));

@@ -57,7 +57,7 @@ fn two_node_sample() -> ServerStatus {
     }
 }
 
-/// The state behind qnetd-protocol.md §6.4's verified example.
+/// The state behind the verified example in docs/protocol.md, "Status socket: list text".
 fn mycluster_example() -> ServerStatus {
     ServerStatus {
         listen_addr: Some("127.0.0.1".into()),

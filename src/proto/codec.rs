@@ -1,8 +1,8 @@
 //! Message encoding and decoding: the 6-byte header and the TLV payload.
 //!
-//! The decoder reproduces upstream's `msg_decode` / `tlv_iter_*` rules (qnetd-protocol.md §1.3-§1.8)
+//! The decoder reproduces upstream's `msg_decode` / `tlv_iter_*` rules (docs/protocol.md, "TLV encoding" and "Decoding rules")
 //! because the reply to a malformed message (ERROR_DECODING_MSG, with or without SEQ) is part of the
-//! observable protocol. The encoder emits TLVs in upstream's order for each message type (§1.6) so
+//! observable protocol. The encoder emits TLVs in upstream's order for each message type (docs/protocol.md, "Message types") so
 //! our replies are byte-identical to corosync-qnetd's.
 
 use super::types::{
@@ -282,7 +282,7 @@ pub fn decode(raw: &[u8]) -> Result<Message, DecodeError> {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/// The order in which upstream's `msg_create_*` functions emit TLVs (qnetd-protocol.md §1.6).
+/// The order in which upstream's `msg_create_*` functions emit TLVs (docs/protocol.md, "Message types").
 /// Fields set in a [`Message`] but not listed for its type follow in option-code order, so that
 /// encoding is total and `decode(encode(m)) == m` for every message the decoder can produce.
 fn emission_order(msg_type: MsgType) -> &'static [u16] {

@@ -27,7 +27,7 @@ fn decode_err(raw: &[u8]) -> DecodeError {
     decode(raw).expect_err("decoding should fail")
 }
 
-// --- §2.9 byte-exact examples -------------------------------------------------------------
+// --- byte examples (docs/protocol.md, "Byte examples") -------------------------------------------------------------
 
 #[test]
 fn preinit_reply_matches_upstream() {

@@ -1,4 +1,4 @@
-//! Splitting a client's byte stream into messages (qnetd-protocol.md §1.8, upstream `msgio_read`).
+//! Splitting a client's byte stream into messages (docs/protocol.md, "Framing"; upstream `msgio_read`).
 //!
 //! The header is validated as soon as its 6 bytes are in. A message with a type outside 0..=17,
 //! or one longer than the receive limit, is *skipped*: its payload is read and thrown away (never

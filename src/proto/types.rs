@@ -1,7 +1,7 @@
 //! Protocol values shared by the codec, the engine and the algorithms.
 //!
 //! Numbers are those of corosync-qdevice 3.0.x (`qdevices/msg.h`, `qdevices/tlv.h`); see
-//! ../shared/reference/qnetd-protocol.md §1.4-§1.7. Everything here is plain data: no I/O.
+//! docs/protocol.md, "Option types", "Enumerations", "Error codes" and "Message types". Everything here is plain data: no I/O.
 
 /// Message types (u16 in the 6-byte header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,4 +1,4 @@
-//! The local status socket, speaking upstream's IPC protocol (qnetd-protocol.md §6.1-§6.2) so
+//! The local status socket, speaking upstream's IPC protocol (docs/protocol.md, "Status socket") so
 //! Debian's `corosync-qnetd-tool`, crmsh and pcs work against us unchanged.
 //!
 //! One request line per connection: read until a `\n`, answer `OK\n<text>` or

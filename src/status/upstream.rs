@@ -1,5 +1,5 @@
 //! Upstream's status text, byte for byte: what `corosync-qnetd-tool -s [-v]` and
-//! `-l [-v] [-c NAME]` print (qnetd-protocol.md §6.3-§6.4). crmsh and pcs parse this text, so
+//! `-l [-v] [-c NAME]` print (docs/protocol.md, "Status socket: status text" and "Status socket: list text"). crmsh and pcs parse this text, so
 //! every tab, conditional line and suffix follows upstream's `qnetd-ipc-cmd.c`.
 //!
 //! Output is bytes, not `String`: cluster names are raw bytes on the wire and upstream prints them

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 pub const UPSTREAM: &str = "/usr/bin/corosync-qnetd";
 
-/// Message types and TLV options used here (numbers from the protocol reference §1.4, §1.6).
+/// Message types and TLV options used here (numbers from docs/protocol.md, "Option types" and "Message types").
 pub mod t {
     pub const PREINIT: u16 = 0;
     pub const PREINIT_REPLY: u16 = 1;

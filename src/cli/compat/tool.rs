@@ -1,5 +1,5 @@
 //! `corosync-qnetd-tool`: upstream's status tool, same flags, same request bytes, same output
-//! and exit codes (qnetd-protocol.md §6.2; `qdevices/corosync-qnetd-tool.c`).
+//! and exit codes (docs/protocol.md, "corosync-qnetd-tool"; `qdevices/corosync-qnetd-tool.c`).
 //!
 //! Exit codes: 0 ok, 1 usage, 2 internal error, 3 cannot connect / unknown status line,
 //! 4 the daemon answered `Error`.
