@@ -110,7 +110,8 @@ fn unknown_message_type_is_skipped_with_unsupported_message() {
 
 #[test]
 fn unknown_message_type_with_empty_body_gets_error_code_zero() {
-    // Upstream quirk (docs/protocol.md, "Byte examples"): the skip reason is lost when the header completes the message.
+    // Upstream quirk (docs/protocol.md, "Byte examples"): the skip reason is lost when the
+    // header completes the message.
     let b = Bench::start(Options::default());
     let mut c = Client::connect(b.port());
     c.send_msg(&Msg::new(99));
