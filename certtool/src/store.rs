@@ -449,6 +449,15 @@ impl CertStore {
                         )))
                     }
                     Some(_) => {}
+                    // The CA's slot in upstream's numbering: our CAs have a random serial,
+                    // upstream's CA (imported with import-nss) has this one.
+                    None if serial == SERIAL_BASE + 1 => {
+                        return Err(StoreError::Refused(format!(
+                            "serial {serial} is the ca certificate's slot (upstream's CA serial), \
+                             not a cluster certificate: only the certificates of cluster nodes \
+                             can be revoked"
+                        )))
+                    }
                     None => {
                         let last = self.last_serial()?;
                         if serial > last {
@@ -843,6 +852,13 @@ mod tests {
     fn what_cannot_be_revoked_is_refused_and_changes_nothing() {
         let (_t, s) = store("revoke-refused");
         let a = issue(&s, "alpha");
+        let reg = s.registry().unwrap();
+        let ca = reg
+            .entries
+            .iter()
+            .find(|e| e.kind == Kind::Ca)
+            .unwrap()
+            .serial;
         let before = fs::read(s.path(REGISTRY_FILE)).unwrap();
         for (target, words) in [
             (
@@ -850,6 +866,7 @@ mod tests {
                 "no certificate for cluster",
             ),
             (RevokeTarget::Serial(101), "the ca certificate"),
+            (RevokeTarget::Serial(ca), "the ca certificate"),
             (RevokeTarget::Serial(102), "the server certificate"),
             (RevokeTarget::Serial(a + 1), "has not been issued yet"),
         ] {
