@@ -298,7 +298,11 @@ impl Config {
             "on" => TlsMode::Supported,
             "off" => TlsMode::Unsupported,
             "req" | "required" => TlsMode::Required,
-            _ => return err(format!("tls must be one of on, off, req (got '{value}')")),
+            _ => {
+                return err(format!(
+                    "tls must be one of on, off, required (or req) (got '{value}')"
+                ))
+            }
         };
         Ok(())
     }

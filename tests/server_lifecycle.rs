@@ -206,7 +206,7 @@ fn bad_settings_exit_1_with_a_message() {
         ),
         (
             vec!["run", "--tls", "sometimes"],
-            "tls must be one of on, off, req",
+            "tls must be one of on, off, required (or req)",
         ),
         (
             vec!["run", "-S", "dpd_enabled=perhaps"],
