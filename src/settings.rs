@@ -323,7 +323,7 @@ impl Config {
             Some(p) => self.port = p as u16,
             None => {
                 return err(format!(
-                    "host port must be in range 1-65535 (got '{value}')"
+                    "port must be a number from 1 to 65535 (got '{value}')"
                 ))
             }
         }

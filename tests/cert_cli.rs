@@ -164,6 +164,17 @@ fn list_shows_every_certificate_and_warns_before_expiry() {
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 4, "{text}");
     assert!(rows[0].starts_with("ca") && rows[0].contains("QNet CA"));
+    // The CA's serial is random and 64-bit: the NOT-AFTER column still starts at the same
+    // place in the header and in every row.
+    let header = text.lines().next().unwrap();
+    let column = header.find("NOT-AFTER").unwrap();
+    for row in &rows {
+        let date = &row[column..column + 10];
+        assert!(
+            date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-',
+            "misaligned row {row:?} in\n{text}"
+        );
+    }
     assert!(rows[1].starts_with("server") && rows[1].contains("Qnetd Server"));
     assert!(
         rows[2].contains("mycluster") && rows[2].ends_with("(replaced)"),

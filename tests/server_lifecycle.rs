@@ -209,6 +209,10 @@ fn bad_settings_exit_1_with_a_message() {
             "tls must be one of on, off, required (or req)",
         ),
         (
+            vec!["run", "--port", "70000"],
+            "port must be a number from 1 to 65535 (got '70000')",
+        ),
+        (
             vec!["run", "-S", "dpd_enabled=perhaps"],
             "invalid value 'perhaps'",
         ),

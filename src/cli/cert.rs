@@ -217,12 +217,21 @@ fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {
 
 fn list(dir: &Path) -> Result<(), StoreError> {
     let store = CertStore::open(dir)?;
+    let listed = store.list()?;
+    // A CA's serial is a random 64-bit number (up to 20 digits): the column takes the width
+    // of the longest serial so every row stays aligned under its header.
+    let width = listed
+        .iter()
+        .map(|l| l.entry.serial.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max("SERIAL".len());
     println!(
-        "{:<8} {:<24} {:>6}  {:<10} {:>9}  SHA-256",
+        "{:<8} {:<24} {:>width$}  {:<10} {:>9}  SHA-256",
         "KIND", "NAME", "SERIAL", "NOT-AFTER", "DAYS-LEFT"
     );
     let mut warnings = Vec::new();
-    for l in store.list()? {
+    for l in listed {
         let e = &l.entry;
         let days = e.days_left();
         let date = e.not_after_date();
@@ -233,7 +242,7 @@ fn list(dir: &Path) -> Result<(), StoreError> {
             (None, false) => " (replaced)".to_string(),
         };
         println!(
-            "{:<8} {:<24} {:>6}  {:<10} {:>9}  {}{}",
+            "{:<8} {:<24} {:>width$}  {:<10} {:>9}  {}{}",
             kind,
             e.name,
             e.serial,
