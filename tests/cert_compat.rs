@@ -108,6 +108,17 @@ fn sign_prechecks_and_exit_codes() {
     );
     assert_eq!(env.serial(), "102\n");
 
+    // A directory given as the request: exit 2 with the reason, and nothing on stdout (it
+    // used to print "Signing cluster certificate" first).
+    let o = env.run(&["-s", "-c", env.root.to_str().unwrap(), "-n", "mycluster"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("Can't open certificate file "),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "", "nothing is signed, so nothing is said");
+
     // A corrupted request: non-zero, no file, no serial consumed (upstream: exit 0, 0-byte file).
     let mut bad = std::fs::read(&csr).unwrap();
     let n = bad.len();

@@ -209,7 +209,8 @@ fn sign(dir: &std::path::Path, flags: &Flags) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("Signing cluster certificate");
+    // Read the request before saying anything on stdout: a missing file or a directory fails
+    // without a "Signing cluster certificate" that never happens.
     let request = match std::fs::read(&csr) {
         Ok(r) => r,
         Err(e) => {
@@ -217,6 +218,7 @@ fn sign(dir: &std::path::Path, flags: &Flags) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    println!("Signing cluster certificate");
     if !certtool::random_pool_ready() {
         println!("Waiting for the kernel's random pool to be initialised…");
     }
