@@ -6,6 +6,7 @@ mod ops_common;
 use certtool::{CertStore, InitOptions, CA_KEY_FILE, SERVER_KEY_FILE};
 use ops_common::*;
 use qnetd::cli::doctor::*;
+use qnetd::proto::types::TlsMode;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -265,9 +266,36 @@ fn daemon_check() {
     let c = check_daemon(&e);
     assert_eq!(c.level, Level::Warn);
     assert!(c.fix.unwrap().contains("/etc/init.d/qnetd start"));
-    e.socket = tmp.path().join("status.sock");
-    let _server = OurServer::start(&e.socket, two_clusters());
-    assert_eq!(check_daemon(&e).level, Level::Pass);
+    // The daemon's TLS setting, from its status: only required TLS with client certificates
+    // passes; anything a LAN host can get past is a warning that says how.
+    for (i, (tls, cert_required, expect)) in [
+        (TlsMode::Required, true, None),
+        (TlsMode::Supported, true, Some("TLS is on but not required")),
+        (TlsMode::Unsupported, true, Some("TLS is off")),
+        (
+            TlsMode::Required,
+            false,
+            Some("client certificates are not required"),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        e.socket = tmp.path().join(format!("status{i}.sock"));
+        let mut st = two_clusters();
+        st.tls = tls;
+        st.client_cert_required = cert_required;
+        let _server = OurServer::start(&e.socket, st);
+        let c = check_daemon(&e);
+        match expect {
+            None => assert_eq!(c.level, Level::Pass, "{tls:?}: {}", c.detail),
+            Some(words) => {
+                assert_eq!(c.level, Level::Warn, "{tls:?}: {}", c.detail);
+                assert!(c.detail.contains(words), "{tls:?}: {}", c.detail);
+                assert!(c.fix.unwrap().contains("tls=required"));
+            }
+        }
+    }
 }
 
 #[test]

@@ -421,7 +421,7 @@ pub fn check_port(env: &Env) -> Check {
         }
     }
     let err = last_err.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
-    if daemon_answers(&env.socket) {
+    if daemon_status(&env.socket).is_some() {
         return Check::pass(
             NAME,
             format!("TCP port {port} is in use by the running qnetd (its status socket answers)"),
@@ -438,15 +438,32 @@ pub fn check_port(env: &Env) -> Check {
     )
 }
 
-fn daemon_answers(socket: &Path) -> bool {
+/// The daemon's `status` text (upstream's format), if something answers on `socket`.
+fn daemon_status(socket: &Path) -> Option<String> {
     use crate::status::client;
-    let Some(line) = client::request_line(client::Operation::Status, false, None) else {
-        return false;
-    };
-    matches!(
-        client::exchange(socket, &line).map(|r| client::parse_reply(&r)),
-        Ok(client::Reply::Ok(_))
-    )
+    let line = client::request_line(client::Operation::Status, false, None)?;
+    match client::exchange(socket, &line).map(|r| client::parse_reply(&r)) {
+        Ok(client::Reply::Ok(text)) => Some(String::from_utf8_lossy(&text).into_owned()),
+        _ => None,
+    }
+}
+
+/// What the running daemon's TLS line says a LAN host can do (docs/security.md): None when
+/// TLS is required with client certificates, the only setting that keeps a host without a
+/// cluster certificate out.
+fn tls_weakness(status: &str) -> Option<&'static str> {
+    let tls = status.lines().find_map(|l| l.strip_prefix("TLS:"))?.trim();
+    if tls.starts_with("Unsupported") {
+        Some("TLS is off: any host on the LAN can join any cluster as any node")
+    } else if tls.starts_with("Supported") {
+        Some("TLS is on but not required: a LAN host can skip it and join any cluster as any node")
+    } else if !tls.contains("client certificate required") {
+        Some(
+            "client certificates are not required: a LAN host with no cluster certificate can join",
+        )
+    } else {
+        None
+    }
 }
 
 /// Dropbear execs a fixed path for the `sftp` subsystem (OpenWrt's build: /usr/libexec, Debian's:
@@ -561,8 +578,18 @@ pub fn check_certutil_on_path(env: &Env) -> Check {
 /// need it, but the qdevice on the nodes will.
 pub fn check_daemon(env: &Env) -> Check {
     const NAME: &str = "daemon";
-    if daemon_answers(&env.socket) {
-        Check::pass(NAME, format!("qnetd answers on {}", env.socket.display()))
+    if let Some(status) = daemon_status(&env.socket) {
+        match tls_weakness(&status) {
+            None => Check::pass(NAME, format!("qnetd answers on {}", env.socket.display())),
+            Some(weakness) => Check::bad(
+                NAME,
+                Level::Warn,
+                format!("qnetd answers on {}, but {weakness}", env.socket.display()),
+                "require TLS and client certificates (UCI: `uci set qnetd.main.tls=required; \
+                 uci set qnetd.main.client_cert_required=1; uci commit qnetd`; \
+                 elsewhere: `qnetd run --tls required --client-cert-required on`)",
+            ),
+        }
     } else {
         Check::bad(
             NAME,
