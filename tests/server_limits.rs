@@ -283,3 +283,24 @@ fn a_flood_of_handshake_timeouts_is_logged_as_a_few_lines_and_a_count() {
         "log:\n{log}"
     );
 }
+
+/// A host that connects and hangs up without sending anything (a port scan, or a node that
+/// gave up) leaves a line in the log, and a flood of them only a few.
+#[test]
+fn a_client_that_hangs_up_before_init_is_logged_and_rate_limited() {
+    let tmp = TempDir::new("hangup");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    d.settle();
+    for _ in 0..20 {
+        drop(std::net::TcpStream::connect(d.addr).unwrap());
+    }
+    let log = d.wait_log(" similar messages suppressed (closed before INIT)");
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("closed the connection before finishing INIT"))
+        .count();
+    assert_eq!(lines, 5, "log:\n{log}");
+    // Our 20, less the 5 shown; `settle` hangs up before INIT too, so there may be more.
+    let count = suppressed(&log, "closed before INIT").unwrap_or(0);
+    assert!((15..=20).contains(&count), "log:\n{log}");
+}

@@ -79,6 +79,7 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
         ticket,
     };
     let end = session.run().await;
+    let before_init = session.ticket.is_preinit();
     drop(session);
 
     daemon.fifos.borrow_mut().remove(&id);
@@ -89,6 +90,13 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
         .client_disconnected(id, Instant::now());
     daemon.route(outputs);
     match end {
+        // A host that connects and hangs up without INIT is a scan or a node that gave up
+        // (a TLS client that does not trust our CA does this): worth a line, but rate-limited.
+        End::PeerClosed if before_init => ratelog::log(
+            log::Level::Info,
+            "closed before INIT",
+            format_args!("client {addr} closed the connection before finishing INIT"),
+        ),
         End::PeerClosed => log::debug!("client {addr} closed the connection"),
         End::Io(e) => ratelog::log(
             log::Level::Info,
