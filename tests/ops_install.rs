@@ -194,6 +194,27 @@ impl Router {
         }
     }
 
+    /// `Uid:`, `Gid:` and `NoNewPrivs:` of the daemon, from its /proc status (one pid
+    /// namespace: the host sees it).
+    fn daemon_credentials(&self) -> (String, String, String) {
+        let pid = self.daemon_pid().expect("daemon pid");
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+        };
+        (field("Uid:"), field("Gid:"), field("NoNewPrivs:"))
+    }
+
+    fn owner(&self, inside: &str) -> (u32, u32) {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(self.root.file(inside)).unwrap();
+        (m.uid(), m.gid())
+    }
+
     fn daemon_pid(&self) -> Option<u32> {
         self.read("/var/run/procd-standin/qnetd.pid")
             .trim()
@@ -239,6 +260,8 @@ fn openwrt_install_dry_run_install_again_update_uninstall() {
         "install: would write /etc/init.d/qnetd (procd script)",
         "install: would write /etc/config/qnetd (UCI defaults)",
         "install: would write /lib/upgrade/keep.d/qnetd",
+        "install: would create user qnetd (uid 5403) and group qnetd (gid 5403): the daemon runs as it",
+        "install: would give the certificate store /etc/corosync/qnetd/nssdb to group qnetd",
         "install: would add firewall rule firewall.qnetd: accept TCP 5403 from zone lan",
         "install: would run /etc/init.d/qnetd enable",
         "install: would run /etc/init.d/qnetd start",
@@ -294,6 +317,7 @@ fn openwrt_install_dry_run_install_again_update_uninstall() {
         "{rc}"
     );
     r.wait_daemon();
+    assert_least_privilege(&r);
     let firewall = r.read("/etc/config/firewall.committed");
     for want in [
         "firewall.qnetd=rule",
@@ -397,14 +421,107 @@ fn openwrt_install_dry_run_install_again_update_uninstall() {
         "{un}"
     );
 
-    // Install again from /tmp, then uninstall --purge takes the config and the store too.
+    assert!(
+        r.read("/etc/passwd").contains("\nqnetd:x:5403:5403:"),
+        "user removed without --purge"
+    );
+
+    // Install again from /tmp, then uninstall --purge takes the config, the store and the user.
     r.ok(&["/tmp/qnetd", "install"]);
     r.wait_daemon();
-    r.ok(&["/usr/sbin/qnetd", "uninstall", "--purge"]);
+    let un = r.ok(&["/usr/sbin/qnetd", "uninstall", "--purge"]);
+    assert!(
+        un.contains("remove user and group qnetd (--purge): done"),
+        "{un}"
+    );
     assert!(!r.root.file("/etc/config/qnetd").exists());
     assert!(!r.root.file("/etc/corosync/qnetd/nssdb").exists());
+    for file in ["/etc/passwd", "/etc/group", "/etc/shadow"] {
+        assert!(!r.read(file).contains("qnetd"), "{file}:\n{}", r.read(file));
+    }
+    assert!(r.read("/etc/passwd").starts_with("root:x:0:0:"));
     let un = r.ok(&["/tmp/qnetd", "uninstall"]);
     assert!(un.contains("uninstall: nothing to do"), "{un}");
+}
+
+/// The daemon the init script started runs as user qnetd with no_new_privs, the store it
+/// made is the group's, and root's corosync-qnetd-certutil (pvecm's sequence) still signs
+/// into it, its files readable by the daemon after a restart.
+fn assert_least_privilege(r: &Router) {
+    for (file, line) in [
+        (
+            "/etc/passwd",
+            "qnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false",
+        ),
+        ("/etc/group", "qnetd:x:5403:"),
+        ("/etc/shadow", "qnetd:*:0:0:99999:7:::"),
+    ] {
+        assert!(
+            r.read(file).lines().any(|l| l == line),
+            "{file}:\n{}",
+            r.read(file)
+        );
+    }
+    let (uid, gid, nnp) = r.daemon_credentials();
+    assert_eq!(uid, "5403 5403 5403 5403", "daemon's Uid");
+    assert_eq!(gid, "5403 5403 5403 5403", "daemon's Gid");
+    assert_eq!(nnp, "1", "daemon's NoNewPrivs");
+    assert_eq!(r.owner("/var/run/corosync-qnetd"), (5403, 5403));
+    let store = "/etc/corosync/qnetd/nssdb";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !r.root.file(&format!("{store}/qnetd-server.crt")).exists() {
+        assert!(Instant::now() < deadline, "the daemon made no store");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(r.owner(store).1, 5403, "store's group");
+    assert_eq!(r.mode(store), 0o770);
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/nss-certutil-3.0.3/qdevice-net-node.crq"),
+        r.root.file("/tmp/qdevice-net-node.crq"),
+    )
+    .unwrap();
+    let signed = r.ok(&[
+        "corosync-qnetd-certutil",
+        "-s",
+        "-c",
+        "/tmp/qdevice-net-node.crq",
+        "-n",
+        "mycluster",
+    ]);
+    assert!(signed.contains("Certificate stored"), "{signed}");
+    let cert = format!("{store}/cluster-mycluster.crt");
+    assert_eq!(
+        r.owner(&cert),
+        (0, 5403),
+        "root's new file takes the store's group"
+    );
+    assert_eq!(r.mode(&cert) & 0o040, 0o040, "group-readable");
+    r.ok(&["/etc/init.d/qnetd", "restart"]);
+    r.wait_daemon();
+    assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
+}
+
+#[test]
+fn a_store_made_by_root_before_install_is_given_to_the_daemons_group() {
+    let r = Router::new("rootstore", true);
+    r.ok(&["/tmp/qnetd", "cert", "init"]);
+    let store = "/etc/corosync/qnetd/nssdb";
+    assert_eq!(r.owner(&format!("{store}/qnetd-server.key")), (0, 0));
+    let out = r.ok(&["/tmp/qnetd", "install"]);
+    assert!(
+        out.contains("give the certificate store /etc/corosync/qnetd/nssdb to group qnetd"),
+        "{out}"
+    );
+    r.wait_daemon();
+    assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
+    assert_eq!(r.owner(store), (0, 5403));
+    assert_eq!(r.owner(&format!("{store}/qnetd-server.key")), (0, 5403));
+    assert_eq!(r.mode(&format!("{store}/qnetd-server.key")), 0o640);
+    // The daemon never reads the CA key: it stays root's alone.
+    assert_eq!(r.owner(&format!("{store}/qnetd-ca.key")), (0, 0));
+    let again = r.ok(&["/usr/sbin/qnetd", "install"]);
+    assert!(again.contains("install: nothing to do"), "{again}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! otherwise the steps run in order. Looking never changes anything, so a second run finds
 //! nothing to do.
 
+pub mod account;
 pub mod links;
 pub mod openwrt;
 
@@ -59,6 +60,15 @@ pub enum Step {
         port: u16,
     },
     FirewallRemove,
+    /// Add user and group `qnetd` (what of them is missing).
+    CreateAccount(account::Missing),
+    /// Remove user and group `qnetd` (uninstall --purge).
+    RemoveAccount,
+    /// Give the certificate store to the daemon's group.
+    ShareStore {
+        path: PathBuf,
+        gid: u32,
+    },
 }
 
 impl fmt::Display for Step {
@@ -89,6 +99,30 @@ impl fmt::Display for Step {
             Step::FirewallRemove => write!(
                 f,
                 "remove firewall rule {FIREWALL_SECTION}, then reload the firewall"
+            ),
+            Step::CreateAccount(m) => {
+                let name = account::NAME;
+                match (m.add_user, m.add_group) {
+                    (true, true) => write!(
+                        f,
+                        "create user {name} (uid {}) and group {name} (gid {}): the daemon runs as it",
+                        m.uid, m.gid
+                    ),
+                    (true, false) => write!(
+                        f,
+                        "create user {name} (uid {}, group {name}): the daemon runs as it",
+                        m.uid
+                    ),
+                    _ => write!(f, "create group {name} (gid {}) for user {name}", m.gid),
+                }
+            }
+            Step::RemoveAccount => write!(f, "remove user and group {} (--purge)", account::NAME),
+            Step::ShareStore { path, .. } => write!(
+                f,
+                "give the certificate store {} to group {} (0770, files group-readable \
+                 but the CA key), so the daemon reads it without root",
+                path.display(),
+                account::NAME
             ),
         }
     }
@@ -140,6 +174,7 @@ pub fn plan_install(opts: &InstallOptions) -> Plan {
     let script_changes = plan_init_script(&mut plan, opts.force);
     plan_uci_defaults(&mut plan);
     let uci = ow::UciOptions::read();
+    plan_account(&mut plan, &uci.store);
     plan_keep_list(&mut plan, &links, &uci.store);
     if let Some(zone) = &opts.firewall {
         plan_firewall(&mut plan, zone, uci.port);
@@ -281,6 +316,28 @@ fn plan_init_script(plan: &mut Plan, force: bool) -> bool {
     true
 }
 
+/// The daemon's account, and the store it must read through its group. The init script
+/// runs the daemon as `qnetd` once the account exists.
+fn plan_account(plan: &mut Plan, store: &Path) {
+    let files = account::AccountFiles::read();
+    let gid = match files.missing(account::NAME) {
+        Some(m) => {
+            plan.steps.push(Step::CreateAccount(m));
+            m.gid
+        }
+        None => match files.group_id(account::NAME) {
+            Some(g) => g,
+            None => return,
+        },
+    };
+    if account::store_needs_group(store, gid) {
+        plan.steps.push(Step::ShareStore {
+            path: store.to_path_buf(),
+            gid,
+        });
+    }
+}
+
 /// The UCI file is the user's configuration: written only when absent.
 fn plan_uci_defaults(plan: &mut Plan) {
     let path = Path::new(ow::UCI_FILE);
@@ -395,11 +452,17 @@ pub fn plan_uninstall(opts: &UninstallOptions) -> Plan {
                 what: "the certificate store, CA key included (--purge)".into(),
             });
         }
+        // Last: nothing of ours that the account owns is left.
+        let files = account::AccountFiles::read();
+        if files.user(account::NAME).is_some() || files.group_id(account::NAME).is_some() {
+            plan.steps.push(Step::RemoveAccount);
+        }
     } else {
         plan.notes.push(format!(
-            "kept {} and the certificate store {} (--purge removes them)",
+            "kept {} and the certificate store {}, and user {} (--purge removes them)",
             ow::UCI_FILE,
-            store.display()
+            store.display(),
+            account::NAME
         ));
     }
     plan
@@ -452,6 +515,9 @@ pub fn apply(step: &Step) -> Result<(), String> {
             run(Command::new("uci").args(["delete", FIREWALL_SECTION]))?;
             firewall_commit()
         }
+        Step::CreateAccount(m) => account::apply_create(m),
+        Step::RemoveAccount => account::apply_remove(),
+        Step::ShareStore { path, gid } => account::apply_share_store(path, *gid),
     }
 }
 

@@ -36,6 +36,9 @@ procd_close_instance() { record procd_close_instance "$@"; }
 procd_add_reload_trigger() { record procd_add_reload_trigger "$@"; }
 mkdir() { record mkdir "$@"; }
 chmod() { record chmod "$@"; }
+chown() { record chown "$@"; }
+chgrp() { record chgrp "$@"; }
+logger() { record logger "$@"; }
 
 # UCI: config_load parses $UCI_CONFIG_DIR/NAME into the variables OpenWrt's
 # /lib/functions.sh keeps (CONFIG_<section>_<option>; lists as CONFIG_<section>_<option>_ITEM<n>
@@ -107,6 +110,9 @@ echo "qnetd \$*" >>"$calls"
 EOF
 command chmod +x "$PROG"
 command mkdir -p "$UCI_CONFIG_DIR"
+# The passwd file the script reads: no qnetd user until the cases that add one.
+PASSWD_FILE=$work/passwd
+printf 'root:x:0:0:root:/root:/bin/ash\nnobody:*:65534:65534:nobody:/var:/bin/false\n' >"$PASSWD_FILE"
 
 # run_case NAME: UCI file from stdin; expected calls in $work/expected (with @PROG@, @STORE@).
 run_case() {
@@ -258,6 +264,73 @@ config qnetd 'main'
 	option debug 'sometimes'
 	option store '$work/store'
 	list setting 'listen_backlog=20'
+EOF
+
+# 6. After `qnetd install` made the user: the daemon runs as qnetd, owns the run directory,
+#    and a store that does not exist yet is made the group's, for --init-store.
+echo 'qnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false' >>"$PASSWD_FILE"
+cat >"$work/expected" <<EOF
+config_load [qnetd]
+mkdir [-p] [/var/run/corosync-qnetd]
+chmod [0770] [/var/run/corosync-qnetd]
+chown [5403:5403] [/var/run/corosync-qnetd]
+mkdir [-p] [$work/new-store]
+chgrp [5403] [$work/new-store]
+chmod [0770] [$work/new-store]
+procd_open_instance
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [$work/new-store] [--init-store]
+procd_append_param [command] [--client-cert-required] [on]
+procd_set_param [respawn] [3600] [5] [5]
+procd_set_param [no_new_privs] [1]
+procd_set_param [user] [qnetd]
+procd_set_param [reload_signal] [HUP]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_set_param [file] [/etc/config/qnetd] [$work/new-store/qnetd-server.crt]
+procd_close_instance
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "user qnetd exists, new store" <<EOF
+config qnetd 'main'
+	option store '$work/new-store'
+EOF
+
+# 7. The user exists but the port is below 1024: root, with a line in the log saying why.
+cat >"$work/expected" <<'EOF'
+config_load [qnetd]
+logger [-t] [qnetd] [port 443 is below 1024: running as root, not qnetd]
+mkdir [-p] [/var/run/corosync-qnetd]
+chmod [0770] [/var/run/corosync-qnetd]
+procd_open_instance
+procd_set_param [command] [@PROG@] [run] [--port] [443] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_append_param [command] [--client-cert-required] [on]
+procd_set_param [respawn] [3600] [5] [5]
+procd_set_param [no_new_privs] [1]
+procd_set_param [reload_signal] [HUP]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
+procd_close_instance
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "user qnetd exists, port 443" <<EOF
+config qnetd 'main'
+	option port '443'
+	option store '$work/store'
+EOF
+
+# 8. `option user 'root'`, and a user that does not exist: both root, silently.
+sed -e '/logger/d' -e 's/\[443\]/[5403]/' "$work/expected" >"$work/expected.root"
+cp "$work/expected.root" "$work/expected"
+run_case "option user root" <<EOF
+config qnetd 'main'
+	option user 'root'
+	option store '$work/store'
+EOF
+run_case "option user names nobody known" <<EOF
+config qnetd 'main'
+	option user 'ghost'
+	option store '$work/store'
 EOF
 
 if [ "$failures" -ne 0 ]; then

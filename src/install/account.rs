@@ -1,0 +1,367 @@
+//! The daemon's own account on OpenWrt: user and group `qnetd`.
+//!
+//! OpenWrt's BusyBox has no adduser/addgroup; a package gets its account from base-files'
+//! `group_add`/`user_add` (`/lib/functions.sh`), which append one line each to /etc/group,
+//! /etc/passwd and /etc/shadow. We write the same lines, each file replaced atomically, so a
+//! crash or a full flash leaves the old file or the new one. The text work is pure (below);
+//! reading and writing the files is [`apply_create`] and [`apply_remove`].
+
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use certtool::fsutil::{write_atomic, Owner};
+
+/// The user and group the init script runs the daemon as.
+pub const NAME: &str = "qnetd";
+pub const PASSWD: &str = "/etc/passwd";
+pub const GROUP: &str = "/etc/group";
+pub const SHADOW: &str = "/etc/shadow";
+/// The id we ask for first (the port number: easy to recognise in `ls -n`), then the next
+/// free one. Below 65534 (nobody) and above the ids OpenWrt's packages reserve.
+pub const PREFERRED_ID: u32 = 5403;
+/// Home and shell as OpenWrt's `user_add` defaults: no home to keep, no login.
+const HOME: &str = "/var/run/qnetd";
+const SHELL: &str = "/bin/false";
+
+/// The three files as text (a missing one reads as empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFiles {
+    pub passwd: String,
+    pub group: String,
+    pub shadow: String,
+}
+
+/// What must be added so that user and group `qnetd` exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Missing {
+    /// Add the group (with `gid`); false when it exists with that gid.
+    pub add_group: bool,
+    pub add_user: bool,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl AccountFiles {
+    pub fn read() -> AccountFiles {
+        let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+        AccountFiles {
+            passwd: read(PASSWD),
+            group: read(GROUP),
+            shadow: read(SHADOW),
+        }
+    }
+
+    /// The uid and primary gid of `name` in the passwd text.
+    pub fn user(&self, name: &str) -> Option<(u32, u32)> {
+        let f = entry(&self.passwd, name)?;
+        Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+    }
+
+    /// The gid of group `name`.
+    pub fn group_id(&self, name: &str) -> Option<u32> {
+        entry(&self.group, name)?.get(2)?.parse().ok()
+    }
+
+    /// What is missing for user and group `name`; None when both exist.
+    pub fn missing(&self, name: &str) -> Option<Missing> {
+        let user = self.user(name);
+        let group = self.group_id(name);
+        if user.is_some() && group.is_some() {
+            return None;
+        }
+        // An existing group keeps its gid; a lone user keeps its gid for the new group.
+        let gid = group
+            .or(user.map(|(_, g)| g))
+            .unwrap_or_else(|| self.free_id(PREFERRED_ID));
+        let uid = user.map_or_else(|| self.free_uid(gid), |(u, _)| u);
+        Some(Missing {
+            add_group: group.is_none(),
+            add_user: user.is_none(),
+            uid,
+            gid,
+        })
+    }
+
+    /// The first id from `from` up that is neither a uid nor a gid yet.
+    fn free_id(&self, from: u32) -> u32 {
+        let taken =
+            |id: u32| ids(&self.passwd, 2).any(|u| u == id) || ids(&self.group, 2).any(|g| g == id);
+        (from..).find(|&id| !taken(id)).unwrap_or(from)
+    }
+
+    /// `gid` as the uid when no user has it (uid = gid, as OpenWrt's packages), else the next
+    /// free id.
+    fn free_uid(&self, gid: u32) -> u32 {
+        if ids(&self.passwd, 2).any(|u| u == gid) {
+            self.free_id(gid)
+        } else {
+            gid
+        }
+    }
+
+    /// The files with the missing lines appended, in OpenWrt's `user_add` format.
+    pub fn with_account(&self, name: &str, m: &Missing) -> AccountFiles {
+        let mut out = self.clone();
+        if m.add_group {
+            out.group = appended(&self.group, &format!("{name}:x:{}:", m.gid));
+        }
+        if m.add_user {
+            out.passwd = appended(
+                &self.passwd,
+                &format!("{name}:x:{}:{}:{name}:{HOME}:{SHELL}", m.uid, m.gid),
+            );
+            if entry(&self.shadow, name).is_none() {
+                out.shadow = appended(&self.shadow, &format!("{name}:*:0:0:99999:7:::"));
+            }
+        }
+        out
+    }
+
+    /// The files without `name`'s lines.
+    pub fn without_account(&self, name: &str) -> AccountFiles {
+        AccountFiles {
+            passwd: without(&self.passwd, name),
+            group: without(&self.group, name),
+            shadow: without(&self.shadow, name),
+        }
+    }
+}
+
+/// The `:`-separated fields of `name`'s line.
+fn entry<'a>(text: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&name))
+}
+
+/// The numeric field `index` of every line.
+fn ids(text: &str, index: usize) -> impl Iterator<Item = u32> + '_ {
+    text.lines()
+        .filter_map(move |l| l.split(':').nth(index)?.parse().ok())
+}
+
+fn appended(text: &str, line: &str) -> String {
+    let mut out = text.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(line);
+    out.push('\n');
+    out
+}
+
+fn without(text: &str, name: &str) -> String {
+    let prefix = format!("{name}:");
+    let mut out: String = text
+        .lines()
+        .filter(|l| !l.starts_with(&prefix))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    if !text.ends_with('\n') && out.ends_with('\n') && !text.is_empty() {
+        out.pop();
+    }
+    out
+}
+
+/// Adds what is missing of user and group `qnetd` to the system's files.
+pub fn apply_create(m: &Missing) -> Result<(), String> {
+    let files = AccountFiles::read();
+    write_changed(&files, &files.with_account(NAME, m))
+}
+
+/// Removes user and group `qnetd` from the system's files.
+pub fn apply_remove() -> Result<(), String> {
+    let files = AccountFiles::read();
+    write_changed(&files, &files.without_account(NAME))
+}
+
+/// Group first: a passwd line must never name a gid that /etc/group lacks, even after a crash
+/// between the two writes.
+fn write_changed(old: &AccountFiles, new: &AccountFiles) -> Result<(), String> {
+    for (path, before, after, mode) in [
+        (GROUP, &old.group, &new.group, 0o644),
+        (PASSWD, &old.passwd, &new.passwd, 0o644),
+        (SHADOW, &old.shadow, &new.shadow, 0o600),
+    ] {
+        if before != after {
+            replace_keeping_mode(Path::new(path), after, mode)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `text` over `path` atomically with the file's current mode and owner (`default_mode`
+/// for a new file).
+fn replace_keeping_mode(path: &Path, text: &str, default_mode: u32) -> Result<(), String> {
+    let meta = fs::metadata(path).ok();
+    let mode = meta
+        .as_ref()
+        .map_or(default_mode, |m| m.permissions().mode() & 0o7777);
+    let owner = meta.map(|m| Owner {
+        uid: m.uid(),
+        gid: m.gid(),
+    });
+    write_atomic(path, text.as_bytes(), mode, owner).map_err(|e| e.to_string())
+}
+
+// ---- the store, readable through the group --------------------------------------------
+
+/// The private key the daemon never reads: only signing does (as root). It keeps its owner.
+const CA_KEY: &str = certtool::CA_KEY_FILE;
+
+/// True when the store is not yet the group's (what [`apply_share_store`] would change).
+pub fn store_needs_group(store: &Path, gid: u32) -> bool {
+    let Ok(meta) = fs::metadata(store) else {
+        return true;
+    };
+    if meta.gid() != gid || meta.mode() & 0o070 != 0o070 {
+        return true;
+    }
+    store_files(store)
+        .iter()
+        .any(|(_, g, mode)| *g != gid || mode & 0o040 == 0)
+}
+
+/// Gives the store to group `gid` the way Debian's package does for coroqnetd: the store
+/// 0770 (the daemon creates a missing store itself, `--init-store`), every file in it the
+/// group's and group-readable except the CA key. Root (pvecm's `corosync-qnetd-certutil`)
+/// keeps full access, and what it adds later takes the directory's group. The directory
+/// above is left alone: a store may be configured anywhere, even straight under /etc.
+pub fn apply_share_store(store: &Path, gid: u32) -> Result<(), String> {
+    let fail = |what: &str, e: std::io::Error| format!("cannot {what} {}: {e}", store.display());
+    if !store.is_dir() {
+        // Parents as mkdir -p makes them (0755 by the umask): the daemon must pass through.
+        if let Some(parent) = store.parent() {
+            fs::create_dir_all(parent).map_err(|e| fail("create the directory above", e))?;
+        }
+        fs::DirBuilder::new()
+            .mode(0o770)
+            .create(store)
+            .map_err(|e| fail("create", e))?;
+    }
+    std::os::unix::fs::chown(store, None, Some(gid)).map_err(|e| fail("chgrp", e))?;
+    fs::set_permissions(store, fs::Permissions::from_mode(0o770)).map_err(|e| fail("chmod", e))?;
+    for (path, _, _) in store_files(store) {
+        give_group(&path, gid, 0o040)?;
+    }
+    Ok(())
+}
+
+/// chgrp `path` to `gid` and add the mode bits `add`.
+fn give_group(path: &Path, gid: u32, add: u32) -> Result<(), String> {
+    std::os::unix::fs::chown(path, None, Some(gid))
+        .map_err(|e| format!("cannot chgrp {}: {e}", path.display()))?;
+    let mode = fs::metadata(path)
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
+        .mode()
+        & 0o7777;
+    if mode & add != add {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode | add))
+            .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The regular files directly in the store but the CA key, with group and mode: the daemon
+/// never reads the CA key (only signing does, as root), so it is not given. Backups in subdirectories
+/// hold old CA keys: they stay root's. Dot files are the lock and temp files of a write in
+/// progress, not the daemon's to read.
+fn store_files(store: &Path) -> Vec<(std::path::PathBuf, u32, u32)> {
+    let Ok(entries) = fs::read_dir(store) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            !name.to_string_lossy().starts_with('.') && name != CA_KEY
+        })
+        .filter_map(|e| {
+            let meta = fs::symlink_metadata(e.path()).ok()?;
+            meta.is_file()
+                .then(|| (e.path(), meta.gid(), meta.mode() & 0o7777))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(passwd: &str, group: &str) -> AccountFiles {
+        AccountFiles {
+            passwd: passwd.into(),
+            group: group.into(),
+            shadow: "root:x:0:0:99999:7:::\n".into(),
+        }
+    }
+
+    const OPENWRT_PASSWD: &str = "root:x:0:0:root:/root:/bin/ash\n\
+        daemon:*:1:1:daemon:/var:/bin/false\n\
+        nobody:*:65534:65534:nobody:/var:/bin/false\n";
+    const OPENWRT_GROUP: &str = "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n";
+
+    #[test]
+    fn a_fresh_system_gets_both_with_the_preferred_id() {
+        let f = files(OPENWRT_PASSWD, OPENWRT_GROUP);
+        let m = f.missing(NAME).expect("missing");
+        assert_eq!(
+            m,
+            Missing {
+                add_group: true,
+                add_user: true,
+                uid: 5403,
+                gid: 5403
+            }
+        );
+        let new = f.with_account(NAME, &m);
+        assert!(new
+            .passwd
+            .ends_with("nobody:*:65534:65534:nobody:/var:/bin/false\nqnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false\n"));
+        assert!(new.group.ends_with("nogroup:x:65534:\nqnetd:x:5403:\n"));
+        assert!(new
+            .shadow
+            .ends_with("root:x:0:0:99999:7:::\nqnetd:*:0:0:99999:7:::\n"));
+        // Done: nothing missing any more, and removing gives the files back.
+        assert_eq!(new.missing(NAME), None);
+        assert_eq!(new.without_account(NAME), f);
+    }
+
+    #[test]
+    fn taken_ids_are_skipped_and_existing_parts_kept() {
+        let f = files(
+            &format!("{OPENWRT_PASSWD}other:x:5403:100::/:/bin/false\n"),
+            &format!("{OPENWRT_GROUP}other:x:5404:\n"),
+        );
+        let m = f.missing(NAME).unwrap();
+        assert_eq!((m.uid, m.gid), (5405, 5405));
+        // A group of that name already: its gid is used, only the user is added.
+        let f = files(OPENWRT_PASSWD, &format!("{OPENWRT_GROUP}qnetd:x:777:\n"));
+        let m = f.missing(NAME).unwrap();
+        assert_eq!(
+            m,
+            Missing {
+                add_group: false,
+                add_user: true,
+                uid: 777,
+                gid: 777
+            }
+        );
+        assert_eq!(f.with_account(NAME, &m).group, f.group);
+    }
+
+    #[test]
+    fn a_file_without_a_final_newline_stays_well_formed() {
+        let f = files("root:x:0:0:root:/root:/bin/ash", "root:x:0:");
+        let m = f.missing(NAME).unwrap();
+        let new = f.with_account(NAME, &m);
+        assert_eq!(new.group, "root:x:0:\nqnetd:x:5403:\n");
+        assert_eq!(new.without_account(NAME).group, "root:x:0:\n");
+        // A line that only starts like ours is not ours.
+        let f = files("qnetdx:x:9:9::/:/bin/false\n", "");
+        assert_eq!(f.user(NAME), None);
+        assert_eq!(f.without_account(NAME).passwd, f.passwd);
+    }
+}
