@@ -665,13 +665,23 @@ fn target_group_write(target: &Path, source: bool) -> bool {
 }
 
 fn write(up: &Upstream, target: &Path, plan: &Plan) -> Result<Vec<String>, MigrateError> {
-    let owner = fsutil::reference_owner(&store::config_dir(target));
+    let config = store::config_dir(target);
     let dir_mode = if up.group_write { 0o770 } else { 0o750 };
-    fsutil::create_dir(target, dir_mode, owner)?;
+    fsutil::create_dir(target, dir_mode, fsutil::reference_owner(&config))?;
+    // As every other write into a store: new files take the store directory's group, and
+    // keys are 0640 when that group may read the directory (Debian's root:coroqnetd 0750,
+    // the daemon reading as coroqnetd), 0600 otherwise.
+    let owner = fsutil::store_owner(target, &config);
+    let key_mode = fsutil::key_mode(target, owner);
     let _lock = StoreLock::acquire(target, owner)?;
     let mut written = Vec::new();
     for (file, data, mode) in &plan.files {
-        fsutil::write_atomic(&target.join(file), data, *mode, owner)?;
+        let mode = if [CA_KEY_FILE, SERVER_KEY_FILE].contains(&file.as_str()) {
+            key_mode
+        } else {
+            *mode
+        };
+        fsutil::write_atomic(&target.join(file), data, mode, owner)?;
         written.push(file.clone());
     }
     // What the daemon will load, loaded once now.
