@@ -102,6 +102,50 @@ fn client_certificate_from_another_ca_is_dropped_and_logged() {
     d.wait_log("client certificate is not signed by our CA");
 }
 
+const UPSTREAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nss-certutil-3.0.3");
+
+/// The upstream node's certificate (RSA, signed by an upstream NSS "CN=QNet CA") and its key.
+fn upstream_node_cert() -> (Vec<u8>, Vec<u8>) {
+    let read = |name: &str| std::fs::read(format!("{UPSTREAM}/{name}")).unwrap();
+    (
+        read("cluster-mycluster.crt"),
+        read("qdevice-net-node.key.der"),
+    )
+}
+
+/// A node that still has the certificate of an upstream qnetd: its issuer is called
+/// "CN=QNet CA" like ours, but was RSA where ours is ECDSA, so rustls fails it on the
+/// signature's algorithm. The log must say in words that it is not our CA's.
+#[test]
+fn client_certificate_from_an_upstream_ca_is_refused_in_words() {
+    let tmp = TempDir::new("tls-upstream-ca");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let tls = ClientTls::new(
+        &store.ca_der(),
+        Some(upstream_node_cert()),
+        probe::SERVER_NAME,
+    )
+    .unwrap();
+    block_on(async {
+        match probe::session(d.addr, &session("mycluster", Some(tls))).await {
+            Ok((_, reply)) => panic!("INIT answered despite an upstream certificate: {reply:?}"),
+            Err(ProbeError::Closed | ProbeError::Io(_) | ProbeError::Tls(_)) => {}
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    });
+    let log = d.wait_log_any(&[
+        "client certificate refused",
+        "client certificate is",
+        "TLS handshake failed",
+    ]);
+    assert!(
+        log.contains("client certificate is not signed by our CA"),
+        "{log}"
+    );
+    assert!(!log.contains("UnsupportedSignatureAlgorithm"), "{log}");
+}
+
 #[test]
 fn certificate_cn_other_than_cluster_name_is_dropped_with_the_reason() {
     let tmp = TempDir::new("tls-cn");
