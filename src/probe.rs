@@ -6,7 +6,7 @@
 //! name: [`ClientTls`] verifies the chain against our CA and the name (CN or SAN, as NSS does)
 //! itself, and sends no SNI.
 
-use crate::engine::cert_name_matches;
+use crate::engine::{cert_name_matches, PeerIdentity};
 use crate::proto::codec;
 use crate::proto::types::{
     Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, RingId, TieBreaker,
@@ -19,7 +19,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, OtherError,
+    RootCertStore, SignatureScheme,
 };
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -135,6 +136,10 @@ pub type Result<T> = std::result::Result<T, ProbeError>;
 #[derive(Clone)]
 pub struct ClientTls {
     config: Arc<ClientConfig>,
+    /// Where the CA came from, for the messages: "the CA in PATH".
+    ca_label: String,
+    /// The names of our client certificate, if we present one.
+    client_names: Option<PeerIdentity>,
 }
 
 impl ClientTls {
@@ -154,6 +159,9 @@ impl ClientTls {
             name: server_name.to_string(),
             provider: provider.clone(),
         });
+        let client_names = client
+            .as_ref()
+            .map(|(cert, _)| crate::server::tls::peer_identity(cert));
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(rustls::ALL_VERSIONS)
             .map_err(|e| ProbeError::Tls(e.to_string()))?
@@ -172,6 +180,8 @@ impl ClientTls {
         config.enable_sni = false;
         Ok(ClientTls {
             config: Arc::new(config),
+            ca_label: "the given CA".to_string(),
+            client_names,
         })
     }
 
@@ -191,9 +201,151 @@ impl ClientTls {
             Some((cert, key)) => Some((read_cert(cert)?, read_key(key)?)),
             None => None,
         };
-        ClientTls::new(&ca_der, client, server_name)
+        let mut tls = ClientTls::new(&ca_der, client, server_name)?;
+        tls.ca_label = format!("the CA in {}", ca.display());
+        Ok(tls)
+    }
+
+    /// A failed handshake in words: what is wrong with the server's certificate, or that the
+    /// server refused ours (TLS 1.2 refuses it within the handshake).
+    fn describe_handshake_error(&self, e: &std::io::Error) -> String {
+        let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+            return match (e.kind(), &self.client_names) {
+                (
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset,
+                    Some(_),
+                ) => self.refused(None, None),
+                _ => format!("handshake failed: {e}"),
+            };
+        };
+        match tls {
+            rustls::Error::InvalidCertificate(cert) => server_cert_problem(cert, &self.ca_label),
+            rustls::Error::AlertReceived(alert) if self.client_names.is_some() => {
+                self.refused(Some(*alert), None)
+            }
+            rustls::Error::AlertReceived(
+                AlertDescription::CertificateRequired | AlertDescription::HandshakeFailure,
+            ) => "the server wants a client certificate: give --cert and --key (the \
+                  cluster's certificate, signed by the server's CA)"
+                .to_string(),
+            other => format!("handshake failed: {other}"),
+        }
+    }
+
+    /// The server refused our client certificate (an alert, or a close right after the
+    /// handshake): say so and the likely why, from the alert or from our certificate's names
+    /// and the cluster name we announced. `cluster` is None during the handshake.
+    fn refused(&self, alert: Option<AlertDescription>, cluster: Option<&str>) -> String {
+        let how = match alert {
+            Some(a) => format!(" (TLS alert {a:?})"),
+            None => " (it closed the connection)".to_string(),
+        };
+        let names = self.client_names.clone().unwrap_or_default();
+        let ours = names_text(&names);
+        let why = match alert {
+            Some(AlertDescription::UnknownCA | AlertDescription::DecryptError) => {
+                "it is not signed by the server's CA: have that qnetd sign the cluster's \
+                 request (`qnetd cert sign`)"
+                    .to_string()
+            }
+            Some(AlertDescription::CertificateRevoked) => {
+                "it has been revoked on the server (`qnetd cert list` there)".to_string()
+            }
+            Some(AlertDescription::CertificateExpired) => {
+                "it has expired or is not valid yet (check both clocks)".to_string()
+            }
+            _ => match cluster {
+                Some(c) if !cert_name_matches(&names, c.as_bytes()) => format!(
+                    "its name ({ours}) is not the cluster name '{c}' we announced (--cluster)"
+                ),
+                _ => "likely it is not signed by the server's CA, or it was revoked".to_string(),
+            },
+        };
+        format!(
+            "the server refused our client certificate{how}: {why}; the server's log has the reason"
+        )
+    }
+
+    /// The error of the first request after the handshake in words, when it means the server
+    /// refused our certificate: with TLS 1.3 the server checks it after our side is done.
+    fn after_handshake(&self, e: ProbeError, cluster: &str) -> ProbeError {
+        if self.client_names.is_none() {
+            return e;
+        }
+        let alert = match &e {
+            ProbeError::Closed => None,
+            ProbeError::Io(io) => {
+                match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    Some(rustls::Error::AlertReceived(a)) => Some(*a),
+                    Some(_) => return e,
+                    None if matches!(
+                        io.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                    ) =>
+                    {
+                        None
+                    }
+                    None => return e,
+                }
+            }
+            _ => return e,
+        };
+        ProbeError::Tls(self.refused(alert, Some(cluster)))
     }
 }
+
+/// What is wrong with the server's certificate, in words (rustls names the case only).
+fn server_cert_problem(e: &CertificateError, ca_label: &str) -> String {
+    if let Some(detail) = crate::server::tls::other_ca_detail(e) {
+        return format!("the server's certificate is not signed by {ca_label}{detail}");
+    }
+    match e {
+        // The name check of CaAndName: its words.
+        CertificateError::Other(words) => words.to_string(),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "the server's certificate has expired".to_string()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "the server's certificate is not valid yet (check the clocks)".to_string()
+        }
+        other => format!("the server's certificate is refused: {other}"),
+    }
+}
+
+/// A certificate's names for a message: 'CN' and the DNS names, or "no name".
+fn names_text(names: &PeerIdentity) -> String {
+    let all: Vec<String> = names
+        .common_names
+        .iter()
+        .map(|n| format!("CN '{n}'"))
+        .chain(names.dns_names.iter().map(|n| format!("DNS name '{n}'")))
+        .collect();
+    if all.is_empty() {
+        "no name".to_string()
+    } else {
+        all.join(", ")
+    }
+}
+
+/// The server certificate does not carry the name we expect (NSS's check in qdevice).
+#[derive(Debug)]
+struct WrongServerName {
+    expected: String,
+    presented: String,
+}
+
+impl fmt::Display for WrongServerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the server's certificate is for {}, not for '{}' (the name checked: \
+             --server-name, by default '{SERVER_NAME}' as qdevice)",
+            self.presented, self.expected
+        )
+    }
+}
+
+impl std::error::Error for WrongServerName {}
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| ProbeError::Tls(format!("cannot read {}: {e}", path.display())))
@@ -248,9 +400,13 @@ impl ServerCertVerifier for CaAndName {
         )?;
         let names = crate::server::tls::peer_identity(end_entity.as_ref());
         if !cert_name_matches(&names, self.name.as_bytes()) {
-            return Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName,
-            ));
+            let wrong = WrongServerName {
+                expected: self.name.clone(),
+                presented: names_text(&names),
+            };
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(wrong)),
+            )));
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -473,7 +629,7 @@ impl Probe {
             connector
                 .connect(name, plain)
                 .await
-                .map_err(|e| ProbeError::Tls(format!("handshake failed: {e}")))
+                .map_err(|e| ProbeError::Tls(tls.describe_handshake_error(&e)))
         };
         let stream = handshake
             .or(async {
@@ -561,9 +717,15 @@ pub async fn session(addr: SocketAddr, p: &SessionParams) -> Result<(Probe, Mess
     let offers_tls = pre
         .tls_supported
         .is_some_and(|m| m != crate::proto::types::TlsMode::Unsupported);
-    if let (Some(tls), true) = (&p.tls, offers_tls) {
+    let tls = p.tls.as_ref().filter(|_| offers_tls);
+    if let Some(tls) = tls {
         probe.starttls(tls).await?;
     }
-    let reply = probe.init(&p.init).await?;
-    Ok((probe, reply))
+    match probe.init(&p.init).await {
+        Ok(reply) => Ok((probe, reply)),
+        Err(e) => Err(match tls {
+            Some(tls) => tls.after_handshake(e, &p.cluster),
+            None => e,
+        }),
+    }
 }

@@ -155,7 +155,12 @@ fn certificate_cn_other_than_cluster_name_is_dropped_with_the_reason() {
     block_on(async {
         match probe::session(d.addr, &params).await {
             Ok((_, reply)) => panic!("INIT answered despite CN mismatch: {reply:?}"),
-            Err(ProbeError::Closed | ProbeError::Io(_)) => {}
+            // The probe says why the server hung up on it.
+            Err(ProbeError::Tls(msg)) => assert!(
+                msg.contains("the server refused our client certificate")
+                    && msg.contains("its name (CN 'alpha') is not the cluster name 'beta'"),
+                "{msg}"
+            ),
             Err(e) => panic!("unexpected failure: {e}"),
         }
     });
@@ -214,7 +219,7 @@ fn probe_refuses_a_server_certificate_from_another_ca() {
         match probe::session(d.addr, &params).await {
             // Both CAs are "CN=QNet CA": the chain check fails on the signature.
             Err(ProbeError::Tls(msg)) => assert!(
-                msg.contains("BadSignature") || msg.contains("UnknownIssuer"),
+                msg.contains("the server's certificate is not signed by the given CA"),
                 "{msg}"
             ),
             other => panic!("expected a TLS failure, got {:?}", other.map(|(_, r)| r)),
@@ -254,6 +259,112 @@ fn probe_subcommand_completes_a_tls_session() {
     );
     assert!(stdout.contains("INIT accepted"), "{stdout}");
     assert_eq!(stdout.matches("echo reply").count(), 2, "{stdout}");
+}
+
+/// `qnetd probe --port PORT --cluster CLUSTER --ca CA [--cert C --key K] extra..`:
+/// (success, stdout, stderr).
+fn probe_cli(
+    d: &Daemon,
+    cluster: &str,
+    ca: &std::path::Path,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(server_support::bin());
+    cmd.args(["probe", "--port", &d.port.to_string(), "--cluster", cluster])
+        .arg("--ca")
+        .arg(ca)
+        .args(["--echoes", "0"])
+        .args(extra);
+    if let Some((cert, key)) = client {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A node certificate of `store` for `cn` in files of `tmp`: (certificate, key).
+fn node_files(tmp: &TempDir, store: &Store, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = store.client_cert(cn);
+    let (c, k) = (
+        tmp.path(&format!("{cn}.der")),
+        tmp.path(&format!("{cn}.key")),
+    );
+    std::fs::write(&c, cert).unwrap();
+    std::fs::write(&k, key).unwrap();
+    (c, k)
+}
+
+/// What `qnetd probe` says when the TLS part goes wrong: in words, naming the files and
+/// names involved, never rustls' internal names.
+#[test]
+fn probe_subcommand_says_in_words_what_is_wrong_with_tls() {
+    let tmp = TempDir::new("tls-probe-words");
+    let store = Store::init(&tmp.path("store"));
+    let other = Store::init(&tmp.path("other"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let our_ca = store.dir.join(certtool::CA_CERT_FILE);
+    let other_ca = other.dir.join(certtool::CA_CERT_FILE);
+    let (cert, key) = node_files(&tmp, &store, "alpha");
+    let no_internals = |err: &str| {
+        for internal in [
+            "BadSignature",
+            "UnknownIssuer",
+            "NotValidForName",
+            "Context {",
+        ] {
+            assert!(!err.contains(internal), "{err}");
+        }
+    };
+
+    // The server's certificate is from another CA than the one we were given.
+    let (ok, _, err) = probe_cli(&d, "alpha", &other_ca, Some((&cert, &key)), &[]);
+    assert!(!ok);
+    let want = format!(
+        "the server's certificate is not signed by the CA in {}",
+        other_ca.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    no_internals(&err);
+
+    // The server's certificate does not carry the name we expect: both names.
+    let (ok, _, err) = probe_cli(
+        &d,
+        "alpha",
+        &our_ca,
+        Some((&cert, &key)),
+        &["--server-name", "Other Server"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("the server's certificate is for CN 'Qnetd Server', not for 'Other Server'"),
+        "{err}"
+    );
+    no_internals(&err);
+
+    // Our certificate's CN is not the cluster name: the server hangs up after INIT.
+    let (ok, _, err) = probe_cli(&d, "beta", &our_ca, Some((&cert, &key)), &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("the server refused our client certificate")
+            && err.contains("its name (CN 'alpha') is not the cluster name 'beta'"),
+        "{err}"
+    );
+
+    // Our certificate is from another CA: the server refuses it (with an alert, or by
+    // closing the connection when the alert is lost in the reset).
+    let (foreign, foreign_key) = node_files(&tmp, &other, "gamma");
+    let (ok, _, err) = probe_cli(&d, "gamma", &our_ca, Some((&foreign, &foreign_key)), &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("the server refused our client certificate"),
+        "{err}"
+    );
+    no_internals(&err);
 }
 
 /// STARTTLS and the ClientHello arrive in one read: the bytes after STARTTLS must go to TLS.
@@ -444,12 +555,15 @@ fn reload_drops_a_connected_client_whose_certificate_was_revoked_and_it_cannot_r
             Err(e) => panic!("unexpected failure: {e}"),
         }
     });
+    // The client may see the refusal before the daemon has logged it: wait for the line.
+    let line = format!("client certificate serial {serial} of cluster alpha was revoked");
+    let until = std::time::Instant::now() + server_support::WAIT;
+    while d.log().matches(&line).count() < 2 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let log = d.log();
     assert_eq!(
-        log.matches(&format!(
-            "client certificate serial {serial} of cluster alpha was revoked"
-        ))
-        .count(),
+        log.matches(&line).count(),
         2,
         "one drop, one refused reconnect:\n{log}"
     );
