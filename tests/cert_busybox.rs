@@ -103,12 +103,13 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
         "qnetd-server.crt",
         "serial.txt",
         "cluster-mycluster.crt",
-        "cluster-c2.crt",
         ".lock",
     ] {
         let m = meta(&db.join(f));
         assert_eq!((m.uid(), m.gid()), (CFG_UID, CFG_GID), "{f}");
     }
+    // The bundle's certificate is in the bundle only.
+    assert!(!db.join("cluster-c2.crt").exists());
     assert_eq!(meta(&db).uid(), CFG_UID);
     // Group-readable store (0770): keys 0640, read by the daemon user's group.
     assert_eq!(meta(&db.join("qnetd-ca.key")).mode() & 0o777, 0o640);

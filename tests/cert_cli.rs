@@ -223,6 +223,50 @@ fn list_shows_every_certificate_and_warns_before_expiry() {
     );
 }
 
+/// The store's `cluster-NAME.crt` is what pvecm fetched for the cluster's nodes (signed from
+/// their request): a bundle made later for the same cluster leaves it alone, writes its own
+/// certificate into the bundle, and records it in the registry; `list` shows both in use.
+#[test]
+fn bundle_keeps_the_stores_cluster_certificate_signed_from_the_request() {
+    let s = Store::new("bundle-keeps");
+    assert!(s.run(&["init"]).status.success());
+    let csr = format!("{FIXTURES}/qdevice-net-node.crq");
+    assert!(s
+        .run(&["sign", "--csr", &csr, "--cluster", "mycluster"])
+        .status
+        .success());
+    let stored = s.dir.join("cluster-mycluster.crt");
+    let signed = std::fs::read(&stored).unwrap();
+    let bundle_dir = s.dir.parent().unwrap().join("bundle");
+    let o = s.run(&[
+        "bundle",
+        "--cluster",
+        "mycluster",
+        "--out",
+        bundle_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        std::fs::read(&stored).unwrap() == signed,
+        "the bundle replaced the store's cluster certificate"
+    );
+    assert!(out(&o).contains("into the bundle only"), "{}", out(&o));
+    let bundled = std::fs::read(bundle_dir.join("cluster-mycluster.crt")).unwrap();
+    assert_ne!(bundled, signed);
+    let (_, cert) = X509Certificate::from_der(&bundled).unwrap();
+    assert_eq!(cert.tbs_certificate.raw_serial(), [104]);
+    // Both are in the registry, neither shown as replaced.
+    let o = s.run(&["list"]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let clusters: Vec<&str> = text.lines().filter(|l| l.starts_with("cluster")).collect();
+    assert_eq!(clusters.len(), 2, "{text}");
+    assert!(
+        clusters[0].contains(" 103 ") && clusters[1].contains(" 104 "),
+        "{text}"
+    );
+    assert!(!text.contains("replaced"), "{text}");
+}
+
 #[test]
 fn revoke_a_cluster_then_sign_again_and_list_shows_which_is_revoked() {
     let s = Store::new("revoke");

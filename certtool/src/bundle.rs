@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use crate::fsutil;
 use crate::p12::{self, Identity};
 use crate::profile;
-use crate::store::{cluster_cert_file, CertStore, Issued, CA_CERT_FILE};
+use crate::store::{cluster_cert_file, CertStore, Recorded, CA_CERT_FILE};
 
 /// The NSS nickname the qdevice daemon looks its client certificate up by.
 pub const NODE_NICKNAME: &str = "Cluster Cert";
@@ -20,12 +20,17 @@ pub const SCRIPT_FILE: &str = "enrol-node.sh";
 
 pub struct Bundle {
     pub dir: PathBuf,
-    pub issued: Issued,
+    /// The node certificate, recorded in the store's registry; its file is in the bundle only.
+    pub issued: Recorded,
+    /// The bundle's `cluster-NAME.crt`.
+    pub cert_path: PathBuf,
     /// The commands to run on each node (also in commands.txt).
     pub commands: String,
 }
 
-/// Issues a node certificate for `cluster` and writes the bundle into `out`.
+/// Issues a node certificate for `cluster` and writes the bundle into `out`. The store's own
+/// `cluster-NAME.crt` (signed from the cluster's request) stays as it is: see
+/// [`CertStore::issue_cluster_cert`].
 pub fn make(store: &CertStore, cluster: &str, out: &Path) -> Result<Bundle, StoreError> {
     crate::store::check_cluster_name(cluster)?;
     let key = profile::new_key()?;
@@ -54,7 +59,8 @@ pub fn make(store: &CertStore, cluster: &str, out: &Path) -> Result<Bundle, Stor
         key.serialize_pem().as_bytes(),
         0o600,
     )?;
-    write(&cluster_cert_file(cluster), &issued.der, 0o644)?;
+    let cert_file = cluster_cert_file(cluster);
+    write(&cert_file, &issued.der, 0o644)?;
     write(P12_FILE, &p12, 0o600)?;
     write(CA_CERT_FILE, &ca_export, 0o644)?;
     write(COMMANDS_FILE, commands.as_bytes(), 0o644)?;
@@ -66,6 +72,7 @@ pub fn make(store: &CertStore, cluster: &str, out: &Path) -> Result<Bundle, Stor
     Ok(Bundle {
         dir: out.to_path_buf(),
         issued,
+        cert_path: out.join(cert_file),
         commands,
     })
 }

@@ -24,6 +24,6 @@ pub use error::StoreError;
 pub use store::{
     check_cluster_name, check_key_mode, cluster_cert_file, colon_fingerprint, has_nss_database,
     is_upstream_store, sha256_hex, store_exists, CertStore, InitOptions, InitOutcome, Issued,
-    Listed, RevokeOutcome, RevokeTarget, ServerCredentials, CA_CERT_FILE, CA_KEY_FILE, DEFAULT_DIR,
-    REGISTRY_FILE, SERIAL_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE,
+    Listed, Recorded, RevokeOutcome, RevokeTarget, ServerCredentials, CA_CERT_FILE, CA_KEY_FILE,
+    DEFAULT_DIR, REGISTRY_FILE, SERIAL_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE,
 };

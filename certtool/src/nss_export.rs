@@ -108,7 +108,8 @@ fn read_store(dir: &Path) -> Result<Source, MigrateError> {
     let ca_key = store::read_pem(&s.path(CA_KEY_FILE), &["PRIVATE KEY"])?;
     let mut clusters = Vec::new();
     for l in s.list()? {
-        if l.current && l.entry.kind == Kind::Cluster {
+        // The store's files only: a bundle's certificate never was one (nor is it upstream's).
+        if l.in_store && l.entry.kind == Kind::Cluster {
             let file = store::cluster_cert_file(&l.entry.name);
             clusters.push((file.clone(), fsutil::read(&s.path(&file))?));
         }

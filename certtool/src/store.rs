@@ -95,13 +95,23 @@ pub struct Issued {
     pub entry: Entry,
 }
 
+/// A cluster certificate issued and recorded in the registry but not written into the store:
+/// the caller hands it out (a node bundle).
+pub struct Recorded {
+    pub der: Vec<u8>,
+    pub entry: Entry,
+}
+
 /// A certificate as `list` shows it.
 #[derive(Clone, Debug)]
 pub struct Listed {
     pub entry: Entry,
-    /// Whether this is what the store currently holds under that name (a re-issued cluster
-    /// certificate replaces the file; the older registry entry is then historical).
+    /// Whether it is in use as far as the store knows: what the store holds under that name,
+    /// or the newest certificate of its cluster (a bundle's, which only the bundle holds).
+    /// A cluster certificate signed again replaces the file: the older entry is historical.
     pub current: bool,
+    /// Whether the store's file under that name is this certificate.
+    pub in_store: bool,
     /// Its revocation, if it is revoked.
     pub revoked: Option<Revocation>,
 }
@@ -348,27 +358,40 @@ impl CertStore {
         self.store_cluster_cert(cluster, cert.der())
     }
 
-    /// Issues a cluster certificate for a key we hold (for `bundle`): returns the certificate.
-    pub fn issue_cluster_cert(&self, cluster: &str, key: &KeyPair) -> Result<Issued, StoreError> {
+    /// Issues a cluster certificate for a key we hold (for `bundle`): recorded in the registry
+    /// and returned, but not written as the store's `cluster-NAME.crt`. That file is the
+    /// certificate signed from the cluster's own request, which pvecm (or the admin, after
+    /// `corosync-qnetd-certutil -s`) fetches from here for the nodes that made the request: a
+    /// bundle made later for the same cluster must not swap it for a certificate of a key only
+    /// the bundle holds. Both certificates are valid; `list` shows both as in use.
+    pub fn issue_cluster_cert(&self, cluster: &str, key: &KeyPair) -> Result<Recorded, StoreError> {
         check_cluster_name(cluster)?;
         let _lock = StoreLock::acquire(&self.dir, self.owner)?;
         let ca = self.load_ca()?;
         let issuer = ca.issuer()?;
         let serial = self.next_serial()?;
         let cert = profile::leaf(cluster, serial).signed_by(key, &issuer)?;
-        self.store_cluster_cert(cluster, cert.der())
+        self.record_cluster_cert(cluster, cert.der())
+    }
+
+    fn record_cluster_cert(&self, cluster: &str, der: &[u8]) -> Result<Recorded, StoreError> {
+        let entry = entry_for(der, Kind::Cluster, cluster)?;
+        self.record(std::slice::from_ref(&entry))?;
+        Ok(Recorded {
+            der: der.to_vec(),
+            entry,
+        })
     }
 
     fn store_cluster_cert(&self, cluster: &str, der: &[u8]) -> Result<Issued, StoreError> {
         let file = cluster_cert_file(cluster);
-        let entry = entry_for(der, Kind::Cluster, cluster)?;
         // Recorded before the file appears: a run killed in between leaves a registry entry
         // for a certificate nobody received, never a certificate missing from the registry.
-        self.record(std::slice::from_ref(&entry))?;
-        self.write(&file, der, self.file_mode)?;
+        let Recorded { der, entry } = self.record_cluster_cert(cluster, der)?;
+        self.write(&file, &der, self.file_mode)?;
         Ok(Issued {
             path: self.path(&file),
-            der: der.to_vec(),
+            der,
             entry,
         })
     }
@@ -491,7 +514,12 @@ impl CertStore {
         let reg = self.registry()?;
         let revoked = |e: &Entry| reg.revocation(e.serial).cloned();
         let entries = reg.entries.clone();
-        let current = |e: &Entry| -> bool {
+        // The newest certificate of each cluster (the registry is oldest first).
+        let mut newest = std::collections::HashMap::new();
+        for e in entries.iter().filter(|e| e.kind == Kind::Cluster) {
+            newest.insert(e.name.clone(), e.serial);
+        }
+        let in_store = |e: &Entry| -> bool {
             let file = match e.kind {
                 Kind::Ca => CA_CERT_FILE.to_string(),
                 Kind::Server => SERVER_CERT_FILE.to_string(),
@@ -505,10 +533,16 @@ impl CertStore {
         };
         Ok(entries
             .into_iter()
-            .map(|entry| Listed {
-                current: current(&entry),
-                revoked: revoked(&entry),
-                entry,
+            .map(|entry| {
+                let in_store = in_store(&entry);
+                let newest =
+                    entry.kind == Kind::Cluster && newest.get(&entry.name) == Some(&entry.serial);
+                Listed {
+                    current: in_store || newest,
+                    in_store,
+                    revoked: revoked(&entry),
+                    entry,
+                }
             })
             .collect())
     }

@@ -194,10 +194,12 @@ fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {
         .unwrap_or_else(|| dir.join(format!("bundle-{}", a.cluster)));
     let b = certtool::bundle::make(&store, &a.cluster, &out)?;
     println!(
-        "issued the node certificate of cluster {:?} (serial {}), also stored in {}",
+        "issued the node certificate of cluster {:?} (serial {}) into the bundle only ({}); \
+         the store's {} is left as it is",
         a.cluster,
         b.issued.entry.serial,
-        b.issued.path.display()
+        b.cert_path.display(),
+        certtool::cluster_cert_file(&a.cluster)
     );
     println!("bundle written to {}:", b.dir.display());
     println!(
