@@ -9,6 +9,7 @@ use rustix::process::Signal;
 use server_support::{block_on, Daemon, TempDir};
 use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 fn plain(cluster: &str, node_id: u32) -> SessionParams {
     SessionParams {
@@ -303,4 +304,79 @@ fn a_client_that_hangs_up_before_init_is_logged_and_rate_limited() {
     // Our 20, less the 5 shown; `settle` hangs up before INIT too, so there may be more.
     let count = suppressed(&log, "closed before INIT").unwrap_or(0);
     assert!((15..=20).contains(&count), "log:\n{log}");
+}
+
+/// Run `program` with `args`; (exit code, stdout, stderr), or a panic if it takes more than
+/// `limit` (the child is killed).
+fn run_bounded(
+    program: &std::path::Path,
+    args: &[&str],
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let out = out.unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+        Err(_) => {
+            let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            panic!("{} {args:?} took longer than {limit:?}", program.display());
+        }
+    }
+}
+
+/// Twelve connections to the status socket that send nothing (more than ipc_max_clients, 10)
+/// do not lock out a status query: `qnetd status`, our `corosync-qnetd-tool -s` and Debian's
+/// are answered at once, because the connection idle longest is closed to make room.
+#[test]
+fn idle_status_connections_do_not_lock_out_a_status_query() {
+    let tmp = TempDir::new("ipc-idle");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    let idle: Vec<std::os::unix::net::UnixStream> = (0..12)
+        .map(|_| std::os::unix::net::UnixStream::connect(&d.socket).unwrap())
+        .collect();
+    // Let the daemon accept them and find them idle.
+    std::thread::sleep(Duration::from_millis(300));
+    let tool = tmp.path("corosync-qnetd-tool");
+    std::os::unix::fs::symlink(server_support::bin(), &tool).unwrap();
+    let socket = d.socket.to_str().unwrap();
+    let debian = std::path::Path::new("/usr/bin/corosync-qnetd-tool");
+    let mut queries = vec![
+        (
+            std::path::PathBuf::from(server_support::bin()),
+            vec!["status", "-p", socket],
+        ),
+        (tool, vec!["-s", "-p", socket]),
+    ];
+    if debian.exists() {
+        queries.push((debian.to_path_buf(), vec!["-s", "-p", socket]));
+    }
+    for (program, args) in &queries {
+        let (code, out, err) = run_bounded(program, args, Duration::from_secs(5));
+        assert_eq!(code, Some(0), "{} {args:?}: {err}", program.display());
+        assert!(
+            out.contains("Connected clients") || out.contains("listening on"),
+            "{out}"
+        );
+    }
+    let log = d.wait_log("closed the connection idle longest");
+    assert!(!log.contains("maximum IPC clients"), "log:\n{log}");
+    drop(idle);
 }

@@ -9,11 +9,13 @@
 use super::snapshot::ServerStatus;
 use super::upstream::{c_str, list_text, status_text};
 use super::{json, table};
+use crate::server::ratelog;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::unix::{UnixListener, UnixStream};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Upstream's default `local_socket_file`.
 pub const DEFAULT_SOCKET: &str = "/var/run/corosync-qnetd/corosync-qnetd.sock";
@@ -24,15 +26,17 @@ const READ_CHUNK: usize = 256;
 /// Limits of the IPC server; defaults are upstream's advanced-settings defaults.
 #[derive(Debug, Clone)]
 pub struct IpcLimits {
-    /// Simultaneous IPC connections (`ipc_max_clients`); 0 = unlimited. Extra connections are
-    /// accepted and closed at once.
+    /// Simultaneous IPC connections (`ipc_max_clients`); 0 = unlimited. At the limit, the
+    /// connection idle longest is closed for a new one; with none idle, the new one is
+    /// closed at once (see [`serve_with_limits`]).
     pub max_clients: usize,
     /// Request buffer (`ipc_max_receive_size`); a longer request drops the connection.
     pub max_receive_size: usize,
     /// Reply buffer (`ipc_max_send_size`).
     pub max_send_size: usize,
-    /// Not in upstream: a connection that sends no complete line within this time is closed,
-    /// so a stuck local client cannot hold one of the few IPC slots forever.
+    /// Not in upstream: a connection that sends no complete line within this time (counted
+    /// from its first read), or does not read its reply within it, is closed, so a stuck local
+    /// client cannot hold one of the few IPC slots forever.
     pub idle_timeout: Duration,
 }
 
@@ -262,13 +266,23 @@ pub async fn serve(
 /// [`serve`] with explicit limits. Connections are handled concurrently on a small local
 /// executor that lives inside this future, so the daemon only has to spawn (or select on)
 /// this one future.
+///
+/// When all `max_clients` slots are taken, the connection that has waited longest without
+/// sending a complete request is closed to make room (upstream closes the new one instead).
+/// Why: upstream's way lets anything that connects and sends nothing (`nc -U`, a hung
+/// monitoring script, a local user in the socket's group) lock `corosync-qnetd-tool`, crmsh
+/// and pcs out of the daemon, and a shorter timeout alone only shortens the lock-out: whoever
+/// holds the slots can reconnect. Real tools send their request right after connecting, so
+/// a connection found with nothing to read is the one to give up, and the new one is served.
+/// Only a connection whose read has been tried and found empty counts as idle: one whose
+/// request is already in the socket buffer but not read yet (a burst of accepts) is not.
 pub async fn serve_with_limits(
     listener: UnixListener,
     limits: IpcLimits,
     snapshot: impl Fn() -> ServerStatus,
     shutdown: impl Fn(),
 ) {
-    let active = Cell::new(0usize);
+    let slots = Slots::default();
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
     let ex = smol::LocalExecutor::new();
     let accept = async {
@@ -288,21 +302,30 @@ pub async fn serve_with_limits(
                     continue;
                 }
             };
-            if limits.max_clients != 0 && active.get() >= limits.max_clients {
-                log::warn!("status socket: maximum IPC clients reached, closing the connection");
+            if !make_room(&slots, limits.max_clients) {
+                ratelog::log(
+                    log::Level::Warn,
+                    "IPC clients at maximum",
+                    format_args!(
+                        "status socket: maximum IPC clients ({}) reached, all busy with \
+                         requests; closing the new connection",
+                        limits.max_clients
+                    ),
+                );
                 drop(stream);
                 continue;
             }
-            active.set(active.get() + 1);
-            let (active, limits, snapshot, stop_tx) = (&active, &limits, &snapshot, &stop_tx);
+            let slot = slots.add();
+            let (limits, snapshot, stop_tx) = (&limits, &snapshot, &stop_tx);
             ex.spawn(async move {
-                let shutdown_requested = handle(stream, limits, snapshot).await;
-                active.set(active.get() - 1);
-                if shutdown_requested {
+                if handle(stream, limits, snapshot, slot).await {
                     let _ = stop_tx.try_send(());
                 }
             })
             .detach();
+            // Let the new connection's task read before the next accept: a request already
+            // waiting in its buffer is then read, so make_room never takes it for idle.
+            smol::future::yield_now().await;
         }
     };
     // Not `ex.run(accept)`: that gives this executor a second runner whose 512-slot task
@@ -318,55 +341,202 @@ pub async fn serve_with_limits(
     shutdown();
 }
 
+/// Whether a new connection may be served: yes below `max` (0 = unlimited), or after closing
+/// the connection that has been idle longest.
+fn make_room(slots: &Slots, max: usize) -> bool {
+    if max == 0 || slots.len() < max {
+        return true;
+    }
+    match slots.evict_longest_idle(Instant::now()) {
+        Some(idle) => {
+            ratelog::log(
+                log::Level::Info,
+                "IPC idle client closed",
+                format_args!(
+                    "status socket: all {max} IPC slots taken; closed the connection idle \
+                     longest ({} ms without a request) to serve a new one",
+                    idle.as_millis()
+                ),
+            );
+            true
+        }
+        None => false,
+    }
+}
+
+/// The open connections of one server: their count is the limit's, and the idle ones can
+/// be closed to make room.
+#[derive(Default)]
+struct Slots {
+    next_id: Cell<u64>,
+    open: RefCell<Vec<SlotEntry>>,
+}
+
+struct SlotEntry {
+    id: u64,
+    /// Set when a read first found nothing to read, cleared when the request is complete:
+    /// while set the connection is idle and may be closed to make room.
+    idle_since: Option<Instant>,
+    evict: smol::channel::Sender<()>,
+}
+
+impl Slots {
+    fn len(&self) -> usize {
+        self.open.borrow().len()
+    }
+
+    fn add(&self) -> Slot<'_> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (evict, evicted) = smol::channel::bounded(1);
+        self.open.borrow_mut().push(SlotEntry {
+            id,
+            idle_since: None,
+            evict,
+        });
+        Slot {
+            slots: self,
+            id,
+            evicted,
+        }
+    }
+
+    fn set_idle(&self, id: u64, idle: bool) {
+        if let Some(e) = self.open.borrow_mut().iter_mut().find(|e| e.id == id) {
+            e.idle_since = match (idle, e.idle_since) {
+                (true, Some(since)) => Some(since),
+                (true, None) => Some(Instant::now()),
+                (false, _) => None,
+            };
+        }
+    }
+
+    /// Close the connection idle longest; how long it was idle, or None if none is idle.
+    /// Its entry goes at once, so the next call picks another one.
+    fn evict_longest_idle(&self, now: Instant) -> Option<Duration> {
+        let mut open = self.open.borrow_mut();
+        let (index, since) = open
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.idle_since.map(|since| (i, since)))
+            .min_by_key(|&(_, since)| since)?;
+        let entry = open.swap_remove(index);
+        let _ = entry.evict.try_send(());
+        Some(now.saturating_duration_since(since))
+    }
+}
+
+/// One connection's place in [`Slots`], given up when dropped.
+struct Slot<'a> {
+    slots: &'a Slots,
+    id: u64,
+    evicted: smol::channel::Receiver<()>,
+}
+
+impl Slot<'_> {
+    fn set_idle(&self, idle: bool) {
+        self.slots.set_idle(self.id, idle);
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.slots.open.borrow_mut().retain(|e| e.id != self.id);
+    }
+}
+
+/// What waiting for the client's next bytes ended with.
+enum Wait<T> {
+    Done(T),
+    TimedOut,
+    Evicted,
+}
+
+/// `io` unless the deadline passes or the connection is closed to make room first.
+async fn bounded<T>(io: impl Future<Output = T>, deadline: Instant, slot: &Slot<'_>) -> Wait<T> {
+    let io = async { Wait::Done(io.await) };
+    let timer = async {
+        smol::Timer::at(deadline).await;
+        Wait::TimedOut
+    };
+    let evicted = async {
+        let _ = slot.evicted.recv().await;
+        Wait::Evicted
+    };
+    smol::future::or(io, smol::future::or(evicted, timer)).await
+}
+
 /// One connection: read one line, answer, close. Returns true if it was a `shutdown` whose
 /// reply was fully written (upstream shuts down only then).
 async fn handle(
     mut stream: UnixStream,
     limits: &IpcLimits,
     snapshot: &impl Fn() -> ServerStatus,
+    slot: Slot<'_>,
 ) -> bool {
+    let Some(request) = read_request(&mut stream, limits, &slot).await else {
+        return false;
+    };
+    let parsed = parse_request(&request);
+    let reply = respond(&parsed, snapshot, limits.max_send_size);
+    // A client that does not read a long reply must not keep its slot forever either.
+    let deadline = Instant::now() + limits.idle_timeout;
+    let write = async {
+        stream.write_all(&reply).await?;
+        stream.flush().await
+    };
+    match bounded(write, deadline, &slot).await {
+        Wait::Done(Ok(())) => parsed == Request::Shutdown,
+        Wait::Done(Err(e)) => {
+            log::debug!("status socket: write failed: {e}");
+            false
+        }
+        Wait::TimedOut | Wait::Evicted => {
+            log::debug!("status socket: client did not read its reply in time");
+            false
+        }
+    }
+}
+
+/// Read up to and including the first `\n`, within `idle_timeout` from the start (not per
+/// read, so a byte now and then does not keep a slot). None if the client went, sent too
+/// much, took too long or was closed to make room.
+async fn read_request(
+    stream: &mut UnixStream,
+    limits: &IpcLimits,
+    slot: &Slot<'_>,
+) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + limits.idle_timeout;
     let mut request = Vec::new();
     let mut chunk = [0u8; READ_CHUNK];
     loop {
-        let read = smol::future::or(async { Some(stream.read(&mut chunk).await) }, async {
-            smol::Timer::after(limits.idle_timeout).await;
-            None
-        })
-        .await;
-        let n = match read {
-            None => {
-                log::debug!("status socket: client sent no request in time");
-                return false;
-            }
-            Some(Ok(0)) => return false,
-            Some(Ok(n)) => n,
-            Some(Err(e)) => {
+        // Marked idle only while this read waits: one that finds data ready returns before
+        // any other task (make_room) runs.
+        slot.set_idle(true);
+        let n = match bounded(stream.read(&mut chunk), deadline, slot).await {
+            Wait::Done(Ok(0)) => return None,
+            Wait::Done(Ok(n)) => n,
+            Wait::Done(Err(e)) => {
                 log::debug!("status socket: read failed: {e}");
-                return false;
+                return None;
             }
+            Wait::TimedOut => {
+                log::debug!("status socket: client sent no request in time");
+                return None;
+            }
+            Wait::Evicted => return None,
         };
         if request.len() + n > limits.max_receive_size {
             log::warn!(
                 "status socket: request longer than {} bytes, dropping the client",
                 limits.max_receive_size
             );
-            return false;
+            return None;
         }
         request.extend_from_slice(&chunk[..n]);
         if chunk[..n].contains(&b'\n') {
-            break;
-        }
-    }
-    let parsed = parse_request(&request);
-    let reply = respond(&parsed, snapshot, limits.max_send_size);
-    match stream.write_all(&reply).await {
-        Ok(()) => {
-            let _ = stream.flush().await;
-            parsed == Request::Shutdown
-        }
-        Err(e) => {
-            log::debug!("status socket: write failed: {e}");
-            false
+            slot.set_idle(false);
+            return Some(request);
         }
     }
 }
@@ -462,5 +632,28 @@ mod tests {
             b"Error\nUnknown command 'frob'\n"
         );
         assert_eq!(respond(&Request::Shutdown, snap, 4096), b"OK\n");
+    }
+
+    #[test]
+    fn the_slot_idle_longest_is_evicted_and_a_busy_one_never() {
+        let slots = Slots::default();
+        let (a, b, busy) = (slots.add(), slots.add(), slots.add());
+        b.set_idle(true);
+        std::thread::sleep(Duration::from_millis(2));
+        a.set_idle(true);
+        busy.set_idle(true);
+        busy.set_idle(false); // its request is complete
+        let now = Instant::now();
+        assert!(slots.evict_longest_idle(now).is_some());
+        assert_eq!(b.evicted.try_recv(), Ok(()));
+        assert_eq!(slots.len(), 2);
+        assert!(slots.evict_longest_idle(now).is_some());
+        assert_eq!(a.evicted.try_recv(), Ok(()));
+        assert_eq!(slots.evict_longest_idle(now), None);
+        assert!(busy.evicted.try_recv().is_err());
+        drop((a, b));
+        assert_eq!(slots.len(), 1);
+        drop(busy);
+        assert_eq!(slots.len(), 0);
     }
 }
