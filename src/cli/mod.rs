@@ -14,6 +14,24 @@ pub mod run;
 pub mod sftp;
 pub mod status;
 
+/// Exit status of every `qnetd` subcommand for a command line it cannot use: an unknown flag,
+/// a missing value, a bad value. 2, as argh's own parse errors and most Unix tools; 1 is for
+/// an operation that failed. (The upstream names, `corosync-qnetd` and friends, keep
+/// upstream's codes: see `compat`.)
+pub const EXIT_USAGE: u8 = 2;
+
+/// Exit status of `qnetd status` and `qnetd reload` when no daemon is running (the LSB
+/// "program is not running" code, and `corosync-qnetd-tool`'s for a failed connect).
+pub const EXIT_NOT_RUNNING: u8 = 3;
+
+/// Report a bad command line of `qnetd <cmd>`: the message, a pointer to the help, and
+/// [`EXIT_USAGE`].
+pub fn usage_error(cmd: &str, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("qnetd {cmd}: {message}");
+    eprintln!("Run `qnetd {cmd} --help` for the flags.");
+    ExitCode::from(EXIT_USAGE)
+}
+
 /// qnetd: a corosync-qnetd compatible quorum arbiter in one static binary.
 #[derive(FromArgs, Debug)]
 pub struct Cli {
@@ -69,7 +87,7 @@ pub fn main(args: &[String]) -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 eprintln!("{}", early.output);
-                ExitCode::from(2)
+                ExitCode::from(EXIT_USAGE)
             };
         }
     };
@@ -89,7 +107,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::SftpServer(a)) => crate::sftp::main(&a.args),
         None => {
             eprintln!("qnetd: no command given; try `qnetd --help`");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

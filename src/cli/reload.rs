@@ -6,7 +6,8 @@
 //! (its pid may belong to another process by now), so we signal only while the lock is held.
 //! The daemon logs what the reload did; this command only says that it asked.
 //!
-//! Exit status: 0 SIGHUP sent, 3 not running (as `qnetd status`), 1 anything else.
+//! Exit status: 0 SIGHUP sent, 1 failed (e.g. not allowed to signal it), 2 bad command line,
+//! 3 not running (as `qnetd status`).
 
 use crate::settings::DEFAULT_LOCK_FILE;
 use argh::FromArgs;
@@ -42,7 +43,7 @@ pub fn main(args: ReloadArgs) -> ExitCode {
         }
         Err(NotSent::NotRunning(why)) => {
             eprintln!("qnetd reload: qnetd is not running ({why})");
-            ExitCode::from(3)
+            ExitCode::from(super::EXIT_NOT_RUNNING)
         }
         Err(NotSent::Failed(why)) => {
             eprintln!("qnetd reload: {why}");

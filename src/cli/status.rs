@@ -1,20 +1,41 @@
 //! `qnetd status`: ask the running daemon over its status socket. A table for people, or
 //! `--json` for machines (schema: docs/status-json.md).
 //!
-//! Exit status: 0 the daemon answered, 3 nothing answers on the socket (not running; the LSB
-//! "not running" code, and what `corosync-qnetd-tool` uses), 4 the daemon answered with an
-//! error, 2 anything else (I/O error, garbled reply).
+//! Exit status (the --help text and docs/daemon.md say the same; 3 and 4 as upstream's
+//! `corosync-qnetd-tool`, 1 and 2 as every `qnetd` subcommand):
+//! 0 the daemon answered; 1 no answer from it (permission denied, timeout, closed without
+//! answering, a reply that is not the status protocol); 2 bad command line; 3 not running
+//! (no socket file, or nothing listening on it: the LSB "not running" code); 4 the daemon
+//! answered with an error (e.g. upstream's daemon, which does not know our commands).
 
 use crate::status::client::{self, ClientError, Reply};
 use crate::status::ipc::DEFAULT_SOCKET;
 use argh::FromArgs;
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit status: the daemon answered with an error.
+const EXIT_DAEMON_ERROR: u8 = 4;
 
 /// show what the running daemon knows: clusters, nodes, votes, TLS (exit 3 if not running)
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "status")]
+#[argh(
+    subcommand,
+    name = "status",
+    error_code(0, "the daemon answered"),
+    error_code(
+        1,
+        "no answer: permission denied, timeout, closed without answering, garbled"
+    ),
+    error_code(2, "bad command line"),
+    error_code(3, "not running: no socket file, or nothing listening on it"),
+    error_code(
+        4,
+        "the daemon answered with an error (e.g. upstream's corosync-qnetd)"
+    )
+)]
 pub struct StatusArgs {
     /// print JSON (schema in docs/status-json.md) instead of a table
     #[argh(switch)]
@@ -22,28 +43,57 @@ pub struct StatusArgs {
     /// the daemon's status socket (default /var/run/corosync-qnetd/corosync-qnetd.sock)
     #[argh(option, short = 'p', default = "PathBuf::from(DEFAULT_SOCKET)")]
     pub socket: PathBuf,
+    /// seconds to wait for the answer (default 30)
+    #[argh(option, default = "30")]
+    pub timeout: u32,
 }
 
 #[inline(never)] // see cli::main
 pub fn main(args: StatusArgs) -> ExitCode {
+    if args.timeout == 0 {
+        return super::usage_error("status", "--timeout must be at least 1 second");
+    }
     // Our own IPC commands; upstream's daemon answers "Unknown command" to them.
     let command: &[u8] = if args.json { b"json \n" } else { b"table \n" };
-    let raw = match client::exchange(&args.socket, command) {
+    let timeout = Duration::from_secs(args.timeout.into());
+    let socket = args.socket.display();
+    let raw = match client::exchange_within(&args.socket, command, timeout) {
         Ok(raw) => raw,
-        Err(ClientError::Connect(e)) => {
+        Err(ClientError::Connect(e)) if not_running(&e) => {
             eprintln!(
-                "qnetd status: qnetd is not running (nothing answers on {}: {})",
-                args.socket.display(),
+                "qnetd status: qnetd is not running (nothing answers on {socket}: {})",
                 client::strerror(&e)
             );
-            return ExitCode::from(3);
+            return ExitCode::from(super::EXIT_NOT_RUNNING);
+        }
+        Err(ClientError::Connect(e)) => {
+            eprintln!(
+                "qnetd status: cannot connect to {socket}: {}",
+                client::strerror(&e)
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(ClientError::Io(e))
+            if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+        {
+            eprintln!(
+                "qnetd status: the daemon on {socket} did not answer within {} s",
+                args.timeout
+            );
+            return ExitCode::FAILURE;
+        }
+        // A daemon at its client limit closes at once: before or after our request is out.
+        Err(ClientError::Io(e))
+            if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) =>
+        {
+            return closed_without_answer(&socket);
         }
         Err(ClientError::Io(e)) => {
             eprintln!(
-                "qnetd status: talking to {} failed: {e}",
-                args.socket.display()
+                "qnetd status: talking to {socket} failed: {}",
+                client::strerror(&e)
             );
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
     };
     match client::parse_reply(&raw) {
@@ -56,29 +106,36 @@ pub fn main(args: StatusArgs) -> ExitCode {
             let msg = msg.trim_end();
             if msg.starts_with("Unknown command") {
                 eprintln!(
-                    "qnetd status: the daemon on {} answered \"{msg}\": it is probably upstream \
-                     corosync-qnetd; use `corosync-qnetd-tool -l -v` instead",
-                    args.socket.display()
+                    "qnetd status: the daemon on {socket} answered \"{msg}\": it is probably \
+                     upstream corosync-qnetd; use `corosync-qnetd-tool -l -v` instead"
                 );
             } else {
                 eprintln!("qnetd status: the daemon answered: {msg}");
             }
-            ExitCode::from(4)
+            ExitCode::from(EXIT_DAEMON_ERROR)
         }
-        Reply::Empty => {
-            eprintln!(
-                "qnetd status: the daemon on {} closed the connection without answering \
-                 (too many status clients?)",
-                args.socket.display()
-            );
-            ExitCode::from(2)
-        }
+        Reply::Empty => closed_without_answer(&socket),
         Reply::UnknownStatus | Reply::StatusTooLong => {
-            eprintln!(
-                "qnetd status: unexpected reply on {}: is that a qnetd status socket?",
-                args.socket.display()
-            );
-            ExitCode::from(2)
+            eprintln!("qnetd status: unexpected reply on {socket}: is that a qnetd status socket?");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn closed_without_answer(socket: &impl std::fmt::Display) -> ExitCode {
+    eprintln!(
+        "qnetd status: the daemon on {socket} closed the connection without answering \
+         (too many status clients?)"
+    );
+    ExitCode::FAILURE
+}
+
+/// Whether a failed connect means no daemon: no socket file (or no directory for it), or a
+/// file that nothing listens on (left by a daemon that was killed). Permission denied and
+/// the like mean a daemon may well be running.
+fn not_running(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::NotFound | ErrorKind::ConnectionRefused | ErrorKind::NotADirectory
+    )
 }

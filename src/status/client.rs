@@ -100,11 +100,23 @@ pub enum ClientError {
     Io(std::io::Error),
 }
 
+/// How long [`exchange`] waits for each read or write: a daemon that accepts but never
+/// answers must not hang scripts forever.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connect to `socket`, send `line`, read the reply until the server closes.
 pub fn exchange(socket: &Path, line: &[u8]) -> Result<Vec<u8>, ClientError> {
+    exchange_within(socket, line, TIMEOUT)
+}
+
+/// [`exchange`] with another time limit per read or write.
+pub fn exchange_within(
+    socket: &Path,
+    line: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
     let mut stream = UnixStream::connect(socket).map_err(ClientError::Connect)?;
-    // A daemon that accepts but never answers must not hang scripts forever.
-    let timeout = Some(Duration::from_secs(30));
+    let timeout = Some(timeout);
     stream.set_read_timeout(timeout).map_err(ClientError::Io)?;
     stream.set_write_timeout(timeout).map_err(ClientError::Io)?;
     stream.write_all(line).map_err(ClientError::Io)?;
