@@ -326,10 +326,22 @@ fn revoke_a_cluster_then_sign_again_and_list_shows_which_is_revoked() {
 fn revoke_refuses_what_it_cannot_revoke_in_words() {
     let s = Store::new("revoke-bad");
     assert!(s.run(&["init"]).status.success());
+    // A command line that names nothing, or too much, is a usage error (2).
     for (args, words) in [
         (&["revoke"][..], "either a cluster name"),
         (&["revoke", "a", "--serial", "103"][..], "not both"),
         (&["revoke", "--serial", "x"][..], "decimal number"),
+    ] {
+        let o = s.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", out(&o));
+        assert!(out(&o).contains(words), "{args:?}: {}", out(&o));
+        assert!(
+            out(&o).contains("`qnetd cert revoke --help`"),
+            "{}",
+            out(&o)
+        );
+    }
+    for (args, words) in [
         (
             &["revoke", "nosuch"][..],
             "no certificate for cluster \"nosuch\"",

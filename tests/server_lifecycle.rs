@@ -197,30 +197,67 @@ fn second_instance_is_refused() {
     );
 }
 
+/// A command line `qnetd` cannot use exits 2 with the reason and a pointer to the right
+/// --help, whether the flag is unknown or its value is bad (a bad value used to exit 1).
 #[test]
-fn bad_settings_exit_1_with_a_message() {
+fn bad_command_lines_exit_2_with_a_message() {
     for (args, needle) in [
         (
             vec!["run", "-S", "no_such_key=1"],
-            "unknown option 'no_such_key'",
+            "qnetd run: unknown option 'no_such_key'",
         ),
         (
             vec!["run", "--tls", "sometimes"],
-            "tls must be one of on, off, required (or req)",
+            "qnetd run: tls must be one of on, off, required (or req)",
         ),
         (
             vec!["run", "--port", "70000"],
-            "port must be a number from 1 to 65535 (got '70000')",
+            "qnetd run: port must be a number from 1 to 65535 (got '70000')",
         ),
         (
             vec!["run", "-S", "dpd_enabled=perhaps"],
             "invalid value 'perhaps'",
         ),
+        (
+            vec!["run", "--bogus"],
+            "qnetd run: Unrecognized argument: --bogus",
+        ),
+        (
+            vec!["run", "--port"],
+            "No value provided for option '--port'",
+        ),
+        (
+            vec!["probe", "--algorithm", "best"],
+            "not one of test, ffsplit, 2nodelms, lms",
+        ),
+        (vec!["probe", "--key", "k"], "--cert and --key go together"),
+        (vec!["status", "--timeout", "0"], "at least 1 second"),
+        (
+            vec!["reload", "--bogus"],
+            "qnetd reload: Unrecognized argument",
+        ),
+        (
+            vec!["cert", "sign", "--bogus"],
+            "qnetd cert sign: Unrecognized",
+        ),
+        (vec!["--bogus"], "qnetd: Unrecognized argument: --bogus"),
     ] {
         let out = Command::new(bin()).args(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
+        let cmd = args.iter().take_while(|a| !a.starts_with('-')).take(2);
+        let help = format!(
+            "Run `{}` for the flags.",
+            ["qnetd"]
+                .into_iter()
+                .chain(cmd.copied())
+                .chain(["--help"])
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        assert!(err.contains(&help), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
 

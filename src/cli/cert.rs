@@ -103,7 +103,10 @@ pub fn main(args: CertArgs) -> ExitCode {
         CertCommand::Sign(a) => sign(&args.dir, a),
         CertCommand::Bundle(a) => bundle(&args.dir, a),
         CertCommand::List(_) => list(&args.dir),
-        CertCommand::Revoke(a) => revoke(&args.dir, a),
+        CertCommand::Revoke(a) => match revoke_target(&a) {
+            Ok(target) => revoke(&args.dir, target, &a.reason),
+            Err(e) => return super::usage_error("cert revoke", e),
+        },
         CertCommand::ImportNss(a) => return super::cert_nss::import(&args.dir, a),
         CertCommand::ExportNss(a) => return super::cert_nss::export(&args.dir, a),
     };
@@ -293,26 +296,31 @@ fn list_unrecorded_revocations(store: &CertStore) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn revoke(dir: &Path, a: RevokeArgs) -> Result<(), StoreError> {
+/// What `revoke`'s command line names; a message for a command line that names nothing or
+/// too much.
+fn revoke_target(a: &RevokeArgs) -> Result<RevokeTarget<'_>, String> {
     let serial = match &a.serial {
-        Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
-            StoreError::Refused(format!("--serial must be a decimal number, not {text:?}"))
-        })?),
+        Some(text) => Some(
+            text.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("--serial must be a decimal number, not {text:?}"))?,
+        ),
         None => None,
     };
-    let target = match (&a.cluster, serial) {
-        (Some(cluster), None) => RevokeTarget::Cluster(cluster),
-        (None, Some(serial)) => RevokeTarget::Serial(serial),
-        _ => {
-            return Err(StoreError::Refused(
-                "give either a cluster name (all its certificates) or --serial N (one \
-                 certificate), not both"
-                    .into(),
-            ))
-        }
-    };
+    match (&a.cluster, serial) {
+        (Some(cluster), None) => Ok(RevokeTarget::Cluster(cluster)),
+        (None, Some(serial)) => Ok(RevokeTarget::Serial(serial)),
+        _ => Err(
+            "give either a cluster name (all its certificates) or --serial N (one \
+                  certificate), not both"
+                .into(),
+        ),
+    }
+}
+
+fn revoke(dir: &Path, target: RevokeTarget<'_>, reason: &str) -> Result<(), StoreError> {
     let store = CertStore::open(dir)?;
-    let outcome = store.revoke(target, &a.reason)?;
+    let outcome = store.revoke(target, reason)?;
     for (entry, r) in &outcome.revoked {
         println!("revoked {}", describe(entry.as_ref(), r));
     }

@@ -39,8 +39,7 @@ pub struct ExportNssArgs {
 pub fn import(dir: &Path, a: ImportNssArgs) -> ExitCode {
     let out = match (a.out, a.store) {
         (Some(_), Some(_)) => {
-            eprintln!("qnetd cert import-nss: give --out or --store, not both");
-            return ExitCode::from(2);
+            return super::usage_error("cert import-nss", "give --out or --store, not both");
         }
         (o, s) => o.or(s),
     };

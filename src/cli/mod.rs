@@ -24,12 +24,35 @@ pub const EXIT_USAGE: u8 = 2;
 /// "program is not running" code, and `corosync-qnetd-tool`'s for a failed connect).
 pub const EXIT_NOT_RUNNING: u8 = 3;
 
-/// Report a bad command line of `qnetd <cmd>`: the message, a pointer to the help, and
-/// [`EXIT_USAGE`].
+/// Report a bad command line of `qnetd <cmd>` (`cmd` may be several words, or none): the
+/// message, a pointer to the help, and [`EXIT_USAGE`].
 pub fn usage_error(cmd: &str, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("qnetd {cmd}: {message}");
-    eprintln!("Run `qnetd {cmd} --help` for the flags.");
+    let name = if cmd.is_empty() {
+        "qnetd".to_string()
+    } else {
+        format!("qnetd {cmd}")
+    };
+    eprintln!("{name}: {message}");
+    eprintln!("Run `{name} --help` for the flags.");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// The subcommand words that start `rest` (`cert sign`), so an error names the command whose
+/// help has the flags.
+fn command_words(rest: &[&str]) -> String {
+    fn is_command<T: argh::SubCommands>(word: &str) -> bool {
+        T::COMMANDS.iter().any(|c| c.name == word)
+    }
+    let mut words = Vec::new();
+    if let Some(&first) = rest.first().filter(|w| is_command::<Command>(w)) {
+        words.push(first);
+        if let Some(&second) = rest.get(1).filter(|w| is_command::<cert::CertCommand>(w)) {
+            if first == "cert" {
+                words.push(second);
+            }
+        }
+    }
+    words.join(" ")
 }
 
 /// qnetd: a corosync-qnetd compatible quorum arbiter in one static binary.
@@ -81,13 +104,12 @@ pub fn main(args: &[String]) -> ExitCode {
     let cli = match Cli::from_args(&[cmd], &rest) {
         Ok(cli) => cli,
         Err(early) => {
-            // --help goes to stdout with success; parse errors to stderr with failure.
+            // --help goes to stdout with success; parse errors to stderr with EXIT_USAGE.
             return if early.status.is_ok() {
                 println!("{}", early.output);
                 ExitCode::SUCCESS
             } else {
-                eprintln!("{}", early.output);
-                ExitCode::from(EXIT_USAGE)
+                usage_error(&command_words(&rest), early.output.trim_end())
             };
         }
     };

@@ -27,8 +27,8 @@ pub struct ProbeArgs {
     #[argh(option, default = "1")]
     pub node_id: u32,
     /// decision algorithm: test, ffsplit, 2nodelms or lms (default ffsplit)
-    #[argh(option, default = "String::from(\"ffsplit\")")]
-    pub algorithm: String,
+    #[argh(option, default = "Algorithm::Ffsplit", from_str_fn(algorithm))]
+    pub algorithm: Algorithm,
     /// CA certificate (PEM or DER) that signed the server certificate; enables STARTTLS
     #[argh(option)]
     pub ca: Option<PathBuf>,
@@ -46,18 +46,25 @@ pub struct ProbeArgs {
     pub echoes: u32,
 }
 
-fn algorithm(name: &str) -> Option<Algorithm> {
+fn algorithm(name: &str) -> Result<Algorithm, String> {
     match name.to_ascii_lowercase().as_str() {
-        "test" => Some(Algorithm::Test),
-        "ffsplit" => Some(Algorithm::Ffsplit),
-        "2nodelms" => Some(Algorithm::TwoNodeLms),
-        "lms" => Some(Algorithm::Lms),
-        _ => None,
+        "test" => Ok(Algorithm::Test),
+        "ffsplit" => Ok(Algorithm::Ffsplit),
+        "2nodelms" => Ok(Algorithm::TwoNodeLms),
+        "lms" => Ok(Algorithm::Lms),
+        _ => Err("not one of test, ffsplit, 2nodelms, lms".into()),
     }
 }
 
 #[inline(never)] // see cli::main
 pub fn main(args: ProbeArgs) -> ExitCode {
+    let tls_flags = (args.ca.is_some(), args.cert.is_some(), args.key.is_some());
+    if !matches!(
+        tls_flags,
+        (false, false, false) | (true, false, false) | (true, true, true)
+    ) {
+        return super::usage_error("probe", "--cert and --key go together, and need --ca");
+    }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -73,8 +80,6 @@ fn run(args: &ProbeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot resolve {}: {e}", args.host))?
         .next()
         .ok_or_else(|| format!("{} has no address", args.host))?;
-    let algorithm = algorithm(&args.algorithm)
-        .ok_or_else(|| format!("unknown algorithm '{}'", args.algorithm))?;
     let tls = match (&args.ca, &args.cert, &args.key) {
         (None, None, None) => None,
         (Some(ca), None, None) => Some(ClientTls::from_files(ca, None, &args.server_name)),
@@ -92,7 +97,7 @@ fn run(args: &ProbeArgs) -> Result<(), String> {
         tls,
         init: InitParams {
             node_id: args.node_id,
-            algorithm,
+            algorithm: args.algorithm,
             ..InitParams::default()
         },
     };

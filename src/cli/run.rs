@@ -109,10 +109,8 @@ pub fn main(args: RunArgs) -> ExitCode {
             crate::server::init_logging(cfg.debug);
             crate::server::run(cfg)
         }
-        Err(e) => {
-            eprintln!("qnetd run: {e}");
-            ExitCode::FAILURE
-        }
+        // Every error here is about a flag (or a -S setting) given on the command line.
+        Err(e) => super::usage_error("run", e),
     }
 }
 
