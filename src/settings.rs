@@ -12,7 +12,18 @@ use std::time::Duration;
 /// Upstream's default TCP port (`QNETD_DEFAULT_HOST_PORT`).
 pub const DEFAULT_PORT: u16 = 5403;
 /// Where the certificates live (upstream's NSS database directory; ours is a plain store).
-pub const DEFAULT_STORE_DIR: &str = "/etc/corosync/qnetd/nssdb";
+pub const DEFAULT_STORE_DIR: &str = certtool::DEFAULT_DIR;
+/// Moves the default store for every `qnetd` command and `corosync-qnetd-certutil` (whose
+/// upstream path is fixed), e.g. for a store on another partition of a router.
+pub const STORE_DIR_ENV: &str = "QNETD_CERT_DIR";
+
+/// The store a command uses when it is given none: `$QNETD_CERT_DIR`, else the default.
+pub fn default_store_dir() -> PathBuf {
+    match std::env::var_os(STORE_DIR_ENV) {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(DEFAULT_STORE_DIR),
+    }
+}
 pub const DEFAULT_LOCK_FILE: &str = "/var/run/corosync-qnetd/corosync-qnetd.pid";
 pub const DEFAULT_LOCAL_SOCKET_FILE: &str = "/var/run/corosync-qnetd/corosync-qnetd.sock";
 

@@ -391,3 +391,66 @@ fn closed_stdout_ends_commands_quietly() {
         assert!(o.stderr.is_empty(), "{args:?}: {}", out(&o));
     }
 }
+
+/// One name for the store everywhere (`--store`, `--dir` kept for `qnetd cert`), and
+/// `QNETD_CERT_DIR` honoured by every command that has a store, not only by
+/// corosync-qnetd-certutil.
+#[test]
+fn store_flag_and_environment_are_the_same_for_every_command() {
+    let s = Store::new("storeflag");
+    let dir = s.dir.to_str().unwrap();
+    let ran = |env: Option<&str>, args: &[&str]| {
+        let mut c = Command::new(QNETD);
+        c.args(args).env_remove("QNETD_CERT_DIR");
+        if let Some(d) = env {
+            c.env("QNETD_CERT_DIR", d);
+        }
+        c.output().unwrap()
+    };
+    let o = ran(None, &["cert", "--store", dir, "init"]);
+    assert!(o.status.success(), "cert --store init: {}", out(&o));
+    assert!(s.dir.join("qnetd-ca.key").is_file());
+    let listed = |o: &Output| out(o).contains("Qnetd Server");
+    assert!(listed(&ran(None, &["cert", "--dir", dir, "list"])), "--dir");
+    assert!(
+        listed(&ran(Some(dir), &["cert", "list"])),
+        "QNETD_CERT_DIR for cert"
+    );
+    // doctor reads the store the environment names (its store check passes there).
+    let o = ran(Some(dir), &["doctor", "--port", "1"]);
+    let passed = out(&o)
+        .lines()
+        .any(|l| l.starts_with("PASS") && l.contains("certificate store") && l.contains(dir));
+    assert!(passed, "QNETD_CERT_DIR for doctor: {}", out(&o));
+    // run refuses a missing store by its path: the environment's, or --store's over it.
+    let missing = s.dir.with_file_name("missing");
+    let missing = missing.to_str().unwrap();
+    let o = ran(
+        Some(missing),
+        &["run", "-l", "127.0.0.1", "-p", "1", "--tls", "on"],
+    );
+    assert!(
+        out(&o).contains(missing),
+        "QNETD_CERT_DIR for run: {}",
+        out(&o)
+    );
+    let o = ran(
+        Some(dir),
+        &[
+            "run",
+            "-l",
+            "127.0.0.1",
+            "-p",
+            "1",
+            "--tls",
+            "on",
+            "--store",
+            missing,
+        ],
+    );
+    assert!(
+        out(&o).contains(missing),
+        "--store over the environment: {}",
+        out(&o)
+    );
+}

@@ -582,7 +582,7 @@ fn init_doctor_and_daemon_on_an_upstream_store_point_to_the_import() {
     assert!(
         t.contains("is the NSS database of upstream corosync-qnetd")
             && t.contains("1 cluster certificate(s): alpha")
-            && t.contains(&format!("qnetd cert --dir {d} import-nss")),
+            && t.contains(&format!("qnetd cert --store {d} import-nss")),
         "{t}"
     );
     assert_eq!(snapshot(&dir), before, "doctor or sign wrote something");

@@ -55,7 +55,7 @@ fn store_check() {
     e.store = tmp.path().join("missing");
     let c = check_store(&e);
     assert_eq!(c.level, Level::Fail);
-    assert!(c.fix.unwrap().contains("qnetd cert --dir"));
+    assert!(c.fix.unwrap().contains("qnetd cert --store"));
     assert!(c.detail.contains("qnetd cert init"), "{}", c.detail);
 
     e.store = tmp.path().join("store");
@@ -338,7 +338,7 @@ fn doctor_command_prints_fixes_and_the_setup_line() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("FAIL  certificate store"), "{out}");
     assert!(
-        out.contains("fix: create it with `qnetd cert --dir"),
+        out.contains("fix: create it with `qnetd cert --store"),
         "{out}"
     );
     assert!(out.contains("PASS  port"), "{out}");

@@ -41,7 +41,7 @@ ours=()
 theirs=()
 for ((i = 1; i <= RUNS; i++)); do
     dir=$WORK/ours-$i/nssdb
-    ours+=("$(elapsed "$QNETD" cert --dir "$dir" init)")
+    ours+=("$(elapsed "$QNETD" cert --store "$dir" init)")
     [[ -s $dir/qnetd-cacert.crt ]] || { echo "qnetd cert init produced no CA" >&2; exit 1; }
 
     prefix=$WORK/upstream-$i

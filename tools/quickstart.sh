@@ -16,8 +16,8 @@ bin=target/release/qnetd
 state=${QNETD_LOCAL_DIR:-qnetd-local}
 mkdir -p "$state/run"
 # Idempotent: says "nothing changed" when the CA and server certificate already exist.
-"$bin" cert --dir "$state/nssdb" init
+"$bin" cert --store "$state/nssdb" init
 echo "quickstart: nodes import $state/nssdb/qnetd-cacert.crt; sign their requests with"
-echo "            $bin cert --dir $state/nssdb sign --csr FILE --cluster NAME"
+echo "            $bin cert --store $state/nssdb sign --csr FILE --cluster NAME"
 exec "$bin" run --port "${QNETD_PORT:-5403}" --store "$state/nssdb" \
     --lock-file "$state/run/qnetd.pid" --socket "$state/run/qnetd.sock"

@@ -66,7 +66,7 @@ impl fmt::Display for StoreError {
                 f,
                 "{0} holds the NSS database of upstream corosync-qnetd (made by \
                  corosync-qnetd-certutil), not yet a qnetd store: take it over with \
-                 `qnetd cert --dir {0} import-nss`, which keeps its CA, so every node enrolled \
+                 `qnetd cert --store {0} import-nss`, which keeps its CA, so every node enrolled \
                  with it keeps working (the upstream files stay as they are)",
                 dir.display()
             ),

@@ -15,11 +15,32 @@ const WARN_DAYS: i64 = 30;
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "cert")]
 pub struct CertArgs {
-    /// certificate store directory (default /etc/corosync/qnetd/nssdb)
-    #[argh(option, default = "PathBuf::from(certtool::DEFAULT_DIR)")]
-    pub dir: PathBuf,
+    /// certificate store directory (default $QNETD_CERT_DIR, else /etc/corosync/qnetd/nssdb);
+    /// --dir is the same
+    #[argh(option, default = "crate::settings::default_store_dir()")]
+    pub store: PathBuf,
     #[argh(subcommand)]
     pub command: CertCommand,
+}
+
+/// `qnetd cert --dir DIR` (the name before 0.2) is `--store DIR`, the name every other
+/// command uses; argh has no aliases. Only the words before the cert command are `cert`'s own.
+pub fn dir_as_store<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut own = true;
+    for (i, a) in args.iter().enumerate() {
+        // args[0] is "cert"; a word that is not a flag nor a flag's value is the command.
+        let is_value = i > 1 && matches!(args[i - 1], "--dir" | "--store");
+        if i > 0 && !a.starts_with('-') && !is_value {
+            own = false;
+        }
+        out.push(if own && !is_value && *a == "--dir" {
+            "--store"
+        } else {
+            a
+        });
+    }
+    out
 }
 
 #[derive(FromArgs, Debug)]
@@ -99,16 +120,16 @@ pub struct RevokeArgs {
 #[inline(never)] // see cli::main
 pub fn main(args: CertArgs) -> ExitCode {
     let result = match args.command {
-        CertCommand::Init(a) => init(&args.dir, a),
-        CertCommand::Sign(a) => sign(&args.dir, a),
-        CertCommand::Bundle(a) => bundle(&args.dir, a),
-        CertCommand::List(_) => list(&args.dir),
+        CertCommand::Init(a) => init(&args.store, a),
+        CertCommand::Sign(a) => sign(&args.store, a),
+        CertCommand::Bundle(a) => bundle(&args.store, a),
+        CertCommand::List(_) => list(&args.store),
         CertCommand::Revoke(a) => match revoke_target(&a) {
-            Ok(target) => revoke(&args.dir, target, &a.reason),
+            Ok(target) => revoke(&args.store, target, &a.reason),
             Err(e) => return super::usage_error("cert revoke", e),
         },
-        CertCommand::ImportNss(a) => return super::cert_nss::import(&args.dir, a),
-        CertCommand::ExportNss(a) => return super::cert_nss::export(&args.dir, a),
+        CertCommand::ImportNss(a) => return super::cert_nss::import(&args.store, a),
+        CertCommand::ExportNss(a) => return super::cert_nss::export(&args.store, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -348,5 +369,27 @@ fn describe(entry: Option<&Entry>, r: &Revocation) -> String {
             e.name, r.serial
         ),
         None => format!("serial {} (not in the registry)", r.serial),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dir_as_store;
+
+    #[test]
+    fn dir_before_the_command_is_store_and_nothing_else_changes() {
+        assert_eq!(
+            dir_as_store(&["cert", "--dir", "/s", "list"]),
+            ["cert", "--store", "/s", "list"]
+        );
+        assert_eq!(
+            dir_as_store(&["cert", "import-nss", "--dir", "x"]),
+            ["cert", "import-nss", "--dir", "x"]
+        );
+        // "--dir" as the value of --store is a directory name, not a flag.
+        assert_eq!(
+            dir_as_store(&["cert", "--store", "--dir", "init"]),
+            ["cert", "--store", "--dir", "init"]
+        );
     }
 }

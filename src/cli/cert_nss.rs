@@ -14,7 +14,7 @@ use certtool::StoreError;
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "import-nss")]
 pub struct ImportNssArgs {
-    /// the upstream database directory (default: the store directory, --dir)
+    /// the upstream database directory (default: the store directory, `qnetd cert --store`)
     #[argh(option)]
     pub nssdb: Option<PathBuf>,
     /// write the store to this directory instead of next to the upstream files (to copy it
@@ -168,8 +168,8 @@ pub fn refuse_orphaning(dir: &Path, told_twice: bool) -> Result<(), StoreError> 
         "{} holds a CA from upstream corosync-qnetd's NSS database, with {clusters} cluster \
          certificate(s) signed by it: a new CA orphans every node enrolled with it (each \
          cluster must then run `pvecm qdevice remove` and `pvecm qdevice setup` again). To keep \
-         them, run `qnetd cert --dir {0} import-nss` instead. To replace the CA anyway, repeat \
-         the flag: `qnetd cert --dir {0} init --force --force` (or --force-orphan-nodes)",
+         them, run `qnetd cert --store {0} import-nss` instead. To replace the CA anyway, repeat \
+         the flag: `qnetd cert --store {0} init --force --force` (or --force-orphan-nodes)",
         dir.display()
     )))
 }

@@ -23,8 +23,8 @@ const DAY: i64 = 86_400;
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "doctor")]
 pub struct DoctorArgs {
-    /// certificate store directory (default /etc/corosync/qnetd/nssdb)
-    #[argh(option, default = "PathBuf::from(certtool::DEFAULT_DIR)")]
+    /// certificate store directory (default $QNETD_CERT_DIR, else /etc/corosync/qnetd/nssdb)
+    #[argh(option, default = "crate::settings::default_store_dir()")]
     pub store: PathBuf,
     /// TCP port the daemon listens on (default 5403)
     #[argh(option, default = "5403")]
@@ -174,7 +174,7 @@ pub fn check_store(env: &Env) -> Check {
                 Level::Fail,
                 e.to_string(),
                 format!(
-                    "create it with `qnetd cert --dir {dir} init` (or let /etc/init.d/qnetd \
+                    "create it with `qnetd cert --store {dir} init` (or let /etc/init.d/qnetd \
                      start do it); if it exists, run doctor as root"
                 ),
             )
@@ -182,7 +182,7 @@ pub fn check_store(env: &Env) -> Check {
     };
     let repair = format!(
         "put back the files from a backup (a backup-* directory in {dir}, or your own copy); \
-         failing that, `qnetd cert --dir {dir} init --force` makes a new CA, and every cluster \
+         failing that, `qnetd cert --store {dir} init --force` makes a new CA, and every cluster \
          must then be enrolled again"
     );
     if let Err(e) = crate::server::tls::server_config(&env.store, true, Default::default()) {
@@ -246,9 +246,9 @@ fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
              as qnetd-cacert.crt, {shown}, last serial {serial}), not yet a qnetd store"
         ),
         format!(
-            "take it over with its CA, so no node needs anything: `qnetd cert --dir {d} \
+            "take it over with its CA, so no node needs anything: `qnetd cert --store {d} \
              import-nss` on the host that has NSS's certutil and pk12util (libnss3-tools), or \
-             `qnetd cert --dir {d} import-nss --out DIR` to copy the store to a router; do not \
+             `qnetd cert --store {d} import-nss --out DIR` to copy the store to a router; do not \
              run `qnetd cert init --force`, which makes a new CA and orphans every enrolled node"
         ),
     )

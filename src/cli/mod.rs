@@ -95,11 +95,13 @@ pub fn main(args: &[String]) -> ExitCode {
         return crate::sftp::main(args.get(2..).unwrap_or_default());
     }
     let expanded;
-    let rest = if rest.first() == Some(&"install") {
-        expanded = install::expand_firewall_flag(rest);
-        expanded.iter().map(String::as_str).collect()
-    } else {
-        rest.to_vec()
+    let rest = match rest.first() {
+        Some(&"install") => {
+            expanded = install::expand_firewall_flag(rest);
+            expanded.iter().map(String::as_str).collect()
+        }
+        Some(&"cert") => cert::dir_as_store(rest),
+        _ => rest.to_vec(),
     };
     let cli = match Cli::from_args(&[cmd], &rest) {
         Ok(cli) => cli,

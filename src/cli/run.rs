@@ -31,8 +31,8 @@ pub struct RunArgs {
     /// accept at most this many clients; 0 = unlimited (default 0)
     #[argh(option, short = 'm')]
     pub max_clients: Option<String>,
-    /// certificate store directory (default /etc/corosync/qnetd/nssdb; `qnetd cert init`
-    /// creates it)
+    /// certificate store directory (default $QNETD_CERT_DIR, else /etc/corosync/qnetd/nssdb;
+    /// `qnetd cert init` creates it)
     #[argh(option)]
     pub store: Option<PathBuf>,
     /// PID lock file (default /var/run/corosync-qnetd/corosync-qnetd.pid)
@@ -87,8 +87,13 @@ impl RunArgs {
         if let Some(m) = &self.max_clients {
             cfg.set_max_clients(m)?;
         }
-        if let Some(dir) = &self.store {
-            cfg.settings.nss_db_dir = dir.clone();
+        match &self.store {
+            Some(dir) => cfg.settings.nss_db_dir = dir.clone(),
+            // -S nss_db_dir= (above) wins over the environment, as a flag would.
+            None if !self.setting.iter().any(|s| s.contains("nss_db_dir")) => {
+                cfg.settings.nss_db_dir = crate::settings::default_store_dir();
+            }
+            None => {}
         }
         if let Some(path) = &self.lock_file {
             cfg.settings.lock_file = path.clone();

@@ -74,7 +74,7 @@ echo "== measuring $qnetd ($(file -b "$qnetd" | cut -d, -f1-2))"
 
 echo "== certificates in $work"
 mkdir -p "$work"
-[ -f "$work/store/qnetd-ca.key" ] || "$qnetd" cert --dir "$work/store" init >/dev/null
+[ -f "$work/store/qnetd-ca.key" ] || "$qnetd" cert --store "$work/store" init >/dev/null
 "$loadgen" certs --dir "$work/pki" --clusters "$max" --store "$work/store"
 # Upstream gets the same CA and the same server key and certificate, in an NSS database.
 if [ ! -f "$work/nss/cert9.db" ]; then

@@ -64,7 +64,7 @@ for t in "${targets[@]}"; do
     for ((i = 0; i < RUNS; i++)); do
         rm -rf "$WORK/store"
         t0=${EPOCHREALTIME/./}
-        "$qemu" "$bin" cert --dir "$WORK/store" init >/dev/null 2>&1
+        "$qemu" "$bin" cert --store "$WORK/store" init >/dev/null 2>&1
         t1=${EPOCHREALTIME/./}
         "$qemu" "$bin" --version >/dev/null
         t2=${EPOCHREALTIME/./}

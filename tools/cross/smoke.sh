@@ -4,8 +4,8 @@
 #   tools/cross/smoke.sh TARGET [BINARY]     (BINARY defaults to dist/qnetd-TARGET)
 #
 #   1. `qnetd --version`
-#   2. `qnetd cert --dir STORE init`                      (CA + server certificate)
-#   3. `qnetd cert --dir STORE sign --csr … --cluster smoke` (a node request made with openssl)
+#   2. `qnetd cert --store STORE init`                      (CA + server certificate)
+#   3. `qnetd cert --store STORE sign --csr … --cluster smoke` (a node request made with openssl)
 #   4. `qnetd run` on 127.0.0.1:<free port> with that store, TLS required
 #   5. `qnetd probe` with the CA and the signed client certificate: PREINIT → STARTTLS →
 #      (mutual TLS) → INIT accepted, then echoes
@@ -79,7 +79,7 @@ say "--version: $version"
 
 # 2. cert init into an empty store
 t0=$(now_ms)
-q cert --dir "$STORE" init >"$WORK/init.out" 2>&1 || fail "cert init: $(cat "$WORK/init.out")"
+q cert --store "$STORE" init >"$WORK/init.out" 2>&1 || fail "cert init: $(cat "$WORK/init.out")"
 t1=$(now_ms)
 for f in qnetd-cacert.crt qnetd-server.crt qnetd-server.key; do
     [[ -s $STORE/$f ]] || fail "cert init left no $f"
@@ -90,7 +90,7 @@ say "cert init: $((t1 - t0)) ms"
 # 3. a node's request (as corosync-qdevice-net-certutil -r would send), signed by our CA
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/node.key" 2>/dev/null
 openssl req -new -key "$WORK/node.key" -subj /CN=smoke -outform DER -out "$WORK/node.crq"
-q cert --dir "$STORE" sign --csr "$WORK/node.crq" --cluster smoke >"$WORK/sign.out" 2>&1 ||
+q cert --store "$STORE" sign --csr "$WORK/node.crq" --cluster smoke >"$WORK/sign.out" 2>&1 ||
     fail "cert sign: $(cat "$WORK/sign.out")"
 [[ -s $STORE/cluster-smoke.crt ]] || fail "cert sign left no cluster-smoke.crt"
 say "cert sign: ok"

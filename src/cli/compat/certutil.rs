@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use certtool::{CertStore, InitOptions, InitOutcome};
 
 /// Environment variable that replaces the store directory (upstream has no flag for it).
-pub const DIR_ENV: &str = "QNETD_CERT_DIR";
+pub const DIR_ENV: &str = crate::settings::STORE_DIR_ENV;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Flags {
@@ -110,10 +110,7 @@ fn usage() -> ExitCode {
 }
 
 fn store_dir() -> PathBuf {
-    match std::env::var_os(DIR_ENV) {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(certtool::DEFAULT_DIR),
-    }
+    crate::settings::default_store_dir()
 }
 
 #[inline(never)] // see cli::main
