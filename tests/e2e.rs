@@ -732,6 +732,17 @@ fn router_pvecm_setup(test: &str, trixie: bool) {
         "{}",
         st.text()
     );
+    // What served pvecm's sequence and the vote ran as the user install made, not root.
+    let pid = std::fs::read_to_string(router.root.file("/var/run/procd-standin/qnetd.pid"))
+        .expect("the stand-in procd's pid file");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["Uid:", "5403", "5403", "5403", "5403"]),
+        "the daemon is not user qnetd:\n{status}"
+    );
     println!(
         "E2E-RESULT scenario={test} daemon=router-static client=\"{ssh_version}\" \
          install={:.2}s pvecm_sequence={:.2}s quorate_after={:.2}s",
