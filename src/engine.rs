@@ -59,21 +59,29 @@ pub struct EngineConfig {
 }
 
 impl Default for EngineConfig {
-    /// Upstream's defaults.
+    /// Upstream's defaults: the daemon's, so they are defined once (in `settings`).
     fn default() -> EngineConfig {
+        EngineConfig::from(&crate::settings::Config::default())
+    }
+}
+
+impl From<&crate::settings::Config> for EngineConfig {
+    /// The engine's part of the daemon's configuration.
+    fn from(cfg: &crate::settings::Config) -> EngineConfig {
+        let s = &cfg.settings;
         EngineConfig {
-            tls: TlsMode::Supported,
-            client_cert_required: true,
-            max_client_receive_size: 1 << 15,
-            max_client_send_size: 1 << 15,
-            heartbeat_interval_min: 1000,
-            heartbeat_interval_max: 120_000,
-            dpd_enabled: true,
-            dpd_interval_coefficient: 1.5,
-            keep_active_partition_tie_breaker: false,
-            listen_addr: None,
-            port: 5403,
-            max_clients: 0,
+            tls: cfg.tls,
+            client_cert_required: cfg.client_cert_required,
+            max_client_receive_size: s.max_client_receive_size,
+            max_client_send_size: s.max_client_send_size,
+            heartbeat_interval_min: s.heartbeat_interval_min,
+            heartbeat_interval_max: s.heartbeat_interval_max,
+            dpd_enabled: s.dpd_enabled,
+            dpd_interval_coefficient: s.dpd_interval_coefficient,
+            keep_active_partition_tie_breaker: s.keep_active_partition_tie_breaker,
+            listen_addr: cfg.listen_addr.clone(),
+            port: cfg.port,
+            max_clients: cfg.max_clients,
         }
     }
 }

@@ -121,132 +121,140 @@ impl Default for AdvancedSettings {
     }
 }
 
-/// Every key `-S` accepts, for help texts and error messages.
-pub const SETTING_KEYS: &[&str] = &[
-    "listen_backlog",
-    "max_client_send_buffers",
-    "max_client_send_size",
-    "max_client_receive_size",
-    "nss_db_dir",
-    "cert_nickname",
-    "heartbeat_interval_min",
-    "heartbeat_interval_max",
-    "dpd_enabled",
-    "dpd_interval",
-    "dpd_interval_coefficient",
-    "lock_file",
-    "local_socket_file",
-    "local_socket_umask",
-    "local_socket_gid",
-    "local_socket_backlog",
-    "ipc_max_clients",
-    "ipc_max_receive_size",
-    "ipc_max_send_size",
-    "keep_active_partition_tie_breaker",
-    "handshake_timeout",
-    "max_preinit_clients",
-    "max_preinit_per_address",
+/// What a `-S` value did.
+enum Effect {
+    Set,
+    /// Accepted, but it means nothing here: the warning says why.
+    NoEffect(&'static str),
+}
+
+/// Parses a value into a setting; None = a bad value.
+type Setter = fn(&mut AdvancedSettings, &str) -> Option<Effect>;
+
+/// Every key `-S` accepts, with its range and what it sets: the one definition of the keys
+/// (the error for an unknown key lists them from here). Ranges are upstream's.
+const SETTINGS: &[(&str, Setter)] = &[
+    ("listen_backlog", |s, v| {
+        s.listen_backlog = int_in(v, 1, i32::MAX as u64)? as u32;
+        Some(Effect::Set)
+    }),
+    ("max_client_send_buffers", |s, v| {
+        s.max_client_send_buffers = int_in(v, 2, u32::MAX as u64)? as usize;
+        Some(Effect::Set)
+    }),
+    ("max_client_send_size", |s, v| {
+        s.max_client_send_size = int_in(v, 16, u32::MAX as u64)? as u32;
+        Some(Effect::Set)
+    }),
+    ("max_client_receive_size", |s, v| {
+        s.max_client_receive_size = int_in(v, 16, u32::MAX as u64)? as u32;
+        Some(Effect::Set)
+    }),
+    ("nss_db_dir", |s, v| {
+        s.nss_db_dir = nonempty_path(v)?;
+        Some(Effect::Set)
+    }),
+    ("cert_nickname", |s, v| {
+        s.cert_nickname = v.to_string();
+        Some(Effect::NoEffect(
+            "has no effect: the store holds exactly one server certificate",
+        ))
+    }),
+    ("heartbeat_interval_min", |s, v| {
+        s.heartbeat_interval_min = int_in(v, 1, u32::MAX as u64)? as u32;
+        Some(Effect::Set)
+    }),
+    ("heartbeat_interval_max", |s, v| {
+        s.heartbeat_interval_max = int_in(v, 1, u32::MAX as u64)? as u32;
+        Some(Effect::Set)
+    }),
+    ("dpd_enabled", |s, v| {
+        s.dpd_enabled = parse_bool(v)?;
+        Some(Effect::Set)
+    }),
+    ("dpd_interval", |_, _| {
+        Some(Effect::NoEffect("is deprecated and has no effect anymore"))
+    }),
+    ("dpd_interval_coefficient", |s, v| {
+        s.dpd_interval_coefficient = decimal_in(v, 1.0, 1000.0)?;
+        Some(Effect::Set)
+    }),
+    ("lock_file", |s, v| {
+        s.lock_file = nonempty_path(v)?;
+        Some(Effect::Set)
+    }),
+    ("local_socket_file", |s, v| {
+        s.local_socket_file = nonempty_path(v)?;
+        Some(Effect::Set)
+    }),
+    ("local_socket_umask", |s, v| {
+        s.local_socket_umask = if v.is_empty() {
+            None
+        } else {
+            Some(u32::from_str_radix(v, 8).ok().filter(|m| *m <= 0o777)?)
+        };
+        Some(Effect::Set)
+    }),
+    ("local_socket_gid", |s, v| {
+        s.local_socket_gid = parse_group(v)?;
+        Some(Effect::Set)
+    }),
+    ("local_socket_backlog", |s, v| {
+        s.local_socket_backlog = int_in(v, 1, i32::MAX as u64)? as u32;
+        Some(Effect::Set)
+    }),
+    ("ipc_max_clients", |s, v| {
+        s.ipc_max_clients = int_in(v, 0, u32::MAX as u64)? as usize;
+        Some(Effect::Set)
+    }),
+    ("ipc_max_receive_size", |s, v| {
+        s.ipc_max_receive_size = int_in(v, 1024, u32::MAX as u64)? as usize;
+        Some(Effect::Set)
+    }),
+    ("ipc_max_send_size", |s, v| {
+        s.ipc_max_send_size = int_in(v, 1024, u32::MAX as u64)? as usize;
+        Some(Effect::Set)
+    }),
+    ("keep_active_partition_tie_breaker", |s, v| {
+        s.keep_active_partition_tie_breaker = parse_bool(v)?;
+        Some(Effect::Set)
+    }),
+    ("handshake_timeout", |s, v| {
+        let ms = int_in(v, 0, u32::MAX as u64)?;
+        s.handshake_timeout = (ms != 0).then(|| Duration::from_millis(ms));
+        Some(Effect::Set)
+    }),
+    ("max_preinit_clients", |s, v| {
+        s.max_preinit_clients = int_in(v, 0, u32::MAX as u64)? as usize;
+        Some(Effect::Set)
+    }),
+    ("max_preinit_per_address", |s, v| {
+        s.max_preinit_per_address = int_in(v, 0, u32::MAX as u64)? as usize;
+        Some(Effect::Set)
+    }),
 ];
+
+/// Every key `-S` accepts, in order, for help texts and error messages.
+pub fn setting_keys() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|(k, _)| *k)
+}
 
 impl AdvancedSettings {
     /// Set one `key=value`. Keys are case-insensitive. Returns a warning for keys that are
     /// accepted but mean nothing here; an unknown key or a bad value is an error.
     pub fn set(&mut self, key: &str, value: &str) -> Result<Option<String>, ConfigError> {
         let key_lc = key.to_ascii_lowercase();
-        let bad = || ConfigError(format!("invalid value '{value}' for option '{key}'"));
-        match key_lc.as_str() {
-            "listen_backlog" => {
-                self.listen_backlog = int_in(value, 1, i32::MAX as u64).ok_or_else(bad)? as u32
-            }
-            "max_client_send_buffers" => {
-                self.max_client_send_buffers =
-                    int_in(value, 2, u32::MAX as u64).ok_or_else(bad)? as usize
-            }
-            "max_client_send_size" => {
-                self.max_client_send_size =
-                    int_in(value, 16, u32::MAX as u64).ok_or_else(bad)? as u32
-            }
-            "max_client_receive_size" => {
-                self.max_client_receive_size =
-                    int_in(value, 16, u32::MAX as u64).ok_or_else(bad)? as u32
-            }
-            "nss_db_dir" => self.nss_db_dir = nonempty_path(value).ok_or_else(bad)?,
-            "cert_nickname" => {
-                self.cert_nickname = value.to_string();
-                return Ok(Some(format!(
-                    "option '{key}' has no effect: the store holds exactly one server certificate"
-                )));
-            }
-            "heartbeat_interval_min" => {
-                self.heartbeat_interval_min =
-                    int_in(value, 1, u32::MAX as u64).ok_or_else(bad)? as u32
-            }
-            "heartbeat_interval_max" => {
-                self.heartbeat_interval_max =
-                    int_in(value, 1, u32::MAX as u64).ok_or_else(bad)? as u32
-            }
-            "dpd_enabled" => self.dpd_enabled = parse_bool(value).ok_or_else(bad)?,
-            "dpd_interval" => {
-                return Ok(Some(format!(
-                    "option '{key}' is deprecated and has no effect anymore"
-                )))
-            }
-            "dpd_interval_coefficient" => {
-                self.dpd_interval_coefficient = decimal_in(value, 1.0, 1000.0).ok_or_else(bad)?
-            }
-            "lock_file" => self.lock_file = nonempty_path(value).ok_or_else(bad)?,
-            "local_socket_file" => self.local_socket_file = nonempty_path(value).ok_or_else(bad)?,
-            "local_socket_umask" => {
-                self.local_socket_umask = if value.is_empty() {
-                    None
-                } else {
-                    Some(
-                        u32::from_str_radix(value, 8)
-                            .ok()
-                            .filter(|m| *m <= 0o777)
-                            .ok_or_else(bad)?,
-                    )
-                }
-            }
-            "local_socket_gid" => self.local_socket_gid = parse_group(value).ok_or_else(bad)?,
-            "local_socket_backlog" => {
-                self.local_socket_backlog =
-                    int_in(value, 1, i32::MAX as u64).ok_or_else(bad)? as u32
-            }
-            "ipc_max_clients" => {
-                self.ipc_max_clients = int_in(value, 0, u32::MAX as u64).ok_or_else(bad)? as usize
-            }
-            "ipc_max_receive_size" => {
-                self.ipc_max_receive_size =
-                    int_in(value, 1024, u32::MAX as u64).ok_or_else(bad)? as usize
-            }
-            "ipc_max_send_size" => {
-                self.ipc_max_send_size =
-                    int_in(value, 1024, u32::MAX as u64).ok_or_else(bad)? as usize
-            }
-            "keep_active_partition_tie_breaker" => {
-                self.keep_active_partition_tie_breaker = parse_bool(value).ok_or_else(bad)?
-            }
-            "handshake_timeout" => {
-                let ms = int_in(value, 0, u32::MAX as u64).ok_or_else(bad)?;
-                self.handshake_timeout = (ms != 0).then(|| Duration::from_millis(ms));
-            }
-            "max_preinit_clients" => {
-                self.max_preinit_clients =
-                    int_in(value, 0, u32::MAX as u64).ok_or_else(bad)? as usize
-            }
-            "max_preinit_per_address" => {
-                self.max_preinit_per_address =
-                    int_in(value, 0, u32::MAX as u64).ok_or_else(bad)? as usize
-            }
-            _ => {
-                return err(format!(
-                    "unknown option '{key}' (known options: {})",
-                    SETTING_KEYS.join(", ")
-                ))
-            }
+        let Some((_, setter)) = SETTINGS.iter().find(|(k, _)| *k == key_lc) else {
+            return err(format!(
+                "unknown option '{key}' (known options: {})",
+                setting_keys().collect::<Vec<_>>().join(", ")
+            ));
+        };
+        match setter(self, value) {
+            Some(Effect::Set) => Ok(None),
+            Some(Effect::NoEffect(why)) => Ok(Some(format!("option '{key}' {why}"))),
+            None => err(format!("invalid value '{value}' for option '{key}'")),
         }
-        Ok(None)
     }
 
     /// Apply one `-S` argument: `key=value[,key2=value2...]`, split as upstream's

@@ -27,7 +27,7 @@ pub struct DoctorArgs {
     #[argh(option, default = "crate::settings::default_store_dir()")]
     pub store: PathBuf,
     /// TCP port the daemon listens on (default 5403)
-    #[argh(option, default = "5403")]
+    #[argh(option, default = "crate::settings::DEFAULT_PORT")]
     pub port: u16,
     /// the address Proxmox VE nodes reach this host at (default: the LAN address)
     #[argh(option)]
@@ -682,7 +682,7 @@ pub fn guess_address() -> Option<IpAddr> {
 pub fn setup_line(address: Option<IpAddr>, port: u16) -> String {
     let addr = address.map_or_else(|| "<address-of-this-host>".to_string(), |a| a.to_string());
     let mut line = format!("pvecm qdevice setup {addr}");
-    if port != 5403 {
+    if port != crate::settings::DEFAULT_PORT {
         line.push_str(&format!(
             "\n  (pvecm always uses port 5403: afterwards add `port: {port}` to quorum.device.net \
              in /etc/pve/corosync.conf)"

@@ -97,25 +97,6 @@ impl Daemon {
     }
 }
 
-/// The engine's part of the configuration.
-pub fn engine_config(cfg: &Config) -> EngineConfig {
-    let s = &cfg.settings;
-    EngineConfig {
-        tls: cfg.tls,
-        client_cert_required: cfg.client_cert_required,
-        max_client_receive_size: s.max_client_receive_size,
-        max_client_send_size: s.max_client_send_size,
-        heartbeat_interval_min: s.heartbeat_interval_min,
-        heartbeat_interval_max: s.heartbeat_interval_max,
-        dpd_enabled: s.dpd_enabled,
-        dpd_interval_coefficient: s.dpd_interval_coefficient,
-        keep_active_partition_tie_breaker: s.keep_active_partition_tie_breaker,
-        listen_addr: cfg.listen_addr.clone(),
-        port: cfg.port,
-        max_clients: cfg.max_clients,
-    }
-}
-
 /// stderr logging through `log`; `-d` = debug, `-d -d` also rustls' debug lines.
 pub fn init_logging(debug: u8) {
     use log::LevelFilter;
@@ -250,7 +231,7 @@ fn start(cfg: Config) -> Result<(), String> {
     .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let daemon = Rc::new(Daemon {
-        engine: RefCell::new(Engine::new(engine_config(&cfg))),
+        engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),
         fifos: RefCell::new(HashMap::new()),
         tls,
         revocations,
@@ -282,12 +263,7 @@ fn start(cfg: Config) -> Result<(), String> {
         let d = daemon.clone();
         let ipc_stop = stop_tx.clone();
         ex.spawn(async move {
-            let limits = crate::status::ipc::IpcLimits {
-                max_clients: d.cfg.settings.ipc_max_clients,
-                max_receive_size: d.cfg.settings.ipc_max_receive_size,
-                max_send_size: d.cfg.settings.ipc_max_send_size,
-                ..Default::default()
-            };
+            let limits = crate::status::ipc::IpcLimits::from(&d.cfg.settings);
             let snap = d.clone();
             crate::status::ipc::serve_with_limits(
                 ipc_listener,
@@ -475,7 +451,7 @@ mod tests {
     fn daemon() -> Daemon {
         let cfg = Config::default();
         Daemon {
-            engine: RefCell::new(Engine::new(engine_config(&cfg))),
+            engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),
             fifos: RefCell::new(HashMap::new()),
             tls: None,
             revocations: Revocations::new(RevocationList::default()),

@@ -17,8 +17,8 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Upstream's default `local_socket_file`.
-pub const DEFAULT_SOCKET: &str = "/var/run/corosync-qnetd/corosync-qnetd.sock";
+/// Upstream's default `local_socket_file` (defined in `settings`).
+pub use crate::settings::DEFAULT_LOCAL_SOCKET_FILE as DEFAULT_SOCKET;
 
 /// Upstream reads a request in chunks of at most this many bytes.
 const READ_CHUNK: usize = 256;
@@ -42,10 +42,16 @@ pub struct IpcLimits {
 
 impl Default for IpcLimits {
     fn default() -> IpcLimits {
+        IpcLimits::from(&crate::settings::AdvancedSettings::default())
+    }
+}
+
+impl From<&crate::settings::AdvancedSettings> for IpcLimits {
+    fn from(s: &crate::settings::AdvancedSettings) -> IpcLimits {
         IpcLimits {
-            max_clients: 10,
-            max_receive_size: 4096,
-            max_send_size: 10 * 1024 * 1024,
+            max_clients: s.ipc_max_clients,
+            max_receive_size: s.ipc_max_receive_size,
+            max_send_size: s.ipc_max_send_size,
             idle_timeout: Duration::from_secs(60),
         }
     }
