@@ -371,9 +371,17 @@ impl Engine {
         self.send_raw(id, encode(msg));
     }
 
-    /// SERVER_ERROR, with SEQ only when the request carried one.
+    /// SERVER_ERROR, with SEQ only when the request carried one. Logged here, in words
+    /// (`refusal`): a refusal of the client (TLS required) as a warning, others as info.
     fn send_error(&mut self, id: ClientId, seq: Option<u32>, code: ReplyError) {
-        debug!("client {id}: error reply {code:?}");
+        if let Some(client) = self.clients.get(&id) {
+            let words = crate::refusal::words(code, &self.cfg);
+            if code == ReplyError::TlsRequired {
+                log::warn!("client {} refused: {words}", client.addr);
+            } else {
+                log::info!("client {}: {words}", client.addr);
+            }
+        }
         self.send_raw(id, crate::proto::codec::server_error(seq, code));
     }
 
@@ -642,7 +650,8 @@ impl Engine {
         self.send(id, &reply);
     }
 
-    /// One line per INIT for the operator: who joined which cluster, or why not.
+    /// One line per INIT for the operator: who joined which cluster, or why not (the only
+    /// line for a refused INIT).
     fn log_init(&self, id: ClientId, msg: &Message, code: ReplyError) {
         let Some(client) = self.clients.get(&id) else {
             return;
@@ -659,11 +668,10 @@ impl Engine {
                 client.addr
             );
         } else {
-            log::info!(
-                "client {}: INIT of node {node} for cluster '{cluster}' refused with error {} \
-                 ({code:?})",
+            log::warn!(
+                "client {} refused: INIT of node {node} for cluster '{cluster}': {}",
                 client.addr,
-                code.code()
+                crate::refusal::words(code, &self.cfg)
             );
         }
     }

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod install;
 pub mod probe;
 pub mod proto;
+pub mod refusal;
 pub mod server;
 pub mod settings;
 pub mod sftp;

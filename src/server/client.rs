@@ -4,7 +4,7 @@
 use super::admission::Ticket;
 use super::revocation::PeerCert;
 use super::stream::{Conn, Replay};
-use super::{explain, ratelog, tls, Daemon, Out};
+use super::{ratelog, tls, Daemon, Out};
 use crate::engine::ClientId;
 use crate::proto::framing::FrameReader;
 use smol::channel::Receiver;
@@ -257,27 +257,13 @@ impl Session {
         let mut next = first.or_else(|| self.rx.try_recv().ok());
         while let Some(item) = next {
             match item {
-                Out::Frame(bytes) => {
-                    self.log_error_reply(&bytes);
-                    out.extend_from_slice(&bytes);
-                }
+                Out::Frame(bytes) => out.extend_from_slice(&bytes),
                 Out::StartTls => return Step::StartTls,
                 Out::Close(why) => return Step::Close(why),
             }
             next = self.rx.try_recv().ok();
         }
         Step::Continue
-    }
-
-    /// Refusals (INIT errors, TLS required) as warnings, other error replies as info.
-    fn log_error_reply(&self, frame: &[u8]) {
-        if let Some((refused, words)) = explain::error_reply(frame, &self.daemon.cfg) {
-            if refused {
-                log::warn!("client {} refused: {words}", self.addr);
-            } else {
-                log::info!("client {}: {words}", self.addr);
-            }
-        }
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), End> {

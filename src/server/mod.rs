@@ -9,7 +9,6 @@
 pub mod admission;
 pub mod client;
 pub mod crypto;
-pub mod explain;
 pub mod listener;
 pub mod lockfile;
 pub mod ratelog;
