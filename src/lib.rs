@@ -8,6 +8,7 @@
 mod output;
 
 pub mod algo;
+pub mod certname;
 pub mod cli;
 pub mod cluster;
 pub mod engine;

@@ -6,7 +6,7 @@
 //! name: [`ClientTls`] verifies the chain against our CA and the name (CN or SAN, as NSS does)
 //! itself, and sends no SNI.
 
-use crate::engine::{cert_name_matches, PeerIdentity};
+use crate::certname::{cert_name_matches, PeerIdentity};
 use crate::proto::codec;
 use crate::proto::types::{
     Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, RingId, TieBreaker,
@@ -161,7 +161,7 @@ impl ClientTls {
         });
         let client_names = client
             .as_ref()
-            .map(|(cert, _)| crate::server::tls::peer_identity(cert));
+            .map(|(cert, _)| PeerIdentity::from_cert_der(cert));
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(rustls::ALL_VERSIONS)
             .map_err(|e| ProbeError::Tls(e.to_string()))?
@@ -398,7 +398,7 @@ impl ServerCertVerifier for CaAndName {
             now,
             self.provider.signature_verification_algorithms.all,
         )?;
-        let names = crate::server::tls::peer_identity(end_entity.as_ref());
+        let names = PeerIdentity::from_cert_der(end_entity.as_ref());
         if !cert_name_matches(&names, self.name.as_bytes()) {
             let wrong = WrongServerName {
                 expected: self.name.clone(),

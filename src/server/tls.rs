@@ -3,7 +3,6 @@
 //! we log when a handshake fails.
 
 use super::revocation::{Revocations, RevokingVerifier};
-use crate::engine::PeerIdentity;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{CertificateError, Error as TlsError, RootCertStore, ServerConfig};
@@ -108,17 +107,6 @@ fn server_key_error(e: &TlsError) -> String {
             "{files} do not fit together: the key is not the certificate's (their public keys differ)"
         ),
         other => format!("{files} cannot be used: {other}"),
-    }
-}
-
-/// The names the engine matches against the cluster name: SAN dNSNames and subject CNs of the
-/// client's end-entity certificate. Unparsable certificates yield no names (the engine then
-/// refuses the client with a reason).
-pub fn peer_identity(cert_der: &[u8]) -> PeerIdentity {
-    let names = certtool::certinfo::names(cert_der);
-    PeerIdentity {
-        dns_names: names.dns_names,
-        common_names: names.common_names,
     }
 }
 
@@ -332,11 +320,5 @@ mod tests {
         assert!(!config.ticketer.enabled());
         assert_eq!(config.send_tls13_tickets, 0);
         let _ = std::fs::remove_dir_all(&tmp);
-    }
-
-    #[test]
-    fn garbage_certificate_has_no_names() {
-        let id = peer_identity(b"not a certificate");
-        assert!(id.dns_names.is_empty() && id.common_names.is_empty());
     }
 }
