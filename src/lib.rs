@@ -20,3 +20,4 @@ pub mod server;
 pub mod settings;
 pub mod sftp;
 pub mod status;
+pub mod tls;

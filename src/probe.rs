@@ -11,7 +11,7 @@ use crate::proto::codec;
 use crate::proto::types::{
     Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, RingId, TieBreaker,
 };
-use crate::server::stream::{Conn, Replay};
+use crate::tls::stream::{Conn, Replay};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::verify_server_cert_signed_by_trust_anchor;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -149,7 +149,7 @@ impl ClientTls {
         client: Option<(Vec<u8>, Vec<u8>)>,
         server_name: &str,
     ) -> Result<ClientTls> {
-        let provider = Arc::new(crate::server::crypto::provider());
+        let provider = Arc::new(crate::tls::crypto::provider());
         let mut roots = RootCertStore::empty();
         roots
             .add(CertificateDer::from(ca_der.to_vec()))

@@ -3,10 +3,10 @@
 
 use super::admission::Ticket;
 use super::revocation::PeerCert;
-use super::stream::{Conn, Replay};
 use super::{ratelog, tls, Daemon, Out};
 use crate::engine::ClientId;
 use crate::proto::framing::FrameReader;
+use crate::tls::stream::{Conn, Replay};
 use smol::channel::Receiver;
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};

@@ -8,13 +8,11 @@
 
 pub mod admission;
 pub mod client;
-pub mod crypto;
 pub mod listener;
 pub mod lockfile;
 pub mod ratelog;
 pub mod revocation;
 pub mod runfiles;
-pub mod stream;
 pub mod tls;
 
 use crate::engine::{ClientId, Engine, EngineConfig, Output};

@@ -66,7 +66,7 @@ pub fn build_server_config(
     client_cert_required: bool,
     revocations: Arc<Revocations>,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
-    let provider = Arc::new(super::crypto::provider());
+    let provider = Arc::new(crate::tls::crypto::provider());
     let verifier = if client_cert_required {
         let mut roots = RootCertStore::empty();
         roots
