@@ -562,6 +562,50 @@ fn repeated_init_is_refused_and_changes_nothing() {
     assert_eq!(s.clusters[0].algorithm, Algorithm::Ffsplit);
 }
 
+/// The one field a member's refused second INIT does change (docs/protocol.md, "Second INIT of
+/// a member"): upstream stores the INIT's ring id, 0.0 when absent, unless the ring check itself
+/// is the first to fail. Later vote replies carry it.
+#[test]
+fn refused_second_init_replaces_the_ring_id_unless_the_ring_check_fails() {
+    let mut h = Harness::new(plain_config());
+    let c = h.join(1, "c", 1, Algorithm::Test);
+    let mut seq = 2;
+    let mut ask_ring = |h: &mut Harness| {
+        seq += 1;
+        let reply = decoded(&h.exchange(c, &with_seq(MsgType::AskForVote, Some(seq))));
+        assert_eq!(reply[0].msg_type, MsgType::AskForVoteReply);
+        let status = h.engine.status(h.now);
+        assert_eq!(reply[0].ring_id, Some(status.clusters[0].nodes[0].ring_id));
+        reply[0].ring_id
+    };
+    assert_eq!(ask_ring(&mut h), Some(ring(1, 4)));
+
+    // Complete INIT with a new ring: 17 (the client finds itself), the ring is taken over.
+    let mut m = init_msg(10, 1, Algorithm::Test, TieBreaker::Lowest, 8000);
+    m.ring_id = Some(ring(2, 0x3a4));
+    assert_eq!(init_error(&h.exchange(c, &encode(&m))[0]), 17);
+    assert_eq!(ask_ring(&mut h), Some(ring(2, 0x3a4)));
+
+    // Node id present, ring absent: the ring check is the first to fail (7, then 13 for the
+    // absent heartbeat, checked as 0): the ring is kept.
+    let mut m = msg(MsgType::Init, Some(11));
+    m.node_id = Some(1);
+    m.tie_breaker = Some(TieBreaker::Lowest);
+    assert_eq!(init_error(&h.exchange(c, &encode(&m))[0]), 13);
+    assert_eq!(ask_ring(&mut h), Some(ring(2, 0x3a4)));
+
+    // Node id absent (7), ring present: the ring is stored even so.
+    m.node_id = None;
+    m.ring_id = Some(ring(3, 5));
+    assert_eq!(init_error(&h.exchange(c, &encode(&m))[0]), 13);
+    assert_eq!(ask_ring(&mut h), Some(ring(3, 5)));
+
+    // Node id and ring absent: the absent ring is stored as 0.0.
+    m.ring_id = None;
+    assert_eq!(init_error(&h.exchange(c, &encode(&m))[0]), 13);
+    assert_eq!(ask_ring(&mut h), Some(ring(0, 0)));
+}
+
 #[test]
 fn clients_are_sorted_by_node_id_and_clusters_isolated() {
     let mut h = Harness::new(plain_config());

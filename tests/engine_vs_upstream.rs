@@ -913,6 +913,31 @@ fn refused_second_init_with_a_ring_stores_that_ring_id() {
     assert_eq!(count(&seen, 0, MsgType::NodeListReply), 2);
 }
 
+/// The other two cases of the rule: a complete second INIT (17) stores its ring; one with a
+/// node id but no ring fails at the ring check itself (7, then 13) and keeps the ring.
+#[test]
+fn refused_second_init_keeps_the_ring_only_when_the_ring_check_fails() {
+    let mut s = join(
+        0,
+        "c",
+        encode(&init_msg(5, 0, TieBreaker::Lowest, 8000, ring(5, 1))),
+    );
+    let mut no_ring = msg(MsgType::Init, Some(5));
+    no_ring.node_id = Some(5);
+    no_ring.tie_breaker = Some(TieBreaker::Lowest);
+    s.extend([
+        Act::Send(
+            0,
+            encode(&init_msg(5, 0, TieBreaker::Lowest, 8000, ring(5, 0x20))),
+        ),
+        Act::Send(0, simple(MsgType::AskForVote, 3)),
+        Act::Send(0, encode(&no_ring)),
+        Act::Send(0, simple(MsgType::AskForVote, 6)),
+    ]);
+    let seen = compare("refused_second_init_keeps_the_ring", &s);
+    assert_eq!(count(&seen, 0, MsgType::AskForVoteReply), 2);
+}
+
 #[test]
 fn starttls_on_a_server_without_tls_disconnects() {
     let s = vec![
