@@ -392,7 +392,12 @@ fn run_engine(script: &[Act], cfg: EngineConfig) -> Observed {
         }
         now = until;
     }
-    let status = engine.status(now);
+    // The listener's facts, as the daemon adds them to the engine's snapshot.
+    let status = qnetd::status::snapshot::ServerStatus {
+        listen_addr: Some("127.0.0.1".to_string()),
+        port: qnetd::settings::DEFAULT_PORT,
+        ..engine.status(now)
+    };
     Observed {
         status: normalize(&status_text(&status, true)),
         list: normalize(&String::from_utf8_lossy(&list_text(&status, true, None))),
@@ -461,10 +466,6 @@ fn compare_with(
     upstream_args: &[&str],
     cfg: EngineConfig,
 ) -> HashMap<usize, Vec<Event>> {
-    let cfg = EngineConfig {
-        listen_addr: Some("127.0.0.1".to_string()),
-        ..cfg
-    };
     // Upstream's -s / -c from the engine's configuration; TLS needs a certificate database.
     let tls = match cfg.tls {
         TlsMode::Unsupported => "off",

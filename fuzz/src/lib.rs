@@ -182,7 +182,6 @@ fn engine_config(s: &mut Script) -> EngineConfig {
         max_client_receive_size: [32768, 64, 16, 200][usize::from(b >> 4 & 3)],
         heartbeat_interval_min: hb_min,
         heartbeat_interval_max: hb_max,
-        ..EngineConfig::default()
     }
 }
 

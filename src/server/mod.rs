@@ -90,7 +90,12 @@ impl Daemon {
 
     /// A fresh status snapshot for the status socket.
     pub fn snapshot(&self) -> ServerStatus {
-        self.engine.borrow().status(Instant::now())
+        ServerStatus {
+            listen_addr: self.cfg.listen_addr.clone(),
+            port: self.cfg.port,
+            max_clients: self.cfg.max_clients,
+            ..self.engine.borrow().status(Instant::now())
+        }
     }
 }
 

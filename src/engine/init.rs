@@ -1,0 +1,161 @@
+//! INIT: the TLS gate's outcome, upstream's check cascade in upstream's order, the reply
+//! and the one log line.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn on_init(&mut self, id: ClientId, msg: &Message, now: Instant) {
+        if !self.tls_gate(id, msg) {
+            return;
+        }
+        let code = self.init_cascade(id, msg, now);
+        self.log_init(id, msg, code);
+        let mut reply = Message::new(MsgType::InitReply);
+        reply.reply_error_code = Some(code.code());
+        reply.supported_messages = msg
+            .supported_messages
+            .as_ref()
+            .map(|_| advertised_messages());
+        reply.supported_options = msg.supported_options.as_ref().map(|_| advertised_options());
+        reply.seq = msg.seq;
+        reply.server_max_request_size = Some(self.cfg.max_client_receive_size);
+        reply.server_max_reply_size = Some(self.cfg.max_client_send_size);
+        reply.supported_algorithms = Some(advertised_algorithms());
+        self.send(id, &reply);
+    }
+
+    /// One line per INIT for the operator: who joined which cluster, or why not (the only
+    /// line for a refused INIT).
+    pub(super) fn log_init(&self, id: ClientId, msg: &Message, code: ReplyError) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let cluster = String::from_utf8_lossy(client.cluster_name.as_deref().unwrap_or_default());
+        let node = msg.node_id.unwrap_or(0);
+        if code == ReplyError::NoError {
+            let algorithm = msg
+                .decision_algorithm
+                .and_then(Algorithm::from_u16)
+                .map_or("?", Algorithm::as_str);
+            log::info!(
+                "client {}: node {node} of cluster '{cluster}' joined ({algorithm})",
+                client.addr
+            );
+        } else {
+            log::warn!(
+                "client {} refused: INIT of node {node} for cluster '{cluster}': {}",
+                client.addr,
+                crate::refusal::words(code, &self.cfg)
+            );
+        }
+    }
+
+    /// Upstream's INIT checks in upstream's order, quirks included (docs/protocol.md,
+    /// "INIT checks" and "Second INIT of a member"): a later check may overwrite an earlier error (13 for the heartbeat, 12 for
+    /// the algorithm), and values are stored even when an earlier check failed.
+    ///
+    /// A client that already completed INIT is answered 17 (or the earlier error). Of the
+    /// fields upstream then overwrites in a live member, only the ring id is taken over, as
+    /// upstream does (replies carry it). Deviation: the member keeps its node id, heartbeat
+    /// interval, tie-breaker and algorithm, where upstream would store the INIT's (zero when
+    /// absent: tie-breaker mode 0, which no algorithm knows).
+    pub(super) fn init_cascade(&mut self, id: ClientId, msg: &Message, now: Instant) -> ReplyError {
+        use ReplyError::{DoesntContainRequiredOption as Missing, NoError};
+        let Some(client) = self.clients.get(&id) else {
+            return ReplyError::InternalError;
+        };
+        let initialised = client.cluster.is_some();
+        let cluster_name = client.cluster_name.clone();
+        let mut err = if cluster_name.is_none() {
+            ReplyError::PreinitRequired
+        } else {
+            NoError
+        };
+        if err == NoError && msg.node_id.is_none() {
+            err = Missing;
+        }
+        let node_id = msg.node_id.unwrap_or(0);
+        let ring_id = msg.ring_id.unwrap_or_default();
+        if err == NoError && msg.ring_id.is_none() {
+            err = Missing;
+        } else if initialised {
+            // Upstream stores the INIT's ring id (0.0 when absent) whenever this check does
+            // not fail, so a member's refused second INIT replaces the ring id its later
+            // replies carry.
+            if let Some(node) = self.node_mut(id) {
+                node.ring_id = ring_id;
+            }
+        }
+        if err == NoError && msg.heartbeat_interval.is_none() {
+            err = Missing;
+        } else {
+            // Runs even after an earlier error, with 0 for a missing value: hence error 13
+            // for INIT {SEQ, NODE_ID} before PREINIT.
+            let hb = msg.heartbeat_interval.unwrap_or(0);
+            if !self.heartbeat_in_range(hb) {
+                err = ReplyError::InvalidHeartbeatInterval;
+            } else if !initialised {
+                if let Some(client) = self.clients.get_mut(&id) {
+                    client.heartbeat_interval = hb;
+                }
+                if !self.rearm_dpd(id, now) {
+                    err = ReplyError::InvalidHeartbeatInterval;
+                }
+            }
+        }
+        if err == NoError && msg.tie_breaker.is_none() {
+            err = Missing;
+        }
+        let algorithm = if err == NoError && msg.decision_algorithm.is_none() {
+            err = Missing;
+            None
+        } else {
+            let algorithm = Algorithm::from_u16(msg.decision_algorithm.unwrap_or(0));
+            if algorithm.is_none() {
+                err = ReplyError::UnsupportedDecisionAlgorithm;
+            }
+            algorithm
+        };
+        let (NoError, Some(name), Some(tie_breaker), Some(algorithm)) =
+            (err, cluster_name, msg.tie_breaker, algorithm)
+        else {
+            return err;
+        };
+        if let Some(cluster) = self.clusters.find(&name) {
+            for other in &cluster.nodes {
+                if other.client == id {
+                    return ReplyError::DuplicateNodeId;
+                }
+                if other.tie_breaker != tie_breaker {
+                    return ReplyError::TieBreakerDiffersFromOtherNodes;
+                }
+                if other.algorithm != algorithm {
+                    return ReplyError::AlgorithmDiffersFromOtherNodes;
+                }
+                if other.node_id == node_id {
+                    return ReplyError::DuplicateNodeId;
+                }
+            }
+        }
+        if initialised {
+            return ReplyError::DuplicateNodeId;
+        }
+        let mut node = Node::new(id, node_id, algorithm, tie_breaker, ring_id);
+        node.keep_active_partition_tie_breaker = self.cfg.keep_active_partition_tie_breaker;
+        let (cluster, me) = self.clusters.add_node(&name, node);
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.cluster = Some(name);
+        }
+        let hb = self.clients.get(&id).map_or(0, |c| c.heartbeat_interval);
+        let mut votes = Vec::new();
+        algo::client_init(&mut Ctx {
+            cluster,
+            me,
+            now,
+            heartbeat_interval: hb,
+            votes: &mut votes,
+        });
+        self.send_vote_infos(votes);
+        NoError
+    }
+}
