@@ -4,12 +4,18 @@
 //! initialised. A router without a hardware RNG can wait a long time after boot; callers
 //! probe first so they can say they are waiting instead of hanging silently.
 
-use std::io;
+use rustix::io::Errno;
+use rustix::rand::{getrandom, GetRandomFlags};
 
 /// `true` if getrandom(2) would return at once, `false` if it would block now.
+///
+/// GRND_NONBLOCK makes the call fail with EAGAIN instead of blocking while the pool is not
+/// initialised. Any other outcome (a byte, EINTR, ENOSYS on an old kernel) counts as ready:
+/// only EAGAIN proves that ring's blocking call would wait.
 pub fn random_pool_ready() -> bool {
     let mut byte = [0u8; 1];
-    // SAFETY: the buffer is valid for 1 byte; GRND_NONBLOCK makes the call return at once.
-    let rc = unsafe { libc::getrandom(byte.as_mut_ptr().cast(), 1, libc::GRND_NONBLOCK) };
-    !(rc < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN))
+    !matches!(
+        getrandom(&mut byte, GetRandomFlags::NONBLOCK),
+        Err(Errno::AGAIN)
+    )
 }

@@ -6,6 +6,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
+use rustix::process::Pid;
+
 use crate::error::StoreError;
 
 /// Owner and group to give to a new file or directory.
@@ -20,8 +24,7 @@ pub struct Owner {
 /// Upstream's script does `chown --reference=/etc/corosync/qnetd` on every file it creates, only
 /// when run as root, so that a daemon running as a service user can read what root created.
 pub fn reference_owner(reference: &Path) -> Option<Owner> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         return None;
     }
     let meta = fs::metadata(reference).ok()?;
@@ -50,8 +53,7 @@ pub fn key_mode(dir: &Path, owner: Option<Owner>) -> u32 {
     let Ok(meta) = fs::metadata(dir) else {
         return 0o600;
     };
-    // SAFETY: getegid has no preconditions and cannot fail.
-    let gid = owner.map_or_else(|| unsafe { libc::getegid() }, |o| o.gid);
+    let gid = owner.map_or_else(|| rustix::process::getegid().as_raw(), |o| o.gid);
     if meta.mode() & 0o040 != 0 && gid == meta.gid() {
         0o640
     } else {
@@ -175,17 +177,15 @@ impl StoreLock {
             }
             Err(e) => return Err(StoreError::io(what(), e)),
         };
-        use std::os::fd::AsRawFd;
+        // Blocking LOCK_EX: waits for the other writer; a signal (EINTR) only restarts the wait.
         loop {
-            // SAFETY: the descriptor is open for the whole call.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                remove_stale_temps(dir);
-                return Ok(StoreLock { _file: file });
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(StoreError::io(what(), err));
+            match rustix::fs::flock(&file, FlockOperation::LockExclusive) {
+                Ok(()) => {
+                    remove_stale_temps(dir);
+                    return Ok(StoreLock { _file: file });
+                }
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(StoreError::io(what(), e.into())),
             }
         }
     }
@@ -204,13 +204,19 @@ fn remove_stale_temps(dir: &Path) {
         let Some(pid) = name.to_str().and_then(temp_file_pid) else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0
-            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if gone {
+        if writer_gone(pid) {
             let _ = fs::remove_file(ent.path());
         }
     }
+}
+
+/// Whether no process `pid` exists: kill(pid, 0) fails with ESRCH. EPERM (it exists, as
+/// another user's) or any other answer keeps the temp file.
+fn writer_gone(pid: i32) -> bool {
+    let Some(pid) = Pid::from_raw(pid) else {
+        return false;
+    };
+    matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))
 }
 
 /// The writer's pid if `name` is one of our temp file names.
@@ -247,5 +253,85 @@ mod tests {
         ] {
             assert_eq!(temp_file_pid(other), None, "{other}");
         }
+    }
+
+    /// A fresh empty directory under the system temp dir, removed by the caller.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("certtool-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_store_lock_excludes_a_second_holder_until_dropped() {
+        let dir = scratch("lock");
+        let first = StoreLock::acquire(&dir, None).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        let waiter = std::thread::spawn(move || {
+            let _second = StoreLock::acquire(&d, None).unwrap();
+            tx.send(()).unwrap();
+        });
+        let wait = std::time::Duration::from_millis(300);
+        assert!(
+            rx.recv_timeout(wait).is_err(),
+            "second lock taken while the first is held"
+        );
+        drop(first);
+        assert!(
+            rx.recv_timeout(wait * 10).is_ok(),
+            "second lock not taken after release"
+        );
+        waiter.join().unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_the_temp_files_of_dead_writers_are_removed() {
+        let dir = scratch("temps");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let alive = dir.join(format!(".a.crt.tmp.{}", std::process::id()));
+        let stale = dir.join(format!(".b.crt.tmp.{dead}"));
+        let init = dir.join(".c.crt.tmp.1"); // pid 1 exists (and is not ours: EPERM if not root)
+        for f in [&alive, &stale, &init] {
+            fs::write(f, b"x").unwrap();
+        }
+        drop(StoreLock::acquire(&dir, None).unwrap());
+        assert!(
+            alive.exists() && init.exists(),
+            "a live writer's temp file was removed"
+        );
+        assert!(!stale.exists(), "a dead writer's temp file was kept");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn euid_egid_and_the_random_pool_are_read() {
+        // The test machine booted long ago: its pool is ready.
+        assert!(crate::random_pool_ready());
+        let dir = scratch("ids");
+        let id = |flag| {
+            std::process::Command::new("id")
+                .arg(flag)
+                .output()
+                .unwrap()
+                .stdout
+        };
+        let as_root = id("-u") == b"0\n";
+        assert_eq!(reference_owner(&dir).is_some(), as_root, "geteuid");
+        // The new directory has our egid (temp dir without setgid), so a group-readable one
+        // gives 0640 keys; the group is read by getegid.
+        fs::set_permissions(&dir, Permissions::from_mode(0o750)).unwrap();
+        let ours = fs::metadata(&dir).unwrap().gid().to_string() + "\n";
+        let expected = if id("-g") == ours.as_bytes() {
+            0o640
+        } else {
+            0o600
+        };
+        assert_eq!(key_mode(&dir, None), expected, "getegid");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,6 +3,10 @@
 //! and `corosync-qnetd-certutil` commands. Never runs an external program, except for the
 //! migration from and to an upstream NSS database (`nss_import`, `nss_export`), which runs
 //! NSS's certutil/pk12util (`nss_tools`) on the host that has them.
+//!
+//! System calls go through rustix, so the crate has no `unsafe` of its own.
+
+#![forbid(unsafe_code)]
 
 pub mod bundle;
 pub mod certinfo;
