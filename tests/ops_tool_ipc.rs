@@ -1,6 +1,6 @@
-//! Our status socket server (`status::ipc::serve`) and our `corosync-qnetd-tool`, each checked
-//! against Debian's 3.0.3 tool: same bytes on stdout and stderr, same exit codes, for every
-//! flag, with two clusters in the snapshot.
+//! Our status socket server (`status::ipc::serve_with_limits`) and our `corosync-qnetd-tool`,
+//! each checked against Debian's 3.0.3 tool: same bytes on stdout and stderr, same exit codes,
+//! for every flag, with two clusters in the snapshot.
 
 mod ops_common;
 
@@ -77,7 +77,7 @@ fn debian_tool_and_ours_agree_on_our_server() {
     let shut_down = server.shut_down.clone();
     assert!(
         server.join(Duration::from_secs(5)),
-        "serve() did not return after -H"
+        "serve_with_limits() did not return after -H"
     );
     assert!(shut_down.load(Ordering::SeqCst));
 }

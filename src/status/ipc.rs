@@ -259,19 +259,10 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     UnixListener::bind(path)
 }
 
-/// Serve the status socket with upstream's default limits until a client's `shutdown`
-/// request has been answered; then call `shutdown` and return.
-pub async fn serve(
-    listener: UnixListener,
-    snapshot: impl Fn() -> ServerStatus,
-    shutdown: impl Fn(),
-) {
-    serve_with_limits(listener, IpcLimits::default(), snapshot, shutdown).await
-}
-
-/// [`serve`] with explicit limits. Connections are handled concurrently on a small local
-/// executor that lives inside this future, so the daemon only has to spawn (or select on)
-/// this one future.
+/// Serve the status socket with `limits` until a client's `shutdown` request has been
+/// answered; then call `shutdown` and return. Connections are handled concurrently on a small
+/// local executor that lives inside this future, so the daemon only has to spawn (or select
+/// on) this one future.
 ///
 /// When all `max_clients` slots are taken, the connection that has waited longest without
 /// sending a complete request is closed to make room (upstream closes the new one instead).
