@@ -2,6 +2,9 @@
 //!
 //! The wire codec ([`proto`]), the per-connection protocol engine ([`engine`]) and the decision
 //! algorithms ([`algo`]) are pure code: no sockets, no clocks. [`server`] drives them with smol.
+//! System calls go through rustix or std: the crate has no `unsafe` of its own.
+
+#![forbid(unsafe_code)]
 
 // First: its `println!`, `print!` and `eprintln!` replace std's in every module below.
 #[macro_use]

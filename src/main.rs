@@ -1,6 +1,8 @@
 //! One binary, several names: `qnetd` (native CLI) and, chosen by argv[0], upstream's
 //! `corosync-qnetd`, `corosync-qnetd-certutil` and `corosync-qnetd-tool`.
 
+#![forbid(unsafe_code)]
+
 // musl's own malloc (mallocng) keeps ~75% more memory per client than dlmalloc for this
 // daemon's allocation pattern (measured: 32.7 kB vs 18.5 kB per idle TLS client at 2,000
 // clients, tools/bench). glibc builds keep glibc's malloc, which behaves like dlmalloc.
