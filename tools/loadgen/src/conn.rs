@@ -2,12 +2,12 @@
 //! the same one the daemon and `qnetd probe` use.
 
 use futures_rustls::client::TlsStream;
-use qnetd::server::stream::Replay;
+use qnetd::tls::stream::Replay;
 use smol::io::AsyncWriteExt;
 use smol::net::TcpStream;
 use std::io;
 
-pub type Conn = qnetd::server::stream::Conn<TcpStream, TlsStream<Replay<TcpStream>>>;
+pub type Conn = qnetd::tls::stream::Conn<TcpStream, TlsStream<Replay<TcpStream>>>;
 
 /// A plain connection; nothing to replay (the server speaks only after our request).
 pub fn plain(tcp: TcpStream) -> Conn {
