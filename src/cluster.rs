@@ -8,7 +8,6 @@
 
 use std::time::Instant;
 
-use crate::algo;
 use crate::proto::types::{Algorithm, Heuristics, NodeInfo, RingId, TieBreaker, Vote};
 
 /// Identifies one client connection for the lifetime of the engine.
@@ -46,7 +45,7 @@ pub struct Node {
     pub last_sent_vote: Option<Vote>,
     pub last_sent_ack_nack_vote: Option<Vote>,
     /// Per-node data of the decision algorithms.
-    pub algo: algo::NodeData,
+    pub algo: algo_state::NodeData,
     /// The per-client algorithm timer (only LMS schedules it).
     pub algo_timer: Option<Instant>,
     /// Sequence numbers of VOTE_INFOs sent by the algorithm timer (first is 1).
@@ -77,7 +76,7 @@ impl Node {
             regular_heuristics: Heuristics::Undefined,
             last_sent_vote: None,
             last_sent_ack_nack_vote: None,
-            algo: algo::NodeData::default(),
+            algo: algo_state::NodeData::default(),
             algo_timer: None,
             algo_timer_vote_info_seq: 0,
         }
@@ -105,7 +104,7 @@ pub struct Cluster {
     /// Sorted by node id ascending; never empty while the cluster exists.
     pub nodes: Vec<Node>,
     /// Cluster-wide data of the ffsplit algorithm.
-    pub ffsplit: algo::ffsplit::ClusterData,
+    pub ffsplit: algo_state::ffsplit::ClusterData,
 }
 
 impl Cluster {
@@ -113,7 +112,7 @@ impl Cluster {
         Cluster {
             name,
             nodes: Vec::new(),
-            ffsplit: algo::ffsplit::ClusterData::default(),
+            ffsplit: algo_state::ffsplit::ClusterData::default(),
         }
     }
 
@@ -215,6 +214,61 @@ impl ClusterList {
     /// Forget everything (server shutdown).
     pub fn clear(&mut self) {
         self.clusters.clear();
+    }
+}
+
+/// What the decision algorithms (`algo`) keep per node and per cluster: plain data, here with
+/// the state it belongs to, so that `cluster` needs nothing from `algo`.
+pub mod algo_state {
+    use crate::proto::types::Vote;
+
+    /// Per-node data of every algorithm (a node only ever uses the part of its own algorithm).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct NodeData {
+        pub ffsplit: ffsplit::NodeData,
+        /// 2NODELMS and LMS: entries in the last config node list.
+        pub num_config_nodes: usize,
+        /// 2NODELMS and LMS: the last stored result; None = never evaluated ("newcomer").
+        pub last_result: Option<Vote>,
+    }
+
+    /// FFSPLIT's phases and bookkeeping (`algo::ffsplit`).
+    pub mod ffsplit {
+        use crate::proto::types::NodeInfo;
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub enum ClusterPhase {
+            #[default]
+            WaitingForChange,
+            WaitingForStableMembership,
+            SendingNacks,
+            SendingAcks,
+        }
+
+        /// Cluster-wide ffsplit state.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct ClusterData {
+            pub phase: ClusterPhase,
+            /// Membership list of the partition chosen last time (for the KAP tie-breaker).
+            pub quorate_partition: Vec<NodeInfo>,
+        }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+        pub enum NodePhase {
+            #[default]
+            WaitingForChange,
+            SendingNack,
+            SendingAck,
+        }
+
+        /// Per-node ffsplit state.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct NodeData {
+            pub phase: NodePhase,
+            /// Sequence number of the last VOTE_INFO sent to this node (first is 1); only a
+            /// VOTE_INFO_REPLY carrying it counts.
+            pub vote_info_expected_seq: u32,
+        }
     }
 }
 

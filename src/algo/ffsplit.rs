@@ -9,43 +9,11 @@
 
 use log::debug;
 
-use super::{tie_breaker_node, Ctx};
+use super::{tie_breaker_node, Ctx, Decision};
 use crate::cluster::{contains_node, Cluster, VoteInfo};
 use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, TieBreaker, Vote};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClusterPhase {
-    #[default]
-    WaitingForChange,
-    WaitingForStableMembership,
-    SendingNacks,
-    SendingAcks,
-}
-
-/// Cluster-wide ffsplit state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClusterData {
-    pub phase: ClusterPhase,
-    /// Membership list of the partition chosen last time (for the KAP tie-breaker).
-    pub quorate_partition: Vec<NodeInfo>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum NodePhase {
-    #[default]
-    WaitingForChange,
-    SendingNack,
-    SendingAck,
-}
-
-/// Per-node ffsplit state.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeData {
-    pub phase: NodePhase,
-    /// Sequence number of the last VOTE_INFO sent to this node (first is 1); only a
-    /// VOTE_INFO_REPLY carrying it counts.
-    pub vote_info_expected_seq: u32,
-}
+pub use crate::cluster::algo_state::ffsplit::{ClusterData, ClusterPhase, NodeData, NodePhase};
 
 /// The calling node as DECIDE sees it: its new (not yet stored) values, or `leaving`.
 struct Caller {
@@ -109,14 +77,65 @@ impl Caller {
     }
 }
 
-pub fn client_init(ctx: &mut Ctx) {
+pub struct Ffsplit;
+
+impl Decision for Ffsplit {
+    fn client_init(&self, ctx: &mut Ctx) {
+        client_init(ctx)
+    }
+
+    fn config_node_list_received(
+        &self,
+        ctx: &mut Ctx,
+        nodes: &[NodeInfo],
+        initial: bool,
+    ) -> Result<Vote, ReplyError> {
+        config_node_list_received(ctx, nodes, initial)
+    }
+
+    fn membership_node_list_received(
+        &self,
+        ctx: &mut Ctx,
+        ring_id: RingId,
+        nodes: &[NodeInfo],
+        heuristics: Heuristics,
+    ) -> Result<Vote, ReplyError> {
+        membership_node_list_received(ctx, ring_id, nodes, heuristics)
+    }
+
+    /// FFSPLIT decides on its own schedule: a node may not ask.
+    fn ask_for_vote_received(&self, _ctx: &mut Ctx) -> Result<Vote, ReplyError> {
+        Err(ReplyError::UnsupportedDecisionAlgorithmMessage)
+    }
+
+    fn vote_info_reply_received(&self, ctx: &mut Ctx, seq: u32) {
+        vote_info_reply_received(ctx, seq)
+    }
+
+    fn heuristics_change_received(
+        &self,
+        ctx: &mut Ctx,
+        heuristics: Heuristics,
+    ) -> Result<Vote, ReplyError> {
+        heuristics_change_received(ctx, heuristics)
+    }
+
+    /// A node that leaves changes the partitions, unless every node leaves at once.
+    fn client_disconnect(&self, ctx: &mut Ctx, server_going_down: bool) {
+        if !server_going_down {
+            client_disconnect(ctx);
+        }
+    }
+}
+
+fn client_init(ctx: &mut Ctx) {
     if ctx.cluster.nodes.len() == 1 {
         ctx.cluster.ffsplit = ClusterData::default();
     }
     ctx.cluster.nodes[ctx.me].algo = super::NodeData::default();
 }
 
-pub fn config_node_list_received(
+fn config_node_list_received(
     ctx: &mut Ctx,
     nodes: &[NodeInfo],
     initial: bool,
@@ -144,7 +163,7 @@ pub fn config_node_list_received(
     Ok(decide(ctx.cluster, &caller, ctx.votes))
 }
 
-pub fn membership_node_list_received(
+fn membership_node_list_received(
     ctx: &mut Ctx,
     ring_id: RingId,
     nodes: &[NodeInfo],
@@ -172,10 +191,7 @@ pub fn membership_node_list_received(
     Ok(decide(ctx.cluster, &caller, ctx.votes))
 }
 
-pub fn heuristics_change_received(
-    ctx: &mut Ctx,
-    heuristics: Heuristics,
-) -> Result<Vote, ReplyError> {
+fn heuristics_change_received(ctx: &mut Ctx, heuristics: Heuristics) -> Result<Vote, ReplyError> {
     let me = &ctx.cluster.nodes[ctx.me];
     if me.config_nodes.is_empty() || me.membership_nodes.is_empty() {
         return Ok(Vote::AskLater);
@@ -192,7 +208,7 @@ pub fn heuristics_change_received(
 }
 
 /// Re-decide without the leaving caller (it is still in the node list while this runs).
-pub fn client_disconnect(ctx: &mut Ctx) {
+fn client_disconnect(ctx: &mut Ctx) {
     let me = &ctx.cluster.nodes[ctx.me];
     let caller = Caller {
         me: ctx.me,
@@ -205,7 +221,7 @@ pub fn client_disconnect(ctx: &mut Ctx) {
     decide(ctx.cluster, &caller, ctx.votes);
 }
 
-pub fn vote_info_reply_received(ctx: &mut Ctx, seq: u32) {
+fn vote_info_reply_received(ctx: &mut Ctx, seq: u32) {
     let me = ctx.me;
     let node = &mut ctx.cluster.nodes[me];
     if node.algo.ffsplit.vote_info_expected_seq != seq {

@@ -9,7 +9,7 @@
 
 use log::debug;
 
-use super::{ack_if, Ctx, TimerOutcome};
+use super::{ack_if, Ctx, Decision, TimerOutcome};
 use crate::cluster::{contains_node, Node};
 use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, TieBreaker, Vote};
 
@@ -17,17 +17,46 @@ use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, TieBreaker, 
 /// never be the lowest. Kept for identical decisions.
 const LOWEST_SEARCH_START: u32 = 0x7FFF_FFFF;
 
-pub fn config_node_list_received(ctx: &mut Ctx, nodes: &[NodeInfo]) -> Result<Vote, ReplyError> {
-    ctx.cluster.nodes[ctx.me].algo.num_config_nodes = nodes.len();
-    Ok(Vote::NoChange)
-}
+pub struct Lms;
 
-pub fn timer_callback(ctx: &mut Ctx) -> TimerOutcome {
-    let ring_id = ctx.cluster.nodes[ctx.me].ring_id;
-    match run(ctx, ring_id) {
-        vote @ (Vote::Ack | Vote::Nack) => TimerOutcome::SendVote(vote),
-        // WAIT_FOR_REPLY: `run` has re-armed the timer.
-        _ => TimerOutcome::Nothing,
+impl Decision for Lms {
+    fn config_node_list_received(
+        &self,
+        ctx: &mut Ctx,
+        nodes: &[NodeInfo],
+        _initial: bool,
+    ) -> Result<Vote, ReplyError> {
+        ctx.cluster.nodes[ctx.me].algo.num_config_nodes = nodes.len();
+        Ok(Vote::NoChange)
+    }
+
+    fn membership_node_list_received(
+        &self,
+        ctx: &mut Ctx,
+        ring_id: RingId,
+        _nodes: &[NodeInfo],
+        _heuristics: Heuristics,
+    ) -> Result<Vote, ReplyError> {
+        Ok(run(ctx, ring_id))
+    }
+
+    /// A quorum list and ASK_FOR_VOTE re-run the decision in the caller's stored ring.
+    fn quorum_node_list_received(&self, ctx: &mut Ctx) -> Result<Vote, ReplyError> {
+        let ring_id = ctx.cluster.nodes[ctx.me].ring_id;
+        Ok(run(ctx, ring_id))
+    }
+
+    fn ask_for_vote_received(&self, ctx: &mut Ctx) -> Result<Vote, ReplyError> {
+        self.quorum_node_list_received(ctx)
+    }
+
+    fn timer_callback(&self, ctx: &mut Ctx) -> TimerOutcome {
+        let ring_id = ctx.cluster.nodes[ctx.me].ring_id;
+        match run(ctx, ring_id) {
+            vote @ (Vote::Ack | Vote::Nack) => TimerOutcome::SendVote(vote),
+            // WAIT_FOR_REPLY: `run` has re-armed the timer.
+            _ => TimerOutcome::Nothing,
+        }
     }
 }
 
@@ -40,7 +69,7 @@ struct Partition {
 }
 
 /// The decision for the caller, whose current ring is `ring_id`.
-pub fn run(ctx: &mut Ctx, ring_id: RingId) -> Vote {
+fn run(ctx: &mut Ctx, ring_id: RingId) -> Vote {
     ctx.cancel_timer();
     let me = ctx.me;
     let nodes = &ctx.cluster.nodes;

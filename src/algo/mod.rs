@@ -9,7 +9,7 @@
 
 pub mod ffsplit;
 pub mod lms;
-pub mod test;
+pub mod test_algorithm;
 pub mod two_node_lms;
 
 use std::time::{Duration, Instant};
@@ -20,15 +20,7 @@ use crate::proto::types::{Algorithm, Heuristics, NodeInfo, ReplyError, RingId, T
 /// Upstream's `TIMER_LIST_MAX_INTERVAL` (5 h): longer timers cannot be scheduled.
 pub const TIMER_MAX_INTERVAL_MS: u32 = 18_000_000;
 
-/// Per-node data of every algorithm (a node only ever uses the part of its own algorithm).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeData {
-    pub ffsplit: ffsplit::NodeData,
-    /// 2NODELMS and LMS: entries in the last config node list.
-    pub num_config_nodes: usize,
-    /// 2NODELMS and LMS: the last stored result; None = never evaluated ("newcomer").
-    pub last_result: Option<Vote>,
-}
+pub use crate::cluster::algo_state::NodeData;
 
 /// ACK if `cond`, else NACK.
 pub fn ack_if(cond: bool) -> Vote {
@@ -94,81 +86,109 @@ pub enum TimerOutcome {
     Error(ReplyError),
 }
 
-/// A newly initialised node joined `ctx.cluster` (it is already in the node list).
-pub fn client_init(ctx: &mut Ctx) {
-    match ctx.algorithm() {
-        Algorithm::Test => test::client_init(ctx),
-        Algorithm::Ffsplit => ffsplit::client_init(ctx),
-        Algorithm::TwoNodeLms | Algorithm::Lms => {
-            ctx.cluster.nodes[ctx.me].algo = NodeData::default();
-        }
+/// One decision algorithm's answers to what its nodes report. Every callback defaults to
+/// "no change" (upstream's callbacks that do nothing), so each algorithm's file holds exactly
+/// the answers that are its own.
+pub trait Decision {
+    /// A newly initialised node joined `ctx.cluster` (it is already in the node list).
+    fn client_init(&self, ctx: &mut Ctx) {
+        ctx.cluster.nodes[ctx.me].algo = NodeData::default();
+    }
+
+    /// NODE_LIST of type INITIAL_CONFIG (`initial`) or CHANGED_CONFIG.
+    fn config_node_list_received(
+        &self,
+        _ctx: &mut Ctx,
+        _nodes: &[NodeInfo],
+        _initial: bool,
+    ) -> Result<Vote, ReplyError> {
+        Ok(Vote::NoChange)
+    }
+
+    /// NODE_LIST of type MEMBERSHIP; `heuristics` is UNDEFINED when the message had none.
+    fn membership_node_list_received(
+        &self,
+        _ctx: &mut Ctx,
+        _ring_id: RingId,
+        _nodes: &[NodeInfo],
+        _heuristics: Heuristics,
+    ) -> Result<Vote, ReplyError> {
+        Ok(Vote::NoChange)
+    }
+
+    /// NODE_LIST of type QUORUM.
+    fn quorum_node_list_received(&self, _ctx: &mut Ctx) -> Result<Vote, ReplyError> {
+        Ok(Vote::NoChange)
+    }
+
+    fn ask_for_vote_received(&self, _ctx: &mut Ctx) -> Result<Vote, ReplyError> {
+        Ok(Vote::NoChange)
+    }
+
+    /// VOTE_INFO_REPLY carrying `seq`. Never answered.
+    fn vote_info_reply_received(&self, _ctx: &mut Ctx, _seq: u32) {}
+
+    fn heuristics_change_received(
+        &self,
+        _ctx: &mut Ctx,
+        _heuristics: Heuristics,
+    ) -> Result<Vote, ReplyError> {
+        Ok(Vote::NoChange)
+    }
+
+    /// The calling node is leaving (it is still in the cluster while this runs; its timer is
+    /// already cancelled). `server_going_down`: every node leaves at once.
+    fn client_disconnect(&self, _ctx: &mut Ctx, _server_going_down: bool) {}
+
+    /// The caller's algorithm timer fired (the engine has already cleared it).
+    fn timer_callback(&self, _ctx: &mut Ctx) -> TimerOutcome {
+        TimerOutcome::Nothing
     }
 }
 
-/// NODE_LIST of type INITIAL_CONFIG (`initial`) or CHANGED_CONFIG.
+/// The algorithm a node asked for at INIT.
+fn decision(algorithm: Algorithm) -> &'static dyn Decision {
+    match algorithm {
+        Algorithm::Test => &test_algorithm::Test,
+        Algorithm::Ffsplit => &ffsplit::Ffsplit,
+        Algorithm::TwoNodeLms => &two_node_lms::TwoNodeLms,
+        Algorithm::Lms => &lms::Lms,
+    }
+}
+
+// The engine's entry points: each asks the caller's algorithm.
+
+pub fn client_init(ctx: &mut Ctx) {
+    decision(ctx.algorithm()).client_init(ctx)
+}
+
 pub fn config_node_list_received(
     ctx: &mut Ctx,
     nodes: &[NodeInfo],
     initial: bool,
 ) -> Result<Vote, ReplyError> {
-    match ctx.algorithm() {
-        Algorithm::Test => Ok(Vote::NoChange),
-        Algorithm::Ffsplit => ffsplit::config_node_list_received(ctx, nodes, initial),
-        Algorithm::TwoNodeLms => two_node_lms::config_node_list_received(ctx, nodes),
-        Algorithm::Lms => lms::config_node_list_received(ctx, nodes),
-    }
+    decision(ctx.algorithm()).config_node_list_received(ctx, nodes, initial)
 }
 
-/// NODE_LIST of type MEMBERSHIP; `heuristics` is UNDEFINED when the message had none.
 pub fn membership_node_list_received(
     ctx: &mut Ctx,
     ring_id: RingId,
     nodes: &[NodeInfo],
     heuristics: Heuristics,
 ) -> Result<Vote, ReplyError> {
-    match ctx.algorithm() {
-        Algorithm::Test => Ok(Vote::Ack),
-        Algorithm::Ffsplit => {
-            ffsplit::membership_node_list_received(ctx, ring_id, nodes, heuristics)
-        }
-        Algorithm::TwoNodeLms => {
-            two_node_lms::membership_node_list_received(ctx, ring_id, nodes, heuristics)
-        }
-        Algorithm::Lms => Ok(lms::run(ctx, ring_id)),
-    }
+    decision(ctx.algorithm()).membership_node_list_received(ctx, ring_id, nodes, heuristics)
 }
 
-/// NODE_LIST of type QUORUM.
 pub fn quorum_node_list_received(ctx: &mut Ctx) -> Result<Vote, ReplyError> {
-    match ctx.algorithm() {
-        Algorithm::Lms => {
-            let ring_id = ctx.cluster.nodes[ctx.me].ring_id;
-            Ok(lms::run(ctx, ring_id))
-        }
-        Algorithm::Test | Algorithm::Ffsplit | Algorithm::TwoNodeLms => Ok(Vote::NoChange),
-    }
+    decision(ctx.algorithm()).quorum_node_list_received(ctx)
 }
 
 pub fn ask_for_vote_received(ctx: &mut Ctx) -> Result<Vote, ReplyError> {
-    match ctx.algorithm() {
-        Algorithm::Test => Ok(Vote::Ack),
-        Algorithm::Ffsplit => Err(ReplyError::UnsupportedDecisionAlgorithmMessage),
-        Algorithm::TwoNodeLms => Ok(ctx.cluster.nodes[ctx.me]
-            .algo
-            .last_result
-            .unwrap_or(Vote::AskLater)),
-        Algorithm::Lms => {
-            let ring_id = ctx.cluster.nodes[ctx.me].ring_id;
-            Ok(lms::run(ctx, ring_id))
-        }
-    }
+    decision(ctx.algorithm()).ask_for_vote_received(ctx)
 }
 
-/// VOTE_INFO_REPLY carrying `seq`. Never answered.
 pub fn vote_info_reply_received(ctx: &mut Ctx, seq: u32) -> Result<(), ReplyError> {
-    if ctx.algorithm() == Algorithm::Ffsplit {
-        ffsplit::vote_info_reply_received(ctx, seq);
-    }
+    decision(ctx.algorithm()).vote_info_reply_received(ctx, seq);
     Ok(())
 }
 
@@ -176,24 +196,14 @@ pub fn heuristics_change_received(
     ctx: &mut Ctx,
     heuristics: Heuristics,
 ) -> Result<Vote, ReplyError> {
-    match ctx.algorithm() {
-        Algorithm::Ffsplit => ffsplit::heuristics_change_received(ctx, heuristics),
-        Algorithm::Test | Algorithm::TwoNodeLms | Algorithm::Lms => Ok(Vote::NoChange),
-    }
+    decision(ctx.algorithm()).heuristics_change_received(ctx, heuristics)
 }
 
-/// The calling node is leaving (it is still in the cluster while this runs).
 pub fn client_disconnect(ctx: &mut Ctx, server_going_down: bool) {
     ctx.cancel_timer();
-    if ctx.algorithm() == Algorithm::Ffsplit && !server_going_down {
-        ffsplit::client_disconnect(ctx);
-    }
+    decision(ctx.algorithm()).client_disconnect(ctx, server_going_down)
 }
 
-/// The caller's algorithm timer fired (the engine has already cleared it).
 pub fn timer_callback(ctx: &mut Ctx) -> TimerOutcome {
-    match ctx.algorithm() {
-        Algorithm::Lms => lms::timer_callback(ctx),
-        Algorithm::Test | Algorithm::Ffsplit | Algorithm::TwoNodeLms => TimerOutcome::Nothing,
-    }
+    decision(ctx.algorithm()).timer_callback(ctx)
 }

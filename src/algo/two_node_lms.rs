@@ -6,10 +6,41 @@
 
 use log::debug;
 
-use super::{ack_if, tie_breaker_node, Ctx};
+use super::{ack_if, tie_breaker_node, Ctx, Decision};
 use crate::proto::types::{Heuristics, NodeInfo, ReplyError, RingId, Vote};
 
-pub fn config_node_list_received(ctx: &mut Ctx, nodes: &[NodeInfo]) -> Result<Vote, ReplyError> {
+pub struct TwoNodeLms;
+
+impl Decision for TwoNodeLms {
+    fn config_node_list_received(
+        &self,
+        ctx: &mut Ctx,
+        nodes: &[NodeInfo],
+        _initial: bool,
+    ) -> Result<Vote, ReplyError> {
+        config_node_list_received(ctx, nodes)
+    }
+
+    fn membership_node_list_received(
+        &self,
+        ctx: &mut Ctx,
+        ring_id: RingId,
+        nodes: &[NodeInfo],
+        heuristics: Heuristics,
+    ) -> Result<Vote, ReplyError> {
+        membership_node_list_received(ctx, ring_id, nodes, heuristics)
+    }
+
+    /// The last stored result, or ASK_LATER before there is one.
+    fn ask_for_vote_received(&self, ctx: &mut Ctx) -> Result<Vote, ReplyError> {
+        Ok(ctx.cluster.nodes[ctx.me]
+            .algo
+            .last_result
+            .unwrap_or(Vote::AskLater))
+    }
+}
+
+fn config_node_list_received(ctx: &mut Ctx, nodes: &[NodeInfo]) -> Result<Vote, ReplyError> {
     let node = &mut ctx.cluster.nodes[ctx.me];
     node.algo.num_config_nodes = nodes.len();
     if nodes.len() != 2 {
@@ -23,7 +54,7 @@ pub fn config_node_list_received(ctx: &mut Ctx, nodes: &[NodeInfo]) -> Result<Vo
     Ok(Vote::NoChange)
 }
 
-pub fn membership_node_list_received(
+fn membership_node_list_received(
     ctx: &mut Ctx,
     ring_id: RingId,
     nodes: &[NodeInfo],
