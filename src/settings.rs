@@ -281,8 +281,9 @@ pub struct Config {
     pub port: u16,
     pub tls: TlsMode,
     pub client_cert_required: bool,
-    /// 0 = unlimited.
-    pub max_clients: usize,
+    /// `-m`: `None` = not given, sized from the machine's memory at startup
+    /// (`server::memory`); `Some(0)` = unlimited, as upstream.
+    pub max_clients: Option<usize>,
     /// 0 = info, 1 = debug (`-d`), 2 = debug, upstream's "bump" (`-d -d`).
     pub debug: u8,
     pub settings: AdvancedSettings,
@@ -301,7 +302,7 @@ impl Default for Config {
             port: DEFAULT_PORT,
             tls: TlsMode::Supported,
             client_cert_required: true,
-            max_clients: 0,
+            max_clients: None,
             debug: 0,
             settings: AdvancedSettings::default(),
             warnings: Vec::new(),
@@ -352,7 +353,7 @@ impl Config {
     /// `-m`: 0 = unlimited.
     pub fn set_max_clients(&mut self, value: &str) -> Result<(), ConfigError> {
         match int_in(value, 0, i64::MAX as u64) {
-            Some(m) => self.max_clients = usize::try_from(m).unwrap_or(usize::MAX),
+            Some(m) => self.max_clients = Some(usize::try_from(m).unwrap_or(usize::MAX)),
             None => return err(format!("max clients value {value} is invalid")),
         }
         Ok(())

@@ -21,7 +21,7 @@ fn harness(shell: &[&str]) {
         "{shell:?}:\n{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("ok: ").count(), 9, "{stdout}");
+    assert_eq!(stdout.matches("ok: ").count(), 10, "{stdout}");
 }
 
 #[test]
@@ -64,7 +64,9 @@ fn recorded_command_lines_are_valid_qnetd_run_arguments() {
         .status;
     assert!(status.success());
     let mut checked = 0;
-    for case in 1..=5 {
+    // The memory-sized default (unset max_clients) for the shipped file, unlimited for '0'.
+    let max_clients = [None, Some(8), None, None, None, Some(0)];
+    for case in 1..=6 {
         let calls = std::fs::read_to_string(out_dir.join(format!("case{case}.calls"))).unwrap();
         let mut argv: Vec<String> = Vec::new();
         for line in calls.lines() {
@@ -85,10 +87,12 @@ fn recorded_command_lines_are_valid_qnetd_run_arguments() {
         let rest: Vec<&str> = argv[2..].iter().map(String::as_str).collect();
         let args = qnetd::cli::run::RunArgs::from_args(&["run"], &rest)
             .unwrap_or_else(|e| panic!("case {case}: {:?} rejected: {}", rest, e.output));
-        args.to_config()
+        let cfg = args
+            .to_config()
             .unwrap_or_else(|e| panic!("case {case}: {rest:?} invalid: {e:?}"));
+        assert_eq!(cfg.max_clients, max_clients[case - 1], "case {case}");
         checked += 1;
     }
-    assert_eq!(checked, 4);
+    assert_eq!(checked, 5);
     let _ = std::fs::remove_dir_all(&out_dir);
 }

@@ -144,3 +144,31 @@ fn a_stale_socket_is_replaced_and_a_foreign_one_is_left_alone() {
         d.log()
     );
 }
+
+/// Issue 15: without `-m` the limit is sized from the machine's memory, and the startup log
+/// and the status say which; `-m 0` stays upstream's unlimited.
+#[test]
+fn max_clients_defaults_to_a_memory_sized_value_and_dash_m_zero_is_unlimited() {
+    use qnetd::server::memory;
+    let kb = memory::read_mem_total_kb().unwrap();
+    let (want, _) = memory::default_max_clients(kb);
+    let tmp = TempDir::new("max-clients-default");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    let log = d.wait_log("max_clients ");
+    let line = format!("max_clients {want} (from {} MB of memory", kb / 1024);
+    assert!(log.contains(&line), "want {line:?} in:\n{log}");
+    assert!(log.contains("-m 0 for unlimited)"), "{log}");
+    let status = d.ipc("status verbose");
+    assert!(
+        status.contains(&format!("Maximum allowed clients:\t{want}\n")),
+        "{status}"
+    );
+    drop(d);
+
+    let tmp = TempDir::new("max-clients-unlimited");
+    let d = Daemon::start(&tmp, &["--tls", "off", "-m", "0"]);
+    let log = d.wait_log("max_clients ");
+    assert!(log.contains("max_clients unlimited (-m 0)"), "{log}");
+    let status = d.ipc("status verbose");
+    assert!(!status.contains("Maximum allowed clients"), "{status}");
+}

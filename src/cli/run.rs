@@ -28,7 +28,9 @@ pub struct RunArgs {
     /// whether TLS clients must present a certificate signed by our CA: on or off (default on)
     #[argh(option)]
     pub client_cert_required: Option<String>,
-    /// accept at most this many clients; 0 = unlimited (default 0)
+    /// accept at most this many clients; 0 = unlimited, as upstream (default: sized from the
+    /// machine's memory, 1/8 of MemTotal at 24 KiB per client, 256 to 16384; the startup log
+    /// says the value)
     #[argh(option, short = 'm')]
     pub max_clients: Option<String>,
     /// certificate store directory (default $QNETD_CERT_DIR, else /etc/corosync/qnetd/nssdb;
@@ -157,11 +159,18 @@ mod tests {
         assert_eq!(c.port, 15403);
         assert_eq!(c.tls, TlsMode::Required);
         assert!(!c.client_cert_required);
-        assert_eq!(c.max_clients, 3);
+        assert_eq!(c.max_clients, Some(3));
         assert_eq!(c.store_dir(), std::path::Path::new("/tmp/s"));
         assert!(!c.settings.dpd_enabled);
         assert_eq!(c.settings.lock_file, PathBuf::from("/tmp/q.pid"));
         assert_eq!(c.debug, 1);
+    }
+
+    #[test]
+    fn max_clients_not_given_is_sized_later_and_zero_is_unlimited() {
+        assert_eq!(parse(&[]).unwrap().max_clients, None);
+        assert_eq!(parse(&["-m", "0"]).unwrap().max_clients, Some(0));
+        assert_eq!(parse(&["--max-clients", "0"]).unwrap().max_clients, Some(0));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod client;
 pub mod listener;
 pub mod lockfile;
+pub mod memory;
 pub mod ratelog;
 pub mod revocation;
 pub mod runfiles;
@@ -46,6 +47,8 @@ pub enum Out {
 /// State shared by the daemon's tasks (all on one thread).
 pub struct Daemon {
     pub cfg: Config,
+    /// The `max_clients` in force (0 = unlimited): `cfg.max_clients`, or sized from memory.
+    pub max_clients: usize,
     pub engine: RefCell<Engine>,
     /// The FIFO of every connected client.
     pub fifos: RefCell<HashMap<ClientId, Sender<Out>>>,
@@ -93,7 +96,7 @@ impl Daemon {
         ServerStatus {
             listen_addr: self.cfg.listen_addr.clone(),
             port: self.cfg.port,
-            max_clients: self.cfg.max_clients,
+            max_clients: self.max_clients,
             ..self.engine.borrow().status(Instant::now())
         }
     }
@@ -214,6 +217,13 @@ fn start(cfg: Config) -> Result<(), String> {
     for warning in &cfg.warnings {
         log::warn!("{warning}");
     }
+    // /proc/meminfo is read only when -m is not given.
+    let max_clients = memory::resolve(cfg.max_clients, memory::read_mem_total_kb);
+    match max_clients.source {
+        memory::Source::Unknown(_) => log::warn!("{}", max_clients.words()),
+        _ => log::info!("{}", max_clients.words()),
+    }
+    let max_clients = max_clients.value;
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
     let revocations = Revocations::new(load_revocations(&cfg)?);
@@ -234,6 +244,7 @@ fn start(cfg: Config) -> Result<(), String> {
 
     let daemon = Rc::new(Daemon {
         engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),
+        max_clients,
         fifos: RefCell::new(HashMap::new()),
         tls,
         revocations,
@@ -409,7 +420,7 @@ async fn accept_loop(
     tcp: Async<TcpListener>,
 ) -> String {
     let admission = admission::Admission::new(admission::Limits {
-        max_clients: daemon.cfg.max_clients,
+        max_clients: daemon.max_clients,
         max_preinit: daemon.cfg.settings.max_preinit_clients,
         max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
     });
@@ -454,6 +465,7 @@ mod tests {
         let cfg = Config::default();
         Daemon {
             engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),
+            max_clients: 0,
             fifos: RefCell::new(HashMap::new()),
             tls: None,
             revocations: Revocations::new(RevocationList::default()),

@@ -266,6 +266,31 @@ config qnetd 'main'
 	list setting 'listen_backlog=20'
 EOF
 
+# 5a. max_clients '0' (upstream's unlimited, the old shipped default) is passed on: only an
+#    unset max_clients leaves the daemon to size it from memory (cases 1 and 5).
+cat >"$work/expected" <<'EOF'
+config_load [qnetd]
+mkdir [-p] [/var/run/corosync-qnetd]
+chmod [0770] [/var/run/corosync-qnetd]
+procd_open_instance
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_append_param [command] [--client-cert-required] [on]
+procd_append_param [command] [--max-clients] [0]
+procd_set_param [respawn] [3600] [5] [5]
+procd_set_param [no_new_privs] [1]
+procd_set_param [reload_signal] [HUP]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
+procd_close_instance
+procd_add_reload_trigger [qnetd]
+EOF
+run_case "max_clients 0 stays unlimited" <<EOF
+config qnetd 'main'
+	option max_clients '0'
+	option store '$work/store'
+EOF
+
 # 6. After `qnetd install` made the user: the daemon runs as qnetd, owns the run directory,
 #    and a store that does not exist yet is made the group's, for --init-store.
 echo 'qnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false' >>"$PASSWD_FILE"

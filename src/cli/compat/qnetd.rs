@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(c.port, 5404);
         assert_eq!(c.tls, TlsMode::Required);
         assert!(!c.client_cert_required);
-        assert_eq!(c.max_clients, 7);
+        assert_eq!(c.max_clients, Some(7));
         assert!(!c.settings.dpd_enabled);
         assert_eq!(c.store_dir(), std::path::Path::new("/tmp/db"));
         assert_eq!(c.settings.listen_backlog, 3);
