@@ -3,12 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-// musl's own malloc (mallocng) keeps ~75% more memory per client than dlmalloc for this
-// daemon's allocation pattern (measured: 32.7 kB vs 18.5 kB per idle TLS client at 2,000
-// clients, tools/bench). glibc builds keep glibc's malloc, which behaves like dlmalloc.
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+// The static musl builds' allocator is dlmalloc: see src/alloc.rs.
 
 use std::process::ExitCode;
 

@@ -101,6 +101,8 @@ impl Refusal {
 #[derive(Debug, Default)]
 struct Counts {
     clients: usize,
+    /// The most `clients` since [`Admission::take_peak`] last asked.
+    peak: usize,
     preinit: usize,
     /// Only sources with pre-INIT connections: entries go when their count reaches 0, so a
     /// flood from many addresses leaves nothing behind.
@@ -157,6 +159,7 @@ impl Admission {
             ));
         }
         counts.clients += 1;
+        counts.peak = counts.peak.max(counts.clients);
         counts.preinit += 1;
         *counts.preinit_by_source.entry(source).or_insert(0) += 1;
         Ok(Ticket {
@@ -168,6 +171,15 @@ impl Admission {
     /// Connections holding a ticket now.
     pub fn clients(&self) -> usize {
         self.counts.borrow().clients
+    }
+
+    /// The most connections held at once since the last call (at least the number now);
+    /// starts again from the number now.
+    pub fn take_peak(&self) -> usize {
+        let mut counts = self.counts.borrow_mut();
+        let peak = counts.peak.max(counts.clients);
+        counts.peak = counts.clients;
+        peak
     }
 
     /// Of those, the ones whose INIT was not accepted yet.
@@ -235,6 +247,20 @@ mod tests {
         assert!(a.admit(ip("10.0.0.3")).is_err());
         drop(t2);
         assert!(a.admit(ip("10.0.0.3")).is_ok());
+    }
+
+    #[test]
+    fn the_peak_is_kept_until_taken() {
+        let a = Admission::new(Limits::default());
+        let tickets: Vec<Ticket> = (0..5).map(|_| a.admit(ip("10.0.0.1")).unwrap()).collect();
+        let keep = a.admit(ip("10.0.0.2")).unwrap();
+        drop(tickets);
+        assert_eq!(a.take_peak(), 6);
+        // Taken: it starts again from the one connection left.
+        assert_eq!(a.take_peak(), 1);
+        drop(keep);
+        assert_eq!(a.take_peak(), 1);
+        assert_eq!(a.take_peak(), 0);
     }
 
     #[test]

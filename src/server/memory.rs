@@ -1,7 +1,13 @@
+//! The daemon and the machine's memory (issue 15).
+//!
 //! How many clients the daemon accepts when `-m` is not given: sized from the machine's
-//! memory (issue 15), so a flood of clients cannot take a small router's memory, while
-//! `-m 0` keeps upstream's unlimited. The computation is pure; only [`read_mem_total_kb`]
-//! touches /proc.
+//! memory, so a flood of clients cannot take a small router's memory, while `-m 0` keeps
+//! upstream's unlimited. The computation is pure; only [`read_mem_total_kb`] touches /proc.
+//!
+//! And giving memory back after a flood: glibc's malloc keeps the pages of freed
+//! connections (2,000 idle connections gone left 13 MB of a 3.5 MB daemon resident), so when
+//! the connections drop to a fraction of their peak, [`release_free_memory`] asks it to
+//! return them (docs/daemon.md, Memory).
 
 /// The share of the machine's memory the connected clients may take together: 1/8.
 pub const MEMORY_SHARE_DIVISOR: u64 = 8;
@@ -110,6 +116,55 @@ impl MaxClients {
     }
 }
 
+/// Below this peak of connections a drop is ordinary churn, not a flood ending.
+pub const FLOOD_MIN_PEAK: usize = 64;
+
+/// Whether the connections have dropped far enough from their `peak` (since the last check)
+/// to `now` for freed memory to be worth giving back: to a quarter of a peak of at least
+/// [`FLOOD_MIN_PEAK`].
+pub fn flood_is_over(peak: usize, now: usize) -> bool {
+    peak >= FLOOD_MIN_PEAK && now <= peak / 4
+}
+
+/// How often the daemon checks [`flood_is_over`].
+pub const FLOOD_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The edge: every [`FLOOD_CHECK_INTERVAL`], give freed memory back to the system once a
+/// flood of connections is over. Runs forever.
+pub async fn give_back_after_floods(admission: super::admission::Admission) {
+    loop {
+        smol::Timer::after(FLOOD_CHECK_INTERVAL).await;
+        let peak = admission.take_peak();
+        let now = admission.clients();
+        if flood_is_over(peak, now) {
+            release_free_memory();
+            log::debug!("{peak} connections down to {now}: freed memory given back");
+        }
+    }
+}
+
+/// Give the allocator's free pages back to the system. glibc keeps them (its heap only
+/// shrinks from the top, and a few live allocations there pin the rest); malloc_trim(0)
+/// also releases free pages inside the heap.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)] // an FFI call: glibc has no safe binding for it
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own free lists; it takes the arena locks itself.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The static musl builds' dlmalloc (src/alloc.rs).
+#[cfg(target_env = "musl")]
+pub fn release_free_memory() {
+    crate::alloc::release_free();
+}
+
+/// Other allocators: nothing to ask.
+#[cfg(not(any(target_env = "musl", all(target_os = "linux", target_env = "gnu"))))]
+pub fn release_free_memory() {}
+
 /// MemTotal in KiB from the text of /proc/meminfo.
 pub fn parse_mem_total(meminfo: &str) -> Option<u64> {
     let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
@@ -187,6 +242,20 @@ mod tests {
             unknown.words(),
             "max_clients 256 (memory size unknown: /proc/meminfo: not found; -m 0 for unlimited)"
         );
+    }
+
+    #[test]
+    fn a_flood_is_over_at_a_quarter_of_a_peak_of_64_or_more() {
+        assert!(flood_is_over(2000, 0));
+        assert!(flood_is_over(2000, 500));
+        assert!(!flood_is_over(2000, 501));
+        assert!(flood_is_over(64, 16));
+        assert!(!flood_is_over(64, 17));
+        // Ordinary churn of a few nodes is no flood.
+        assert!(!flood_is_over(63, 0));
+        assert!(!flood_is_over(0, 0));
+        // Calling it with nothing to give back is harmless.
+        release_free_memory();
     }
 
     #[test]

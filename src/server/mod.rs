@@ -424,6 +424,8 @@ async fn accept_loop(
         max_preinit: daemon.cfg.settings.max_preinit_clients,
         max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
     });
+    ex.spawn(memory::give_back_after_floods(admission.clone()))
+        .detach();
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
