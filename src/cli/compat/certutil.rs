@@ -1,6 +1,6 @@
 //! `corosync-qnetd-certutil`: upstream's flags (`-i`, `-s -c FILE -n NAME`, `-G`, `-h`), file
 //! names, messages and exit codes, which `pvecm qdevice setup`, crmsh and pcs rely on
-//! (certificates-and-integration.md §1). Differences, on purpose:
+//! (upstream `qdevices/corosync-qnetd-certutil.sh`). Differences, on purpose:
 //! - `-s` with a bad request exits 1 and writes nothing (upstream prints success, exits 0 and
 //!   leaves a 0-byte certificate);
 //! - `-s` refuses a request whose CN is not the cluster name (the daemon would refuse the nodes);
