@@ -34,8 +34,9 @@ mod cluster;
 mod lab;
 #[path = "e2e/router.rs"]
 mod router;
-#[path = "router_support/mod.rs"]
-mod router_support;
+#[path = "support/mod.rs"]
+mod support;
+use support::router as router_support;
 
 use cluster::{node_id, Bed, DeviceConf, QNETD_HOST};
 use std::fmt::Write as _;

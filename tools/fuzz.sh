@@ -6,7 +6,7 @@
 #
 # usage: tools/fuzz.sh [SECONDS] [TARGET...]     (default 60 s, every target)
 # needs: rustup nightly toolchain, cargo-fuzz (`cargo install cargo-fuzz`)
-# The committed corpus is replayed on stable by `cargo test --test fuzz_corpus_replay`.
+# The committed corpus is replayed on stable by `cargo test --test proto fuzz_corpus_replay`.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 

@@ -1,5 +1,5 @@
 //! Property checks shared by the cargo-fuzz targets (fuzz/fuzz_targets/) and the corpus replay
-//! test that runs on stable without cargo-fuzz (tests/fuzz_corpus_replay.rs includes this file).
+//! test that runs on stable without cargo-fuzz (tests/proto/fuzz_corpus_replay.rs includes this file).
 //! Each check takes arbitrary bytes and panics when a property is broken; that is its purpose,
 //! so none of this is part of the daemon.
 

@@ -1,5 +1,5 @@
 //! The router story end to end: the lab's qnetd host becomes an "OpenWrt router" (a root of
-//! BusyBox, Dropbear and our static binary only: tests/router_support), `qnetd install`
+//! BusyBox, Dropbear and our static binary only: tests/support/router), `qnetd install`
 //! runs there, and a node drives it with `pvecm qdevice setup`'s exact ssh/scp commands,
 //! through the real OpenSSH client of this Debian (9.2, Proxmox VE 8) or of a Debian 13 root
 //! (10.0, Proxmox VE 9).

@@ -127,7 +127,7 @@ run_case() {
 	service_triggers
 	sed -e "s|@PROG@|$PROG|g" -e "s|@STORE@|$work/store|g" "$work/expected" >"$work/want"
 	cases=$((cases + 1))
-	# For tests/ops_init_d.rs, which checks that `qnetd run` accepts the recorded command.
+	# For tests/ops/ops_init_d.rs, which checks that `qnetd run` accepts the recorded command.
 	if [ -n "${QNETD_INITD_OUT:-}" ]; then
 		cp "$calls" "$QNETD_INITD_OUT/case$cases.calls"
 	fi

@@ -1,0 +1,12 @@
+//! Engine tests: the decision algorithms, sessions driven frame by frame, seeded random sessions,
+//! and the engine against Debian's corosync-qnetd.
+//! One crate per area, so the library is linked once for these tests (issue 12); shared
+//! helpers are in tests/support/.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod engine_algorithms;
+mod engine_random;
+mod engine_session;
+mod engine_vs_upstream;

@@ -1,0 +1,17 @@
+//! Operations: `qnetd doctor`, `install`, `status`, the status socket and `corosync-qnetd-tool`
+//! against Debian's, the init.d script, and the built-in SFTP server.
+//! One crate per area, so the library is linked once for these tests (issue 12); shared
+//! helpers are in tests/support/.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod ops_doctor;
+mod ops_init_d;
+mod ops_install;
+mod ops_ipc_conformance;
+mod ops_render;
+mod ops_status_cli;
+mod ops_tool_compare;
+mod ops_tool_ipc;
+mod sftp;

@@ -1,0 +1,603 @@
+//! `qnetd install`: creates the three upstream names, says so, is harmless to re-run, refuses
+//! to clobber a foreign file without --force, and the links really dispatch by argv[0].
+
+use crate::support::ops as ops_common;
+
+use ops_common::*;
+use std::path::Path;
+
+fn qnetd() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_qnetd"))
+}
+
+#[test]
+fn install_is_idempotent_and_links_work() {
+    let tmp = TempDir::new("install");
+    let dir = tmp.path().join("sbin");
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+
+    let (out, err, code) = run(qnetd(), &["install", "--dir", d]);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&err));
+    for name in [
+        "corosync-qnetd",
+        "corosync-qnetd-certutil",
+        "corosync-qnetd-tool",
+    ] {
+        assert!(
+            out.contains(&format!("install: link {d}/{name} to ")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("is not on the PATH of a non-interactive ssh session"),
+        "{out}"
+    );
+
+    let (again, _, code) = run(qnetd(), &["install", "--dir", d]);
+    let again = String::from_utf8(again).unwrap();
+    assert_eq!(code, Some(0));
+    assert!(again.contains("install: nothing to do"), "{again}");
+    assert!(!again.contains("install: link"), "{again}");
+
+    // The links answer as upstream's programs.
+    let (out, _, code) = run(&dir.join("corosync-qnetd-tool"), &["-h"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        out,
+        b"usage: corosync-qnetd-tool [-Hhlsv] [-c cluster_name] [-p qnetd_ipc_socket_path]\n"
+    );
+
+    // A foreign file is kept unless --force.
+    let foreign = dir.join("corosync-qnetd");
+    std::fs::remove_file(&foreign).unwrap();
+    std::fs::write(&foreign, b"upstream daemon").unwrap();
+    let (_, err, code) = run(qnetd(), &["install", "--dir", d]);
+    assert_eq!(code, Some(1));
+    assert!(String::from_utf8_lossy(&err).contains("refused"));
+    assert_eq!(std::fs::read(&foreign).unwrap(), b"upstream daemon");
+    let (out, _, code) = run(qnetd(), &["install", "--dir", d, "--force"]);
+    assert_eq!(code, Some(0));
+    assert!(String::from_utf8_lossy(&out).contains(&format!(
+        "replacing {d}/corosync-qnetd: it is a 15-byte file"
+    )));
+    assert_eq!(
+        std::fs::canonicalize(&foreign).unwrap(),
+        std::fs::canonicalize(qnetd()).unwrap()
+    );
+}
+
+// ---- the OpenWrt install, in a BusyBox-only root ------------------------------------------
+
+use crate::support::router as router_support;
+
+use router_support::RouterRoot;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REPO_INIT: &str = include_str!("../../init.d/qnetd");
+const REPO_UCI: &str = include_str!("../../init.d/qnetd.config");
+
+/// A router root entered through a network namespace of its own (only loopback), so the
+/// daemon the init script starts listens on 5403 there and nowhere else. Dropping it kills
+/// every process still running in the root.
+struct Router {
+    root: RouterRoot,
+    netns: Child,
+}
+
+impl Router {
+    fn new(tag: &str, openwrt: bool) -> Router {
+        let dir = std::env::temp_dir().join(format!("qnetd-router-{tag}-{}", std::process::id()));
+        let root = RouterRoot::build(&dir, &router_support::static_binary(), openwrt);
+        // Its own mount namespace too: the root's /proc and /dev (a router has them) are
+        // mounted there.
+        let setup = format!(
+            "mount --make-rprivate / && mount -t proc proc '{r}/proc' && \
+             mount --bind /dev '{r}/dev' && ip link set lo up && exec sleep 600",
+            r = root.path.display()
+        );
+        let netns = Command::new("unshare")
+            .args(["-n", "-m", "sh", "-c", &setup])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare -n (run as root)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !root.file("/proc/self").exists() {
+            // The mount is in the namespace only: look through the holder's root.
+            let through = format!("/proc/{}/root{}/proc/self", netns.id(), root.path.display());
+            if Path::new(&through).exists() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the router's /proc was not mounted"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Router { root, netns }
+    }
+
+    /// Runs `args` in the root, in its network namespace, with the PATH of an OpenWrt shell.
+    fn sh(&self, args: &[&str]) -> (String, String, i32) {
+        let out = Command::new("nsenter")
+            .args([
+                "-t",
+                &self.netns.id().to_string(),
+                "-n",
+                "-m",
+                "--",
+                "chroot",
+            ])
+            .arg(&self.root.path)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .expect("nsenter");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (out, err, code) = self.sh(args);
+        assert_eq!(code, 0, "{args:?} failed:\n{out}\n{err}");
+        out
+    }
+
+    fn read(&self, inside: &str) -> String {
+        fs::read_to_string(self.root.file(inside)).unwrap_or_default()
+    }
+
+    fn mode(&self, inside: &str) -> u32 {
+        fs::metadata(self.root.file(inside))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// What install may change, ignoring the stand-ins' own call logs and pid files.
+    fn state(&self) -> Vec<String> {
+        let mut l = self.root.listing();
+        l.retain(|e| {
+            !(e.starts_with("tmp/rc.log")
+                || e.starts_with("tmp/uci.log")
+                || e.starts_with("tmp/qnetd.log")
+                || e.starts_with("var/run/")
+                || e.starts_with("etc/corosync/qnetd/nssdb"))
+        });
+        l
+    }
+
+    /// Waits (bounded) until the daemon the init script started answers its status socket.
+    fn wait_daemon(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (out, err, code) = self.sh(&["corosync-qnetd-tool", "-s"]);
+            if code == 0 && out.contains("QNetd address") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon not answering: {out}{err}\nlog:\n{}",
+                self.read("/tmp/qnetd.log")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `Uid:`, `Gid:` and `NoNewPrivs:` of the daemon, from its /proc status (one pid
+    /// namespace: the host sees it).
+    fn daemon_credentials(&self) -> (String, String, String) {
+        let pid = self.daemon_pid().expect("daemon pid");
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+        };
+        (field("Uid:"), field("Gid:"), field("NoNewPrivs:"))
+    }
+
+    fn owner(&self, inside: &str) -> (u32, u32) {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(self.root.file(inside)).unwrap();
+        (m.uid(), m.gid())
+    }
+
+    fn daemon_pid(&self) -> Option<u32> {
+        self.read("/var/run/procd-standin/qnetd.pid")
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        // Everything whose root is this directory: the daemon the stand-in procd started.
+        let root = fs::canonicalize(&self.root.path).unwrap_or_default();
+        if let Ok(procs) = fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                if fs::read_link(p.path().join("root")).ok().as_deref() == Some(root.as_path()) {
+                    let _ = Command::new("kill").arg("-9").arg(p.file_name()).status();
+                }
+            }
+        }
+        let _ = self.netns.kill();
+        let _ = self.netns.wait();
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.root.path);
+        }
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn openwrt_install_dry_run_install_again_update_uninstall() {
+    let r = Router::new("full", true);
+
+    // --dry-run: every step printed, nothing changed.
+    let before = r.state();
+    let plan = r.ok(&["/tmp/qnetd", "install", "--dry-run", "--firewall"]);
+    for want in [
+        "install: would copy /tmp/qnetd to /usr/sbin/qnetd",
+        "install: would link /usr/sbin/corosync-qnetd-certutil to /usr/sbin/qnetd",
+        "install: would link /usr/libexec/sftp-server to /usr/sbin/qnetd",
+        "install: would write /etc/init.d/qnetd (procd script)",
+        "install: would write /etc/config/qnetd (UCI defaults)",
+        "install: would write /lib/upgrade/keep.d/qnetd",
+        "install: would create user qnetd (uid 5403) and group qnetd (gid 5403): the daemon runs as it",
+        "install: would give the certificate store /etc/corosync/qnetd/nssdb to group qnetd",
+        "install: would add firewall rule firewall.qnetd: accept TCP 5403 from zone lan",
+        "install: would run /etc/init.d/qnetd enable",
+        "install: would run /etc/init.d/qnetd start",
+    ] {
+        assert!(plan.contains(want), "missing {want:?} in:\n{plan}");
+    }
+    assert_eq!(r.state(), before, "--dry-run changed the root");
+
+    // The install itself.
+    let out = r.ok(&["/tmp/qnetd", "install", "--firewall"]);
+    assert!(!out.contains("FAILED"), "{out}");
+    let bin = fs::read(r.root.file("/tmp/qnetd")).unwrap();
+    assert_eq!(fs::read(r.root.file("/usr/sbin/qnetd")).unwrap(), bin);
+    assert_eq!(r.mode("/usr/sbin/qnetd"), 0o755);
+    assert_eq!(r.read("/etc/init.d/qnetd"), REPO_INIT);
+    assert_eq!(r.mode("/etc/init.d/qnetd"), 0o755);
+    assert_eq!(r.read("/etc/config/qnetd"), REPO_UCI);
+    assert_eq!(r.mode("/etc/config/qnetd"), 0o644);
+    for name in [
+        "corosync-qnetd",
+        "corosync-qnetd-certutil",
+        "corosync-qnetd-tool",
+    ] {
+        let link = fs::read_link(r.root.file(&format!("/usr/sbin/{name}"))).unwrap();
+        assert_eq!(link, Path::new("qnetd"), "{name}");
+    }
+    assert_eq!(
+        fs::read_link(r.root.file("/usr/libexec/sftp-server")).unwrap(),
+        Path::new("/usr/sbin/qnetd")
+    );
+    let keep = r.read("/lib/upgrade/keep.d/qnetd");
+    for want in [
+        "/usr/sbin/qnetd",
+        "/usr/sbin/corosync-qnetd",
+        "/usr/sbin/corosync-qnetd-certutil",
+        "/usr/sbin/corosync-qnetd-tool",
+        "/usr/libexec/sftp-server",
+        "/etc/init.d/qnetd",
+        "/etc/rc.d/S99qnetd",
+        "/etc/config/qnetd",
+        "/etc/corosync/qnetd/nssdb/",
+    ] {
+        assert!(
+            keep.lines().any(|l| l == want),
+            "{want} not in keep.d:\n{keep}"
+        );
+    }
+    assert!(r.root.file("/etc/rc.d/S99qnetd").exists(), "not enabled");
+    let rc = r.read("/tmp/rc.log");
+    assert!(
+        rc.contains("started qnetd pid ")
+            && rc.contains(": /usr/sbin/qnetd run --port 5403 --tls required --store /etc/corosync/qnetd/nssdb --init-store"),
+        "{rc}"
+    );
+    r.wait_daemon();
+    assert_least_privilege(&r);
+    let firewall = r.read("/etc/config/firewall.committed");
+    for want in [
+        "firewall.qnetd=rule",
+        "firewall.qnetd.src=lan",
+        "firewall.qnetd.proto=tcp",
+        "firewall.qnetd.dest_port=5403",
+        "firewall.qnetd.target=ACCEPT",
+    ] {
+        assert!(firewall.lines().any(|l| l == want), "{want}:\n{firewall}");
+    }
+    assert!(rc.contains("firewall reload"), "{rc}");
+    // The names resolve on an ssh session's PATH.
+    let found = r.ok(&["sh", "-c", "command -v corosync-qnetd-certutil"]);
+    assert_eq!(found.trim(), "/usr/sbin/corosync-qnetd-certutil");
+
+    // Again: nothing to do, nothing changed, the daemon not restarted.
+    let pid = r.daemon_pid().expect("pid");
+    let before = r.state();
+    let again = r.ok(&["/tmp/qnetd", "install", "--firewall"]);
+    assert!(again.contains("install: nothing to do"), "{again}");
+    assert_eq!(r.state(), before);
+    assert_eq!(r.daemon_pid(), Some(pid));
+    let again = r.ok(&["/usr/sbin/qnetd", "install"]);
+    assert!(again.contains("install: nothing to do"), "{again}");
+
+    // --firewall=ZONE changes only the rule.
+    let wan = r.ok(&["/usr/sbin/qnetd", "install", "--firewall=wan"]);
+    assert!(
+        wan.contains("add firewall rule firewall.qnetd: accept TCP 5403 from zone wan"),
+        "{wan}"
+    );
+    assert!(!wan.contains("restart"), "{wan}");
+    assert!(r
+        .read("/etc/config/firewall.committed")
+        .contains("firewall.qnetd.src=wan"));
+
+    // An older script of ours is updated and the service restarted with it.
+    fs::write(
+        r.root.file("/etc/init.d/qnetd"),
+        REPO_INIT.replace("STOP=10", "STOP=10\n# older"),
+    )
+    .unwrap();
+    let upd = r.ok(&["/usr/sbin/qnetd", "install"]);
+    assert!(
+        upd.contains("write /etc/init.d/qnetd (procd script, updated): done"),
+        "{upd}"
+    );
+    assert!(upd.contains("run /etc/init.d/qnetd restart: done"), "{upd}");
+    assert_eq!(r.read("/etc/init.d/qnetd"), REPO_INIT);
+    assert!(!alive(pid), "the old daemon still runs after the restart");
+    r.wait_daemon();
+
+    // A foreign init script is refused without --force and kept.
+    fs::write(
+        r.root.file("/etc/init.d/qnetd"),
+        "#!/bin/sh\necho foreign\n",
+    )
+    .unwrap();
+    let (_, err, code) = r.sh(&["/usr/sbin/qnetd", "install"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/etc/init.d/qnetd exists and was not written by qnetd"),
+        "{err}"
+    );
+    assert_eq!(r.read("/etc/init.d/qnetd"), "#!/bin/sh\necho foreign\n");
+    let forced = r.ok(&["/usr/sbin/qnetd", "install", "--force"]);
+    assert!(forced.contains("replacing a foreign one"), "{forced}");
+    assert_eq!(r.read("/etc/init.d/qnetd"), REPO_INIT);
+    r.wait_daemon();
+
+    // uninstall: stopped, disabled, everything install made is gone; config and store stay.
+    let pid = r.daemon_pid().expect("pid");
+    let un = r.ok(&["/usr/sbin/qnetd", "uninstall"]);
+    assert!(!un.contains("FAILED"), "{un}");
+    assert!(!alive(pid), "daemon still running after uninstall");
+    for gone in [
+        "/usr/sbin/qnetd",
+        "/usr/sbin/corosync-qnetd",
+        "/usr/sbin/corosync-qnetd-certutil",
+        "/usr/sbin/corosync-qnetd-tool",
+        "/usr/libexec/sftp-server",
+        "/etc/init.d/qnetd",
+        "/etc/rc.d/S99qnetd",
+        "/lib/upgrade/keep.d/qnetd",
+    ] {
+        assert!(
+            fs::symlink_metadata(r.root.file(gone)).is_err(),
+            "{gone} left:\n{un}"
+        );
+    }
+    assert!(!r
+        .read("/etc/config/firewall.committed")
+        .contains("firewall.qnetd"));
+    assert_eq!(r.read("/etc/config/qnetd"), REPO_UCI);
+    assert!(r
+        .root
+        .file("/etc/corosync/qnetd/nssdb/qnetd-cacert.crt")
+        .is_file());
+    assert!(
+        un.contains("kept /etc/config/qnetd and the certificate store"),
+        "{un}"
+    );
+
+    assert!(
+        r.read("/etc/passwd").contains("\nqnetd:x:5403:5403:"),
+        "user removed without --purge"
+    );
+
+    // Install again from /tmp, then uninstall --purge takes the config, the store and the user.
+    r.ok(&["/tmp/qnetd", "install"]);
+    r.wait_daemon();
+    let un = r.ok(&["/usr/sbin/qnetd", "uninstall", "--purge"]);
+    assert!(
+        un.contains("remove user and group qnetd (--purge): done"),
+        "{un}"
+    );
+    assert!(!r.root.file("/etc/config/qnetd").exists());
+    assert!(!r.root.file("/etc/corosync/qnetd/nssdb").exists());
+    for file in ["/etc/passwd", "/etc/group", "/etc/shadow"] {
+        assert!(!r.read(file).contains("qnetd"), "{file}:\n{}", r.read(file));
+    }
+    assert!(r.read("/etc/passwd").starts_with("root:x:0:0:"));
+    let un = r.ok(&["/tmp/qnetd", "uninstall"]);
+    assert!(un.contains("uninstall: nothing to do"), "{un}");
+}
+
+/// The daemon the init script started runs as user qnetd with no_new_privs, the store it
+/// made is the group's, and root's corosync-qnetd-certutil (pvecm's sequence) still signs
+/// into it, its files readable by the daemon after a restart.
+fn assert_least_privilege(r: &Router) {
+    for (file, line) in [
+        (
+            "/etc/passwd",
+            "qnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false",
+        ),
+        ("/etc/group", "qnetd:x:5403:"),
+        ("/etc/shadow", "qnetd:*:0:0:99999:7:::"),
+    ] {
+        assert!(
+            r.read(file).lines().any(|l| l == line),
+            "{file}:\n{}",
+            r.read(file)
+        );
+    }
+    let (uid, gid, nnp) = r.daemon_credentials();
+    assert_eq!(uid, "5403 5403 5403 5403", "daemon's Uid");
+    assert_eq!(gid, "5403 5403 5403 5403", "daemon's Gid");
+    assert_eq!(nnp, "1", "daemon's NoNewPrivs");
+    assert_eq!(r.owner("/var/run/corosync-qnetd"), (5403, 5403));
+    let store = "/etc/corosync/qnetd/nssdb";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !r.root.file(&format!("{store}/qnetd-server.crt")).exists() {
+        assert!(Instant::now() < deadline, "the daemon made no store");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(r.owner(store).1, 5403, "store's group");
+    assert_eq!(r.mode(store), 0o770);
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/nss-certutil-3.0.3/qdevice-net-node.crq"),
+        r.root.file("/tmp/qdevice-net-node.crq"),
+    )
+    .unwrap();
+    let signed = r.ok(&[
+        "corosync-qnetd-certutil",
+        "-s",
+        "-c",
+        "/tmp/qdevice-net-node.crq",
+        "-n",
+        "mycluster",
+    ]);
+    assert!(signed.contains("Certificate stored"), "{signed}");
+    let cert = format!("{store}/cluster-mycluster.crt");
+    assert_eq!(
+        r.owner(&cert),
+        (0, 5403),
+        "root's new file takes the store's group"
+    );
+    assert_eq!(r.mode(&cert) & 0o040, 0o040, "group-readable");
+    r.ok(&["/etc/init.d/qnetd", "restart"]);
+    r.wait_daemon();
+    assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
+}
+
+#[test]
+fn a_store_made_by_root_before_install_is_given_to_the_daemons_group() {
+    let r = Router::new("rootstore", true);
+    r.ok(&["/tmp/qnetd", "cert", "init"]);
+    let store = "/etc/corosync/qnetd/nssdb";
+    assert_eq!(r.owner(&format!("{store}/qnetd-server.key")), (0, 0));
+    let out = r.ok(&["/tmp/qnetd", "install"]);
+    assert!(
+        out.contains("give the certificate store /etc/corosync/qnetd/nssdb to group qnetd"),
+        "{out}"
+    );
+    r.wait_daemon();
+    assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
+    assert_eq!(r.owner(store), (0, 5403));
+    assert_eq!(r.owner(&format!("{store}/qnetd-server.key")), (0, 5403));
+    assert_eq!(r.mode(&format!("{store}/qnetd-server.key")), 0o640);
+    // The daemon never reads the CA key: it stays root's alone.
+    assert_eq!(r.owner(&format!("{store}/qnetd-ca.key")), (0, 0));
+    let again = r.ok(&["/usr/sbin/qnetd", "install"]);
+    assert!(again.contains("install: nothing to do"), "{again}");
+}
+
+#[test]
+fn openwrt_install_never_replaces_a_real_sftp_server_or_the_users_config() {
+    let r = Router::new("keep", true);
+    let real = "#!/bin/sh\n# openssh-sftp-server\n";
+    fs::create_dir_all(r.root.file("/usr/libexec")).unwrap();
+    fs::write(r.root.file("/usr/libexec/sftp-server"), real).unwrap();
+    fs::set_permissions(
+        r.root.file("/usr/libexec/sftp-server"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fs::create_dir_all(r.root.file("/etc/config")).unwrap();
+    let mine = "config qnetd 'main'\n\toption port '15403'\n\toption store '/srv/qnetd'\n";
+    fs::write(r.root.file("/etc/config/qnetd"), mine).unwrap();
+
+    for args in [
+        &["/tmp/qnetd", "install", "--firewall"][..],
+        &["/usr/sbin/qnetd", "install", "--force"],
+    ] {
+        let out = r.ok(args);
+        assert!(
+            out.contains("kept /usr/libexec/sftp-server: a real sftp-server is there"),
+            "{out}"
+        );
+        assert!(
+            out.contains("kept /etc/config/qnetd: it is your configuration"),
+            "{out}"
+        );
+        assert_eq!(r.read("/usr/libexec/sftp-server"), real);
+        assert_eq!(r.read("/etc/config/qnetd"), mine);
+    }
+    let keep = r.read("/lib/upgrade/keep.d/qnetd");
+    assert!(keep.lines().any(|l| l == "/srv/qnetd/"), "{keep}");
+    assert!(!keep.contains("sftp-server"), "{keep}");
+    assert!(r
+        .read("/etc/config/firewall.committed")
+        .contains("firewall.qnetd.dest_port=15403"));
+    assert!(r
+        .read("/tmp/rc.log")
+        .contains("--port 15403 --tls required --store /srv/qnetd"));
+    r.ok(&["/usr/sbin/qnetd", "uninstall"]);
+    assert_eq!(
+        r.read("/usr/libexec/sftp-server"),
+        real,
+        "uninstall removed a real sftp-server"
+    );
+}
+
+#[test]
+fn install_on_a_host_that_is_not_openwrt_makes_the_links_only() {
+    let r = Router::new("plain", false);
+    let before = r.state();
+    let out = r.ok(&["/tmp/qnetd", "install", "--firewall"]);
+    assert!(
+        out.contains("this host is not OpenWrt (no /etc/openwrt_release, no /etc/rc.common)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skipped the copy to /usr/sbin/qnetd, the init script"),
+        "{out}"
+    );
+    let mut after = r.state();
+    after.retain(|e| !before.contains(e));
+    assert_eq!(
+        after,
+        vec![
+            "usr/sbin/corosync-qnetd -> /tmp/qnetd".to_string(),
+            "usr/sbin/corosync-qnetd-certutil -> /tmp/qnetd".to_string(),
+            "usr/sbin/corosync-qnetd-tool -> /tmp/qnetd".to_string(),
+        ]
+    );
+    let (out, _, code) = r.sh(&["corosync-qnetd-tool", "-h"]);
+    assert_eq!(code, 1);
+    assert!(out.starts_with("usage: corosync-qnetd-tool"), "{out}");
+    let un = r.ok(&["/tmp/qnetd", "uninstall"]);
+    assert!(un.contains("removed only the links"), "{un}");
+    assert_eq!(r.state(), before);
+}

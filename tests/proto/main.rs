@@ -1,0 +1,9 @@
+//! Wire-level tests: a real upstream session decoded and re-encoded, and the fuzz corpus replay.
+//! One crate per area, so the library is linked once for these tests (issue 12); shared
+//! helpers are in tests/support/.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod fuzz_corpus_replay;
+mod proto_wire_sample;
