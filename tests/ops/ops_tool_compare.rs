@@ -332,7 +332,9 @@ fn same_status_text_as_debian_daemon_for_the_same_sessions() {
     let debian = DebianDaemon::start(dir.path());
     let ours_dir = dir.path().join("ours");
     std::fs::create_dir_all(&ours_dir).unwrap();
-    let ours = OurDaemon::start(&ours_dir, &["--tls", "off"]);
+    // Upstream's unlimited -m: our default is sized from memory and shows in `-s -v`, where
+    // Debian's unlimited default shows no line (docs/daemon.md, "Memory").
+    let ours = OurDaemon::start(&ours_dir, &["--tls", "off", "-m", "0"]);
     let _debian_probes = connect_clusters(SocketAddr::from(([127, 0, 0, 1], debian.port)), None);
     let _our_probes = connect_clusters(ours.addr, None);
     let tool = Path::new(DEBIAN_TOOL);
