@@ -196,6 +196,12 @@ impl Router {
     /// `Uid:`, `Gid:` and `NoNewPrivs:` of the daemon, from its /proc status (one pid
     /// namespace: the host sees it).
     fn daemon_credentials(&self) -> (String, String, String) {
+        let f = self.daemon_status_fields(&["Uid:", "Gid:", "NoNewPrivs:"]);
+        (f[0].clone(), f[1].clone(), f[2].clone())
+    }
+
+    /// Fields of the daemon's /proc status, whitespace-normalised, in the order asked.
+    fn daemon_status_fields(&self, names: &[&str]) -> Vec<String> {
         let pid = self.daemon_pid().expect("daemon pid");
         let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let field = |name: &str| {
@@ -205,7 +211,7 @@ impl Router {
                 .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_default()
         };
-        (field("Uid:"), field("Gid:"), field("NoNewPrivs:"))
+        names.iter().map(|n| field(n)).collect()
     }
 
     fn owner(&self, inside: &str) -> (u32, u32) {
@@ -465,6 +471,10 @@ fn assert_least_privilege(r: &Router) {
     assert_eq!(uid, "5403 5403 5403 5403", "daemon's Uid");
     assert_eq!(gid, "5403 5403 5403 5403", "daemon's Gid");
     assert_eq!(nnp, "1", "daemon's NoNewPrivs");
+    // No capability at all (what a jail's capability set would restrict): none to drop.
+    for cap in r.daemon_status_fields(&["CapPrm:", "CapEff:", "CapAmb:"]) {
+        assert_eq!(cap, "0000000000000000", "the daemon holds capabilities");
+    }
     assert_eq!(r.owner("/var/run/corosync-qnetd"), (5403, 5403));
     let store = "/etc/corosync/qnetd/nssdb";
     let deadline = Instant::now() + Duration::from_secs(60);
