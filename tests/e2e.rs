@@ -30,6 +30,8 @@
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "e2e/emulation.rs"]
+mod emulation;
 #[path = "e2e/lab.rs"]
 mod lab;
 #[path = "e2e/router.rs"]
@@ -55,8 +57,13 @@ impl Report {
     fn new(scenario: &str, bed: &Bed) -> Report {
         Report {
             line: format!(
-                "E2E-RESULT scenario={scenario} daemon={}",
-                bed.daemon.label()
+                "E2E-RESULT scenario={scenario} daemon={}{}",
+                bed.daemon.label(),
+                bed.emulation
+                    .as_ref()
+                    .filter(|_| bed.daemon.is_ours())
+                    .map(|e| format!(" emulated={}", e.label()))
+                    .unwrap_or_default()
             ),
         }
     }

@@ -2,6 +2,7 @@
 //! which daemon serves (ours or Debian's), corosync.conf, the `pvecm qdevice setup`
 //! certificate sequence, and what the real tools report.
 
+use crate::emulation::{install_native, Emulation};
 use crate::lab::{self, Lab, Out, QNETD_ADDR, QNET_NET, RING_NET};
 use std::collections::BTreeMap;
 use std::fs;
@@ -96,6 +97,8 @@ pub struct Bed {
     /// The lab host the daemon and its certutil run on (QNETD_HOST unless a test moves it).
     pub qnetd: String,
     bin_dir: PathBuf,
+    /// Set when our binary is a foreign router build run under qemu-user (`QNETD_QEMU`).
+    pub emulation: Option<Emulation>,
 }
 
 impl Bed {
@@ -119,24 +122,14 @@ impl Bed {
         let bin_dir = lab.dir.join("bin");
         fs::create_dir_all(&bin_dir).expect("bin dir");
         // Ours is always there (the migration scenarios run both daemons, one after the other).
-        {
-            let bin = match &daemon {
-                Daemon::Ours(bin) => bin.clone(),
-                Daemon::Upstream => Daemon::our_binary(),
-            };
-            // The binary itself goes into the lab: each host gets its own /tmp, so a binary
-            // under /tmp (a checkout there) would be invisible inside the hosts.
-            let inside = bin_dir.join("qnetd");
-            if fs::hard_link(&bin, &inside).is_err() {
-                fs::copy(&bin, &inside).expect("copy the qnetd binary into the lab");
-            }
-            for alias in [
-                "corosync-qnetd",
-                "corosync-qnetd-certutil",
-                "corosync-qnetd-tool",
-            ] {
-                std::os::unix::fs::symlink("qnetd", bin_dir.join(alias)).expect("symlink");
-            }
+        let bin = match &daemon {
+            Daemon::Ours(bin) => bin.clone(),
+            Daemon::Upstream => Daemon::our_binary(),
+        };
+        let mut emulation = Emulation::from_env();
+        match emulation.as_mut() {
+            None => install_native(&bin, &bin_dir),
+            Some(emu) => emu.install(&bin, &bin_dir),
         }
         Bed {
             lab,
@@ -145,6 +138,7 @@ impl Bed {
             nodes: names,
             qnetd: QNETD_HOST.to_string(),
             bin_dir,
+            emulation,
         }
     }
 
@@ -260,6 +254,13 @@ impl Bed {
         for n in &self.nodes[1..] {
             self.node_import_p12(n, &p12);
         }
+        if let (Some(emu), Daemon::Ours(_)) = (&self.emulation, &self.daemon) {
+            let calls = emu.check_certutil_calls();
+            println!(
+                "    CA and node certificate made by the emulated certutil ({calls} calls under {})",
+                emu.label()
+            );
+        }
     }
 
     // ---- configuration and processes ----------------------------------------------------
@@ -341,6 +342,16 @@ impl Bed {
             "    [{label}] daemon listening after {:.2}s",
             took.as_secs_f64()
         );
+        if self.emulation.is_some() && self.daemon.is_ours() {
+            let pid = self.daemon_pid();
+            if let Some(emu) = &self.emulation {
+                println!(
+                    "    [{label} under {}] {}",
+                    emu.label(),
+                    emu.check_daemon(pid)
+                );
+            }
+        }
     }
 
     pub fn daemon_pid(&mut self) -> u32 {

@@ -289,9 +289,12 @@ impl Host {
         cmd
     }
 
-    /// Runs a command inside the host, bounded to 60 s.
+    /// Runs a command inside the host, bounded to 60 s (times `time_scale()`).
     pub fn run(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Out {
-        run_bounded(self.command(program).args(args), Duration::from_secs(60))
+        run_bounded(
+            self.command(program).args(args),
+            scaled(Duration::from_secs(60)),
+        )
     }
 
     /// Runs a command inside the host and fails the test if it fails.
@@ -640,7 +643,23 @@ fn remove_stale_labs() {
     }
 }
 
+/// `QNETD_E2E_TIME_SCALE` (default 1): a factor for the scenario's bounded waits, for a
+/// daemon that runs slower than natively (qemu-user). Never below 1.
+pub fn time_scale() -> f64 {
+    std::env::var("QNETD_E2E_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f >= 1.0)
+        .unwrap_or(1.0)
+}
+
+/// `limit` stretched by `time_scale()`.
+pub fn scaled(limit: Duration) -> Duration {
+    limit.mul_f64(time_scale())
+}
+
 /// Polls `probe` every `every` until it returns Some, or fails the test after `limit`
+/// (times `time_scale()`)
 /// with the last observation and `context`.
 pub fn wait_for<T>(
     what: &str,
@@ -648,6 +667,7 @@ pub fn wait_for<T>(
     every: Duration,
     mut probe: impl FnMut() -> Result<T, String>,
 ) -> (T, Duration) {
+    let limit = scaled(limit);
     let start = Instant::now();
     loop {
         let last = match probe() {
