@@ -3,7 +3,8 @@
 //! The wire codec ([`proto`]), the per-connection protocol engine ([`engine`]) and the decision
 //! algorithms ([`algo`]) are pure code: no sockets, no clocks. [`server`] drives them with smol.
 //! System calls go through rustix or std: no `unsafe` outside the two places that must hand
-//! memory back to the allocator (`alloc` for the static builds, glibc's `malloc_trim`).
+//! memory back to the allocator (`alloc` for the static builds, glibc's `malloc_trim`), and the
+//! static MIPS builds' `dlsym` (`mips_dlsym`).
 
 #![deny(unsafe_code)]
 
@@ -20,8 +21,12 @@ pub mod certname;
 pub mod alloc;
 pub mod cli;
 pub mod cluster;
+// A `dlsym` symbol that replaces musl's broken-for-non-PIC MIPS one (see its comments).
 pub mod engine;
 pub mod install;
+#[cfg(all(target_env = "musl", target_arch = "mips"))]
+#[allow(unsafe_code)]
+mod mips_dlsym;
 pub mod probe;
 pub mod proto;
 pub mod refusal;
