@@ -21,9 +21,9 @@ pub mod certname;
 pub mod alloc;
 pub mod cli;
 pub mod cluster;
-// A `dlsym` symbol that replaces musl's broken-for-non-PIC MIPS one (see its comments).
 pub mod engine;
 pub mod install;
+// A `dlsym` symbol that replaces musl's broken-for-non-PIC MIPS one (see its comments).
 #[cfg(all(target_env = "musl", target_arch = "mips"))]
 #[allow(unsafe_code)]
 mod mips_dlsym;
