@@ -296,7 +296,7 @@ impl ClientTls {
 
 /// What is wrong with the server's certificate, in words (rustls names the case only).
 fn server_cert_problem(e: &CertificateError, ca_label: &str) -> String {
-    if let Some(detail) = crate::server::tls::other_ca_detail(e) {
+    if let Some(detail) = crate::tls::words::other_ca_detail(e) {
         return format!("the server's certificate is not signed by {ca_label}{detail}");
     }
     match e {
