@@ -87,6 +87,9 @@ pub struct AdvancedSettings {
     /// Ours: the same per source address (per /64 for IPv6); 0 = unlimited. Keeps one flooding
     /// host from taking the places real nodes need.
     pub max_preinit_per_address: usize,
+    /// Ours: `ADDR:PORT` of the read-only HTTP responder (/health, /metrics, /status.json);
+    /// `None` (the default, or an empty value) = off.
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for AdvancedSettings {
@@ -117,6 +120,7 @@ impl Default for AdvancedSettings {
             handshake_timeout: Some(Duration::from_secs(30)),
             max_preinit_clients: 256,
             max_preinit_per_address: 64,
+            http_listen: None,
         }
     }
 }
@@ -232,7 +236,21 @@ const SETTINGS: &[(&str, Setter)] = &[
         s.max_preinit_per_address = int_in(v, 0, u32::MAX as u64)? as usize;
         Some(Effect::Set)
     }),
+    ("http_listen", |s, v| {
+        s.http_listen = parse_http_listen(v)?;
+        Some(Effect::Set)
+    }),
 ];
+
+/// `ADDR:PORT` (IPv6 in brackets, `[::1]:5403`), or empty = off. A port of 0 is refused: a
+/// health check needs to know where to look.
+pub fn parse_http_listen(v: &str) -> Option<Option<std::net::SocketAddr>> {
+    if v.is_empty() {
+        return Some(None);
+    }
+    let addr: std::net::SocketAddr = v.parse().ok()?;
+    (addr.port() != 0).then_some(Some(addr))
+}
 
 /// Every key `-S` accepts, in order, for help texts and error messages.
 pub fn setting_keys() -> impl Iterator<Item = &'static str> {

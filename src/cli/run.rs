@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// heartbeat_interval_max=60000, handshake_timeout=30000)
     #[argh(option, short = 'S')]
     pub setting: Vec<String>,
+    /// serve read-only HTTP on ADDR:PORT (e.g. 0.0.0.0:5404 or [::1]:5404): /health,
+    /// /metrics (Prometheus), /status.json; off by default (same as -S http_listen=)
+    #[argh(option)]
+    pub http: Option<String>,
     /// log debug messages
     #[argh(switch, short = 'd')]
     pub debug: bool,
@@ -102,6 +106,14 @@ impl RunArgs {
         }
         if let Some(path) = &self.socket {
             cfg.settings.local_socket_file = path.clone();
+        }
+        if let Some(http) = &self.http {
+            cfg.settings.http_listen =
+                crate::settings::parse_http_listen(http).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--http must be ADDR:PORT, e.g. 0.0.0.0:5404 or [::1]:5404 (got '{http}')"
+                    ))
+                })?;
         }
         cfg.debug = u8::from(self.debug);
         cfg.init_store = self.init_store;

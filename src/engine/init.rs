@@ -26,7 +26,10 @@ impl Engine {
 
     /// One line per INIT for the operator: who joined which cluster, or why not (the only
     /// line for a refused INIT).
-    pub(super) fn log_init(&self, id: ClientId, msg: &Message, code: ReplyError) {
+    pub(super) fn log_init(&mut self, id: ClientId, msg: &Message, code: ReplyError) {
+        if code != ReplyError::NoError {
+            self.counters.refused(code);
+        }
         let Some(client) = self.clients.get(&id) else {
             return;
         };

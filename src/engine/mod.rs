@@ -15,6 +15,7 @@
 
 // Layout: this file holds the API, the state and the output plumbing; `handlers` each message
 // but INIT, `init` INIT's cascade and reply, `status` the snapshot for the renderers.
+pub mod counters;
 mod handlers;
 mod init;
 mod status;
@@ -131,6 +132,8 @@ pub struct Engine {
     out: Vec<Output>,
     /// Clients to disconnect once the current message is handled, with the reason.
     doomed: Vec<(ClientId, String)>,
+    /// For `/metrics`.
+    counters: counters::EngineCounters,
 }
 
 impl Engine {
@@ -142,7 +145,13 @@ impl Engine {
             next_id: 1,
             out: Vec::new(),
             doomed: Vec::new(),
+            counters: counters::EngineCounters::default(),
         }
+    }
+
+    /// What the engine has counted since start.
+    pub fn counters(&self) -> &counters::EngineCounters {
+        &self.counters
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -307,6 +316,7 @@ impl Engine {
     /// SERVER_ERROR, with SEQ only when the request carried one. Logged here, in words
     /// (`refusal`): a refusal of the client (TLS required) as a warning, others as info.
     fn send_error(&mut self, id: ClientId, seq: Option<u32>, code: ReplyError) {
+        self.counters.refused(code);
         if let Some(client) = self.clients.get(&id) {
             let words = crate::refusal::words(code, &self.cfg);
             if code == ReplyError::TlsRequired {

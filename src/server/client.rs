@@ -332,7 +332,13 @@ impl Session {
             Ok(None)
         };
         let cert_required = self.daemon.cfg.client_cert_required;
-        let tls = match handshake.or(timeout).await {
+        let outcome = handshake.or(timeout).await;
+        let counters = &self.daemon.counters;
+        match &outcome {
+            Ok(Some(_)) => counters.tls_ok.set(counters.tls_ok.get() + 1),
+            _ => counters.tls_failed.set(counters.tls_failed.get() + 1),
+        }
+        let tls = match outcome {
             Ok(Some(tls)) => tls,
             Ok(None) => {
                 return Err(End::Flood(

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod client;
+pub mod http;
 pub mod listener;
 pub mod lockfile;
 pub mod memory;
@@ -61,6 +62,26 @@ pub struct Daemon {
     /// The certificate of every client that completed TLS with one: reload drops those whose
     /// certificate it finds revoked.
     pub peer_certs: RefCell<HashMap<ClientId, PeerCert>>,
+    /// Counts for `/metrics` kept outside the engine.
+    pub counters: Counters,
+    /// When the daemon started, Unix seconds (`/metrics`).
+    pub started_unix: i64,
+}
+
+/// Counts for `/metrics` ([`http`]) that are not the engine's.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// TLS handshakes completed.
+    pub tls_ok: std::cell::Cell<u64>,
+    /// TLS handshakes that failed or timed out.
+    pub tls_failed: std::cell::Cell<u64>,
+}
+
+/// Now, Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The TLS acceptor, set once it exists.
@@ -235,6 +256,7 @@ fn start(cfg: Config) -> Result<(), String> {
     let tcp = listener::bind(&cfg)?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
+    let http = cfg.settings.http_listen.map(http::bind).transpose()?;
     let signals = async_signal::Signals::new([
         async_signal::Signal::Term,
         async_signal::Signal::Int,
@@ -249,6 +271,8 @@ fn start(cfg: Config) -> Result<(), String> {
         tls,
         revocations,
         peer_certs: RefCell::new(HashMap::new()),
+        counters: Counters::default(),
+        started_unix: unix_now(),
         cfg,
     });
     let tls_words = match daemon.cfg.tls {
@@ -269,6 +293,9 @@ fn start(cfg: Config) -> Result<(), String> {
         lock.path().display(),
         socket_file.path().display()
     );
+    if let Some(addr) = http.as_ref().and_then(|h| h.get_ref().local_addr().ok()) {
+        log::info!("HTTP health and metrics on http://{addr}/ (/health, /metrics, /status.json)");
+    }
 
     let ex = LocalExecutor::new();
     let (stop_tx, stop_rx) = smol::channel::bounded::<String>(1);
@@ -310,7 +337,16 @@ fn start(cfg: Config) -> Result<(), String> {
             }
         };
         let stop = async { stop_rx.recv().await.unwrap_or_default() };
+        // Beside the accept loop (not spawned) because it spawns its connections on `ex`.
+        let http_loop = async {
+            match http {
+                Some(listener) => http::serve(&ex, daemon.clone(), listener).await,
+                None => std::future::pending::<()>().await,
+            }
+            "the HTTP listener stopped".to_string()
+        };
         accept_loop(&ex, daemon.clone(), tcp)
+            .or(http_loop)
             .or(signal_wait)
             .or(stop)
             .await
@@ -460,10 +496,10 @@ async fn accept_loop(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn daemon() -> Daemon {
+    pub(super) fn daemon() -> Daemon {
         let cfg = Config::default();
         Daemon {
             engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),
@@ -472,6 +508,8 @@ mod tests {
             tls: None,
             revocations: Revocations::new(RevocationList::default()),
             peer_certs: RefCell::new(HashMap::new()),
+            counters: Counters::default(),
+            started_unix: 0,
             cfg,
         }
     }

@@ -11,6 +11,7 @@ mod badinput_limits;
 mod badinput_sequence;
 mod badinput_tls;
 mod badinput_tlv;
+mod server_http;
 mod server_lifecycle;
 mod server_limits;
 mod server_startup;

@@ -1,0 +1,703 @@
+//! `--http ADDR:PORT`: a minimal read-only HTTP/1.1 responder for health checks and
+//! monitoring. GET only, one request per connection (`Connection: close`), on the daemon's
+//! executor but in its own tasks: it never reads or writes the engine, only takes status
+//! snapshots, so it cannot slow the qnetd port beyond the cost of a snapshot.
+//!
+//! Paths: `/health` (200 or 503 with the reason, `?cluster=NAME` also wants that cluster to
+//! have a node holding an ACK vote), `/metrics` (Prometheus text format), `/status.json`
+//! (the document `qnetd status --json` prints).
+//!
+//! Bounds, so that a scanner or a slow client costs little: a request head of at most
+//! [`MAX_HEAD`] bytes (431 beyond), [`DEADLINE`] for the whole exchange (then the connection
+//! is closed: slowloris), [`MAX_CONNECTIONS`] at once (more are closed at accept).
+
+use super::Daemon;
+use crate::proto::types::{TlsMode, Vote};
+use crate::status::json::{quote, vote_word};
+use crate::status::snapshot::ServerStatus;
+use smol::future::FutureExt;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::{Async, LocalExecutor, Timer};
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Largest request head (request line and headers) read; a bigger one is answered 431.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// Time a connection may take from accept to the last byte of the answer.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+/// HTTP connections served at once; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 16;
+/// `/health` fails when a certificate expires within this time.
+pub const EXPIRY_MARGIN_SECS: i64 = 30 * 24 * 3600;
+/// Request bytes read after the answer (a body we ignore), so that closing does not reset
+/// the connection before the client has read the answer.
+const DRAIN_MAX: usize = 64 * 1024;
+
+/// Binds the HTTP listener (at startup, so a taken port stops the start with a clear error).
+pub fn bind(addr: std::net::SocketAddr) -> Result<Async<TcpListener>, String> {
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen for HTTP on {addr} (--http): {e}"))?;
+    Async::new(listener).map_err(|e| format!("cannot watch the HTTP socket {addr}: {e}"))
+}
+
+/// Accepts HTTP connections forever, each in its own task on `ex`.
+pub async fn serve(ex: &LocalExecutor<'_>, daemon: Rc<Daemon>, listener: Async<TcpListener>) {
+    let active = Rc::new(Cell::new(0usize));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                super::ratelog::log(
+                    log::Level::Warn,
+                    "http accept failed",
+                    format_args!("HTTP accept failed: {e}"),
+                );
+                Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if active.get() >= MAX_CONNECTIONS {
+            drop(stream);
+            continue;
+        }
+        let slot = Slot::take(&active);
+        let d = daemon.clone();
+        ex.spawn(async move {
+            let _slot = slot;
+            let mut stream = stream;
+            connection(&d, &mut stream)
+                .or(async {
+                    Timer::after(DEADLINE).await;
+                })
+                .await;
+        })
+        .detach();
+    }
+}
+
+/// One place among the [`MAX_CONNECTIONS`]; given back on drop.
+struct Slot(Rc<Cell<usize>>);
+
+impl Slot {
+    fn take(active: &Rc<Cell<usize>>) -> Slot {
+        active.set(active.get() + 1);
+        Slot(active.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// Reads one request, answers it, closes.
+async fn connection(daemon: &Daemon, stream: &mut Async<TcpStream>) {
+    let mut buf = Vec::with_capacity(1024);
+    let answer = match read_head(stream, &mut buf).await {
+        Head::Complete(len) => match parse(&buf[..len]) {
+            Ok(request) => respond(daemon, &request),
+            Err(status) => Response::error(status),
+        },
+        Head::TooBig => Response::error(431),
+        Head::Truncated => Response::error(400),
+        Head::Nothing => return,
+    };
+    if stream.write_all(&answer.bytes()).await.is_err() {
+        return;
+    }
+    let _ = stream.flush().await;
+    let _ = stream.get_ref().shutdown(std::net::Shutdown::Write);
+    drain(stream).await;
+}
+
+/// Reads what the client still sends until it closes (bounded): closing a socket with
+/// unread bytes sends a reset, which can destroy the answer before the client reads it.
+async fn drain(stream: &mut Async<TcpStream>) {
+    let mut scratch = [0u8; 4096];
+    let mut total = 0;
+    while total < DRAIN_MAX {
+        match stream.read(&mut scratch).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+enum Head {
+    /// The head is `buf[..len]` (ending in the empty line).
+    Complete(usize),
+    /// No empty line within [`MAX_HEAD`] bytes.
+    TooBig,
+    /// The client closed in the middle of a head.
+    Truncated,
+    /// The client closed without sending anything.
+    Nothing,
+}
+
+async fn read_head(stream: &mut Async<TcpStream>, buf: &mut Vec<u8>) -> Head {
+    let mut chunk = [0u8; 2048];
+    loop {
+        if let Some(len) = head_end(buf) {
+            return Head::Complete(len);
+        }
+        if buf.len() >= MAX_HEAD {
+            return Head::TooBig;
+        }
+        let want = chunk.len().min(MAX_HEAD + 4 - buf.len());
+        match stream.read(&mut chunk[..want]).await {
+            Ok(0) | Err(_) if buf.is_empty() => return Head::Nothing,
+            Ok(0) | Err(_) => return Head::Truncated,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Length of the head up to and including its empty line (CRLF CRLF, or bare LF LF as
+/// RFC 9112 lets a server accept), if complete within [`MAX_HEAD`].
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let limit = buf.len().min(MAX_HEAD);
+    (0..limit).find_map(|i| {
+        let rest = &buf[i..];
+        if rest.starts_with(b"\r\n\r\n") {
+            Some(i + 4)
+        } else if rest.starts_with(b"\n\n") {
+            Some(i + 2)
+        } else {
+            None
+        }
+    })
+}
+
+/// A parsed GET request: its path and query.
+#[derive(Debug, PartialEq)]
+pub struct Request {
+    pub path: String,
+    pub query: Option<String>,
+}
+
+/// Parses a request head; the error is the status to answer (400 malformed, 405 not GET).
+pub fn parse(head: &[u8]) -> Result<Request, u16> {
+    let text = std::str::from_utf8(head).map_err(|_| 400u16)?;
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let line = lines.next().ok_or(400u16)?;
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(400);
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    if !token(method) || !target.starts_with('/') || !matches!(version, "HTTP/1.0" | "HTTP/1.1") {
+        return Err(400);
+    }
+    for header in lines.take_while(|l| !l.is_empty()) {
+        match header.split_once(':') {
+            Some((name, _)) if token(name) => {}
+            _ => return Err(400),
+        }
+    }
+    if method != "GET" {
+        return Err(405);
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
+    Ok(Request { path, query })
+}
+
+/// An answer: status, content type, body.
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Response {
+    fn new(status: u16, content_type: &'static str, body: String) -> Response {
+        Response {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    fn error(status: u16) -> Response {
+        Response::new(
+            status,
+            "text/plain; charset=utf-8",
+            format!("{}\n", reason(status)),
+        )
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
+             Cache-Control: no-store\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        );
+        if self.status == 405 {
+            head.push_str("Allow: GET\r\n");
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
+        out.extend_from_slice(self.body.as_bytes());
+        out
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+fn respond(daemon: &Daemon, request: &Request) -> Response {
+    match request.path.as_str() {
+        "/health" => health(daemon, request.query.as_deref()),
+        "/metrics" => Response::new(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics(daemon, &daemon.snapshot(), now_secs()),
+        ),
+        "/status.json" => Response::new(
+            200,
+            "application/json",
+            crate::status::json::to_json(&daemon.snapshot()),
+        ),
+        _ => Response::error(404),
+    }
+}
+
+fn now_secs() -> i64 {
+    super::unix_now()
+}
+
+/// The expiry (notAfter, Unix seconds) of the CA and server certificates, read afresh from
+/// the store: a certificate replaced on disk is noticed at the next request.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiry {
+    pub ca: i64,
+    pub server: i64,
+}
+
+/// `Ok(None)` with TLS off (no certificate is used).
+fn read_expiry(daemon: &Daemon) -> Result<Option<Expiry>, String> {
+    if daemon.cfg.tls == TlsMode::Unsupported {
+        return Ok(None);
+    }
+    let dir = daemon.cfg.store_dir();
+    let store = certtool::CertStore::open(dir).map_err(|e| e.to_string())?;
+    let creds = store
+        .server_credentials()
+        .map_err(|e| format!("certificate store {}: {e}", dir.display()))?;
+    let not_after = |der: &[u8], what: &str| {
+        certtool::certinfo::summary(der)
+            .map(|s| s.not_after)
+            .map_err(|e| {
+                format!(
+                    "the {what} certificate in {} cannot be read: {e}",
+                    dir.display()
+                )
+            })
+    };
+    Ok(Some(Expiry {
+        ca: not_after(&creds.ca_cert_der, "CA")?,
+        server: not_after(&creds.server_cert_der, "server")?,
+    }))
+}
+
+/// Why the certificates make the daemon unhealthy, if they do.
+pub fn expiry_problem(expiry: Expiry, now: i64) -> Option<String> {
+    [("server", expiry.server), ("CA", expiry.ca)]
+        .into_iter()
+        .find_map(|(what, not_after)| {
+            let left = not_after - now;
+            if left <= 0 {
+                Some(format!(
+                    "the {what} certificate expired {} days ago",
+                    (-left) / 86400
+                ))
+            } else if left <= EXPIRY_MARGIN_SECS {
+                Some(format!(
+                    "the {what} certificate expires in {} days",
+                    left / 86400
+                ))
+            } else {
+                None
+            }
+        })
+}
+
+fn health(daemon: &Daemon, query: Option<&str>) -> Response {
+    let verdict = daemon_problem(daemon).or_else(|| {
+        let cluster = query.and_then(|q| query_param(q, "cluster"))?;
+        cluster_problem(&daemon.snapshot(), &cluster)
+    });
+    let (status, body) = match verdict {
+        None => (200, "{\"status\":\"ok\"}\n".to_string()),
+        Some(why) => (
+            503,
+            format!("{{\"status\":\"fail\",\"reason\":{}}}\n", quote(&why)),
+        ),
+    };
+    Response::new(status, "application/json", body)
+}
+
+/// The store and TLS state; `None` = fine.
+fn daemon_problem(daemon: &Daemon) -> Option<String> {
+    if let Some(slot) = &daemon.tls {
+        if slot.get().is_none() {
+            return Some("TLS is not available yet (certificate setup under way)".into());
+        }
+    }
+    match read_expiry(daemon) {
+        Err(e) => Some(e),
+        Ok(None) => None,
+        Ok(Some(expiry)) => expiry_problem(expiry, now_secs()),
+    }
+}
+
+/// `?cluster=NAME`: the cluster must have connected nodes, one of them holding an ACK vote.
+pub fn cluster_problem(status: &ServerStatus, name: &[u8]) -> Option<String> {
+    let shown = String::from_utf8_lossy(name);
+    let Some(cluster) = status.clusters.iter().find(|c| c.name == name) else {
+        return Some(format!("cluster {shown} has no connected nodes"));
+    };
+    let acked = cluster
+        .nodes
+        .iter()
+        .any(|n| n.last_sent_ack_nack_vote == Some(Vote::Ack));
+    (!acked).then(|| format!("no node of cluster {shown} holds an ACK vote"))
+}
+
+/// The percent-decoded value of `key` in a query string (`+` is a space, as forms send it).
+pub fn query_param(query: &str, key: &str) -> Option<Vec<u8>> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let escaped = match b.get(i + 1..i + 3) {
+            Some(&[h, l]) if b[i] == b'%' => hex(h).zip(hex(l)),
+            _ => None,
+        };
+        match (escaped, b[i]) {
+            (Some((h, l)), _) => {
+                // Two hex digits: at most 255.
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, c) => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The Prometheus text exposition of the daemon's state.
+pub fn metrics(daemon: &Daemon, st: &ServerStatus, now: i64) -> String {
+    let mut m = Metrics::default();
+    m.gauge(
+        "qnetd_build_info",
+        "Build information; the value is always 1.",
+        &[(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")), 1i64)],
+    );
+    m.gauge(
+        "qnetd_start_time_seconds",
+        "Start time of the daemon, seconds since the Unix epoch.",
+        &[("", daemon.started_unix)],
+    );
+    m.gauge(
+        "qnetd_connected_clients",
+        "TCP clients connected, including those that have not finished INIT.",
+        &[("", st.connected_clients as i64)],
+    );
+    m.gauge(
+        "qnetd_max_clients",
+        "Most clients accepted at once; 0 = unlimited.",
+        &[("", st.max_clients as i64)],
+    );
+    m.gauge(
+        "qnetd_clusters",
+        "Clusters with at least one connected node.",
+        &[("", st.clusters.len() as i64)],
+    );
+    cluster_metrics(&mut m, st);
+    cert_metrics(&mut m, daemon, now);
+    counter_metrics(&mut m, daemon);
+    m.out
+}
+
+fn cluster_metrics(m: &mut Metrics, st: &ServerStatus) {
+    let nodes: Vec<(String, i64)> = st
+        .clusters
+        .iter()
+        .map(|c| (format!("cluster={}", label(&c.name)), c.nodes.len() as i64))
+        .collect();
+    m.gauge_owned(
+        "qnetd_cluster_nodes",
+        "Nodes of the cluster connected.",
+        &nodes,
+    );
+    let mut votes = Vec::new();
+    for c in &st.clusters {
+        let words = [
+            Vote::Ack,
+            Vote::Nack,
+            Vote::AskLater,
+            Vote::WaitForReply,
+            Vote::NoChange,
+        ];
+        for v in words {
+            let count = c
+                .nodes
+                .iter()
+                .filter(|n| n.last_sent_ack_nack_vote == Some(v))
+                .count();
+            if count > 0 || matches!(v, Vote::Ack | Vote::Nack) {
+                votes.push((
+                    format!("cluster={},vote=\"{}\"", label(&c.name), vote_word(v)),
+                    count as i64,
+                ));
+            }
+        }
+        let none = c
+            .nodes
+            .iter()
+            .filter(|n| n.last_sent_ack_nack_vote.is_none())
+            .count();
+        if none > 0 {
+            votes.push((
+                format!("cluster={},vote=\"none\"", label(&c.name)),
+                none as i64,
+            ));
+        }
+    }
+    m.gauge_owned(
+        "qnetd_cluster_votes",
+        "Nodes of the cluster by the last ACK/NACK vote sent to them (none = no vote yet).",
+        &votes,
+    );
+}
+
+fn cert_metrics(m: &mut Metrics, daemon: &Daemon, now: i64) {
+    let expiry = read_expiry(daemon);
+    m.gauge(
+        "qnetd_cert_store_readable",
+        "1 if the certificate store and its certificates could be read (TLS off: 1).",
+        &[("", i64::from(expiry.is_ok()))],
+    );
+    if let Ok(Some(e)) = expiry {
+        m.gauge(
+            "qnetd_cert_expiry_seconds",
+            "Seconds until the certificate expires (negative: expired).",
+            &[
+                ("cert=\"ca\"", e.ca - now),
+                ("cert=\"server\"", e.server - now),
+            ],
+        );
+    }
+}
+
+fn counter_metrics(m: &mut Metrics, daemon: &Daemon) {
+    let c = &daemon.counters;
+    m.counter(
+        "qnetd_tls_handshakes_total",
+        "TLS handshakes by result.",
+        &[
+            ("result=\"ok\"", c.tls_ok.get()),
+            ("result=\"failed\"", c.tls_failed.get()),
+        ],
+    );
+    let engine = daemon.engine.borrow();
+    let refusals: Vec<(String, u64)> = engine
+        .counters()
+        .refusals()
+        .map(|(reason, n)| (format!("reason={}", quote(reason)), n))
+        .collect();
+    m.counter_owned(
+        "qnetd_refusals_total",
+        "Client messages refused with an error reply, by reason.",
+        &refusals,
+    );
+}
+
+/// A label value: the cluster name as text, quoted and escaped as the format wants.
+fn label(name: &[u8]) -> String {
+    let text = String::from_utf8_lossy(name);
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Builds the exposition: HELP and TYPE once per family, then its samples.
+#[derive(Default)]
+struct Metrics {
+    out: String,
+}
+
+impl Metrics {
+    fn family<V: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: &[(&str, V)],
+    ) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            if labels.is_empty() {
+                let _ = writeln!(self.out, "{name} {value}");
+            } else {
+                let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
+            }
+        }
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, samples: &[(&str, i64)]) {
+        self.family(name, "gauge", help, samples);
+    }
+
+    fn gauge_owned(&mut self, name: &str, help: &str, samples: &[(String, i64)]) {
+        let borrowed: Vec<(&str, i64)> = samples.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        self.family(name, "gauge", help, &borrowed);
+    }
+
+    fn counter(&mut self, name: &str, help: &str, samples: &[(&str, u64)]) {
+        self.family(name, "counter", help, samples);
+    }
+
+    fn counter_owned(&mut self, name: &str, help: &str, samples: &[(String, u64)]) {
+        let borrowed: Vec<(&str, u64)> = samples.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        self.family(name, "counter", help, &borrowed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_and_bad_ones_get_their_status() {
+        let r = parse(b"GET /health?cluster=a%20b HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(r.path, "/health");
+        assert_eq!(
+            query_param(r.query.as_deref().unwrap(), "cluster").unwrap(),
+            b"a b"
+        );
+        assert_eq!(parse(b"POST /health HTTP/1.1\r\n\r\n").unwrap_err(), 405);
+        assert_eq!(parse(b"garbage\r\n\r\n").unwrap_err(), 400);
+        assert_eq!(
+            parse(b"GET /x HTTP/1.1\r\nno colon\r\n\r\n").unwrap_err(),
+            400
+        );
+        assert_eq!(parse(b"GET x HTTP/1.1\r\n\r\n").unwrap_err(), 400);
+        assert_eq!(parse(b"GET /x HTTP/2\r\n\r\n").unwrap_err(), 400);
+        assert_eq!(parse(b"\xff\xfe\r\n\r\n").unwrap_err(), 400);
+    }
+
+    #[test]
+    fn head_end_finds_the_empty_line() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nbody"), Some(18));
+        assert_eq!(head_end(b"GET / HTTP/1.1\n\n"), Some(16));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\n"), None);
+    }
+
+    #[test]
+    fn percent_decoding_keeps_bad_escapes() {
+        assert_eq!(percent_decode("a%2Fb+c%zz%4"), b"a/b c%zz%4");
+        assert_eq!(percent_decode("%"), b"%");
+    }
+
+    #[test]
+    fn a_cluster_is_healthy_once_a_node_holds_an_ack_vote() {
+        use crate::status::snapshot::{ClusterStatus, NodeStatus};
+        let d = super::super::tests::daemon();
+        let mut st = d.snapshot();
+        st.clusters.push(ClusterStatus {
+            name: b"alpha".to_vec(),
+            algorithm: crate::proto::types::Algorithm::Ffsplit,
+            tie_breaker: crate::proto::types::TieBreaker::Lowest,
+            kap_tie_breaker: false,
+            nodes: vec![NodeStatus::blank(1, "127.0.0.1:1".into())],
+        });
+        assert!(cluster_problem(&st, b"alpha")
+            .unwrap()
+            .contains("holds an ACK vote"));
+        assert!(cluster_problem(&st, b"beta")
+            .unwrap()
+            .contains("no connected nodes"));
+        st.clusters[0].nodes[0].last_sent_ack_nack_vote = Some(Vote::Nack);
+        let text = metrics(&d, &st, 0);
+        assert!(
+            text.contains("qnetd_cluster_votes{cluster=\"alpha\",vote=\"nack\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("qnetd_cluster_votes{cluster=\"alpha\",vote=\"ack\"} 0"),
+            "{text}"
+        );
+        st.clusters[0].nodes[0].last_sent_ack_nack_vote = Some(Vote::Ack);
+        assert_eq!(cluster_problem(&st, b"alpha"), None);
+    }
+
+    #[test]
+    fn expiry_margin_is_30_days() {
+        let now = 1_000_000_000;
+        let ok = Expiry {
+            ca: now + EXPIRY_MARGIN_SECS + 10,
+            server: now + EXPIRY_MARGIN_SECS + 10,
+        };
+        assert_eq!(expiry_problem(ok, now), None);
+        let soon = Expiry {
+            server: now + 86400 * 3,
+            ..ok
+        };
+        assert!(expiry_problem(soon, now)
+            .unwrap()
+            .contains("expires in 3 days"));
+        let gone = Expiry {
+            ca: now - 86400,
+            ..ok
+        };
+        assert!(expiry_problem(gone, now)
+            .unwrap()
+            .contains("CA certificate expired 1 days ago"));
+    }
+}

@@ -1,0 +1,324 @@
+//! `--http`: /health, /metrics, /status.json and the bounds of the HTTP responder, with real
+//! curl against the built daemon (issue 14).
+
+use crate::support::server as server_support;
+
+use server_support::{bin, block_on, free_port, path_arg, Daemon, Store, TempDir};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The daemon with `--http 127.0.0.1:<free port>` and `extra`; the HTTP address.
+fn start(tmp: &TempDir, extra: &[&str]) -> (Daemon, SocketAddr) {
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let http_arg = http.to_string();
+    let mut args = vec!["--http", http_arg.as_str()];
+    args.extend_from_slice(extra);
+    let d = Daemon::start(tmp, &args);
+    d.wait_log("HTTP health and metrics on");
+    (d, http)
+}
+
+/// `curl -s` of `path` with `args`: (status code, body).
+fn curl(http: SocketAddr, path: &str, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(format!("http://{http}{path}"))
+        .output()
+        .expect("curl is installed");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Raw bytes in, the whole answer out (read until the server closes).
+fn raw(http: SocketAddr, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// An expired self-signed certificate (PEM), to put in place of the server's.
+fn expired_cert_pem() -> String {
+    let key = certtool::profile::new_key().unwrap();
+    let mut params = certtool::profile::leaf("Qnetd Server", 7);
+    params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[test]
+fn health_is_ok_with_a_good_store_and_503_once_the_server_certificate_expired() {
+    let tmp = TempDir::new("http-health");
+    let store = Store::init(&tmp.path("store"));
+    let (_d, http) = start(&tmp, &["--store", &path_arg(&store.dir)]);
+    let (code, body) = curl(http, "/health", &[]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"ok\""), "{body}");
+    // A cluster without nodes has no vote.
+    let (code, body) = curl(http, "/health?cluster=alpha", &[]);
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("cluster alpha has no connected nodes"),
+        "{body}"
+    );
+
+    // Replaced on disk while running: noticed at the next request.
+    let cert = store.dir.join(certtool::SERVER_CERT_FILE);
+    std::fs::write(&cert, expired_cert_pem()).unwrap();
+    let (code, body) = curl(http, "/health", &[]);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("server certificate expired"), "{body}");
+    let (code, metrics) = curl(http, "/metrics", &[]);
+    assert_eq!(code, 200);
+    let server = metrics
+        .lines()
+        .find(|l| l.starts_with("qnetd_cert_expiry_seconds{cert=\"server\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(
+        server.split(' ').nth(1).unwrap().starts_with('-'),
+        "{server}"
+    );
+
+    // A store that cannot be read.
+    std::fs::remove_file(&cert).unwrap();
+    let (code, body) = curl(http, "/health", &[]);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("reason"), "{body}");
+}
+
+#[test]
+fn health_with_tls_off_skips_the_certificates() {
+    let tmp = TempDir::new("http-notls");
+    let (_d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("none"))],
+    );
+    let (code, body) = curl(http, "/health", &[]);
+    assert_eq!(code, 200, "{body}");
+    let (_, metrics) = curl(http, "/metrics", &[]);
+    assert!(!metrics.contains("qnetd_cert_expiry_seconds{"), "{metrics}");
+}
+
+/// `ms_since_last_message` values blanked: they differ between two snapshots.
+fn without_timing(json: &str) -> String {
+    let key = "\"ms_since_last_message\":";
+    let mut out = String::new();
+    let mut rest = json;
+    while let Some(i) = rest.find(key) {
+        out.push_str(&rest[..i + key.len()]);
+        rest = rest[i + key.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn status_json_is_what_qnetd_status_json_prints() {
+    let tmp = TempDir::new("http-json");
+    let (d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
+    );
+    d.settle();
+    let params = qnetd::probe::SessionParams {
+        cluster: "alpha".into(),
+        tls: None,
+        init: qnetd::probe::InitParams::default(),
+    };
+    block_on(async {
+        let (mut p, _) = qnetd::probe::session(d.addr, &params).await.unwrap();
+        p.echo().await.unwrap();
+        let cli = Command::new(bin())
+            .args(["status", "--json", "-p", &path_arg(&d.socket)])
+            .output()
+            .unwrap();
+        assert!(cli.status.success());
+        let cli = String::from_utf8(cli.stdout).unwrap();
+        let (code, body) = curl(http, "/status.json", &[]);
+        assert_eq!(code, 200);
+        assert!(body.contains("\"alpha\""), "{body}");
+        assert_eq!(without_timing(&body), without_timing(&cli));
+        // The node shows in the metrics too.
+        let (_, metrics) = curl(http, "/metrics", &[]);
+        assert!(
+            metrics.contains("qnetd_cluster_nodes{cluster=\"alpha\"} 1"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("qnetd_connected_clients 1"), "{metrics}");
+        check_exposition(&metrics);
+        drop(p);
+    });
+}
+
+/// The text format's rules this responder relies on: every sample belongs to a family with
+/// HELP and TYPE lines before it, names are `qnetd_`, values are numbers. promtool checks
+/// more when it is installed.
+fn check_exposition(text: &str) {
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(matches!(kind, "gauge" | "counter"), "{line}");
+            assert!(typed.insert(name.to_string()), "TYPE twice: {line}");
+            continue;
+        }
+        if line.starts_with("# HELP qnetd_") {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or_else(|| panic!("{line}"));
+        let name = &line[..name_end];
+        assert!(name.starts_with("qnetd_"), "{line}");
+        assert!(typed.contains(name), "sample before its TYPE: {line}");
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    for family in [
+        "qnetd_build_info",
+        "qnetd_start_time_seconds",
+        "qnetd_connected_clients",
+        "qnetd_clusters",
+        "qnetd_cluster_nodes",
+        "qnetd_cluster_votes",
+        "qnetd_tls_handshakes_total",
+    ] {
+        assert!(typed.contains(family), "{family} missing:\n{text}");
+    }
+    if Command::new("promtool").arg("--version").output().is_ok() {
+        let (ok, said) = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .output_with_stdin(text);
+        assert!(ok, "promtool check metrics:\n{said}\n{text}");
+    }
+}
+
+trait OutputWithStdin {
+    fn output_with_stdin(&mut self, input: &str) -> (bool, String);
+}
+
+impl OutputWithStdin for Command {
+    /// Runs with `input` on stdin: (success, stdout and stderr).
+    fn output_with_stdin(&mut self, input: &str) -> (bool, String) {
+        let mut child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+}
+
+#[test]
+fn metrics_with_tls_count_handshakes_and_pass_the_format_check() {
+    let tmp = TempDir::new("http-metrics");
+    let store = Store::init(&tmp.path("store"));
+    let (d, http) = start(&tmp, &["--store", &path_arg(&store.dir)]);
+    let params = qnetd::probe::SessionParams {
+        cluster: "alpha".into(),
+        tls: Some(store.client_tls("alpha")),
+        init: qnetd::probe::InitParams::default(),
+    };
+    block_on(async {
+        let (p, _) = qnetd::probe::session(d.addr, &params).await.unwrap();
+        let (code, metrics) = curl(http, "/metrics", &[]);
+        assert_eq!(code, 200);
+        assert!(
+            metrics.contains("qnetd_tls_handshakes_total{result=\"ok\"} 1"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("qnetd_cert_expiry_seconds{cert=\"ca\"}"));
+        assert!(metrics.contains("qnetd_build_info{version=\""));
+        check_exposition(&metrics);
+        drop(p);
+    });
+}
+
+#[test]
+fn bad_requests_get_their_status() {
+    let tmp = TempDir::new("http-bad");
+    let (_d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
+    );
+    assert_eq!(curl(http, "/health", &["-X", "POST", "-d", "x=1"]).0, 405);
+    assert_eq!(curl(http, "/nothing-here", &[]).0, 404);
+    let big = format!("X-Big: {}", "a".repeat(9000));
+    assert_eq!(curl(http, "/health", &["-H", &big]).0, 431);
+    let answer = raw(http, b"garbage\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let answer = raw(http, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
+}
+
+#[test]
+fn a_request_not_complete_within_5_s_is_closed() {
+    let tmp = TempDir::new("http-slow");
+    let (_d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
+    );
+    let mut s = TcpStream::connect(http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let t0 = Instant::now();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap_or(0);
+    let took = t0.elapsed();
+    assert_eq!(n, 0, "answered instead of closing");
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+}
+
+/// Whether the server closed `s` (EOF or reset) within `wait`.
+fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 16];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    }
+}
+
+#[test]
+fn at_most_16_connections_and_health_answers_after_they_go() {
+    let tmp = TempDir::new("http-many");
+    let (_d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
+    );
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..20 {
+        idle.push(TcpStream::connect(http).unwrap());
+        // Accepted in this order: the 17th and later find every place taken.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // Those refused are closed at accept; all are still within their 5 s.
+    std::thread::sleep(Duration::from_millis(300));
+    let closed: Vec<bool> = idle
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(50)))
+        .collect();
+    assert_eq!(closed[..16], [false; 16], "{closed:?}");
+    assert_eq!(closed[16..], [true; 4], "{closed:?}");
+    drop(idle);
+    let (code, body) = curl(http, "/health", &[]);
+    assert_eq!(code, 200, "{body}");
+}
