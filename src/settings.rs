@@ -612,6 +612,33 @@ mod tests {
     }
 
     #[test]
+    fn http_listen_is_off_by_default_and_takes_addr_port() {
+        let mut c = Config::default();
+        assert_eq!(c.settings.http_listen, None);
+        c.apply_settings("http_listen=127.0.0.1:5404").unwrap();
+        assert_eq!(
+            c.settings.http_listen,
+            Some("127.0.0.1:5404".parse().unwrap())
+        );
+        c.apply_settings("http_listen=[::1]:80").unwrap();
+        assert_eq!(c.settings.http_listen, Some("[::1]:80".parse().unwrap()));
+        c.apply_settings("http_listen=").unwrap();
+        assert_eq!(c.settings.http_listen, None);
+        for bad in [
+            "5404",
+            "localhost:5404",
+            "::1:5404",
+            "127.0.0.1:0",
+            "1.2.3.4:70000",
+        ] {
+            assert!(
+                c.apply_settings(&format!("http_listen={bad}")).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn tls_and_bool_words() {
         let mut c = Config::default();
         for (w, m) in [

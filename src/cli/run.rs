@@ -186,6 +186,35 @@ mod tests {
     }
 
     #[test]
+    fn http_flag_and_setting() {
+        assert_eq!(parse(&[]).unwrap().settings.http_listen, None);
+        let c = parse(&["--http", "0.0.0.0:5404"]).unwrap();
+        assert_eq!(
+            c.settings.http_listen,
+            Some("0.0.0.0:5404".parse().unwrap())
+        );
+        // The flag wins over -S, as the other specific flags do.
+        let c = parse(&["-S", "http_listen=[::1]:1", "--http", "[::]:2"]).unwrap();
+        assert_eq!(c.settings.http_listen, Some("[::]:2".parse().unwrap()));
+        assert!(parse(&["--http", "5404"])
+            .unwrap_err()
+            .contains("--http must be ADDR:PORT"));
+        let compat = crate::cli::compat::qnetd::parse(&[
+            "-S".to_string(),
+            "http_listen=127.0.0.1:5404".to_string(),
+            "-f".to_string(),
+        ])
+        .unwrap();
+        match compat {
+            crate::cli::compat::qnetd::Parsed::Run(c) => assert_eq!(
+                c.settings.http_listen,
+                Some("127.0.0.1:5404".parse().unwrap())
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
     fn bad_values_are_errors() {
         assert!(parse(&["--tls", "maybe"])
             .unwrap_err()

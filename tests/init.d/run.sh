@@ -358,6 +358,16 @@ config qnetd 'main'
 	option store '$work/store'
 EOF
 
+# 9. `option http`: the health and metrics responder, passed on as one --http argument.
+sed 's|^procd_append_param \[command\] \[--client-cert-required\] \[on\]$|&\
+procd_append_param [command] [--http] [[::]:5404]|' "$work/expected.root" >"$work/expected"
+run_case "option http" <<EOF
+config qnetd 'main'
+	option user 'root'
+	option http '[::]:5404'
+	option store '$work/store'
+EOF
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures case(s) failed"
 	exit 1
