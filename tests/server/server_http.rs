@@ -322,3 +322,45 @@ fn at_most_16_connections_and_health_answers_after_they_go() {
     let (code, body) = curl(http, "/health", &[]);
     assert_eq!(code, 200, "{body}");
 }
+
+#[test]
+fn metrics_count_refusals_by_reason_and_failed_handshakes() {
+    let tmp = TempDir::new("http-counts");
+    let store = Store::init(&tmp.path("store"));
+    let other = Store::init(&tmp.path("other"));
+    let (d, http) = start(
+        &tmp,
+        &["--store", &path_arg(&store.dir), "--tls", "required"],
+    );
+    let plain = qnetd::probe::SessionParams {
+        cluster: "alpha".into(),
+        tls: None,
+        init: qnetd::probe::InitParams::default(),
+    };
+    let foreign = qnetd::probe::SessionParams {
+        tls: Some(other.client_tls("alpha")),
+        ..plain.clone()
+    };
+    block_on(async {
+        let (p, reply) = qnetd::probe::session(d.addr, &plain).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(3), "{reply:?}");
+        drop(p);
+        assert!(qnetd::probe::session(d.addr, &foreign).await.is_err());
+    });
+    // The server may notice the failed handshake after the client gave up: poll.
+    let failed = "qnetd_tls_handshakes_total{result=\"failed\"} 1";
+    let until = Instant::now() + server_support::WAIT;
+    let metrics = loop {
+        let (_, metrics) = curl(http, "/metrics", &[]);
+        if metrics.contains(failed) || Instant::now() > until {
+            break metrics;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        metrics.contains("qnetd_refusals_total{reason=\"tls_required\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(failed), "{metrics}\n{}", d.log());
+    check_exposition(&metrics);
+}
