@@ -200,6 +200,11 @@ impl CertStore {
         read_pem(&self.path(CA_CERT_FILE), &["CERTIFICATE"])
     }
 
+    /// The server certificate (DER), without its key: for expiry checks (`qnetd run --http`).
+    pub fn server_cert_der(&self) -> Result<Vec<u8>, StoreError> {
+        read_pem(&self.path(SERVER_CERT_FILE), &["CERTIFICATE"])
+    }
+
     /// Creates the store: CA ("QNet CA", a random serial: see `profile::random_ca_serial`) and
     /// server certificate ("Qnetd Server", 102 on a new store). Idempotent unless `force`.
     pub fn init(dir: &Path, opts: InitOptions) -> Result<(CertStore, InitOutcome), StoreError> {

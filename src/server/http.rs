@@ -305,9 +305,12 @@ fn read_expiry(daemon: &Daemon) -> Result<Option<Expiry>, String> {
     }
     let dir = daemon.cfg.store_dir();
     let store = certtool::CertStore::open(dir).map_err(|e| e.to_string())?;
-    let creds = store
-        .server_credentials()
-        .map_err(|e| format!("certificate store {}: {e}", dir.display()))?;
+    // Certificates only: the private key is not read for an unauthenticated request.
+    let read = |r: Result<Vec<u8>, certtool::StoreError>| {
+        r.map_err(|e| format!("certificate store {}: {e}", dir.display()))
+    };
+    let ca_der = read(store.ca_cert_der())?;
+    let server_der = read(store.server_cert_der())?;
     let not_after = |der: &[u8], what: &str| {
         certtool::certinfo::summary(der)
             .map(|s| s.not_after)
@@ -319,8 +322,8 @@ fn read_expiry(daemon: &Daemon) -> Result<Option<Expiry>, String> {
             })
     };
     Ok(Some(Expiry {
-        ca: not_after(&creds.ca_cert_der, "CA")?,
-        server: not_after(&creds.server_cert_der, "server")?,
+        ca: not_after(&ca_der, "CA")?,
+        server: not_after(&server_der, "server")?,
     }))
 }
 
