@@ -364,3 +364,22 @@ fn metrics_count_refusals_by_reason_and_failed_handshakes() {
     assert!(metrics.contains(failed), "{metrics}\n{}", d.log());
     check_exposition(&metrics);
 }
+
+#[test]
+fn a_head_sent_one_byte_at_a_time_is_answered() {
+    let tmp = TempDir::new("http-trickle");
+    let (_d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
+    );
+    let mut s = TcpStream::connect(http).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for b in b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" {
+        s.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+}
