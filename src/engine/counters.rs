@@ -1,18 +1,32 @@
 //! Counts the engine keeps for `/metrics` (`server::http`): plain numbers, no I/O, so the
 //! engine stays pure.
 
-use crate::proto::types::ReplyError;
+use crate::proto::types::{ReplyError, Vote};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default, Clone)]
 pub struct EngineCounters {
     /// Error replies (SERVER_ERROR, INIT_REPLY with an error) by reason.
     refusals: BTreeMap<&'static str, u64>,
+    /// Votes sent (replies and VOTE_INFO): the decisions taken, by vote.
+    votes: BTreeMap<&'static str, u64>,
 }
 
 impl EngineCounters {
     pub fn refused(&mut self, code: ReplyError) {
         *self.refusals.entry(reason_name(code)).or_default() += 1;
+    }
+
+    pub fn vote_sent(&mut self, vote: Vote) {
+        *self
+            .votes
+            .entry(crate::status::json::vote_word(vote))
+            .or_default() += 1;
+    }
+
+    /// (vote word, count) in name order; votes never sent are absent.
+    pub fn votes(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.votes.iter().map(|(k, v)| (*k, *v))
     }
 
     /// (reason, count) in name order; reasons never seen are absent.
@@ -45,5 +59,22 @@ pub fn reason_name(code: ReplyError) -> &'static str {
         DuplicateNodeId => "duplicate_node_id",
         InvalidConfigNodeList => "invalid_config_node_list",
         InvalidMembershipNodeList => "invalid_membership_node_list",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_name() {
+        let mut c = EngineCounters::default();
+        c.refused(ReplyError::TlsRequired);
+        c.refused(ReplyError::TlsRequired);
+        c.refused(ReplyError::DuplicateNodeId);
+        c.vote_sent(Vote::Ack);
+        let refusals: Vec<_> = c.refusals().collect();
+        assert_eq!(refusals, [("duplicate_node_id", 1), ("tls_required", 2)]);
+        assert_eq!(c.votes().collect::<Vec<_>>(), [("ack", 1)]);
     }
 }

@@ -233,6 +233,7 @@ impl Engine {
         let mut reply = vote_message(MsgType::NodeListReply, seq, vote, node.ring_id);
         reply.node_list_type = Some(list_type);
         self.send(id, &reply);
+        self.counters.vote_sent(vote);
     }
 
     pub(super) fn on_ask_for_vote(&mut self, id: ClientId, msg: &Message, now: Instant) {
@@ -253,6 +254,7 @@ impl Engine {
         node.record_sent_vote(vote);
         let reply = vote_message(MsgType::AskForVoteReply, seq, vote, node.ring_id);
         self.send(id, &reply);
+        self.counters.vote_sent(vote);
     }
 
     pub(super) fn on_vote_info_reply(&mut self, id: ClientId, msg: &Message, now: Instant) {
@@ -290,6 +292,7 @@ impl Engine {
         let mut reply = vote_message(MsgType::HeuristicsChangeReply, seq, vote, node.ring_id);
         reply.heuristics = Some(heuristics);
         self.send(id, &reply);
+        self.counters.vote_sent(vote);
     }
 
     /// The algorithm timer of `id` fired (upstream `qnetd_client_algo_timer_callback`).
@@ -307,6 +310,7 @@ impl Engine {
                 let seq = node.algo_timer_vote_info_seq;
                 let msg = vote_message(MsgType::VoteInfo, seq, vote, node.ring_id);
                 self.send(id, &msg);
+                self.counters.vote_sent(vote);
             }
             Some(TimerOutcome::Error(code)) => self.send_error(id, None, code),
             Some(TimerOutcome::Nothing) | None => {}

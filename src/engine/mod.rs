@@ -332,6 +332,7 @@ impl Engine {
         for v in votes {
             let msg = vote_message(MsgType::VoteInfo, v.seq, v.vote, v.ring_id);
             self.send(v.client, &msg);
+            self.counters.vote_sent(v.vote);
         }
     }
 

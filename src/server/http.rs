@@ -550,6 +550,16 @@ fn counter_metrics(m: &mut Metrics, daemon: &Daemon) {
         .refusals()
         .map(|(reason, n)| (format!("reason={}", quote(reason)), n))
         .collect();
+    let votes: Vec<(String, u64)> = engine
+        .counters()
+        .votes()
+        .map(|(vote, n)| (format!("vote={}", quote(vote)), n))
+        .collect();
+    m.counter_owned(
+        "qnetd_votes_sent_total",
+        "Votes sent to nodes (replies and VOTE_INFO): the decisions taken, by vote.",
+        &votes,
+    );
     m.counter_owned(
         "qnetd_refusals_total",
         "Client messages refused with an error reply, by reason.",

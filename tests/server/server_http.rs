@@ -383,3 +383,97 @@ fn a_head_sent_one_byte_at_a_time_is_answered() {
     let _ = s.read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
 }
+
+/// Two nodes of cluster `c` split (each sees only itself): ffsplit gives node 1 the ACK.
+/// Returns the connected probes.
+async fn split_cluster(addr: SocketAddr) -> Vec<qnetd::probe::Probe> {
+    use qnetd::proto::types::{Heuristics, MsgType, NodeInfo, NodeListType, RingId};
+    let nodes = [NodeInfo::new(1), NodeInfo::new(2)];
+    let mut probes = Vec::new();
+    for id in [1u32, 2] {
+        let ring = RingId {
+            node_id: id,
+            seq: 4 + u64::from(id),
+        };
+        let mut params = qnetd::probe::SessionParams {
+            cluster: "c".into(),
+            tls: None,
+            init: qnetd::probe::InitParams {
+                node_id: id,
+                ..qnetd::probe::InitParams::default()
+            },
+        };
+        params.init.ring_id = ring;
+        let (mut p, reply) = qnetd::probe::session(addr, &params).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+        p.node_list(
+            NodeListType::InitialConfig,
+            None,
+            Some(1),
+            &nodes,
+            Heuristics::Undefined,
+        )
+        .await
+        .unwrap();
+        let me = [NodeInfo::new(id)];
+        let got = p
+            .node_list(
+                NodeListType::Membership,
+                Some(ring),
+                None,
+                &me,
+                Heuristics::Pass,
+            )
+            .await
+            .unwrap();
+        for m in got.iter().filter(|m| m.msg_type == MsgType::VoteInfo) {
+            p.vote_info_reply(m).await.unwrap();
+        }
+        probes.push(p);
+    }
+    probes
+}
+
+#[test]
+fn health_of_a_cluster_with_an_ack_vote_is_200_and_metrics_show_its_votes() {
+    let tmp = TempDir::new("http-votes");
+    let (d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
+    );
+    block_on(async {
+        let probes = split_cluster(d.addr).await;
+        let (code, body) = curl(http, "/health?cluster=c", &[]);
+        assert_eq!(code, 200, "{body}");
+        let (_, metrics) = curl(http, "/metrics", &[]);
+        for line in [
+            "qnetd_cluster_nodes{cluster=\"c\"} 2",
+            "qnetd_cluster_votes{cluster=\"c\",vote=\"ack\"} 1",
+            "qnetd_cluster_votes{cluster=\"c\",vote=\"nack\"} 1",
+            "qnetd_clusters 1",
+        ] {
+            assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+        }
+        assert!(
+            metrics.contains("qnetd_votes_sent_total{vote=\"ack\"} "),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("qnetd_votes_sent_total{vote=\"nack\"} "),
+            "{metrics}"
+        );
+        check_exposition(&metrics);
+        // Both nodes go: the cluster has no nodes, 503.
+        drop(probes);
+    });
+    let until = Instant::now() + server_support::WAIT;
+    loop {
+        let (code, body) = curl(http, "/health?cluster=c", &[]);
+        if code == 503 {
+            assert!(body.contains("no connected nodes"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < until, "still {code}: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
