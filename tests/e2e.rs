@@ -1386,3 +1386,62 @@ fn e2e_flood_of_idle_connections_leaves_the_cluster_its_vote() {
         "RSS {after_kb} kB after the flood, {idle_kb} kB before"
     );
 }
+
+/// `-S http_listen=` on upstream's command line: `/health?cluster=` follows the vote of a
+/// real cluster, `/metrics` shows both nodes with an ACK (issue 14).
+#[test]
+fn e2e_http_health_follows_the_vote() {
+    let mut bed = Bed::new("http", 2);
+    if !bed.daemon.is_ours() {
+        println!("E2E-RESULT scenario=http daemon=upstream not-applicable");
+        return;
+    }
+    bed.enroll_all();
+    bed.write_conf_all(&DeviceConf::ffsplit());
+    bed.start_daemon(&["-S", "http_listen=127.0.0.1:5404"]);
+    let names = bed.nodes.clone();
+    bed.start_corosync_and_wait(&names);
+    let took = start_qdevices_and_wait(&mut bed, &[1, 2]);
+    let curl = |bed: &Bed, path: &str| {
+        let out = bed.lab.host_ref(QNETD_HOST).run(
+            "curl",
+            &[
+                "-s",
+                "--max-time",
+                "5",
+                "-w",
+                "\n%{http_code}",
+                &format!("http://127.0.0.1:5404{path}"),
+            ],
+        );
+        out.stdout
+    };
+    let health = curl(&bed, "/health?cluster=qe2e");
+    assert!(health.ends_with("\n200"), "{health}");
+    let metrics = curl(&bed, "/metrics");
+    assert!(
+        metrics.contains("qnetd_cluster_votes{cluster=\"qe2e\",vote=\"ack\"} 2"),
+        "{metrics}"
+    );
+    // Both qdevices stop: the cluster has no vote from qnetd any more.
+    for n in &names {
+        bed.lab.host(n).crash("qdevice");
+    }
+    let (_, gone) = lab::wait_for(
+        "/health?cluster=qe2e to say 503",
+        QUORATE_LIMIT,
+        Duration::from_millis(200),
+        || {
+            let health = curl(&bed, "/health?cluster=qe2e");
+            if health.ends_with("\n503") {
+                Ok(())
+            } else {
+                Err(health)
+            }
+        },
+    );
+    let mut report = Report::new("http", &bed);
+    report.time("quorate_after", took);
+    report.time("health_503_after", gone);
+    report.print();
+}
