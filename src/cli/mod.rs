@@ -55,6 +55,18 @@ fn command_words(rest: &[&str]) -> String {
     words.join(" ")
 }
 
+/// `qnetd --version`: the version, the target triple and the commit the binary was built from
+/// (build.rs), e.g. `qnetd 0.1.0 (mipsel-unknown-linux-musl, commit 0123456789ab)`, so that a
+/// binary copied onto a router can be traced back to its release and source.
+pub fn version_line() -> String {
+    format!(
+        "qnetd {} ({}, commit {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("QNETD_TARGET"),
+        env!("QNETD_COMMIT")
+    )
+}
+
 /// qnetd: a corosync-qnetd compatible quorum arbiter in one static binary.
 #[derive(FromArgs, Debug)]
 pub struct Cli {
@@ -116,7 +128,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     if cli.version {
-        println!("qnetd {}", env!("CARGO_PKG_VERSION"));
+        println!("{}", version_line());
         return ExitCode::SUCCESS;
     }
     match cli.command {

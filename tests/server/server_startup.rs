@@ -172,3 +172,39 @@ fn max_clients_defaults_to_a_memory_sized_value_and_dash_m_zero_is_unlimited() {
     let status = d.ipc("status verbose");
     assert!(!status.contains("Maximum allowed clients"), "{status}");
 }
+
+/// `--version` says what the binary is and where it came from: the version, the target triple
+/// (here the host's, as the test builds natively) and the checkout's commit (issue 13).
+#[test]
+fn version_names_the_target_and_the_commit() {
+    let out = std::process::Command::new(bin())
+        .arg("--version")
+        .output()
+        .expect("run qnetd --version");
+    assert!(out.status.success());
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let host = command_output("rustc", &["-vV"])
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::to_string)
+        .expect("rustc -vV names the host");
+    let commit = command_output("git", &["rev-parse", "--short=12", "HEAD"]);
+    let version = env!("CARGO_PKG_VERSION");
+    // "-dirty" follows when the compiled sources have uncommitted changes.
+    let want = format!("qnetd {version} ({host}, commit {commit}");
+    assert!(
+        line.starts_with(&want),
+        "--version printed {line:?}, want {want:?}..."
+    );
+    assert!(line.ends_with(')'), "{line:?}");
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -3,7 +3,7 @@
 #
 #   tools/cross/smoke.sh TARGET [BINARY]     (BINARY defaults to dist/qnetd-TARGET)
 #
-#   1. `qnetd --version`
+#   1. `qnetd --version` (names TARGET and a commit)
 #   2. `qnetd cert --store STORE init`                      (CA + server certificate)
 #   3. `qnetd cert --store STORE sign --csr … --cluster smoke` (a node request made with openssl)
 #   4. `qnetd run` on 127.0.0.1:<free port> with that store, TLS required
@@ -74,7 +74,9 @@ now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 
 # 1. version
 version=$(q --version) || fail "--version exited $?"
-[[ $version == qnetd\ * ]] || fail "--version printed '$version'"
+# "qnetd 0.1.0 (mipsel-unknown-linux-musl, commit 0123456789ab)": the binary names its target
+[[ $version =~ ^qnetd\ [^\ ]+\ \($TARGET,\ commit\ [^\ ]+\)$ ]] ||
+    fail "--version printed '$version', want 'qnetd VERSION ($TARGET, commit COMMIT)'"
 say "--version: $version"
 
 # 2. cert init into an empty store
