@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian machine: installs what the tests need (as root), then
 # runs formatting and lint checks, unit and integration tests, the init script tests, the
 # end-to-end tests with real corosync nodes in network namespaces, and the router smoke tests.
-# .ci/run calls exactly this. QNETD_TEST_QUICK=1 skips the end-to-end and cross-build stages.
+# .ci/run calls exactly this. QNETD_TEST_QUICK=1 skips the end-to-end and cross-build stages
+# (and with them the release reproducibility check).
 # The closing lines are tools/cross/e2e.sh's per-target results and its "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,10 @@ if [ "${QNETD_TEST_QUICK:-0}" != 1 ]; then
     step "router builds: static musl x86_64, aarch64, armv7, mipsel, mips, smoke-tested under qemu-user"
     tools/cross/ci.sh all
     export QNETD_STATIC_BIN="$PWD/dist/qnetd-x86_64-unknown-linux-musl"
+    # Two release runs of those two targets (the second recompiles qnetd and certtool) must give
+    # identical bytes: tools/release.sh is reproducible.
+    step "release: reproducible (tools/release.sh twice, x86_64 + mipsel)"
+    tests/release_reproducible.sh
 fi
 
 step "cargo test (unit + integration, without e2e)"

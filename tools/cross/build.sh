@@ -18,10 +18,14 @@
 #   QNETD_CROSS_SETUP=0  skip tools/cross/setup.sh (it is idempotent and fast, default runs it)
 #   CARGO_TARGET_DIR     default <repo>/target
 #   DIST                 output directory, default <repo>/dist
+#   SOURCE_DATE_EPOCH    build time the binary records (`qnetd doctor`'s clock check), default
+#                        now; tools/release.sh sets the commit's time
 #
 # How: cargo-zigbuild (zig cc compiles ring's C and links against zig's musl) with the per-target
 # flags from .cargo/config.toml plus the flavor's flags passed with --config (cargo appends
-# them); RUSTC_BOOTSTRAP=1 lets stable rustc take -Zbuild-std and the other -Z flags. Finally
+# them); RUSTC_BOOTSTRAP=1 lets stable rustc take -Zbuild-std and the other -Z flags. The
+# machine's paths are remapped (--remap-path-prefix) so that the bytes do not depend on where
+# the checkout, cargo home, toolchain or target dir are (tools/release.sh). Finally
 # the MIPS .pdr section (debug records `strip` keeps, ~10% of the file) and .comment are dropped.
 set -euo pipefail
 
@@ -32,7 +36,8 @@ ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-
 FLAVOR=${QNETD_CROSS_FLAVOR:-size}
 PROFILE=${QNETD_CROSS_PROFILE:-release}
 DIST=${DIST:-$ROOT/dist}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+CARGO_TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
+export CARGO_TARGET_DIR
 
 die() {
     echo "build: $*" >&2
@@ -66,6 +71,15 @@ extra_rustflags() {
     plain) ;;
     *) die "QNETD_CROSS_FLAVOR must be size, size-msg or plain, not '$FLAVOR'" ;;
     esac
+    # Reproducible builds (tools/release.sh): no path of this machine in the binary, whichever
+    # checkout, cargo home, toolchain or target dir built it. rustc applies the last matching
+    # prefix, so the target dir (which may sit inside the checkout) comes after the checkout.
+    local sysroot
+    sysroot=$(rustc --print sysroot)
+    flags+=("--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+        "--remap-path-prefix=$sysroot=/rustc-sysroot"
+        "--remap-path-prefix=$ROOT=/qnetd"
+        "--remap-path-prefix=$CARGO_TARGET_DIR=/target")
     local out="" f
     for f in "${flags[@]}"; do out+="${out:+, }\"$f\""; done
     echo "[$out]"
