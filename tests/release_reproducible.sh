@@ -11,7 +11,8 @@
 #                                            needs a committed tree)
 #
 # Targets: QNETD_RELEASE_TARGETS (default "x86_64-unknown-linux-musl mipsel-unknown-linux-musl").
-# Prints "release reproducible: ok" or the differing files, and exits 1 on a difference.
+# Prints "release reproducible: ok", or the differing files (both runs are then kept for a
+# look) and exits 1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,4 +48,7 @@ if cmp -s "$WORK/a/SHA256SUMS" "$WORK/b/SHA256SUMS"; then
 fi
 echo "release reproducible: FAILED, these differ:" >&2
 diff "$WORK/a/SHA256SUMS" "$WORK/b/SHA256SUMS" >&2 || true
+# Kept for a look at the difference (e.g. diffoscope a/FILE b/FILE).
+trap - EXIT
+echo "release reproducible: both runs kept in $WORK/a and $WORK/b" >&2
 exit 1
