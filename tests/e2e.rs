@@ -1423,6 +1423,36 @@ fn e2e_http_health_follows_the_vote() {
         metrics.contains("qnetd_cluster_votes{cluster=\"qe2e\",vote=\"ack\"} 2"),
         "{metrics}"
     );
+    // The same numbers as the status tool's list: nodes, and the last ACK/NACK vote each
+    // holds (the tool's "Vote: LAST (LAST ACK/NACK)").
+    let list = bed.qnetd_tool(&["-l", "-v"]);
+    assert!(list.ok(), "corosync-qnetd-tool -l -v: {}", list.text());
+    let tool_nodes = list.stdout.matches("Node ID ").count();
+    let tool_acks = list
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Vote:") && l.ends_with("(ACK)"))
+        .count();
+    let metric = |name: &str| -> usize {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+    };
+    assert_eq!(
+        metric("qnetd_cluster_nodes{cluster=\"qe2e\"}"),
+        tool_nodes,
+        "{}",
+        list.stdout
+    );
+    assert_eq!(
+        metric("qnetd_cluster_votes{cluster=\"qe2e\",vote=\"ack\"}"),
+        tool_acks,
+        "{}",
+        list.stdout
+    );
+    assert_eq!(metric("qnetd_connected_clients"), tool_nodes);
     // Both qdevices stop: the cluster has no vote from qnetd any more.
     for n in &names {
         bed.lab.host(n).crash("qdevice");
