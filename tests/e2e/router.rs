@@ -15,13 +15,19 @@ use std::time::{Duration, Instant};
 /// The options pvecm passes to every ssh and scp (`src/PVE/CLI/pvecm.pm`).
 const BATCH: [&str; 2] = ["-o", "BatchMode=yes"];
 
-/// The Debian 13 root made by tools/e2e/trixie-root.sh (QNETD_TRIXIE_ROOT overrides).
+/// The Debian 13 root made by tools/e2e/trixie-root.sh, found the way that script places it
+/// (QNETD_TRIXIE_ROOT, else $XDG_CACHE_HOME or ~/.cache, then qnetd-trixie/root).
 pub fn trixie_root() -> PathBuf {
     let root = std::env::var_os("QNETD_TRIXIE_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            PathBuf::from(home).join(".cache/qnetd-trixie/root")
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+                    PathBuf::from(home).join(".cache")
+                });
+            cache.join("qnetd-trixie/root")
         });
     assert!(
         root.join(".qnetd-trixie-root").is_file(),
