@@ -272,16 +272,21 @@ fn a_request_not_complete_within_5_s_is_closed() {
         &tmp,
         &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
     );
+    // Timed from before connect: the server may accept (and start the deadline) before
+    // connect returns here, and on a loaded machine this thread can be scheduled back
+    // seconds later (a CI run once measured 3.1 s from after connect).
+    let t0 = Instant::now();
     let mut s = TcpStream::connect(http).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    let t0 = Instant::now();
     s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
     let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).unwrap_or(0);
+    let n = s
+        .read(&mut buf)
+        .expect("closed (EOF), not reset or timed out");
     let took = t0.elapsed();
     assert_eq!(n, 0, "answered instead of closing");
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(8),
+        took >= Duration::from_secs(5) && took < Duration::from_secs(8),
         "{took:?}"
     );
 }
