@@ -135,62 +135,46 @@ enum Effect {
 /// Parses a value into a setting; None = a bad value.
 type Setter = fn(&mut AdvancedSettings, &str) -> Option<Effect>;
 
+/// A row of [`SETTINGS`] whose key is the field's name: the field takes `parse(value)` (None
+/// from `parse`: a bad value), or for a range, the decimal integer in it.
+macro_rules! set {
+    ($field:ident, $min:literal..=$max:expr) => {
+        set!($field, |v| int_as(v, $min, $max))
+    };
+    ($field:ident, $parse:expr) => {
+        (stringify!($field), |s, v| {
+            s.$field = ($parse)(v)?;
+            Some(Effect::Set)
+        })
+    };
+}
+
+const I32_MAX: u64 = i32::MAX as u64;
+const U32_MAX: u64 = u32::MAX as u64;
+
 /// Every key `-S` accepts, with its range and what it sets: the one definition of the keys
 /// (the error for an unknown key lists them from here). Ranges are upstream's.
 const SETTINGS: &[(&str, Setter)] = &[
-    ("listen_backlog", |s, v| {
-        s.listen_backlog = int_in(v, 1, i32::MAX as u64)? as u32;
-        Some(Effect::Set)
-    }),
-    ("max_client_send_buffers", |s, v| {
-        s.max_client_send_buffers = int_in(v, 2, u32::MAX as u64)? as usize;
-        Some(Effect::Set)
-    }),
-    ("max_client_send_size", |s, v| {
-        s.max_client_send_size = int_in(v, 16, u32::MAX as u64)? as u32;
-        Some(Effect::Set)
-    }),
-    ("max_client_receive_size", |s, v| {
-        s.max_client_receive_size = int_in(v, 16, u32::MAX as u64)? as u32;
-        Some(Effect::Set)
-    }),
-    ("nss_db_dir", |s, v| {
-        s.nss_db_dir = nonempty_path(v)?;
-        Some(Effect::Set)
-    }),
+    set!(listen_backlog, 1..=I32_MAX),
+    set!(max_client_send_buffers, 2..=U32_MAX),
+    set!(max_client_send_size, 16..=U32_MAX),
+    set!(max_client_receive_size, 16..=U32_MAX),
+    set!(nss_db_dir, nonempty_path),
     ("cert_nickname", |s, v| {
         s.cert_nickname = v.to_string();
         Some(Effect::NoEffect(
             "has no effect: the store holds exactly one server certificate",
         ))
     }),
-    ("heartbeat_interval_min", |s, v| {
-        s.heartbeat_interval_min = int_in(v, 1, u32::MAX as u64)? as u32;
-        Some(Effect::Set)
-    }),
-    ("heartbeat_interval_max", |s, v| {
-        s.heartbeat_interval_max = int_in(v, 1, u32::MAX as u64)? as u32;
-        Some(Effect::Set)
-    }),
-    ("dpd_enabled", |s, v| {
-        s.dpd_enabled = parse_bool(v)?;
-        Some(Effect::Set)
-    }),
+    set!(heartbeat_interval_min, 1..=U32_MAX),
+    set!(heartbeat_interval_max, 1..=U32_MAX),
+    set!(dpd_enabled, parse_bool),
     ("dpd_interval", |_, _| {
         Some(Effect::NoEffect("is deprecated and has no effect anymore"))
     }),
-    ("dpd_interval_coefficient", |s, v| {
-        s.dpd_interval_coefficient = decimal_in(v, 1.0, 1000.0)?;
-        Some(Effect::Set)
-    }),
-    ("lock_file", |s, v| {
-        s.lock_file = nonempty_path(v)?;
-        Some(Effect::Set)
-    }),
-    ("local_socket_file", |s, v| {
-        s.local_socket_file = nonempty_path(v)?;
-        Some(Effect::Set)
-    }),
+    set!(dpd_interval_coefficient, |v| decimal_in(v, 1.0, 1000.0)),
+    set!(lock_file, nonempty_path),
+    set!(local_socket_file, nonempty_path),
     ("local_socket_umask", |s, v| {
         s.local_socket_umask = if v.is_empty() {
             None
@@ -199,47 +183,20 @@ const SETTINGS: &[(&str, Setter)] = &[
         };
         Some(Effect::Set)
     }),
-    ("local_socket_gid", |s, v| {
-        s.local_socket_gid = parse_group(v)?;
-        Some(Effect::Set)
-    }),
-    ("local_socket_backlog", |s, v| {
-        s.local_socket_backlog = int_in(v, 1, i32::MAX as u64)? as u32;
-        Some(Effect::Set)
-    }),
-    ("ipc_max_clients", |s, v| {
-        s.ipc_max_clients = int_in(v, 0, u32::MAX as u64)? as usize;
-        Some(Effect::Set)
-    }),
-    ("ipc_max_receive_size", |s, v| {
-        s.ipc_max_receive_size = int_in(v, 1024, u32::MAX as u64)? as usize;
-        Some(Effect::Set)
-    }),
-    ("ipc_max_send_size", |s, v| {
-        s.ipc_max_send_size = int_in(v, 1024, u32::MAX as u64)? as usize;
-        Some(Effect::Set)
-    }),
-    ("keep_active_partition_tie_breaker", |s, v| {
-        s.keep_active_partition_tie_breaker = parse_bool(v)?;
-        Some(Effect::Set)
-    }),
+    set!(local_socket_gid, parse_group),
+    set!(local_socket_backlog, 1..=I32_MAX),
+    set!(ipc_max_clients, 0..=U32_MAX),
+    set!(ipc_max_receive_size, 1024..=U32_MAX),
+    set!(ipc_max_send_size, 1024..=U32_MAX),
+    set!(keep_active_partition_tie_breaker, parse_bool),
     ("handshake_timeout", |s, v| {
-        let ms = int_in(v, 0, u32::MAX as u64)?;
+        let ms = int_in(v, 0, U32_MAX)?;
         s.handshake_timeout = (ms != 0).then(|| Duration::from_millis(ms));
         Some(Effect::Set)
     }),
-    ("max_preinit_clients", |s, v| {
-        s.max_preinit_clients = int_in(v, 0, u32::MAX as u64)? as usize;
-        Some(Effect::Set)
-    }),
-    ("max_preinit_per_address", |s, v| {
-        s.max_preinit_per_address = int_in(v, 0, u32::MAX as u64)? as usize;
-        Some(Effect::Set)
-    }),
-    ("http_listen", |s, v| {
-        s.http_listen = parse_http_listen(v)?;
-        Some(Effect::Set)
-    }),
+    set!(max_preinit_clients, 0..=U32_MAX),
+    set!(max_preinit_per_address, 0..=U32_MAX),
+    set!(http_listen, parse_http_listen),
 ];
 
 /// `ADDR:PORT` (IPv6 in brackets, `[::1]:5403`), or empty = off. A port of 0 is refused: a
@@ -414,6 +371,11 @@ pub fn parse_bool(value: &str) -> Option<bool> {
         "off" | "no" | "0" => Some(false),
         _ => None,
     }
+}
+
+/// [`int_in`] as the setting's own type; `max` never exceeds that type's range.
+fn int_as<T: TryFrom<u64>>(value: &str, min: u64, max: u64) -> Option<T> {
+    T::try_from(int_in(value, min, max)?).ok()
 }
 
 /// Decimal integer in `min..=max` (upstream `utils_strtonum`: no trailing garbage).
