@@ -187,9 +187,9 @@ pub fn ask_for_vote_received(ctx: &mut Ctx) -> Result<Vote, ReplyError> {
     decision(ctx.algorithm()).ask_for_vote_received(ctx)
 }
 
-pub fn vote_info_reply_received(ctx: &mut Ctx, seq: u32) -> Result<(), ReplyError> {
+/// No algorithm can refuse a VOTE_INFO_REPLY, so there is no error to give back.
+pub fn vote_info_reply_received(ctx: &mut Ctx, seq: u32) {
     decision(ctx.algorithm()).vote_info_reply_received(ctx, seq);
-    Ok(())
 }
 
 pub fn heuristics_change_received(

@@ -265,8 +265,11 @@ impl Engine {
             self.send_error(id, None, ReplyError::DoesntContainRequiredOption);
             return;
         };
-        let result = self.run_algo(id, now, |ctx| algo::vote_info_reply_received(ctx, seq));
-        self.algo_outcome(id, seq, result);
+        let ran = self.run_algo(id, now, |ctx| algo::vote_info_reply_received(ctx, seq));
+        // None: the client is in no cluster (as algo_outcome answers it).
+        if ran.is_none() {
+            self.send_error(id, Some(seq), ReplyError::InternalError);
+        }
     }
 
     pub(super) fn on_heuristics_change(&mut self, id: ClientId, msg: &Message, now: Instant) {
