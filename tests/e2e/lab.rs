@@ -219,6 +219,7 @@ impl Host {
     /// /proc, /dev and a /dev/shm of its own mounted inside it. The mounts are made in the
     /// host's mount namespace, so hosts sharing one `root` still each see their own files.
     pub fn use_root(&mut self, root: &Path) {
+        let root = &self.seen_inside(root);
         let home = self.dir.join("root-home");
         fs::create_dir_all(&home).expect("create root home");
         let mut script = String::from("set -e; ");
@@ -243,6 +244,18 @@ impl Host {
             out.text()
         );
         self.root = Some(root.to_path_buf());
+    }
+
+    /// Where the host sees the machine's `path`: a path below a mount point the host replaces
+    /// (a cache in /tmp) is reached through the holder's bind of the original ([`OUTER`]).
+    fn seen_inside(&self, path: &Path) -> PathBuf {
+        MOUNTS
+            .iter()
+            .find_map(|(sub, mount)| {
+                let rest = path.strip_prefix(mount).ok()?;
+                Some(self.dir.join(OUTER).join(sub).join(rest))
+            })
+            .unwrap_or_else(|| path.to_path_buf())
     }
 
     /// Gives the host a /root of its own (ssh keys, known_hosts), as `use_root` does.
@@ -386,6 +399,10 @@ const MOUNTS: &[(&str, &str)] = &[
     ("run", "/run"),
     ("tmp", "/tmp"),
 ];
+
+/// Subdirectory of the host dir where the holder keeps the machine's own directories that
+/// [`MOUNTS`] hide inside the host, bound there before they are covered.
+const OUTER: &str = "outer";
 
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -574,6 +591,11 @@ fn spawn_holder(netns: &str, dir: &Path) -> Child {
     use std::os::unix::process::CommandExt;
     let ready = dir.join("ready");
     let mut script = String::from("set -e; mount --make-rprivate /; ");
+    for (sub, mount) in MOUNTS {
+        let outer = dir.join(OUTER).join(sub);
+        fs::create_dir_all(&outer).expect("create the host's outer dir");
+        script.push_str(&format!("mount --bind {mount} '{}'; ", outer.display()));
+    }
     for (sub, mount) in MOUNTS {
         script.push_str(&format!(
             "mount --bind '{}' {mount}; ",
