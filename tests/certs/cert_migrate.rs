@@ -11,11 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::nss_client;
+use crate::support::nss_client::{self, rewrite_prefix, Node};
 
 const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
 const QNETD_TOOL: &str = "/usr/bin/corosync-qnetd-certutil";
-const NODE_TOOL: &str = "/usr/sbin/corosync-qdevice-net-certutil";
 
 struct Env {
     root: PathBuf,
@@ -55,14 +54,7 @@ impl Env {
     }
 
     fn node(&self, name: &str) -> Node {
-        let prefix = self.root.join(name);
-        std::fs::create_dir_all(prefix.join("etc/corosync/qdevice/net")).unwrap();
-        let tool = self.root.join(format!("{name}-certutil"));
-        rewrite_prefix(Path::new(NODE_TOOL), &tool, &prefix);
-        Node {
-            tool,
-            db: prefix.join("etc/corosync/qdevice/net/nssdb"),
-        }
+        Node::new(&self.root, name)
     }
 
     /// An upstream store after `-i` and one cluster enrolled the pvecm way (`-s`), with its
@@ -112,44 +104,6 @@ impl Drop for Env {
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.root);
         }
-    }
-}
-
-fn rewrite_prefix(from: &Path, to: &Path, prefix: &Path) {
-    let text = std::fs::read_to_string(from).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (install corosync-qnetd/corosync-qdevice)",
-            from.display()
-        )
-    });
-    let text = text.replace(
-        "/etc/corosync",
-        &format!("{}/etc/corosync", prefix.display()),
-    );
-    std::fs::write(to, text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-struct Node {
-    tool: PathBuf,
-    db: PathBuf,
-}
-
-impl Node {
-    fn certutil(&self, args: &[&str]) -> Output {
-        Command::new(&self.tool).args(args).output().unwrap()
-    }
-
-    /// NSS on the node validates `Cluster Cert` as an SSL client certificate: its chain ends
-    /// at the CA the node trusts.
-    fn assert_enrolled(&self) {
-        let valid = nss_client::nss(
-            &self.db,
-            "certutil",
-            &["-V", "-n", "Cluster Cert", "-u", "C"],
-        );
-        assert!(valid.contains("certificate is valid"), "{valid}");
     }
 }
 

@@ -8,10 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::nss_client;
+use crate::support::nss_client::{rewrite_prefix, Node};
 
 const QNETD: &str = env!("CARGO_BIN_EXE_qnetd");
-const NODE_TOOL: &str = "/usr/sbin/corosync-qdevice-net-certutil";
 // An upstream qnetd's CA export (CN=QNet CA, serial 101), as its nodes have it.
 const UPSTREAM_CA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -58,66 +57,13 @@ impl Env {
 
     /// A node: its own copy of corosync-qdevice-net-certutil rooted at `root/<name>`.
     fn node(&self, name: &str) -> Node {
-        let prefix = self.root.join(name);
-        std::fs::create_dir_all(prefix.join("etc/corosync/qdevice/net")).unwrap();
-        let tool = self.root.join(format!("{name}-certutil"));
-        rewrite_prefix(Path::new(NODE_TOOL), &tool, &prefix);
-        Node {
-            tool,
-            db: prefix.join("etc/corosync/qdevice/net/nssdb"),
-            prefix,
-        }
+        Node::new(&self.root, name)
     }
 }
 
 impl Drop for Env {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-/// Copies a script with `/etc/corosync` rewritten to `prefix/etc/corosync`.
-fn rewrite_prefix(from: &Path, to: &Path, prefix: &Path) {
-    let text = std::fs::read_to_string(from)
-        .unwrap_or_else(|e| panic!("{}: {e} (install corosync-qdevice)", from.display()));
-    let text = text.replace(
-        "/etc/corosync",
-        &format!("{}/etc/corosync", prefix.display()),
-    );
-    std::fs::write(to, text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-struct Node {
-    tool: PathBuf,
-    db: PathBuf,
-    prefix: PathBuf,
-}
-
-impl Node {
-    fn certutil(&self, args: &[&str]) -> Output {
-        Command::new(&self.tool).args(args).output().unwrap()
-    }
-
-    fn nss(&self, prog: &str, args: &[&str]) -> String {
-        nss_client::nss(&self.db, prog, args)
-    }
-
-    /// The node's NSS database holds the CA (trusted CT,c,c) and `Cluster Cert` with its key,
-    /// and NSS validates the chain for an SSL client.
-    fn assert_enrolled(&self) {
-        let list = self.nss("certutil", &["-L"]);
-        let has = |nick: &str, trust: &str| {
-            list.lines()
-                .any(|l| l.starts_with(nick) && l.split_whitespace().last() == Some(trust))
-        };
-        assert!(has("QNet CA", "CT,c,c"), "{list}");
-        assert!(has("Cluster Cert", "u,u,u"), "{list}");
-        let keys = self.nss("certutil", &["-K"]);
-        assert!(keys.contains("Cluster Cert"), "{keys}");
-        let valid = self.nss("certutil", &["-V", "-n", "Cluster Cert", "-u", "C"]);
-        assert!(valid.contains("certificate is valid"), "{valid}");
     }
 }
 
@@ -217,7 +163,6 @@ fn pvecm_sequence_with_real_node_tools() {
     );
     let v = node1.nss("certutil", &["-V", "-n", "qnetd server", "-u", "V"]);
     assert!(v.contains("certificate is valid"), "{v}");
-    let _ = &node1.prefix;
 }
 
 /// `enrol-node.sh` from `dir`, rewritten for `node`, run with `node`'s tool on the PATH.

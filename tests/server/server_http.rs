@@ -3,7 +3,7 @@
 
 use crate::support::server as server_support;
 
-use server_support::{bin, block_on, free_port, path_arg, Daemon, Store, TempDir};
+use server_support::{bin, block_on, free_port, joined, path_arg, Daemon, Store, TempDir};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -400,26 +400,7 @@ async fn split_cluster(addr: SocketAddr) -> Vec<qnetd::probe::Probe> {
             node_id: id,
             seq: 4 + u64::from(id),
         };
-        let mut params = qnetd::probe::SessionParams {
-            cluster: "c".into(),
-            tls: None,
-            init: qnetd::probe::InitParams {
-                node_id: id,
-                ..qnetd::probe::InitParams::default()
-            },
-        };
-        params.init.ring_id = ring;
-        let (mut p, reply) = qnetd::probe::session(addr, &params).await.unwrap();
-        assert_eq!(reply.reply_error_code, Some(0));
-        p.node_list(
-            NodeListType::InitialConfig,
-            None,
-            Some(1),
-            &nodes,
-            Heuristics::Undefined,
-        )
-        .await
-        .unwrap();
+        let mut p = joined(addr, id, ring, &nodes).await;
         let me = [NodeInfo::new(id)];
         let got = p
             .node_list(

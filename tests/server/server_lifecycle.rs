@@ -5,21 +5,10 @@ use crate::support::server as server_support;
 use qnetd::probe::{self, InitParams, Probe, SessionParams};
 use qnetd::proto::types::{Algorithm, MsgType};
 use rustix::process::Signal;
-use server_support::{bin, block_on, free_port, path_arg, Daemon, Store, TempDir};
+use server_support::{bin, block_on, free_port, joined, path_arg, plain, Daemon, Store, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn plain(cluster: &str, node_id: u32) -> SessionParams {
-    SessionParams {
-        cluster: cluster.to_string(),
-        tls: None,
-        init: InitParams {
-            node_id,
-            ..InitParams::default()
-        },
-    }
-}
 
 #[test]
 fn tls_off_serves_plain_sessions_of_many_clusters() {
@@ -450,19 +439,7 @@ fn ffsplit_redecision_reaches_the_other_client() {
                 node_id: id,
                 seq: 4 + u64::from(id),
             };
-            let mut params = plain("c", id);
-            params.init.ring_id = ring;
-            let (mut p, reply) = probe::session(d.addr, &params).await.unwrap();
-            assert_eq!(reply.reply_error_code, Some(0));
-            p.node_list(
-                NodeListType::InitialConfig,
-                None,
-                Some(1),
-                &nodes,
-                Heuristics::Undefined,
-            )
-            .await
-            .unwrap();
+            let p = joined(d.addr, id, ring, &nodes).await;
             clients.push((p, ring));
         }
         // Split: each node sees only itself. The lowest node id wins the tie: node 2 is

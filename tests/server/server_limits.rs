@@ -3,24 +3,13 @@
 
 use crate::support::server as server_support;
 
-use qnetd::probe::{self, InitParams, Probe, ProbeError, SessionParams};
+use qnetd::probe::{self, InitParams, Probe, ProbeError};
 use qnetd::proto::types::MsgType;
 use rustix::process::Signal;
-use server_support::{block_on, Daemon, TempDir};
+use server_support::{block_on, plain, Daemon, TempDir};
 use std::net::SocketAddr;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
-
-fn plain(cluster: &str, node_id: u32) -> SessionParams {
-    SessionParams {
-        cluster: cluster.to_string(),
-        tls: None,
-        init: InitParams {
-            node_id,
-            ..InitParams::default()
-        },
-    }
-}
 
 /// How one connection fared: answered (still open, kept in the Vec) or closed by the server.
 enum Fate {

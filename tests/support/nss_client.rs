@@ -34,3 +34,71 @@ pub fn node_db(db: &Path, ca: &Path) -> PathBuf {
     );
     db.to_path_buf()
 }
+
+/// Debian's node-side certificate tool (package corosync-qdevice).
+pub const NODE_TOOL: &str = "/usr/sbin/corosync-qdevice-net-certutil";
+
+/// Copies a script with `/etc/corosync` rewritten to `prefix/etc/corosync`, so upstream's
+/// tools run on a test's own directories.
+pub fn rewrite_prefix(from: &Path, to: &Path, prefix: &Path) {
+    let text = std::fs::read_to_string(from).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (install corosync-qnetd/corosync-qdevice)",
+            from.display()
+        )
+    });
+    let text = text.replace(
+        "/etc/corosync",
+        &format!("{}/etc/corosync", prefix.display()),
+    );
+    std::fs::write(to, text).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A qdevice node rooted at `prefix`: its own copy of corosync-qdevice-net-certutil and its
+/// NSS database below `prefix/etc/corosync`.
+pub struct Node {
+    pub tool: PathBuf,
+    pub db: PathBuf,
+    pub prefix: PathBuf,
+}
+
+impl Node {
+    /// Node `name` below `root` (`root/<name>`, its tool at `root/<name>-certutil`).
+    pub fn new(root: &Path, name: &str) -> Node {
+        let prefix = root.join(name);
+        std::fs::create_dir_all(prefix.join("etc/corosync/qdevice/net")).unwrap();
+        let tool = root.join(format!("{name}-certutil"));
+        rewrite_prefix(Path::new(NODE_TOOL), &tool, &prefix);
+        Node {
+            tool,
+            db: prefix.join("etc/corosync/qdevice/net/nssdb"),
+            prefix,
+        }
+    }
+
+    pub fn certutil(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.tool).args(args).output().unwrap()
+    }
+
+    pub fn nss(&self, prog: &str, args: &[&str]) -> String {
+        nss(&self.db, prog, args)
+    }
+
+    /// The node's NSS database holds the CA (trusted CT,c,c) and `Cluster Cert` with its key,
+    /// and NSS validates the chain for an SSL client.
+    pub fn assert_enrolled(&self) {
+        let list = self.nss("certutil", &["-L"]);
+        let has = |nick: &str, trust: &str| {
+            list.lines()
+                .any(|l| l.starts_with(nick) && l.split_whitespace().last() == Some(trust))
+        };
+        assert!(has("QNet CA", "CT,c,c"), "{list}");
+        assert!(has("Cluster Cert", "u,u,u"), "{list}");
+        let keys = self.nss("certutil", &["-K"]);
+        assert!(keys.contains("Cluster Cert"), "{keys}");
+        let valid = self.nss("certutil", &["-V", "-n", "Cluster Cert", "-u", "C"]);
+        assert!(valid.contains("certificate is valid"), "{valid}");
+    }
+}

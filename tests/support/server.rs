@@ -267,3 +267,40 @@ pub fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
         panic!("scenario took longer than 30 s");
     }))
 }
+
+/// A plain-TCP session of node `node_id` in `cluster`, INIT's other fields as defaults.
+pub fn plain(cluster: &str, node_id: u32) -> qnetd::probe::SessionParams {
+    qnetd::probe::SessionParams {
+        cluster: cluster.to_string(),
+        tls: None,
+        init: qnetd::probe::InitParams {
+            node_id,
+            ..qnetd::probe::InitParams::default()
+        },
+    }
+}
+
+/// Node `id` of cluster `c` (plain TCP) initialised on ring `ring` and told the cluster's
+/// configured `nodes`: what a node sends before its first membership.
+pub async fn joined(
+    addr: SocketAddr,
+    id: u32,
+    ring: qnetd::proto::types::RingId,
+    nodes: &[qnetd::proto::types::NodeInfo],
+) -> qnetd::probe::Probe {
+    use qnetd::proto::types::{Heuristics, NodeListType};
+    let mut params = plain("c", id);
+    params.init.ring_id = ring;
+    let (mut p, reply) = qnetd::probe::session(addr, &params).await.unwrap();
+    assert_eq!(reply.reply_error_code, Some(0), "INIT of node {id}");
+    p.node_list(
+        NodeListType::InitialConfig,
+        None,
+        Some(1),
+        nodes,
+        Heuristics::Undefined,
+    )
+    .await
+    .unwrap();
+    p
+}
