@@ -157,6 +157,7 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
         no_group_write: a.no_group_write,
         force: a.force > 0,
     };
+    share_new_store(dir, a.no_group_write)?;
     let (store, outcome) = CertStore::init(dir, opts)?;
     if matches!(outcome, InitOutcome::Created { .. }) && certtool::has_nss_database(dir) {
         eprintln!(
@@ -189,6 +190,26 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
                 store.path(certtool::CA_CERT_FILE).display()
             );
         }
+    }
+    Ok(())
+}
+
+/// On an OpenWrt install, a store root creates anew is made the daemon's group's first, so the
+/// daemon (user `qnetd`) can read what init writes (shared with `corosync-qnetd-certutil -i`).
+pub(super) fn share_new_store(dir: &Path, no_group_write: bool) -> Result<(), StoreError> {
+    let mode = if no_group_write { 0o750 } else { 0o770 };
+    let shared = crate::install::account::create_store_for_daemon(dir, mode).map_err(|source| {
+        StoreError::Io {
+            what: format!("cannot create {} for the daemon's group", dir.display()),
+            source,
+        }
+    })?;
+    if let Some(gid) = shared {
+        println!(
+            "created {} for group {} (gid {gid}), the daemon's",
+            dir.display(),
+            crate::install::account::NAME
+        );
     }
     Ok(())
 }

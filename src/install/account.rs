@@ -224,29 +224,65 @@ pub fn store_needs_group(store: &Path, gid: u32) -> bool {
         .any(|(_, g, mode)| *g != gid || mode & 0o040 == 0)
 }
 
+/// The group a store root is about to create must get so that the installed daemon reads it:
+/// `qnetd`'s, when this is OpenWrt, `dir` is the store /etc/config/qnetd names and the account
+/// exists (`qnetd install` made it). Without this, `rm -r` of the store and `cert init` as
+/// root would leave files root:root that the daemon, running as `qnetd`, cannot open.
+/// None anywhere else: Debian's package makes its store itself; other directories are the
+/// user's.
+pub fn daemon_group_for_new_store(dir: &Path) -> Option<u32> {
+    if !rustix::process::geteuid().is_root() || dir.exists() || !super::openwrt::is_openwrt() {
+        return None;
+    }
+    let configured = super::openwrt::UciOptions::read().store;
+    let absolute = |p: &Path| std::path::absolute(p).ok();
+    if !Path::new(super::openwrt::UCI_FILE).is_file() || absolute(dir)? != absolute(&configured)? {
+        return None;
+    }
+    AccountFiles::read().group_id(NAME)
+}
+
 /// Gives the store to group `gid` the way Debian's package does for coroqnetd: the store
 /// 0770 (the daemon creates a missing store itself, `--init-store`), every file in it the
 /// group's and group-readable except the CA key. Root (pvecm's `corosync-qnetd-certutil`)
 /// keeps full access, and what it adds later takes the directory's group. The directory
 /// above is left alone: a store may be configured anywhere, even straight under /etc.
 pub fn apply_share_store(store: &Path, gid: u32) -> Result<(), String> {
-    let fail = |what: &str, e: std::io::Error| format!("cannot {what} {}: {e}", store.display());
-    if !store.is_dir() {
-        // Parents as mkdir -p makes them (0755 by the umask): the daemon must pass through.
-        if let Some(parent) = store.parent() {
-            fs::create_dir_all(parent).map_err(|e| fail("create the directory above", e))?;
-        }
-        fs::DirBuilder::new()
-            .mode(0o770)
-            .create(store)
-            .map_err(|e| fail("create", e))?;
-    }
-    std::os::unix::fs::chown(store, None, Some(gid)).map_err(|e| fail("chgrp", e))?;
-    fs::set_permissions(store, fs::Permissions::from_mode(0o770)).map_err(|e| fail("chmod", e))?;
+    group_store_dir(store, gid, 0o770).map_err(|e| format!("{}: {e}", store.display()))?;
     for (path, _, _) in store_files(store) {
         give_group(&path, gid, 0o040)?;
     }
     Ok(())
+}
+
+/// The store directory, made if missing, as group `gid`'s with `mode`.
+fn group_store_dir(store: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
+    let context = |what: &'static str| {
+        move |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot {what}: {e}"))
+    };
+    if !store.is_dir() {
+        // Parents as mkdir -p makes them (0755 by the umask): the daemon must pass through.
+        if let Some(parent) = store.parent() {
+            fs::create_dir_all(parent).map_err(context("create the directory above"))?;
+        }
+        fs::DirBuilder::new()
+            .mode(mode)
+            .create(store)
+            .map_err(context("create"))?;
+    }
+    std::os::unix::fs::chown(store, None, Some(gid)).map_err(context("chgrp"))?;
+    fs::set_permissions(store, fs::Permissions::from_mode(mode)).map_err(context("chmod"))
+}
+
+/// Makes the store directory root is about to initialise as the installed daemon's group's
+/// when [`daemon_group_for_new_store`] says so: what init writes into it then takes that group
+/// (keys 0640). `mode`: 0770, or 0750 for upstream's `-G`. The group id given to it, if any.
+pub fn create_store_for_daemon(dir: &Path, mode: u32) -> std::io::Result<Option<u32>> {
+    let Some(gid) = daemon_group_for_new_store(dir) else {
+        return Ok(None);
+    };
+    group_store_dir(dir, gid, mode)?;
+    Ok(Some(gid))
 }
 
 /// chgrp `path` to `gid` and add the mode bits `add`.

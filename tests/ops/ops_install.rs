@@ -533,6 +533,40 @@ fn a_store_made_by_root_before_install_is_given_to_the_daemons_group() {
     assert!(again.contains("install: nothing to do"), "{again}");
 }
 
+/// After install, the store removed and made anew by root (`qnetd cert init`, or pvecm's
+/// `corosync-qnetd-certutil -i`) is the daemon's group's, so the daemon, running as `qnetd`,
+/// still starts on it. Before, the new store was root:root and the daemon could not read it.
+#[test]
+fn a_store_root_makes_anew_after_install_is_the_daemons_to_read() {
+    let r = Router::new("renew", true);
+    r.ok(&["/tmp/qnetd", "install"]);
+    r.wait_daemon();
+    let store = "/etc/corosync/qnetd/nssdb";
+    for init in [
+        &["qnetd", "cert", "init"][..],
+        &["corosync-qnetd-certutil", "-i"],
+    ] {
+        r.ok(&["/etc/init.d/qnetd", "stop"]);
+        r.ok(&["rm", "-rf", store]);
+        let out = r.ok(init);
+        assert!(
+            out.contains(&format!("created {store} for group qnetd (gid 5403)")),
+            "{init:?}: {out}"
+        );
+        assert_eq!(r.owner(store), (0, 5403), "{init:?}");
+        assert_eq!(r.mode(store), 0o770, "{init:?}");
+        let key = format!("{store}/qnetd-server.key");
+        assert_eq!(r.owner(&key), (0, 5403), "{init:?}");
+        assert_eq!(r.mode(&key), 0o640, "{init:?}");
+        r.ok(&["/etc/init.d/qnetd", "start"]);
+        r.wait_daemon();
+        assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
+    }
+    // Anywhere but the configured store, root's new directory stays root's.
+    r.ok(&["qnetd", "cert", "--dir", "/root/other", "init"]);
+    assert_eq!(r.owner("/root/other"), (0, 0));
+}
+
 #[test]
 fn openwrt_install_never_replaces_a_real_sftp_server_or_the_users_config() {
     let r = Router::new("keep", true);

@@ -150,6 +150,10 @@ fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
     if !certtool::random_pool_ready() {
         println!("Waiting for the kernel's random pool to be initialised…");
     }
+    if let Err(e) = crate::cli::cert::share_new_store(dir, no_group_write) {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
     let opts = InitOptions {
         no_group_write,
         force: false,
