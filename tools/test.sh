@@ -45,7 +45,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 if [ "${QNETD_TEST_QUICK:-0}" != 1 ]; then
     # Static musl builds for all five router targets, each smoke-tested under qemu-user (cached
-    # under ~/.cache/qnetd-cross; cold ~19 min on 2 cores, see tools/cross/README.md). The
+    # under ~/.cache/qnetd-cross; cold ~8 min on 2 cores, see tools/cross/README.md). The
     # x86_64 one is also the binary the busybox-chroot certificate test runs (no second musl
     # build); mips and armv7 serve the emulated end-to-end stage below.
     step "router builds: static musl x86_64, aarch64, armv7, mipsel, mips, smoke-tested under qemu-user"
