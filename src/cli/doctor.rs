@@ -117,6 +117,8 @@ pub struct Env {
     pub ssh_path: Vec<PathBuf>,
     /// This program, to tell our corosync-qnetd-certutil from upstream's.
     pub this_binary: Option<PathBuf>,
+    /// (name, uid, gid) the installed service runs the daemon as, when not root (OpenWrt).
+    pub daemon_account: Option<(String, u32, u32)>,
 }
 
 impl Env {
@@ -131,6 +133,7 @@ impl Env {
             sftp_servers: sftp_server_candidates(),
             ssh_path: SSH_PATH.iter().map(PathBuf::from).collect(),
             this_binary: std::env::current_exe().ok(),
+            daemon_account: crate::install::account::installed_daemon_account(),
         }
     }
 }
@@ -148,6 +151,7 @@ pub fn run_checks(env: &Env) -> Vec<Check> {
     vec![
         check_store(env),
         check_key_modes(env),
+        check_daemon_access(env),
         check_expiry(env),
         check_clock(env, ca_der.as_deref()),
         check_port(env),
@@ -294,6 +298,45 @@ pub fn check_key_modes(env: &Env) -> Check {
         Level::Fail,
         format!("{detail}: `qnetd run` and signing refuse such keys"),
         format!("chmod 600 {files}"),
+    )
+}
+
+/// The daemon's account (OpenWrt: user `qnetd`) can read the store: a store root made or
+/// changed after install may be root's alone, and the daemon would not start on it.
+pub fn check_daemon_access(env: &Env) -> Check {
+    const NAME: &str = "store readable by the daemon";
+    use crate::install::account;
+    let Some((user, uid, gid)) = &env.daemon_account else {
+        return Check::skip(
+            NAME,
+            "the daemon runs as root (no service account installed)",
+        );
+    };
+    if !env.store.is_dir() {
+        return Check::skip(NAME, "no certificate store");
+    }
+    let denied: Vec<String> = account::daemon_store_paths(&env.store)
+        .into_iter()
+        .filter(|(path, want)| {
+            std::fs::metadata(path).map_or(true, |m| !account::permits(&m, *uid, *gid, *want))
+        })
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    if denied.is_empty() {
+        return Check::pass(
+            NAME,
+            format!("user {user} (uid {uid}) reads every file it needs"),
+        );
+    }
+    Check::bad(
+        NAME,
+        Level::Fail,
+        format!(
+            "user {user}, whom the service runs the daemon as, cannot read {}: the daemon \
+             will not start",
+            denied.join(", ")
+        ),
+        "qnetd install (gives the store to the daemon's group again)".to_string(),
     )
 }
 

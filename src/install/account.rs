@@ -242,6 +242,47 @@ pub fn daemon_group_for_new_store(dir: &Path) -> Option<u32> {
     AccountFiles::read().group_id(NAME)
 }
 
+/// The account the installed OpenWrt service runs the daemon as, as the init script decides
+/// it: (name, uid, gid) of UCI's `option user` (default `qnetd`), when our init script is
+/// installed, that user exists, and neither `root` nor a port below 1024 makes it root.
+pub fn installed_daemon_account() -> Option<(String, u32, u32)> {
+    let script = fs::read_to_string(super::openwrt::INIT_SCRIPT).ok()?;
+    if !super::openwrt::is_openwrt() || !script.contains(super::openwrt::INIT_SCRIPT_MARKER) {
+        return None;
+    }
+    let uci = super::openwrt::UciOptions::read();
+    if uci.user == "root" || uci.port < 1024 {
+        return None;
+    }
+    let (uid, gid) = AccountFiles::read().user(&uci.user)?;
+    Some((uci.user, uid, gid))
+}
+
+/// Whether `uid`/`gid` (no other groups: the daemon's account has none) may `want` (mode
+/// bits of the owner class: 4 read, 1 search) on a file of this owner and mode, the way
+/// the kernel picks one class.
+pub fn permits(meta: &fs::Metadata, uid: u32, gid: u32, want: u32) -> bool {
+    if uid == 0 {
+        return true;
+    }
+    let bits = if meta.uid() == uid {
+        meta.mode() >> 6
+    } else if meta.gid() == gid {
+        meta.mode() >> 3
+    } else {
+        meta.mode()
+    };
+    bits & want == want
+}
+
+/// The store's paths the daemon opens, with what it needs on each: the directory (list and
+/// search) and every file in it but the CA key, backups and dot files ([`store_files`]).
+pub fn daemon_store_paths(store: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut paths = vec![(store.to_path_buf(), 0o5)];
+    paths.extend(store_files(store).into_iter().map(|(p, _, _)| (p, 0o4)));
+    paths
+}
+
 /// Gives the store to group `gid` the way Debian's package does for coroqnetd: the store
 /// 0770 (the daemon creates a missing store itself, `--init-store`), every file in it the
 /// group's and group-readable except the CA key. Root (pvecm's `corosync-qnetd-certutil`)

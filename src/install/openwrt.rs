@@ -93,6 +93,8 @@ fn sftp_paths_in(data: &[u8]) -> Vec<PathBuf> {
 pub struct UciOptions {
     pub store: PathBuf,
     pub port: u16,
+    /// `option user`: whom the init script runs the daemon as (root, or this account).
+    pub user: String,
 }
 
 impl UciOptions {
@@ -105,6 +107,7 @@ impl UciOptions {
         let mut opts = UciOptions {
             store: PathBuf::from(DEFAULT_STORE_DIR),
             port: DEFAULT_PORT,
+            user: super::account::NAME.to_string(),
         };
         for line in text.lines() {
             let mut words = line.split_whitespace();
@@ -118,6 +121,7 @@ impl UciOptions {
             match name {
                 "store" if !value.is_empty() => opts.store = PathBuf::from(value),
                 "port" => opts.port = value.parse().unwrap_or(opts.port),
+                "user" if !value.is_empty() => opts.user = value.to_string(),
                 _ => {}
             }
         }

@@ -25,6 +25,7 @@ fn env(dir: &Path) -> Env {
         sftp_servers: vec![dir.join("libexec/sftp-server")],
         ssh_path: vec![dir.join("sbin"), dir.join("bin")],
         this_binary: Some(dir.join("qnetd")),
+        daemon_account: None,
     }
 }
 
@@ -91,6 +92,45 @@ fn store_check_fails_what_run_or_signing_refuses() {
 
     std::fs::write(&ca_key, &original_ca).unwrap();
     assert_eq!(check_store(&e).level, Level::Pass);
+}
+
+#[test]
+fn daemon_access_check() {
+    let tmp = TempDir::new("doctor-access");
+    let mut e = env(&tmp.0);
+    assert_eq!(
+        check_daemon_access(&e).level,
+        Level::Skip,
+        "no service account"
+    );
+    // The store as root leaves it (root:root, key 0600): the daemon's user reads nothing.
+    e.daemon_account = Some(("qnetd".into(), 5403, 5403));
+    let c = check_daemon_access(&e);
+    assert_eq!(c.level, Level::Fail, "{c:?}");
+    assert!(
+        c.detail.contains(&format!("{}", e.store.display())),
+        "{c:?}"
+    );
+    assert!(c.detail.contains(SERVER_KEY_FILE), "{c:?}");
+    assert!(
+        !c.detail.contains(CA_KEY_FILE),
+        "the daemon never reads the CA key: {c:?}"
+    );
+    assert!(
+        c.fix.as_deref().unwrap().starts_with("qnetd install"),
+        "{c:?}"
+    );
+    // Given to its group as install does: passes.
+    qnetd::install::account::apply_share_store(&e.store, 5403).unwrap();
+    let c = check_daemon_access(&e);
+    assert_eq!(c.level, Level::Pass, "{c:?}");
+    // One file taken back (root:root 0600): that file is named.
+    let key = e.store.join(SERVER_KEY_FILE);
+    std::os::unix::fs::chown(&key, Some(0), Some(0)).unwrap();
+    let c = check_daemon_access(&e);
+    assert_eq!(c.level, Level::Fail, "{c:?}");
+    assert!(c.detail.contains(SERVER_KEY_FILE), "{c:?}");
+    assert!(!c.detail.contains("qnetd-server.crt"), "{c:?}");
 }
 
 #[test]
@@ -308,6 +348,7 @@ fn all_checks_in_order() {
         [
             "certificate store",
             "key file modes",
+            "store readable by the daemon",
             "certificate expiry",
             "clock",
             "port",

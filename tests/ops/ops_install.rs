@@ -562,6 +562,25 @@ fn a_store_root_makes_anew_after_install_is_the_daemons_to_read() {
         r.wait_daemon();
         assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
     }
+    let doctor = r.ok(&["qnetd", "doctor"]);
+    assert!(
+        doctor.contains("user qnetd (uid 5403) reads every file it needs"),
+        "{doctor}"
+    );
+    // A key root takes back (root:root 0600): doctor names it, and says how to mend it.
+    let key = format!("{store}/qnetd-server.key");
+    r.ok(&["chgrp", "root", &key]);
+    let (out, err, code) = r.sh(&["qnetd", "doctor"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "user qnetd, whom the service runs the daemon as, cannot read {key}"
+        )),
+        "{out}{err}"
+    );
+    r.ok(&["qnetd", "install"]);
+    let doctor = r.ok(&["qnetd", "doctor"]);
+    assert!(doctor.contains("reads every file it needs"), "{doctor}");
     // Anywhere but the configured store, root's new directory stays root's.
     r.ok(&["qnetd", "cert", "--dir", "/root/other", "init"]);
     assert_eq!(r.owner("/root/other"), (0, 0));
