@@ -72,6 +72,23 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The limits a connection can be refused by, as `/metrics` labels them (the settings'
+    /// names), in the order of [`Refusal::index`].
+    pub const LIMITS: [&'static str; 3] = [
+        "max_clients",
+        "max_preinit_clients",
+        "max_preinit_per_address",
+    ];
+
+    /// This refusal's place in [`Refusal::LIMITS`].
+    pub fn index(&self) -> usize {
+        match self {
+            Refusal::MaxClients(_) => 0,
+            Refusal::Preinit(_) => 1,
+            Refusal::PreinitFromSource(..) => 2,
+        }
+    }
+
     /// The kind of log line, for rate limiting.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -335,8 +335,8 @@ impl Session {
         let outcome = handshake.or(timeout).await;
         let counters = &self.daemon.counters;
         match &outcome {
-            Ok(Some(_)) => counters.tls_ok.set(counters.tls_ok.get() + 1),
-            _ => counters.tls_failed.set(counters.tls_failed.get() + 1),
+            Ok(Some(_)) => super::Counters::count(&counters.tls_ok),
+            _ => super::Counters::count(&counters.tls_failed),
         }
         let tls = match outcome {
             Ok(Some(tls)) => tls,

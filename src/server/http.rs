@@ -60,6 +60,7 @@ pub async fn serve(ex: &LocalExecutor<'_>, daemon: Rc<Daemon>, listener: Async<T
             }
         };
         if active.get() >= MAX_CONNECTIONS {
+            super::Counters::count(&daemon.counters.http_refused);
             drop(stream);
             continue;
         }
@@ -543,6 +544,21 @@ fn counter_metrics(m: &mut Metrics, daemon: &Daemon) {
             ("result=\"ok\"", c.tls_ok.get()),
             ("result=\"failed\"", c.tls_failed.get()),
         ],
+    );
+    let at_accept: Vec<(String, u64)> = super::admission::Refusal::LIMITS
+        .iter()
+        .zip(&c.refused_at_accept)
+        .map(|(limit, n)| (format!("limit={}", quote(limit)), n.get()))
+        .collect();
+    m.counter_owned(
+        "qnetd_connections_refused_total",
+        "Client connections closed at accept, by the limit that was reached.",
+        &at_accept,
+    );
+    m.counter(
+        "qnetd_http_connections_refused_total",
+        "HTTP connections closed at accept: the most served at once were open.",
+        &[("", c.http_refused.get())],
     );
     let engine = daemon.engine.borrow();
     let refusals: Vec<(String, u64)> = engine

@@ -75,6 +75,16 @@ pub struct Counters {
     pub tls_ok: std::cell::Cell<u64>,
     /// TLS handshakes that failed or timed out.
     pub tls_failed: std::cell::Cell<u64>,
+    /// Connections closed at accept, by limit ([`admission::Refusal::LIMITS`]).
+    pub refused_at_accept: [std::cell::Cell<u64>; 3],
+    /// HTTP connections closed at accept: [`http::MAX_CONNECTIONS`] were being served.
+    pub http_refused: std::cell::Cell<u64>,
+}
+
+impl Counters {
+    pub fn count(cell: &std::cell::Cell<u64>) {
+        cell.set(cell.get() + 1);
+    }
 }
 
 /// Now, Unix seconds.
@@ -480,6 +490,7 @@ async fn accept_loop(
         let ticket = match admission.admit(peer.ip()) {
             Ok(ticket) => ticket,
             Err(refusal) => {
+                Counters::count(&daemon.counters.refused_at_accept[refusal.index()]);
                 ratelog::log(
                     log::Level::Warn,
                     refusal.kind(),
