@@ -127,11 +127,15 @@ impl Daemon {
     pub fn spawn_with(tmp: &TempDir, port: u16, program: &Path, args: &[String]) -> Daemon {
         let log_path = tmp.path(&format!("daemon-{port}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
+        use std::os::unix::process::CommandExt;
+        // A group of its own: drop kills the group, so a wrapper's child (the daemon under
+        // strace) goes too; killing strace alone detaches its tracee, which lived on.
         let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
+            .process_group(0)
             .spawn()
             .unwrap();
         Daemon {
@@ -252,10 +256,10 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         }
+        let _ = self.child.wait();
     }
 }
 
