@@ -2,7 +2,9 @@
 //!
 //! How many clients the daemon accepts when `-m` is not given: sized from the machine's
 //! memory, so a flood of clients cannot take a small router's memory, while `-m 0` keeps
-//! upstream's unlimited. The computation is pure; only [`read_mem_total_kb`] touches /proc.
+//! upstream's unlimited. The memory is MemTotal, or the daemon's cgroup limit when lower: in a
+//! container (an LXC guest on Proxmox, Docker) /proc/meminfo shows the host's memory. The
+//! computation is pure; only [`read_memory_size`] and its helpers read /proc and /sys.
 //!
 //! And giving memory back after a flood: glibc's malloc keeps the pages of freed
 //! connections (2,000 idle connections gone left 13 MB of a 3.5 MB daemon resident), so when
@@ -30,8 +32,8 @@ pub const MAX_DEFAULT_MAX_CLIENTS: usize = 16384;
 pub enum Source {
     /// `-m N` or `--max-clients N` (N = 0: unlimited).
     Given,
-    /// Computed from MemTotal (KiB); `clamped` when the floor or the ceiling applied.
-    Memory { mem_total_kb: u64, clamped: bool },
+    /// Computed from the memory size; `clamped` when the floor or the ceiling applied.
+    Memory { memory: MemorySize, clamped: bool },
     /// /proc/meminfo could not be read: the floor, and why.
     Unknown(String),
 }
@@ -54,14 +56,37 @@ pub fn default_max_clients(mem_total_kb: u64) -> (usize, bool) {
     (value, value != fits)
 }
 
-/// `given` is the command line's `-m` (None = not given); `mem_total_kb` (the daemon passes
-/// [`read_mem_total_kb`]) is called only without it.
+/// The memory the daemon may use, in KiB, and whether a cgroup limit (below MemTotal) set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemorySize {
+    pub kb: u64,
+    pub cgroup_limited: bool,
+}
+
+impl MemorySize {
+    /// MemTotal, lowered to the cgroup's limit (bytes) when there is a lower one.
+    pub fn of(mem_total_kb: u64, cgroup_limit_bytes: Option<u64>) -> MemorySize {
+        match cgroup_limit_bytes.map(|b| b / 1024) {
+            Some(limit_kb) if limit_kb < mem_total_kb => MemorySize {
+                kb: limit_kb,
+                cgroup_limited: true,
+            },
+            _ => MemorySize {
+                kb: mem_total_kb,
+                cgroup_limited: false,
+            },
+        }
+    }
+}
+
+/// `given` is the command line's `-m` (None = not given); `memory` (the daemon passes
+/// [`read_memory_size`]) is called only without it.
 pub fn resolve(
     given: Option<usize>,
-    mem_total_kb: impl FnOnce() -> Result<u64, String>,
+    memory: impl FnOnce() -> Result<MemorySize, String>,
 ) -> MaxClients {
     let Some(value) = given else {
-        return from_memory(mem_total_kb());
+        return from_memory(memory());
     };
     MaxClients {
         value,
@@ -69,16 +94,13 @@ pub fn resolve(
     }
 }
 
-fn from_memory(mem_total_kb: Result<u64, String>) -> MaxClients {
-    match mem_total_kb {
-        Ok(kb) => {
-            let (value, clamped) = default_max_clients(kb);
+fn from_memory(memory: Result<MemorySize, String>) -> MaxClients {
+    match memory {
+        Ok(memory) => {
+            let (value, clamped) = default_max_clients(memory.kb);
             MaxClients {
                 value,
-                source: Source::Memory {
-                    mem_total_kb: kb,
-                    clamped,
-                },
+                source: Source::Memory { memory, clamped },
             }
         }
         Err(why) => MaxClients {
@@ -95,18 +117,20 @@ impl MaxClients {
         match &self.source {
             Source::Given if value == 0 => "max_clients unlimited (-m 0)".to_string(),
             Source::Given => format!("max_clients {value} (-m {value}; -m 0 for unlimited)"),
-            Source::Memory {
-                mem_total_kb,
-                clamped,
-            } => {
+            Source::Memory { memory, clamped } => {
                 let bound = match (*clamped, value) {
                     (false, _) => "",
                     (true, MIN_DEFAULT_MAX_CLIENTS) => ", the minimum",
                     (true, _) => ", the maximum",
                 };
+                let whose = if memory.cgroup_limited {
+                    " (the cgroup's limit)"
+                } else {
+                    ""
+                };
                 format!(
-                    "max_clients {value} (from {} MB of memory{bound}; -m 0 for unlimited)",
-                    mem_total_kb / 1024
+                    "max_clients {value} (from {} MB of memory{whose}{bound}; -m 0 for unlimited)",
+                    memory.kb / 1024
                 )
             }
             Source::Unknown(why) => {
@@ -181,6 +205,60 @@ pub fn read_mem_total_kb() -> Result<u64, String> {
     parse_mem_total(&text).ok_or_else(|| format!("{path} has no MemTotal line in kB"))
 }
 
+/// The memory limit in bytes that a cgroup file states: a number, or none for "max" (v2) and
+/// v1's "unlimited" (a number near 2^63, which the comparison with MemTotal drops anyway).
+pub fn parse_cgroup_limit(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
+/// The limit files that bound this process, from the text of /proc/self/cgroup: for v2 (the
+/// `0::PATH` line) `memory.max`, for v1 (the `N:memory:PATH` line, or one naming memory
+/// among others) `memory.limit_in_bytes`, in the process's cgroup and every one above it (a
+/// parent's limit binds its children). Inside a cgroup namespace the path is `/`.
+pub fn cgroup_limit_files(proc_self_cgroup: &str) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for line in proc_self_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let (mount, file) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            ("/sys/fs/cgroup/memory", "memory.limit_in_bytes")
+        } else {
+            continue;
+        };
+        let mut dir = std::path::PathBuf::from(mount).join(path.trim_start_matches('/'));
+        loop {
+            files.push(dir.join(file));
+            if dir == std::path::Path::new(mount) || !dir.pop() {
+                break;
+            }
+        }
+    }
+    files
+}
+
+/// The lowest memory limit of this process's cgroups, in bytes, if any is set.
+pub fn read_cgroup_limit_bytes() -> Option<u64> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cgroup_limit_files(&cgroups)
+        .iter()
+        .filter_map(|f| parse_cgroup_limit(&std::fs::read_to_string(f).ok()?))
+        .min()
+}
+
+/// The edge: the memory this daemon may use (MemTotal, or its cgroup's lower limit).
+pub fn read_memory_size() -> Result<MemorySize, String> {
+    Ok(MemorySize::of(
+        read_mem_total_kb()?,
+        read_cgroup_limit_bytes(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,15 +303,15 @@ mod tests {
     #[test]
     fn startup_words_say_value_and_why() {
         assert_eq!(
-            resolve(None, || Ok(64 * MB)).words(),
+            resolve(None, || Ok(MemorySize::of(64 * MB, None))).words(),
             "max_clients 341 (from 64 MB of memory; -m 0 for unlimited)"
         );
         assert_eq!(
-            resolve(None, || Ok(32 * MB)).words(),
+            resolve(None, || Ok(MemorySize::of(32 * MB, None))).words(),
             "max_clients 256 (from 32 MB of memory, the minimum; -m 0 for unlimited)"
         );
         assert_eq!(
-            resolve(None, || Ok(64 * 1024 * MB)).words(),
+            resolve(None, || Ok(MemorySize::of(64 * 1024 * MB, None))).words(),
             "max_clients 16384 (from 65536 MB of memory, the maximum; -m 0 for unlimited)"
         );
         let unknown = resolve(None, || Err("/proc/meminfo: not found".into()));
@@ -256,6 +334,63 @@ mod tests {
         assert!(!flood_is_over(0, 0));
         // Calling it with nothing to give back is harmless.
         release_free_memory();
+    }
+
+    #[test]
+    fn a_cgroup_limit_below_mem_total_sizes_the_default() {
+        // An LXC guest with 512 MB on a 64 GB host: /proc/meminfo shows the host.
+        let guest = MemorySize::of(64 * 1024 * MB, Some(512 * 1024 * 1024));
+        assert_eq!(
+            guest,
+            MemorySize {
+                kb: 512 * MB,
+                cgroup_limited: true
+            }
+        );
+        assert_eq!(
+            resolve(None, || Ok(guest)).words(),
+            "max_clients 2730 (from 512 MB of memory (the cgroup's limit); -m 0 for unlimited)"
+        );
+        // No limit, or one above MemTotal (v1's "unlimited"): MemTotal.
+        for limit in [
+            None,
+            Some(9_223_372_036_854_771_712),
+            Some(128 * 1024 * 1024 * 1024),
+        ] {
+            assert_eq!(MemorySize::of(64 * MB, limit).kb, 64 * MB);
+            assert!(!MemorySize::of(64 * MB, limit).cgroup_limited);
+        }
+        assert_eq!(parse_cgroup_limit("max\n"), None);
+        assert_eq!(parse_cgroup_limit("536870912\n"), Some(536_870_912));
+    }
+
+    #[test]
+    fn cgroup_limit_files_cover_v1_v2_and_every_level_above() {
+        let v2 = cgroup_limit_files("0::/lxc/101/ns\n");
+        let want: Vec<std::path::PathBuf> = [
+            "/sys/fs/cgroup/lxc/101/ns/memory.max",
+            "/sys/fs/cgroup/lxc/101/memory.max",
+            "/sys/fs/cgroup/lxc/memory.max",
+            "/sys/fs/cgroup/memory.max",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        assert_eq!(v2, want);
+        let v1 = cgroup_limit_files("5:devices:/\n4:memory:/a/b\n1:cpu,cpuacct:/a\n");
+        let want: Vec<std::path::PathBuf> = [
+            "/sys/fs/cgroup/memory/a/b/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/a/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        assert_eq!(v1, want);
+        assert_eq!(
+            cgroup_limit_files("0::/\n"),
+            vec![std::path::PathBuf::from("/sys/fs/cgroup/memory.max")]
+        );
     }
 
     #[test]

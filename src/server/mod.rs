@@ -249,7 +249,7 @@ fn start(cfg: Config) -> Result<(), String> {
         log::warn!("{warning}");
     }
     // /proc/meminfo is read only when -m is not given.
-    let max_clients = memory::resolve(cfg.max_clients, memory::read_mem_total_kb);
+    let max_clients = memory::resolve(cfg.max_clients, memory::read_memory_size);
     match max_clients.source {
         memory::Source::Unknown(_) => log::warn!("{}", max_clients.words()),
         _ => log::info!("{}", max_clients.words()),

@@ -7,6 +7,7 @@ use rustix::process::Signal;
 use server_support::{bin, free_port, path_arg, Daemon, TempDir};
 use std::net::TcpListener;
 use std::path::Path;
+use std::time::Duration;
 
 /// `qnetd run --tls off` on `port` with the given lock file and status socket.
 fn spawn(tmp: &TempDir, port: u16, lock: &Path, socket: &Path) -> Daemon {
@@ -150,7 +151,7 @@ fn a_stale_socket_is_replaced_and_a_foreign_one_is_left_alone() {
 #[test]
 fn max_clients_defaults_to_a_memory_sized_value_and_dash_m_zero_is_unlimited() {
     use qnetd::server::memory;
-    let kb = memory::read_mem_total_kb().unwrap();
+    let kb = memory::read_memory_size().unwrap().kb;
     let (want, _) = memory::default_max_clients(kb);
     let tmp = TempDir::new("max-clients-default");
     let d = Daemon::start(&tmp, &["--tls", "off"]);
@@ -171,6 +172,78 @@ fn max_clients_defaults_to_a_memory_sized_value_and_dash_m_zero_is_unlimited() {
     assert!(log.contains("max_clients unlimited (-m 0)"), "{log}");
     let status = d.ipc("status verbose");
     assert!(!status.contains("Maximum allowed clients"), "{status}");
+}
+
+/// A memory cgroup of its own with `limit` bytes (v1's memory controller, or v2), removed on
+/// drop; `enter` is the shell line that moves the shell running it into the cgroup.
+struct MemoryCgroup {
+    dir: std::path::PathBuf,
+    enter: String,
+}
+
+impl MemoryCgroup {
+    fn new(name: &str, limit: u64) -> MemoryCgroup {
+        let v1 = std::path::Path::new("/sys/fs/cgroup/memory");
+        let (dir, file) = if v1.is_dir() {
+            (v1.join(name), "memory.limit_in_bytes")
+        } else {
+            (
+                std::path::Path::new("/sys/fs/cgroup").join(name),
+                "memory.max",
+            )
+        };
+        std::fs::create_dir(&dir)
+            .unwrap_or_else(|e| panic!("mkdir {} (run as root): {e}", dir.display()));
+        std::fs::write(dir.join(file), limit.to_string())
+            .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()));
+        let enter = format!("echo $$ > '{}/cgroup.procs'", dir.display());
+        MemoryCgroup { dir, enter }
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // The daemon is gone by now (dropped first); a cgroup with no process can go.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::remove_dir(&self.dir).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// In a container /proc/meminfo shows the host's memory: the daemon's cgroup limit (64 MB
+/// here, as an LXC guest might have) sizes the default instead, and the log says so.
+#[test]
+fn max_clients_default_follows_a_cgroup_memory_limit() {
+    let cgroup = MemoryCgroup::new(
+        &format!("qnetd-test-{}", std::process::id()),
+        64 * 1024 * 1024,
+    );
+    let tmp = TempDir::new("max-clients-cgroup");
+    let port = free_port();
+    let script = format!(
+        "{} && exec '{}' run -l 127.0.0.1 -p {port} --tls off --lock-file '{}' --socket '{}'",
+        cgroup.enter,
+        bin(),
+        tmp.path("qnetd.pid").display(),
+        tmp.path("qnetd.sock").display()
+    );
+    let d = Daemon::spawn_with(
+        &tmp,
+        port,
+        std::path::Path::new("/bin/sh"),
+        &["-c".to_string(), script],
+    );
+    let log = d.wait_log("max_clients ");
+    let line = "max_clients 341 (from 64 MB of memory (the cgroup's limit); -m 0 for unlimited)";
+    assert!(log.contains(line), "want {line:?} in:\n{log}");
+    let status = d.ipc("status verbose");
+    assert!(
+        status.contains("Maximum allowed clients:\t341\n"),
+        "{status}"
+    );
+    drop(d);
+    drop(cgroup);
 }
 
 /// `--version` says what the binary is and where it came from: the version, the target triple
