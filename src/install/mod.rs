@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod links;
+pub mod luci;
 pub mod openwrt;
 
 use std::fmt;
@@ -69,6 +70,8 @@ pub enum Step {
         path: PathBuf,
         gid: u32,
     },
+    /// rpcd and LuCI's caches, after their files changed.
+    Luci(luci::Action),
 }
 
 impl fmt::Display for Step {
@@ -124,6 +127,7 @@ impl fmt::Display for Step {
                 path.display(),
                 account::NAME
             ),
+            Step::Luci(action) => write!(f, "{action}"),
         }
     }
 }
@@ -175,6 +179,7 @@ pub fn plan_install(opts: &InstallOptions) -> Plan {
     plan_uci_defaults(&mut plan);
     let uci = ow::UciOptions::read();
     plan_account(&mut plan, &uci.store);
+    links.extend(luci::plan_install(&mut plan, luci::Present::detect()));
     plan_keep_list(&mut plan, &links, &uci.store);
     if let Some(zone) = &opts.firewall {
         plan_firewall(&mut plan, zone, uci.port);
@@ -437,6 +442,7 @@ pub fn plan_uninstall(opts: &UninstallOptions) -> Plan {
             what: "procd script".into(),
         });
     }
+    luci::plan_uninstall(&mut plan);
     remove_if_present(&mut plan, Path::new(ow::KEEP_FILE), "sysupgrade list");
     remove_if_present(&mut plan, Path::new(ow::BINARY), "the qnetd binary");
     let store = ow::UciOptions::read().store;
@@ -518,6 +524,7 @@ pub fn apply(step: &Step) -> Result<(), String> {
         Step::CreateAccount(m) => account::apply_create(m),
         Step::RemoveAccount => account::apply_remove(),
         Step::ShareStore { path, gid } => account::apply_share_store(path, *gid),
+        Step::Luci(action) => luci::apply(action),
     }
 }
 
