@@ -1,0 +1,506 @@
+//! The rpcd plugin (init.d/rpcd/qnetd) and luci-app-qnetd: every method under BusyBox sh and
+//! BusyBox's tools against a running daemon and with none, each answer parsed and checked
+//! against docs/openwrt.md; the ACL against what the views call; the views parse (node); the
+//! settings view knows the daemon's settings; shellcheck on the plugin.
+
+use super::json::Json;
+use crate::support::server::{block_on, joined, path_arg, Daemon, TempDir};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn qnetd() -> &'static str {
+    env!("CARGO_BIN_EXE_qnetd")
+}
+
+const PLUGIN: &str = "init.d/rpcd/qnetd";
+const VIEWS: &str = "init.d/luci-app-qnetd/htdocs/luci-static/resources/view/qnetd";
+const MENU: &str = "init.d/luci-app-qnetd/root/usr/share/luci/menu.d/luci-app-qnetd.json";
+const ACL: &str = "init.d/luci-app-qnetd/root/usr/share/rpcd/acl.d/luci-app-qnetd.json";
+
+/// The plugin run as rpcd runs it, by BusyBox sh with only BusyBox's applets on the PATH (as
+/// on a router), pointed at a test daemon's files.
+struct Plugin {
+    bin_dir: PathBuf,
+    socket: PathBuf,
+    pidfile: PathBuf,
+    store: PathBuf,
+}
+
+impl Plugin {
+    fn new(tmp: &TempDir, socket: PathBuf, pidfile: PathBuf, store: PathBuf) -> Plugin {
+        let bin_dir = tmp.path("bb");
+        std::fs::create_dir_all(&bin_dir).unwrap();
+        let list = Command::new("busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
+            let _ = std::os::unix::fs::symlink("/bin/busybox", bin_dir.join(applet));
+        }
+        Plugin {
+            bin_dir,
+            socket,
+            pidfile,
+            store,
+        }
+    }
+
+    /// `qnetd ARGS` with `stdin`: the exit code and stdout.
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, String) {
+        use std::io::Write;
+        let mut child = Command::new("busybox")
+            .arg("sh")
+            .arg(root().join(PLUGIN))
+            .args(args)
+            .env_clear()
+            .env("PATH", &self.bin_dir)
+            .env("QNETD_BIN", qnetd())
+            .env("QNETD_SOCKET", &self.socket)
+            .env("QNETD_PIDFILE", &self.pidfile)
+            .env("QNETD_STORE", &self.store)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    }
+
+    /// `call METHOD` with `args`: the answer, which must be one JSON object on one line.
+    fn call(&self, method: &str, args: &str) -> Json {
+        let (code, out) = self.run(&["call", method], args);
+        assert_eq!(code, 0, "call {method} {args}: exit {code}: {out}");
+        assert_eq!(out.matches('\n').count(), 1, "one line: {out}");
+        let doc = Json::parse(out.trim_end()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert!(matches!(doc, Json::Obj(_)), "rpcd takes only an object: {out}");
+        doc
+    }
+}
+
+fn init_store(dir: &Path) {
+    let out = Command::new(qnetd())
+        .args(["cert", "--store", &path_arg(dir), "init"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// A cluster certificate for `cluster` in the store (a bundle issues one).
+fn issue(store: &Path, cluster: &str, out: &Path) {
+    let o = Command::new(qnetd())
+        .args(["cert", "--store", &path_arg(store), "bundle", "--cluster", cluster])
+        .args(["--out", &path_arg(out)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
+/// The documented `list` answer: each method with its argument signature.
+fn check_list(p: &Plugin) {
+    let (code, out) = p.run(&["list"], "");
+    assert_eq!(code, 0);
+    let doc = Json::parse(out.trim_end()).unwrap();
+    assert_eq!(
+        doc.keys(),
+        ["status", "certificates", "health", "revoke"],
+        "{out}"
+    );
+    assert!(doc.get("status").keys().is_empty());
+    assert!(doc.get("certificates").keys().is_empty());
+    for m in ["health", "revoke"] {
+        assert_eq!(doc.get(m).keys(), ["cluster"]);
+        assert_eq!(doc.get(m).get("cluster").str(), "str", "a string argument");
+    }
+}
+
+/// A certificate of the `certificates` answer, as documented.
+fn check_cert(c: &Json, name: &str) {
+    assert_eq!(c.get("name").str(), name);
+    let serial = c.get("serial").str();
+    assert!(
+        !serial.is_empty() && serial.bytes().all(|b| b.is_ascii_digit()),
+        "{c:?}"
+    );
+    assert!(c.get("not_after").num() > 1.7e9);
+    assert_eq!(c.get("not_after_date").str().len(), 10);
+    assert!(c.get("days_left").num() > 300.0);
+    let fp = c.get("sha256").str();
+    assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
+    assert!(fp.split(':').all(|h| h.len() == 2));
+    for key in ["in_use", "revoked"] {
+        c.get(key).bool();
+    }
+    c.get("revoked_at");
+    c.get("reason");
+}
+
+/// Two nodes of cluster `c` over plain TCP, one told ACK (the split's lower node id), as
+/// server_http's tests make them.
+async fn split_cluster(addr: std::net::SocketAddr) -> Vec<qnetd::probe::Probe> {
+    use qnetd::proto::types::{Heuristics, MsgType, NodeInfo, NodeListType, RingId};
+    let nodes = [NodeInfo::new(1), NodeInfo::new(2)];
+    let mut probes = Vec::new();
+    for id in [1u32, 2] {
+        let ring = RingId {
+            node_id: id,
+            seq: 4 + u64::from(id),
+        };
+        let mut p = joined(addr, id, ring, &nodes).await;
+        let got = p
+            .node_list(
+                NodeListType::Membership,
+                Some(ring),
+                None,
+                &[NodeInfo::new(id)],
+                Heuristics::Pass,
+            )
+            .await
+            .unwrap();
+        for m in got.iter().filter(|m| m.msg_type == MsgType::VoteInfo) {
+            p.vote_info_reply(m).await.unwrap();
+        }
+        probes.push(p);
+    }
+    probes
+}
+
+#[test]
+fn plugin_answers_every_method_against_a_running_daemon() {
+    let tmp = TempDir::new("luci-plugin");
+    let store = tmp.path("store");
+    init_store(&store);
+    issue(&store, "c", &tmp.path("bundle-c"));
+    let d = Daemon::start(&tmp, &["--tls", "on", "--store", &path_arg(&store)]);
+    let p = Plugin::new(&tmp, d.socket.clone(), d.lock.clone(), store.clone());
+    check_list(&p);
+
+    block_on(async {
+        let _probes = split_cluster(d.addr).await;
+
+        let st = p.call("status", "{ }");
+        assert!(st.get("running").bool());
+        assert_eq!(st.get("pid").num() as u32, d.child.id());
+        assert!(st.get("uptime_s").num() >= 0.0);
+        // The daemon's own document follows (docs/status-json.md).
+        assert_eq!(st.get("schema_version").num(), 1.0);
+        assert_eq!(st.get("port").num() as u16, d.port);
+        assert_eq!(st.get("tls").str(), "on");
+        assert_eq!(st.get("listen_address").str(), "127.0.0.1");
+        st.get("qnetd_version").str();
+        let clusters = st.get("clusters").arr();
+        assert_eq!(clusters.len(), 1, "{st:?}");
+        assert_eq!(clusters[0].get("name").str(), "c");
+        let nodes = clusters[0].get("nodes").arr();
+        assert_eq!(nodes.len(), 2);
+        for n in nodes {
+            for key in ["node_id", "heartbeat_interval_ms", "ms_since_last_message"] {
+                n.get(key).num();
+            }
+            n.get("address").str();
+            assert!(!n.get("tls_active").bool());
+            assert!(!n.get("cert_verified").bool());
+        }
+        let acks = nodes
+            .iter()
+            .filter(|n| n.get("ack_nack_vote") == &Json::Str("ack".into()))
+            .count();
+        assert_eq!(acks, 1, "the cluster has its third vote: {st:?}");
+
+        let h = p.call("health", "{ }");
+        assert_eq!(h.keys(), ["running", "status"]);
+        assert_eq!(h.get("status").str(), "ok");
+        let h = p.call("health", r#"{ "cluster": "c" }"#);
+        assert_eq!(h.get("status").str(), "ok", "{h:?}");
+        let h = p.call("health", r#"{ "cluster": "other" }"#);
+        assert_eq!(h.get("status").str(), "fail");
+        assert_eq!(
+            h.get("reason").str(),
+            "cluster other has no connected nodes"
+        );
+    });
+
+    let certs = p.call("certificates", "{ }");
+    assert_eq!(certs.get("store").str(), path_arg(&store));
+    check_cert(certs.get("ca"), "QNet CA");
+    check_cert(certs.get("server"), "Qnetd Server");
+    let clusters = certs.get("clusters").arr();
+    assert_eq!(clusters.len(), 1);
+    check_cert(&clusters[0], "c");
+    assert!(clusters[0].get("in_use").bool());
+    assert!(!clusters[0].get("revoked").bool());
+    assert_eq!(clusters[0].get("revoked_at"), &Json::Null);
+    assert!(certs.get("unrecorded_revocations").arr().is_empty());
+
+    // Bad arguments are answers, and nothing in them is run.
+    let marker = tmp.path("injected");
+    for args in [
+        "{ }".to_string(),
+        r#"{ "cluster": "a\"b" }"#.to_string(),
+        r#"{ "cluster": "" }"#.to_string(),
+        format!(r#"{{ "cluster": "$(touch {m})" }}"#, m = marker.display()),
+        format!(r#"{{ "cluster": "c; touch {m}" }}"#, m = marker.display()),
+        format!(r#"{{ "cluster": "`touch {m}`" }}"#, m = marker.display()),
+        r#"{ "cluster": "--serial" }"#.to_string(),
+    ] {
+        let r = p.call("revoke", &args);
+        assert!(!r.get("ok").bool(), "{args}: {r:?}");
+        assert!(!r.get("error").str().is_empty());
+    }
+    assert!(!marker.exists(), "an argument was run");
+    let still = p.call("certificates", "{ }");
+    assert!(!still.get("clusters").arr()[0].get("revoked").bool());
+
+    let r = p.call("revoke", r#"{ "cluster": "c" }"#);
+    assert!(r.get("ok").bool(), "{r:?}");
+    assert_eq!(r.get("cluster").str(), "c");
+    assert_eq!(r.get("revoked").num(), 1.0);
+    assert_eq!(r.get("already_revoked").num(), 0.0);
+    assert!(r.get("reloaded").bool(), "SIGHUP sent");
+    d.wait_log("received SIGHUP");
+    let certs = p.call("certificates", "{ }");
+    let c = &certs.get("clusters").arr()[0];
+    assert!(c.get("revoked").bool());
+    assert!(c.get("revoked_at").num() > 1.7e9);
+    assert_eq!(c.get("reason").str(), "revoked from LuCI");
+    let again = p.call("revoke", r#"{ "cluster": "c" }"#);
+    assert_eq!(again.get("revoked").num(), 0.0);
+    assert_eq!(again.get("already_revoked").num(), 1.0);
+
+    let (code, out) = p.run(&["call", "frob"], "{}");
+    assert_eq!(code, 1);
+    assert_eq!(Json::parse(out.trim_end()).unwrap().keys(), ["error"]);
+}
+
+#[test]
+fn plugin_answers_with_no_daemon_running() {
+    let tmp = TempDir::new("luci-none");
+    let store = tmp.path("store");
+    let p = Plugin::new(&tmp, tmp.path("none.sock"), tmp.path("none.pid"), store.clone());
+    check_list(&p);
+    assert_eq!(p.call("status", "{}"), Json::parse(r#"{"running":false}"#).unwrap());
+    let h = p.call("health", r#"{"cluster":"c"}"#);
+    assert!(!h.get("running").bool());
+    assert_eq!(h.get("status").str(), "fail");
+    assert_eq!(h.get("reason").str(), "qnetd is not running");
+    // No store yet: an answer that says so.
+    let certs = p.call("certificates", "{}");
+    assert_eq!(certs.keys(), ["error"]);
+    assert!(certs.get("error").str().contains(&path_arg(&store)), "{certs:?}");
+    // The store is read without the daemon; a revoke waits for its next start.
+    init_store(&store);
+    issue(&store, "c", &tmp.path("bundle-c"));
+    let certs = p.call("certificates", "{}");
+    check_cert(certs.get("ca"), "QNet CA");
+    let r = p.call("revoke", r#"{"cluster":"c"}"#);
+    assert!(r.get("ok").bool(), "{r:?}");
+    assert!(!r.get("reloaded").bool());
+}
+
+// ---- the LuCI app's files -----------------------------------------------------------------
+
+fn views() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(root().join(VIEWS))
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The quoted word after `key:` or `key(` at `at` in `text` (`object: 'qnetd'`).
+fn quoted_after(text: &str, key: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(key) {
+        rest = &rest[i + key.len()..];
+        let trimmed = rest.trim_start_matches([' ', ':', '(']);
+        if let Some(q) = trimmed.chars().next().filter(|c| *c == '\'' || *c == '"') {
+            let body = &trimmed[1..];
+            found.push(body[..body.find(q).unwrap()].to_string());
+        }
+    }
+    found
+}
+
+/// `(object, method)` of every rpc.declare in a view.
+fn declared_calls(js: &str) -> BTreeSet<(String, String)> {
+    js.split("rpc.declare(")
+        .skip(1)
+        .map(|block| {
+            let block = &block[..block.find("})").expect("rpc.declare({ … })")];
+            let object = quoted_after(block, "object");
+            let method = quoted_after(block, "method");
+            assert_eq!((object.len(), method.len()), (1, 1), "{block}");
+            (object[0].clone(), method[0].clone())
+        })
+        .collect()
+}
+
+fn acl_ubus(section: &Json) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    if let Some(Json::Obj(objects)) = section.opt("ubus") {
+        for (object, methods) in objects {
+            for m in methods.arr() {
+                assert!(
+                    out.insert((object.clone(), m.str().to_string())),
+                    "granted twice"
+                );
+            }
+        }
+    }
+    out
+}
+
+fn acl_uci(section: &Json) -> BTreeSet<String> {
+    section
+        .opt("uci")
+        .map(|u| u.arr().iter().map(|c| c.str().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn acl_grants_exactly_what_the_views_call() {
+    let mut calls = BTreeSet::new();
+    let mut configs = BTreeSet::new();
+    for (name, js) in views() {
+        calls.extend(declared_calls(&js));
+        configs.extend(quoted_after(&js, "form.Map"));
+        configs.extend(quoted_after(&js, "uci.load"));
+        assert!(!js.contains("fs.exec") && !js.contains("'require fs'"), "{name}");
+    }
+    let want: BTreeSet<(String, String)> = [
+        ("network.interface", "dump"),
+        ("qnetd", "certificates"),
+        ("qnetd", "health"),
+        ("qnetd", "revoke"),
+        ("qnetd", "status"),
+    ]
+    .iter()
+    .map(|(o, m)| (o.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(calls, want, "the views' calls changed: update the ACL and this list");
+    assert_eq!(configs, BTreeSet::from(["qnetd".to_string()]));
+
+    let acl = Json::parse(&std::fs::read_to_string(root().join(ACL)).unwrap()).unwrap();
+    assert_eq!(acl.keys(), ["luci-app-qnetd"]);
+    let app = acl.get("luci-app-qnetd");
+    let (read, write) = (app.get("read"), app.get("write"));
+    let (read_ubus, write_ubus) = (acl_ubus(read), acl_ubus(write));
+    // Only revoke changes anything: it alone needs write access.
+    let writes = BTreeSet::from([("qnetd".to_string(), "revoke".to_string())]);
+    assert_eq!(write_ubus, writes);
+    let reads: BTreeSet<_> = want.difference(&writes).cloned().collect();
+    assert_eq!(read_ubus, reads);
+    assert_eq!(acl_uci(read), configs);
+    assert_eq!(acl_uci(write), configs);
+    for section in [read, write] {
+        for key in section.keys() {
+            assert!(matches!(key, "ubus" | "uci"), "grants {key} too");
+        }
+    }
+    // Every method granted on object qnetd is one the plugin lists.
+    let tmp = TempDir::new("luci-acl");
+    let p = Plugin::new(&tmp, tmp.path("s"), tmp.path("p"), tmp.path("st"));
+    let (_, list) = p.run(&["list"], "");
+    let listed = Json::parse(list.trim_end()).unwrap();
+    for (object, method) in read_ubus.union(&write_ubus) {
+        if object == "qnetd" {
+            listed.get(method);
+        }
+    }
+}
+
+#[test]
+fn views_parse_and_menu_and_acl_are_valid_json() {
+    let names: Vec<String> = views().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["certificates.js", "settings.js", "status.js"]);
+    for name in &names {
+        let path = root().join(VIEWS).join(name);
+        let out = Command::new("node")
+            .arg("--check")
+            .arg(&path)
+            .output()
+            .expect("node (apt install nodejs)");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for (name, js) in views() {
+        assert!(js.starts_with("'use strict';\n'require view';\n"), "{name}");
+    }
+    let menu = Json::parse(&std::fs::read_to_string(root().join(MENU)).unwrap()).unwrap();
+    let entries = menu.keys();
+    assert_eq!(entries[0], "admin/services/qnetd");
+    let top = menu.get("admin/services/qnetd");
+    assert_eq!(
+        top.get("depends").get("acl").arr(),
+        [Json::Str("luci-app-qnetd".into())]
+    );
+    // Each view entry names a view file that exists.
+    let mut viewed = Vec::new();
+    for entry in &entries[1..] {
+        let action = menu.get(entry).get("action");
+        assert_eq!(action.get("type").str(), "view");
+        let view = action.get("path").str();
+        let file = view.strip_prefix("qnetd/").unwrap().to_string() + ".js";
+        assert!(names.contains(&file), "{entry}: {view}");
+        viewed.push(file);
+    }
+    viewed.sort();
+    assert_eq!(viewed, names, "every view is in the menu");
+    Json::parse(&std::fs::read_to_string(root().join(ACL)).unwrap()).unwrap();
+}
+
+/// The settings view checks `list setting` entries against the keys `qnetd run -S` accepts:
+/// the same keys, so an entry the form accepts is one the daemon accepts.
+#[test]
+fn settings_view_knows_every_setting_of_the_daemon() {
+    let js = std::fs::read_to_string(root().join(VIEWS).join("settings.js")).unwrap();
+    let start = js.find("var SETTINGS = {").unwrap();
+    let body = &js[start..start + js[start..].find("\n};").unwrap()];
+    let keys: Vec<&str> = body
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.trim_start().split_once(':').map(|(k, _)| k))
+        .collect();
+    let daemon: Vec<&str> = qnetd::settings::setting_keys().collect();
+    assert_eq!(keys, daemon);
+    // Every option of the shipped UCI file is a form field.
+    let uci = std::fs::read_to_string(root().join("init.d/qnetd.config")).unwrap();
+    for line in uci.lines() {
+        let words: Vec<&str> = line.trim_start_matches(['\t', '#']).split_whitespace().collect();
+        if let ["option" | "list", name, ..] = words.as_slice() {
+            assert!(
+                js.contains(&format!("'{name}'")),
+                "option {name} has no field"
+            );
+        }
+    }
+}
+
+#[test]
+fn shellcheck_the_plugin() {
+    let out = Command::new("shellcheck")
+        .args(["-s", "sh"])
+        .arg(root().join(PLUGIN))
+        .output()
+        .expect("shellcheck (apt install shellcheck)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
