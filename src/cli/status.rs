@@ -173,3 +173,41 @@ fn not_running(e: &std::io::Error) -> bool {
         ErrorKind::NotFound | ErrorKind::ConnectionRefused | ErrorKind::NotADirectory
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::health_request;
+    use crate::status::ipc::{parse_request, Request};
+
+    /// Whatever a cluster is called, the daemon reads back the very name (the socket's
+    /// tokenizer undoes the quoting), so `--health --cluster` asks about that cluster.
+    #[test]
+    fn health_request_quotes_any_name_the_tokenizer_reads_back() {
+        let names = [
+            "pve",
+            "a b",
+            "a\"b",
+            "back\\slash",
+            "\\\"",
+            "trailing\\",
+            "\"",
+            "cluster name\twith tab",
+            "ünï cødé",
+            "-x",
+            "verbose",
+        ];
+        for name in names {
+            let line = health_request(name).unwrap();
+            assert_eq!(
+                parse_request(&line),
+                Request::Health {
+                    cluster: Some(name.as_bytes().to_vec())
+                },
+                "{name:?}"
+            );
+        }
+        for bad in ["", "a\nb", "a\rb", "a\0b"] {
+            assert!(health_request(bad).is_err(), "{bad:?}");
+        }
+    }
+}

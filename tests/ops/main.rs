@@ -12,6 +12,7 @@ mod ops_install;
 mod json;
 mod ops_ipc_conformance;
 mod ops_luci;
+mod ops_luci_install;
 mod ops_render;
 mod ops_status_cli;
 mod ops_tool_compare;
