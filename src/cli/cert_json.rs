@@ -41,7 +41,11 @@ pub fn document(dir: &Path) -> Result<String, StoreError> {
         .filter(|r| reg.entry(r.serial).is_none())
         .map(|r| format!("{{\"serial\":\"{}\",{}}}", r.serial, revocation(Some(r))))
         .collect();
-    let _ = write!(out, ",\"unrecorded_revocations\":[{}]}}", unrecorded.join(","));
+    let _ = write!(
+        out,
+        ",\"unrecorded_revocations\":[{}]}}",
+        unrecorded.join(",")
+    );
     Ok(out)
 }
 

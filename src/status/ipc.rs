@@ -237,10 +237,7 @@ impl<F: Fn() -> ServerStatus> StatusSource for F {
 pub fn health_body(problem: Option<&str>) -> String {
     match problem {
         None => "{\"status\":\"ok\"}\n".to_string(),
-        Some(why) => format!(
-            "{{\"status\":\"fail\",\"reason\":{}}}\n",
-            json::quote(why)
-        ),
+        Some(why) => format!("{{\"status\":\"fail\",\"reason\":{}}}\n", json::quote(why)),
     }
 }
 

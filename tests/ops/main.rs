@@ -6,10 +6,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod json;
 mod ops_doctor;
 mod ops_init_d;
 mod ops_install;
-mod json;
 mod ops_ipc_conformance;
 mod ops_luci;
 mod ops_luci_install;

@@ -76,10 +76,15 @@ impl Plugin {
     /// `call METHOD` with `args`: the answer, which must be one JSON object on one line.
     fn call(&self, method: &str, args: &str) -> Json {
         let (code, out) = self.run(&["call", method], args);
+        // The transcript in docs/openwrt.md comes from here (--nocapture shows it).
+        print!("$ echo '{args}' | qnetd call {method}\n{out}");
         assert_eq!(code, 0, "call {method} {args}: exit {code}: {out}");
         assert_eq!(out.matches('\n').count(), 1, "one line: {out}");
         let doc = Json::parse(out.trim_end()).unwrap_or_else(|e| panic!("{e}: {out}"));
-        assert!(matches!(doc, Json::Obj(_)), "rpcd takes only an object: {out}");
+        assert!(
+            matches!(doc, Json::Obj(_)),
+            "rpcd takes only an object: {out}"
+        );
         doc
     }
 }
@@ -95,7 +100,14 @@ fn init_store(dir: &Path) {
 /// A cluster certificate for `cluster` in the store (a bundle issues one).
 fn issue(store: &Path, cluster: &str, out: &Path) {
     let o = Command::new(qnetd())
-        .args(["cert", "--store", &path_arg(store), "bundle", "--cluster", cluster])
+        .args([
+            "cert",
+            "--store",
+            &path_arg(store),
+            "bundle",
+            "--cluster",
+            cluster,
+        ])
         .args(["--out", &path_arg(out)])
         .output()
         .unwrap();
@@ -282,9 +294,17 @@ fn plugin_answers_every_method_against_a_running_daemon() {
 fn plugin_answers_with_no_daemon_running() {
     let tmp = TempDir::new("luci-none");
     let store = tmp.path("store");
-    let p = Plugin::new(&tmp, tmp.path("none.sock"), tmp.path("none.pid"), store.clone());
+    let p = Plugin::new(
+        &tmp,
+        tmp.path("none.sock"),
+        tmp.path("none.pid"),
+        store.clone(),
+    );
     check_list(&p);
-    assert_eq!(p.call("status", "{}"), Json::parse(r#"{"running":false}"#).unwrap());
+    assert_eq!(
+        p.call("status", "{}"),
+        Json::parse(r#"{"running":false}"#).unwrap()
+    );
     let h = p.call("health", r#"{"cluster":"c"}"#);
     assert!(!h.get("running").bool());
     assert_eq!(h.get("status").str(), "fail");
@@ -292,7 +312,10 @@ fn plugin_answers_with_no_daemon_running() {
     // No store yet: an answer that says so.
     let certs = p.call("certificates", "{}");
     assert_eq!(certs.keys(), ["error"]);
-    assert!(certs.get("error").str().contains(&path_arg(&store)), "{certs:?}");
+    assert!(
+        certs.get("error").str().contains(&path_arg(&store)),
+        "{certs:?}"
+    );
     // The store is read without the daemon; a revoke waits for its next start.
     init_store(&store);
     issue(&store, "c", &tmp.path("bundle-c"));
@@ -377,7 +400,10 @@ fn acl_grants_exactly_what_the_views_call() {
         calls.extend(declared_calls(&js));
         configs.extend(quoted_after(&js, "form.Map"));
         configs.extend(quoted_after(&js, "uci.load"));
-        assert!(!js.contains("fs.exec") && !js.contains("'require fs'"), "{name}");
+        assert!(
+            !js.contains("fs.exec") && !js.contains("'require fs'"),
+            "{name}"
+        );
     }
     let want: BTreeSet<(String, String)> = [
         ("network.interface", "dump"),
@@ -389,7 +415,10 @@ fn acl_grants_exactly_what_the_views_call() {
     .iter()
     .map(|(o, m)| (o.to_string(), m.to_string()))
     .collect();
-    assert_eq!(calls, want, "the views' calls changed: update the ACL and this list");
+    assert_eq!(
+        calls, want,
+        "the views' calls changed: update the ACL and this list"
+    );
     assert_eq!(configs, BTreeSet::from(["qnetd".to_string()]));
 
     let acl = Json::parse(&std::fs::read_to_string(root().join(ACL)).unwrap()).unwrap();
@@ -481,7 +510,10 @@ fn settings_view_knows_every_setting_of_the_daemon() {
     // Every option of the shipped UCI file is a form field.
     let uci = std::fs::read_to_string(root().join("init.d/qnetd.config")).unwrap();
     for line in uci.lines() {
-        let words: Vec<&str> = line.trim_start_matches(['\t', '#']).split_whitespace().collect();
+        let words: Vec<&str> = line
+            .trim_start_matches(['\t', '#'])
+            .split_whitespace()
+            .collect();
         if let ["option" | "list", name, ..] = words.as_slice() {
             assert!(
                 js.contains(&format!("'{name}'")),
