@@ -39,7 +39,8 @@ function serverTable(certs) {
 	var rows = [[_('Store'), '%h'.format(certs.store || '?')]];
 	[[_('CA'), certs.ca], [_('Server certificate'), certs.server]].forEach(function(r) {
 		rows.push([r[0], r[1]
-			? _('expires %s, SHA-256 %s').format(expiry(r[1]), '<code>%h</code>'.format(r[1].sha256))
+			? _('serial %h, expires %s, SHA-256 %s').format(r[1].serial, expiry(r[1]),
+				'<code>%h</code>'.format(r[1].sha256))
 			: E('em', _('missing'))]);
 	});
 	return E('table', { 'class': 'table' }, rows.map(function(r) {

@@ -35,8 +35,11 @@ var SETTINGS = {
 	dpd_interval_coefficient: isDecimal,
 	lock_file: isPath,
 	local_socket_file: isPath,
-	local_socket_umask: function(v) { return v == '' || (/^[0-7]+$/.test(v) && parseInt(v, 8) <= 511); },
-	local_socket_gid: function(v) { return v == '' || v == '-1' || /^\S+$/.test(v); },
+	local_socket_umask: function(v) { return v == '' || (/^\+?[0-7]+$/.test(v) && parseInt(v, 8) <= 511); },
+	// A number, or a group name (which only the router's /etc/group can confirm).
+	local_socket_gid: function(v) {
+		return v == '' || v == '-1' || (/^\+?\d+$/.test(v) ? +v <= U32 : /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(v));
+	},
 	local_socket_backlog: [1, I32],
 	ipc_max_clients: [0, U32],
 	ipc_max_receive_size: [1024, U32],
@@ -48,17 +51,18 @@ var SETTINGS = {
 	http_listen: function(v) { return v == '' || isHttpListen(v); }
 };
 
-// A decimal integer as qnetd reads it (leading blanks allowed, nothing after the digits).
+// A decimal integer as qnetd reads it (leading blanks and a + allowed, nothing after the
+// digits).
 function intIn(v, range) {
-	if (!/^\s*\d+$/.test(v))
+	if (!/^\s*\+?\d+$/.test(v))
 		return false;
 	var n = parseInt(v, 10);
 	return n >= range[0] && n <= range[1];
 }
 
-// ADDR:PORT with an IPv4 address, or [IPv6]:PORT; port 1-65535.
+// ADDR:PORT with an IPv4 address, or [IPv6]:PORT (a numeric %scope allowed); port 1-65535.
 function isHttpListen(v) {
-	var m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)\]):(\d{1,5})$/.exec(v);
+	var m = /^(?:(\d{1,3}(?:\.\d{1,3}){3})|\[([0-9A-Fa-f:.]+)(?:%\d+)?\]):(\d{1,5})$/.exec(v);
 	if (!m || +m[3] < 1 || +m[3] > 65535)
 		return false;
 	if (m[1])
