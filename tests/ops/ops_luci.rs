@@ -230,6 +230,9 @@ fn plugin_answers_every_method_against_a_running_daemon() {
         assert_eq!(h.get("status").str(), "ok");
         let h = p.call("health", r#"{ "cluster": "c" }"#);
         assert_eq!(h.get("status").str(), "ok", "{h:?}");
+        let h = p.call("health", r#"{ "cluster": "a\\b" }"#);
+        assert_eq!(h.get("status").str(), "fail");
+        assert!(h.get("reason").str().contains("non-empty string"), "{h:?}");
         let h = p.call("health", r#"{ "cluster": "other" }"#);
         assert_eq!(h.get("status").str(), "fail");
         assert_eq!(

@@ -73,7 +73,7 @@ function daemonTable(st) {
 		rows.push([_('PID'), st.pid != null ? String(st.pid) : '?']);
 		rows.push([_('Version'), '%h'.format(st.qnetd_version || '?')]);
 		rows.push([_('Uptime'), st.uptime_s != null ? '%t'.format(st.uptime_s) : '?']);
-		rows.push([_('Listening on'), '%h port %d'.format(st.listen_address || _('all addresses'), st.port)]);
+		rows.push([_('Listening on'), _('%h port %d').format(st.listen_address || _('all addresses'), st.port)]);
 		rows.push([_('TLS'), '%h, %s'.format(st.tls,
 			st.client_cert_required ? _('client certificate required') : _('no client certificate required'))]);
 		rows.push([_('Connected clients'), '%d / %s'.format(st.connected_clients,
