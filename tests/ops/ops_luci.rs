@@ -869,3 +869,82 @@ fn views_render_what_the_daemon_says_and_escape_what_clients_send() {
         );
     }
 }
+
+// ---- `qnetd status --health`: HTTP /health's verdict over the status socket ----------------
+
+/// `GET path` on the daemon's HTTP port: the body.
+fn http_get(http: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(http).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(out)
+}
+
+fn status_health(d: &Daemon, cluster: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new(qnetd());
+    cmd.args(["status", "--health", "-p", &path_arg(&d.socket)]);
+    if let Some(c) = cluster {
+        cmd.args(["--cluster", c]);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+/// The socket's `health` is /health's own verdict, whatever the state: the same body for the
+/// daemon, for a cluster without nodes, with a vote, and with a store it cannot read.
+#[test]
+fn status_health_is_what_http_health_says() {
+    let tmp = TempDir::new("luci-health");
+    let store = tmp.path("store");
+    init_store(&store);
+    let http = std::net::SocketAddr::from(([127, 0, 0, 1], crate::support::server::free_port()));
+    let d = Daemon::start(
+        &tmp,
+        &[
+            "--tls",
+            "on",
+            "--store",
+            &path_arg(&store),
+            "--http",
+            &http.to_string(),
+        ],
+    );
+    d.wait_log("HTTP health and metrics on");
+    let same = |cluster: Option<&str>, want: &str| {
+        let (code, socket) = status_health(&d, cluster);
+        assert_eq!(code, 0, "{socket}");
+        let query = cluster.map_or(String::new(), |c| format!("?cluster={c}"));
+        assert_eq!(socket, http_get(http, &format!("/health{query}")));
+        assert!(socket.contains(want), "{socket}");
+    };
+    same(None, r#"{"status":"ok"}"#);
+    same(Some("c"), "cluster c has no connected nodes");
+    block_on(async {
+        let _probes = split_cluster(d.addr).await;
+        same(Some("c"), r#"{"status":"ok"}"#);
+    });
+    std::fs::remove_file(store.join(certtool::SERVER_CERT_FILE)).unwrap();
+    same(None, r#""status":"fail""#);
+    same(Some("c"), r#""status":"fail""#);
+
+    // Flags that do not go together are a usage error (2), as every bad command line.
+    let out = Command::new(qnetd())
+        .args(["status", "--cluster", "c", "-p", &path_arg(&d.socket)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(qnetd())
+        .args(["status", "--health", "--json", "-p", &path_arg(&d.socket)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
