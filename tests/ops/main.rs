@@ -13,6 +13,7 @@ mod ops_install;
 mod ops_ipc_conformance;
 mod ops_luci;
 mod ops_luci_install;
+mod ops_luci_views;
 mod ops_render;
 mod ops_status_cli;
 mod ops_tool_compare;
