@@ -233,6 +233,12 @@ fn plugin_answers_every_method_against_a_running_daemon() {
         let h = p.call("health", r#"{ "cluster": "a\\b" }"#);
         assert_eq!(h.get("status").str(), "fail");
         assert!(h.get("reason").str().contains("non-empty string"), "{h:?}");
+        // rpcd passes UTF-8 as it is (libubox escapes only ", \, / and control bytes).
+        let h = p.call("health", r#"{ "cluster": "ünï cødé 'x'" }"#);
+        assert_eq!(
+            h.get("reason").str(),
+            "cluster ünï cødé 'x' has no connected nodes"
+        );
         let h = p.call("health", r#"{ "cluster": "other" }"#);
         assert_eq!(h.get("status").str(), "fail");
         assert_eq!(
