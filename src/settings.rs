@@ -87,6 +87,10 @@ pub struct AdvancedSettings {
     /// Ours: the same per source address (per /64 for IPv6); 0 = unlimited. Keeps one flooding
     /// host from taking the places real nodes need.
     pub max_preinit_per_address: usize,
+    /// Ours: sessions that finished INIT, per source address (per /64 for IPv6); 0 =
+    /// unlimited. Keeps one host from filling `max_clients` with sessions of its own, where
+    /// each real node is one session from its own address.
+    pub max_clients_per_address: usize,
     /// Ours: `ADDR:PORT` of the read-only HTTP responder (/health, /metrics, /status.json);
     /// `None` (the default, or an empty value) = off.
     pub http_listen: Option<std::net::SocketAddr>,
@@ -120,6 +124,10 @@ impl Default for AdvancedSettings {
             handshake_timeout: Some(Duration::from_secs(30)),
             max_preinit_clients: 256,
             max_preinit_per_address: 64,
+            // Far above one cluster's share (one session per node, each node its own
+            // address), yet a host behind NAT, or a test rig running several clusters'
+            // qdevices on one machine, still fits; 64 sessions are 1.5 MB at the sizing figure.
+            max_clients_per_address: 64,
             http_listen: None,
         }
     }
@@ -196,6 +204,7 @@ const SETTINGS: &[(&str, Setter)] = &[
     }),
     set!(max_preinit_clients, 0..=U32_MAX),
     set!(max_preinit_per_address, 0..=U32_MAX),
+    set!(max_clients_per_address, 0..=U32_MAX),
     set!(http_listen, parse_http_listen),
 ];
 

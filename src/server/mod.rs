@@ -469,6 +469,7 @@ async fn accept_loop(
         max_clients: daemon.max_clients,
         max_preinit: daemon.cfg.settings.max_preinit_clients,
         max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
+        max_clients_per_address: daemon.cfg.settings.max_clients_per_address,
     });
     ex.spawn(memory::give_back_after_floods(admission.clone()))
         .detach();

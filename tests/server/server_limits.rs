@@ -200,6 +200,57 @@ fn a_flooding_host_cannot_starve_other_nodes() {
     d.wait_log("refused: 8 connections from 127.0.0.1 have not finished INIT yet (max_preinit_per_address)");
 }
 
+/// One host that INITs session after session (plaintext, under `--tls on`) gets its share
+/// of sessions (max_clients_per_address, 64 by default), not every place: a node from
+/// another address with a valid certificate still joins. The INITs past the share are
+/// answered error 10 and their connections closed.
+#[test]
+fn a_host_filling_its_share_of_sessions_cannot_keep_a_node_out() {
+    let tmp = TempDir::new("init-per-address");
+    let store = server_support::Store::init(&tmp.path("store"));
+    let store_dir = store.dir.to_string_lossy().to_string();
+    let d = Daemon::start(&tmp, &["--tls", "on", "--store", &store_dir, "-m", "100"]);
+    d.settle();
+    block_on(async {
+        // As many sessions as there are places.
+        let mut hog = Vec::new();
+        let mut refused = 0;
+        for node_id in 1..=100 {
+            let mut p = connect_from([127, 0, 0, 1], d.addr).await;
+            p.preinit("hog").await.unwrap();
+            let params = InitParams {
+                node_id,
+                ..InitParams::default()
+            };
+            let reply = p.init(&params).await.unwrap();
+            assert_eq!(reply.msg_type, MsgType::InitReply);
+            match reply.reply_error_code {
+                Some(0) => hog.push(p),
+                Some(10) => {
+                    p.wait_closed().await.unwrap();
+                    refused += 1;
+                }
+                other => panic!("INIT answered {other:?}"),
+            }
+        }
+        let mut node = connect_from([127, 0, 0, 2], d.addr).await;
+        node.preinit("pve").await.unwrap();
+        node.starttls(&store.client_tls("pve")).await.unwrap();
+        let reply = node.init(&InitParams::default()).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0), "{reply:?}");
+        node.echo().await.unwrap();
+        assert_eq!((hog.len(), refused), (64, 36));
+        hog[0].echo().await.unwrap();
+    });
+    let log = d.wait_log(
+        "refused (error 10): 64 sessions from 127.0.0.1 have finished INIT already \
+         (max_clients_per_address)",
+    );
+    // 36 refusals and 65 joins, rate-limited: a few lines each, then a count.
+    assert!(log.matches("refused (error 10)").count() <= 5, "log:\n{log}");
+    assert!(log.matches(" joined (").count() <= 5, "log:\n{log}");
+}
+
 /// Many hosts flooding fill at most max_preinit_clients places: nodes that finished INIT
 /// keep being served, and a connection that INITs frees its pre-INIT place.
 #[test]
