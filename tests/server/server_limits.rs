@@ -477,3 +477,61 @@ fn the_memory_of_a_flood_of_connections_is_given_back_when_it_ends() {
         d.log()
     );
 }
+
+/// 30 nodes joining at once: 5 "joined" lines, then one line with the count of the others
+/// (a 4,000-client load used to write 4,007 lines).
+#[test]
+fn a_burst_of_joins_is_logged_as_a_few_lines_and_a_count() {
+    let tmp = TempDir::new("ratelog-joined");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    d.settle();
+    let sessions = block_on(async {
+        let mut held = Vec::new();
+        for node_id in 1..=30 {
+            let mut p = connect_from([127, 0, 2, node_id as u8], d.addr).await;
+            init(&mut p, "big", node_id).await;
+            held.push(p);
+        }
+        held
+    });
+    let log = d.wait_log(" similar messages suppressed (joined)");
+    drop(sessions);
+    let lines = log.lines().filter(|l| l.contains(" joined (")).count();
+    assert_eq!(lines, 5, "log:\n{log}");
+    assert_eq!(suppressed(&log, "joined"), Some(25), "log:\n{log}");
+}
+
+/// A cluster name made of terminal controls reaches neither the daemon's log nor the
+/// status outputs raw: `qnetd status` and `corosync-qnetd-tool -l` show it escaped.
+#[test]
+fn client_text_is_escaped_in_the_log_and_the_status_outputs() {
+    const HOSTILE: &str = "\x1b[31mRED\x1b[0m\x1b]0;pwned\x07\rERROR fake line";
+    const SHOWN: &str = "\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07\\x0dERROR fake line";
+    let raw = |text: &str| text.contains(['\x1b', '\x07', '\r']);
+    let tmp = TempDir::new("escape");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    d.settle();
+    let _session = block_on(async {
+        let mut p = connect_from([127, 0, 0, 1], d.addr).await;
+        init(&mut p, HOSTILE, 1).await;
+        p
+    });
+    let log = d.wait_log(&format!("node 1 of cluster '{SHOWN}' joined"));
+    assert!(!raw(&log), "log:\n{log:?}");
+    let tool = tmp.path("corosync-qnetd-tool");
+    std::os::unix::fs::symlink(server_support::bin(), &tool).unwrap();
+    let socket = d.socket.to_str().unwrap();
+    let queries = [
+        (
+            std::path::PathBuf::from(server_support::bin()),
+            vec!["status", "-p", socket],
+        ),
+        (tool, vec!["-l", "-p", socket]),
+    ];
+    for (program, args) in &queries {
+        let (code, out, err) = run_bounded(program, args, Duration::from_secs(5));
+        assert_eq!(code, Some(0), "{} {args:?}: {err}", program.display());
+        assert!(!raw(&out), "{args:?}: {out:?}");
+        assert!(out.contains(SHOWN), "{args:?}: {out}");
+    }
+}
