@@ -207,9 +207,7 @@ impl Session {
             let now = Instant::now();
             let outputs = match self.ticket.may_init() {
                 Ok(()) => engine.frame_received(self.id, frame, now),
-                Err(full) => {
-                    engine.frame_received_init_refused(self.id, frame, &full.words(), now)
-                }
+                Err(full) => engine.frame_received_init_refused(self.id, frame, &full.words(), now),
             };
             drop(engine);
             self.daemon.route(outputs);

@@ -256,7 +256,8 @@ mod tests {
 
     #[test]
     fn printable_names_are_upstreams_bytes_and_controls_are_escaped() {
-        let text = |name: &[u8]| list_text(&server(vec![cluster(name, vec![node(1)])]), false, None);
+        let text =
+            |name: &[u8]| list_text(&server(vec![cluster(name, vec![node(1)])]), false, None);
         for name in [&b"pve"[..], b"a b\\c\"%s", "café".as_bytes()] {
             let mut want = b"Cluster \"".to_vec();
             want.extend_from_slice(name);
@@ -265,11 +266,14 @@ mod tests {
         }
         let hostile = text(b"\x1b[31mRED\x1b]0;pwned\x07\rERROR fake\xff");
         assert!(
-            hostile.starts_with(b"Cluster \"\\x1b[31mRED\\x1b]0;pwned\\x07\\x0dERROR fake\\xff\":\n"),
+            hostile
+                .starts_with(b"Cluster \"\\x1b[31mRED\\x1b]0;pwned\\x07\\x0dERROR fake\\xff\":\n"),
             "{}",
             String::from_utf8_lossy(&hostile)
         );
-        assert!(!hostile.iter().any(|&b| b == 0x1b || b == b'\r' || b == 0x07));
+        assert!(!hostile
+            .iter()
+            .any(|&b| b == 0x1b || b == b'\r' || b == 0x07));
     }
 
     #[test]

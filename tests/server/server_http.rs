@@ -362,7 +362,9 @@ fn slow_connections_from_one_host_cannot_starve_health() {
     let flooder = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let mut held: Vec<TcpStream> = (0..40).map(|_| connect_from([127, 0, 0, 1], http)).collect();
+            let mut held: Vec<TcpStream> = (0..40)
+                .map(|_| connect_from([127, 0, 0, 1], http))
+                .collect();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 held.extend((0..10).map(|_| connect_from([127, 0, 0, 1], http)));
                 std::thread::sleep(Duration::from_millis(50));

@@ -247,7 +247,10 @@ fn a_host_filling_its_share_of_sessions_cannot_keep_a_node_out() {
          (max_clients_per_address)",
     );
     // 36 refusals and 65 joins, rate-limited: a few lines each, then a count.
-    assert!(log.matches("refused (error 10)").count() <= 5, "log:\n{log}");
+    assert!(
+        log.matches("refused (error 10)").count() <= 5,
+        "log:\n{log}"
+    );
     assert!(log.matches(" joined (").count() <= 5, "log:\n{log}");
 }
 
