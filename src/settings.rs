@@ -242,13 +242,17 @@ impl AdvancedSettings {
     }
 
     /// Apply one `-S` argument: `key=value[,key2=value2...]`, split as upstream's
-    /// `dynar_getopt_lex` does (an empty key ends the list). Returns the warnings.
+    /// `dynar_getopt_lex` does. An empty key (`-S =`, `-S ,`, `-S a=1,`) is refused: upstream
+    /// silently ends the list there, so a typo dropped every setting after it unnoticed.
+    /// Returns the warnings.
     pub fn apply_list(&mut self, list: &str) -> Result<Vec<String>, ConfigError> {
         let mut warnings = Vec::new();
         for item in list.split(',') {
             let (key, value) = item.split_once('=').unwrap_or((item, ""));
             if key.is_empty() {
-                break;
+                return err(format!(
+                    "empty option name in -S '{list}' (expected KEY=VALUE[,KEY=VALUE...])"
+                ));
             }
             warnings.extend(self.set(key, value)?);
         }
@@ -568,6 +572,22 @@ mod tests {
             c.settings.handshake_timeout,
             Some(Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn an_empty_key_is_refused() {
+        let mut c = Config::default();
+        for list in [
+            "=",
+            ",",
+            "",
+            "=1",
+            "listen_backlog=20,",
+            ",listen_backlog=20",
+        ] {
+            let e = c.apply_settings(list).unwrap_err();
+            assert!(e.0.starts_with("empty option name in -S"), "{list:?}: {e}");
+        }
     }
 
     #[test]
