@@ -368,6 +368,12 @@ impl Config {
                 return err("listen address is empty");
             }
         }
+        let collision = s
+            .http_listen
+            .and_then(|http| crate::server::listener::http_collision(&self, http));
+        if let Some(words) = collision {
+            return err(words);
+        }
         Ok(self)
     }
 

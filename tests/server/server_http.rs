@@ -302,6 +302,65 @@ fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
+/// `--http` on the qnetd port is refused before anything is bound, in words and with exit
+/// 2 (it used to be exit 1 with "Address already in use"), whether the addresses are the
+/// same or a wildcard covers the other; another port, or another address, is fine.
+#[test]
+fn http_on_the_qnetd_port_is_refused_with_words() {
+    let tmp = TempDir::new("http-collide");
+    let port = free_port().to_string();
+    let (lock, socket) = (path_arg(&tmp.path("q.pid")), path_arg(&tmp.path("q.sock")));
+    for (listen, http) in [
+        ("127.0.0.1", "127.0.0.1"),
+        ("127.0.0.1", "0.0.0.0"),
+        ("0.0.0.0", "127.0.0.1"),
+    ] {
+        let http = format!("{http}:{port}");
+        let out = Command::new(bin())
+            .args([
+                "run", "--tls", "off", "-l", listen, "-p", &port, "--http", &http,
+            ])
+            .args(["--lock-file", &lock, "--socket", &socket])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{listen} {http}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the HTTP address {http} (--http, http_listen) is on the qnetd port"
+            )),
+            "{err}"
+        );
+    }
+    // The same port on another address is no collision.
+    let http = format!("127.0.0.2:{port}");
+    let args: Vec<String> = [
+        "run",
+        "--tls",
+        "off",
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--http",
+        &http,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain(["--lock-file".into(), lock, "--socket".into(), socket])
+    .collect();
+    let d = Daemon::spawn_with(
+        &tmp,
+        port.parse().unwrap(),
+        std::path::Path::new(bin()),
+        &args,
+    );
+    d.wait_listening();
+    d.wait_log("HTTP health and metrics on");
+    let (code, body) = curl(http.parse().unwrap(), "/health", &[]);
+    assert_eq!(code, 200, "{body}");
+}
+
 /// A connection to `to` from the source address `from` (any 127.x.y.z is loopback on Linux).
 fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
     use rustix::net::{bind, connect, socket_with, AddressFamily, SocketFlags, SocketType};
