@@ -203,13 +203,7 @@ impl Session {
                 continue;
             };
             self.handshake_deadline = None;
-            let mut engine = self.daemon.engine.borrow_mut();
-            let now = Instant::now();
-            let outputs = match self.ticket.may_init() {
-                Ok(()) => engine.frame_received(self.id, frame, now),
-                Err(full) => engine.frame_received_init_refused(self.id, frame, &full.words(), now),
-            };
-            drop(engine);
+            let outputs = self.feed(frame);
             self.daemon.route(outputs);
             if self.ticket.is_preinit() && self.daemon.engine.borrow().is_initialised(self.id) {
                 self.ticket.initialised();
@@ -227,6 +221,17 @@ impl Session {
             }
         }
         self.write(&out).await
+    }
+
+    /// One frame to the engine. Before INIT, a source address whose share of sessions is
+    /// full (`max_clients_per_address`) has its INIT refused.
+    fn feed(&self, frame: crate::proto::framing::Frame) -> Vec<crate::engine::Output> {
+        let mut engine = self.daemon.engine.borrow_mut();
+        let now = Instant::now();
+        match self.ticket.may_init() {
+            Ok(()) => engine.frame_received(self.id, frame, now),
+            Err(full) => engine.frame_received_init_refused(self.id, frame, &full.words(), now),
+        }
     }
 
     /// Outputs that other clients' messages (or our timers) queued for this client.
