@@ -322,8 +322,13 @@ fn names_text(names: &PeerIdentity) -> String {
     let all: Vec<String> = names
         .common_names
         .iter()
-        .map(|n| format!("CN '{n}'"))
-        .chain(names.dns_names.iter().map(|n| format!("DNS name '{n}'")))
+        .map(|n| format!("CN '{}'", crate::escape::escape_str(n)))
+        .chain(
+            names
+                .dns_names
+                .iter()
+                .map(|n| format!("DNS name '{}'", crate::escape::escape_str(n))),
+        )
         .collect();
     if all.is_empty() {
         "no name".to_string()
