@@ -38,7 +38,7 @@ pub fn verify_peer(peer: Option<&PeerIdentity>, cluster_name: Option<&[u8]>) -> 
     if cert_name_matches(peer, name) {
         return Ok(());
     }
-    let shown = String::from_utf8_lossy(name);
+    let shown = crate::escape::escape(name);
     let reason = if !peer.dns_names.is_empty() && !is_ip_address(name) {
         format!(
             "client certificate subjectAltName DNS names {} do not match cluster name '{shown}'; \
@@ -47,8 +47,9 @@ pub fn verify_peer(peer: Option<&PeerIdentity>, cluster_name: Option<&[u8]>) -> 
         )
     } else if let Some(cn) = peer.common_names.last() {
         format!(
-            "client certificate CN '{cn}' does not match cluster name '{shown}'; disconnecting \
-             (issue the cluster certificate for CN '{shown}')"
+            "client certificate CN '{}' does not match cluster name '{shown}'; disconnecting \
+             (issue the cluster certificate for CN '{shown}')",
+            crate::escape::escape_str(cn)
         )
     } else {
         format!(
@@ -62,7 +63,7 @@ pub fn verify_peer(peer: Option<&PeerIdentity>, cluster_name: Option<&[u8]>) -> 
 fn quoted_list(names: &[String]) -> String {
     names
         .iter()
-        .map(|n| format!("'{n}'"))
+        .map(|n| format!("'{}'", crate::escape::escape_str(n)))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -22,6 +22,7 @@ pub mod alloc;
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod escape;
 pub mod install;
 // A `dlsym` symbol that replaces musl's broken-for-non-PIC MIPS one (see its comments).
 #[cfg(all(target_env = "musl", target_arch = "mips"))]

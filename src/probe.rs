@@ -301,14 +301,19 @@ fn server_cert_problem(e: &CertificateError, ca_label: &str) -> String {
     }
     match e {
         // The name check of CaAndName: its words.
-        CertificateError::Other(words) => words.to_string(),
+        CertificateError::Other(words) if words.0.downcast_ref::<webpki::Error>().is_none() => {
+            words.to_string()
+        }
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
             "the server's certificate has expired".to_string()
         }
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             "the server's certificate is not valid yet (check the clocks)".to_string()
         }
-        other => format!("the server's certificate is refused: {other}"),
+        other => format!(
+            "the server's certificate is refused: {}",
+            crate::tls::words::certificate_refusal(other)
+        ),
     }
 }
 
@@ -317,8 +322,13 @@ fn names_text(names: &PeerIdentity) -> String {
     let all: Vec<String> = names
         .common_names
         .iter()
-        .map(|n| format!("CN '{n}'"))
-        .chain(names.dns_names.iter().map(|n| format!("DNS name '{n}'")))
+        .map(|n| format!("CN '{}'", crate::escape::escape_str(n)))
+        .chain(
+            names
+                .dns_names
+                .iter()
+                .map(|n| format!("DNS name '{}'", crate::escape::escape_str(n))),
+        )
         .collect();
     if all.is_empty() {
         "no name".to_string()

@@ -87,6 +87,10 @@ pub struct AdvancedSettings {
     /// Ours: the same per source address (per /64 for IPv6); 0 = unlimited. Keeps one flooding
     /// host from taking the places real nodes need.
     pub max_preinit_per_address: usize,
+    /// Ours: sessions that finished INIT, per source address (per /64 for IPv6); 0 =
+    /// unlimited. Keeps one host from filling `max_clients` with sessions of its own, where
+    /// each real node is one session from its own address.
+    pub max_clients_per_address: usize,
     /// Ours: `ADDR:PORT` of the read-only HTTP responder (/health, /metrics, /status.json);
     /// `None` (the default, or an empty value) = off.
     pub http_listen: Option<std::net::SocketAddr>,
@@ -120,6 +124,10 @@ impl Default for AdvancedSettings {
             handshake_timeout: Some(Duration::from_secs(30)),
             max_preinit_clients: 256,
             max_preinit_per_address: 64,
+            // Far above one cluster's share (one session per node, each node its own
+            // address), yet a host behind NAT, or a test rig running several clusters'
+            // qdevices on one machine, still fits; 64 sessions are 1.5 MB at the sizing figure.
+            max_clients_per_address: 64,
             http_listen: None,
         }
     }
@@ -196,6 +204,7 @@ const SETTINGS: &[(&str, Setter)] = &[
     }),
     set!(max_preinit_clients, 0..=U32_MAX),
     set!(max_preinit_per_address, 0..=U32_MAX),
+    set!(max_clients_per_address, 0..=U32_MAX),
     set!(http_listen, parse_http_listen),
 ];
 
@@ -233,13 +242,17 @@ impl AdvancedSettings {
     }
 
     /// Apply one `-S` argument: `key=value[,key2=value2...]`, split as upstream's
-    /// `dynar_getopt_lex` does (an empty key ends the list). Returns the warnings.
+    /// `dynar_getopt_lex` does. An empty key (`-S =`, `-S ,`, `-S a=1,`) is refused: upstream
+    /// silently ends the list there, so a typo dropped every setting after it unnoticed.
+    /// Returns the warnings.
     pub fn apply_list(&mut self, list: &str) -> Result<Vec<String>, ConfigError> {
         let mut warnings = Vec::new();
         for item in list.split(',') {
             let (key, value) = item.split_once('=').unwrap_or((item, ""));
             if key.is_empty() {
-                break;
+                return err(format!(
+                    "empty option name in -S '{list}' (expected KEY=VALUE[,KEY=VALUE...])"
+                ));
             }
             warnings.extend(self.set(key, value)?);
         }
@@ -354,6 +367,12 @@ impl Config {
             if addr.is_empty() {
                 return err("listen address is empty");
             }
+        }
+        let collision = s
+            .http_listen
+            .and_then(|http| crate::server::listener::http_collision(&self, http));
+        if let Some(words) = collision {
+            return err(words);
         }
         Ok(self)
     }
@@ -559,6 +578,22 @@ mod tests {
             c.settings.handshake_timeout,
             Some(Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn an_empty_key_is_refused() {
+        let mut c = Config::default();
+        for list in [
+            "=",
+            ",",
+            "",
+            "=1",
+            "listen_backlog=20,",
+            ",listen_backlog=20",
+        ] {
+            let e = c.apply_settings(list).unwrap_err();
+            assert!(e.0.starts_with("empty option name in -S"), "{list:?}: {e}");
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ trap cleanup EXIT
 
 "$bin" run -l 127.0.0.1 -p "$port" --tls off -m 0 \
     --lock-file "$work/qnetd.pid" --socket "$work/qnetd.sock" \
-    -S max_preinit_clients=0,max_preinit_per_address=0,handshake_timeout=0 \
+    -S max_preinit_clients=0,max_preinit_per_address=0,max_clients_per_address=0,handshake_timeout=0 \
     2>"$work/daemon.log" &
 pid=$!
 

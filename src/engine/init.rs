@@ -9,7 +9,11 @@ impl Engine {
             return;
         }
         let code = self.init_cascade(id, msg, now);
-        self.log_init(id, msg, code);
+        self.log_init(id, msg, code, now);
+        self.send_init_reply(id, msg, code);
+    }
+
+    fn send_init_reply(&mut self, id: ClientId, msg: &Message, code: ReplyError) {
         let mut reply = Message::new(MsgType::InitReply);
         reply.reply_error_code = Some(code.code());
         reply.supported_messages = msg
@@ -24,31 +28,84 @@ impl Engine {
         self.send(id, &reply);
     }
 
+    /// `frame`, from a client whose INIT the driver refuses for a limit of its own (its
+    /// source address has its share of sessions): an INIT passes the TLS gate as any INIT,
+    /// then is answered INTERNAL_ERROR (10; upstream's code for "cannot take this client
+    /// now") without the cascade, and the client is disconnected with `why`, as qdevice
+    /// would disconnect on the error anyway. Any other frame is handled as usual.
+    pub fn frame_received_init_refused(
+        &mut self,
+        id: ClientId,
+        frame: Frame,
+        why: &str,
+        now: Instant,
+    ) -> Vec<Output> {
+        let msg = match &frame {
+            Frame::Message(raw) => decode(raw).ok().filter(|m| m.msg_type == MsgType::Init),
+            Frame::Skipped(_) => None,
+        };
+        // The driver asks only before INIT; a member's second INIT is the cascade's.
+        let Some(msg) = msg.filter(|_| self.clients.contains_key(&id) && !self.is_initialised(id))
+        else {
+            return self.frame_received(id, frame, now);
+        };
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.last_activity = now;
+            client.dpd_epoch = now;
+        }
+        if self.tls_gate(id, &msg) {
+            let code = ReplyError::InternalError;
+            self.counters.refused(code);
+            self.send_init_reply(id, &msg, code);
+            let cluster = self.clients.get(&id).and_then(|c| c.cluster_name.clone());
+            let reason = format!(
+                "INIT of node {} for cluster '{}' refused (error {}): {why}; disconnecting",
+                msg.node_id.unwrap_or(0),
+                crate::escape::escape(cluster.as_deref().unwrap_or_default()),
+                code.code()
+            );
+            self.doom(id, reason);
+        }
+        self.finish(now)
+    }
+
     /// One line per INIT for the operator: who joined which cluster, or why not (the only
     /// line for a refused INIT).
-    pub(super) fn log_init(&mut self, id: ClientId, msg: &Message, code: ReplyError) {
+    pub(super) fn log_init(&mut self, id: ClientId, msg: &Message, code: ReplyError, now: Instant) {
         if code != ReplyError::NoError {
             self.counters.refused(code);
         }
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        let cluster = String::from_utf8_lossy(client.cluster_name.as_deref().unwrap_or_default());
+        let cluster = crate::escape::escape(client.cluster_name.as_deref().unwrap_or_default());
         let node = msg.node_id.unwrap_or(0);
         if code == ReplyError::NoError {
             let algorithm = msg
                 .decision_algorithm
                 .and_then(Algorithm::from_u16)
                 .map_or("?", Algorithm::as_str);
-            log::info!(
-                "client {}: node {node} of cluster '{cluster}' joined ({algorithm})",
-                client.addr
+            // Rate-limited: a restart of a big site, or a flood, would otherwise write one
+            // line per node and push everything else out of a router's log buffer.
+            crate::server::ratelog::log_at(
+                now,
+                log::Level::Info,
+                "joined",
+                format_args!(
+                    "client {}: node {node} of cluster '{cluster}' joined ({algorithm})",
+                    client.addr
+                ),
             );
         } else {
-            log::warn!(
-                "client {} refused: INIT of node {node} for cluster '{cluster}': {}",
-                client.addr,
-                crate::refusal::words(code, &self.cfg)
+            crate::server::ratelog::log_at(
+                now,
+                log::Level::Warn,
+                "INIT refused",
+                format_args!(
+                    "client {} refused: INIT of node {node} for cluster '{cluster}': {}",
+                    client.addr,
+                    crate::refusal::words(code, &self.cfg)
+                ),
             );
         }
     }

@@ -11,6 +11,12 @@
 //! host's share (`max_preinit_per_address`), and a flood from many hosts at most
 //! `max_preinit_clients` places, for at most `handshake_timeout` each; real nodes INIT within
 //! milliseconds and leave the pre-INIT count at once.
+//!
+//! Once INIT'd, a connection counts against its source's share of sessions
+//! (`max_clients_per_address`): a host that INITs session after session (in a cluster of its
+//! own naming) would otherwise fill `max_clients` and leave real nodes, each one connection
+//! from its own address, no place. The share is checked when the INIT arrives
+//! ([`Ticket::may_init`]); the driver refuses that INIT and closes the connection.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,6 +32,8 @@ pub struct Limits {
     pub max_preinit: usize,
     /// The same, from one [`Source`].
     pub max_preinit_per_address: usize,
+    /// INIT'd sessions from one [`Source`].
+    pub max_clients_per_address: usize,
 }
 
 /// Where a connection comes from, as the per-address cap counts it: an IPv4 address (IPv4
@@ -115,6 +123,23 @@ impl Refusal {
     }
 }
 
+/// An INIT refused because its source has its share of sessions already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareFull {
+    pub max: usize,
+    pub source: Source,
+}
+
+impl ShareFull {
+    /// The reason as the log shows it.
+    pub fn words(&self) -> String {
+        format!(
+            "{} sessions from {} have finished INIT already (max_clients_per_address)",
+            self.max, self.source
+        )
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     clients: usize,
@@ -124,20 +149,27 @@ struct Counts {
     /// Only sources with pre-INIT connections: entries go when their count reaches 0, so a
     /// flood from many addresses leaves nothing behind.
     preinit_by_source: HashMap<Source, usize>,
+    /// INIT'd sessions, by source; entries go when their count reaches 0.
+    initialised_by_source: HashMap<Source, usize>,
+}
+
+/// One less for `source` in `map`; the entry goes at 0, and the table's memory with the last.
+fn decrement(map: &mut HashMap<Source, usize>, source: Source) {
+    if let Some(n) = map.get_mut(&source) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&source);
+            if map.is_empty() {
+                map.shrink_to_fit();
+            }
+        }
+    }
 }
 
 impl Counts {
     fn leave_preinit(&mut self, source: Source) {
         self.preinit = self.preinit.saturating_sub(1);
-        if let Some(n) = self.preinit_by_source.get_mut(&source) {
-            *n -= 1;
-            if *n == 0 {
-                self.preinit_by_source.remove(&source);
-                if self.preinit_by_source.is_empty() {
-                    self.preinit_by_source.shrink_to_fit();
-                }
-            }
-        }
+        decrement(&mut self.preinit_by_source, source);
     }
 }
 
@@ -181,7 +213,9 @@ impl Admission {
         *counts.preinit_by_source.entry(source).or_insert(0) += 1;
         Ok(Ticket {
             counts: self.counts.clone(),
-            preinit_from: Some(source),
+            source,
+            state: TicketState::Preinit,
+            max_per_source: l.max_clients_per_address,
         })
     }
 
@@ -205,32 +239,69 @@ impl Admission {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TicketState {
+    /// Counted against the pre-INIT caps.
+    Preinit,
+    /// Counted against its source's share of sessions.
+    Initialised,
+}
+
 /// One admitted connection's place; dropping it frees the place.
 #[derive(Debug)]
 pub struct Ticket {
     counts: Rc<RefCell<Counts>>,
-    /// Some until the connection's INIT is accepted.
-    preinit_from: Option<Source>,
+    source: Source,
+    state: TicketState,
+    /// `max_clients_per_address` (0 = unlimited).
+    max_per_source: usize,
 }
 
 impl Ticket {
-    /// The connection's INIT was accepted: it no longer counts against the pre-INIT caps.
+    /// Whether this connection's INIT may be accepted: its source has fewer INIT'd sessions
+    /// than its share. Always yes once the connection is INIT'd (a second INIT is the
+    /// engine's to answer).
+    pub fn may_init(&self) -> Result<(), ShareFull> {
+        if self.state == TicketState::Initialised || self.max_per_source == 0 {
+            return Ok(());
+        }
+        let counts = self.counts.borrow();
+        let n = counts.initialised_by_source.get(&self.source).copied();
+        if n.unwrap_or(0) >= self.max_per_source {
+            return Err(ShareFull {
+                max: self.max_per_source,
+                source: self.source,
+            });
+        }
+        Ok(())
+    }
+
+    /// The connection's INIT was accepted: it leaves the pre-INIT caps and counts against
+    /// its source's share of sessions.
     pub fn initialised(&mut self) {
-        if let Some(source) = self.preinit_from.take() {
-            self.counts.borrow_mut().leave_preinit(source);
+        if self.state == TicketState::Preinit {
+            self.state = TicketState::Initialised;
+            let mut counts = self.counts.borrow_mut();
+            counts.leave_preinit(self.source);
+            *counts.initialised_by_source.entry(self.source).or_insert(0) += 1;
         }
     }
 
     /// Whether [`Ticket::initialised`] is still to come.
     pub fn is_preinit(&self) -> bool {
-        self.preinit_from.is_some()
+        self.state == TicketState::Preinit
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        self.initialised();
         let mut counts = self.counts.borrow_mut();
+        match self.state {
+            TicketState::Preinit => counts.leave_preinit(self.source),
+            TicketState::Initialised => {
+                decrement(&mut counts.initialised_by_source, self.source);
+            }
+        }
         counts.clients = counts.clients.saturating_sub(1);
     }
 }
@@ -248,6 +319,7 @@ mod tests {
             max_clients,
             max_preinit,
             max_preinit_per_address: per_address,
+            max_clients_per_address: 0,
         }
     }
 
@@ -290,6 +362,37 @@ mod tests {
         drop(tickets);
         assert_eq!((a.clients(), a.preinit()), (0, 0));
         assert!(a.counts.borrow().preinit_by_source.is_empty());
+    }
+
+    #[test]
+    fn a_source_has_a_share_of_initialised_sessions() {
+        let a = Admission::new(Limits {
+            max_clients_per_address: 2,
+            ..Limits::default()
+        });
+        let mut hog: Vec<Ticket> = (0..3).map(|_| a.admit(ip("10.0.0.9")).unwrap()).collect();
+        for t in &mut hog[..2] {
+            t.may_init().unwrap();
+            t.initialised();
+        }
+        // Its INIT'd sessions may INIT again (the engine answers that); a third may not.
+        assert!(hog[0].may_init().is_ok());
+        let full = hog[2].may_init().unwrap_err();
+        assert_eq!(
+            full.words(),
+            "2 sessions from 10.0.0.9 have finished INIT already (max_clients_per_address)"
+        );
+        // Another address, and an IPv6 host's neighbour /64, have shares of their own.
+        let mut node = a.admit(ip("10.0.0.1")).unwrap();
+        assert!(node.may_init().is_ok());
+        node.initialised();
+        // A session that goes gives its place in the share back.
+        hog.remove(0);
+        assert!(hog[1].may_init().is_ok());
+        drop(hog);
+        drop(node);
+        assert!(a.counts.borrow().initialised_by_source.is_empty());
+        assert_eq!((a.clients(), a.preinit()), (0, 0));
     }
 
     #[test]

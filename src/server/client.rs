@@ -109,9 +109,16 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
             kind,
             format_args!("client {addr} dropped: {why}"),
         ),
-        // Some of the engine's reasons name the client already.
-        End::Engine(why) if why.contains(addr.as_str()) => log::warn!("{why}"),
-        End::Engine(why) => log::warn!("client {addr}: {why}"),
+        // Some of the engine's reasons name the client already. Rate-limited: a flood
+        // refused at INIT, or many clients timing out at once, repeats them.
+        End::Engine(why) if why.contains(addr.as_str()) => {
+            ratelog::log(log::Level::Warn, "dropped", format_args!("{why}"))
+        }
+        End::Engine(why) => ratelog::log(
+            log::Level::Warn,
+            "dropped",
+            format_args!("client {addr}: {why}"),
+        ),
     }
 }
 
@@ -196,11 +203,7 @@ impl Session {
                 continue;
             };
             self.handshake_deadline = None;
-            let outputs =
-                self.daemon
-                    .engine
-                    .borrow_mut()
-                    .frame_received(self.id, frame, Instant::now());
+            let outputs = self.feed(frame);
             self.daemon.route(outputs);
             if self.ticket.is_preinit() && self.daemon.engine.borrow().is_initialised(self.id) {
                 self.ticket.initialised();
@@ -218,6 +221,17 @@ impl Session {
             }
         }
         self.write(&out).await
+    }
+
+    /// One frame to the engine. Before INIT, a source address whose share of sessions is
+    /// full (`max_clients_per_address`) has its INIT refused.
+    fn feed(&self, frame: crate::proto::framing::Frame) -> Vec<crate::engine::Output> {
+        let mut engine = self.daemon.engine.borrow_mut();
+        let now = Instant::now();
+        match self.ticket.may_init() {
+            Ok(()) => engine.frame_received(self.id, frame, now),
+            Err(full) => engine.frame_received_init_refused(self.id, frame, &full.words(), now),
+        }
     }
 
     /// Outputs that other clients' messages (or our timers) queued for this client.

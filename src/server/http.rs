@@ -9,8 +9,11 @@
 //!
 //! Bounds, so that a scanner or a slow client costs little: a request head of at most
 //! [`MAX_HEAD`] bytes (431 beyond), [`DEADLINE`] for the whole exchange (then the connection
-//! is closed: slowloris), [`MAX_CONNECTIONS`] at once (more are closed at accept).
+//! is closed: slowloris), [`MAX_CONNECTIONS`] at once and [`MAX_PER_ADDRESS`] of them from
+//! one source address (more are closed at accept): one host holding connections open cannot
+//! take the places a monitoring system needs for `/health`.
 
+use super::admission::Source;
 use super::Daemon;
 use crate::proto::types::{TlsMode, Vote};
 use crate::status::ipc::health_body;
@@ -19,7 +22,8 @@ use crate::status::snapshot::ServerStatus;
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, LocalExecutor, Timer};
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
@@ -31,6 +35,10 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const DEADLINE: Duration = Duration::from_secs(5);
 /// HTTP connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 16;
+/// HTTP connections served at once from one source address (per /64 for IPv6): a quarter
+/// of the places, so a host needs four addresses to take them all; a monitoring system
+/// makes one request at a time.
+pub const MAX_PER_ADDRESS: usize = 4;
 /// `/health` fails when a certificate expires within this time.
 pub const EXPIRY_MARGIN_SECS: i64 = 30 * 24 * 3600;
 /// Request bytes read after the answer (a body we ignore), so that closing does not reset
@@ -46,10 +54,10 @@ pub fn bind(addr: std::net::SocketAddr) -> Result<Async<TcpListener>, String> {
 
 /// Accepts HTTP connections forever, each in its own task on `ex`.
 pub async fn serve(ex: &LocalExecutor<'_>, daemon: Rc<Daemon>, listener: Async<TcpListener>) {
-    let active = Rc::new(Cell::new(0usize));
+    let slots = Slots::default();
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 super::ratelog::log(
                     log::Level::Warn,
@@ -60,12 +68,11 @@ pub async fn serve(ex: &LocalExecutor<'_>, daemon: Rc<Daemon>, listener: Async<T
                 continue;
             }
         };
-        if active.get() >= MAX_CONNECTIONS {
+        let Some(slot) = slots.take(Source::of(peer.ip())) else {
             super::Counters::count(&daemon.counters.http_refused);
             drop(stream);
             continue;
-        }
-        let slot = Slot::take(&active);
+        };
         let d = daemon.clone();
         ex.spawn(async move {
             let _slot = slot;
@@ -80,19 +87,51 @@ pub async fn serve(ex: &LocalExecutor<'_>, daemon: Rc<Daemon>, listener: Async<T
     }
 }
 
-/// One place among the [`MAX_CONNECTIONS`]; given back on drop.
-struct Slot(Rc<Cell<usize>>);
+/// The connections being served: how many in all, and from each source.
+#[derive(Default, Clone)]
+struct Slots(Rc<RefCell<SlotCounts>>);
 
-impl Slot {
-    fn take(active: &Rc<Cell<usize>>) -> Slot {
-        active.set(active.get() + 1);
-        Slot(active.clone())
+#[derive(Default)]
+struct SlotCounts {
+    all: usize,
+    /// Only sources with connections: an entry goes with its last connection.
+    by_source: HashMap<Source, usize>,
+}
+
+impl Slots {
+    /// A place for a connection from `source`, unless [`MAX_CONNECTIONS`] are served, or
+    /// [`MAX_PER_ADDRESS`] from that source.
+    fn take(&self, source: Source) -> Option<Slot> {
+        let mut counts = self.0.borrow_mut();
+        let from_source = counts.by_source.get(&source).copied().unwrap_or(0);
+        if counts.all >= MAX_CONNECTIONS || from_source >= MAX_PER_ADDRESS {
+            return None;
+        }
+        counts.all += 1;
+        counts.by_source.insert(source, from_source + 1);
+        Some(Slot {
+            slots: self.clone(),
+            source,
+        })
     }
+}
+
+/// One place among the [`MAX_CONNECTIONS`]; given back on drop.
+struct Slot {
+    slots: Slots,
+    source: Source,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        let mut counts = self.slots.0.borrow_mut();
+        counts.all -= 1;
+        if let Some(n) = counts.by_source.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                counts.by_source.remove(&self.source);
+            }
+        }
     }
 }
 

@@ -99,6 +99,74 @@ fn bind_one(addr: SocketAddr, backlog: i32, v6only: bool) -> io::Result<TcpListe
     Ok(TcpListener::from(fd))
 }
 
+/// What part of the address space a listening socket takes, for the collision check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    AllIpv4,
+    AllIpv6,
+    One(IpAddr),
+}
+
+/// The addresses a wildcard or a single IP takes; an IPv6 wildcard that is not v6-only takes
+/// the IPv4 ones too (IPv4-mapped).
+fn takes(ip: IpAddr, v6only: bool) -> Vec<Takes> {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => vec![Takes::AllIpv4],
+        IpAddr::V6(v6) if v6.is_unspecified() && v6only => vec![Takes::AllIpv6],
+        IpAddr::V6(v6) if v6.is_unspecified() => vec![Takes::AllIpv6, Takes::AllIpv4],
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => vec![Takes::One(IpAddr::V4(v4))],
+            None => vec![Takes::One(ip)],
+        },
+        IpAddr::V4(_) => vec![Takes::One(ip)],
+    }
+}
+
+fn overlap(a: Takes, b: Takes) -> bool {
+    match (a, b) {
+        (Takes::AllIpv4, Takes::AllIpv4) | (Takes::AllIpv6, Takes::AllIpv6) => true,
+        (Takes::AllIpv4, Takes::One(ip)) | (Takes::One(ip), Takes::AllIpv4) => ip.is_ipv4(),
+        (Takes::AllIpv6, Takes::One(ip)) | (Takes::One(ip), Takes::AllIpv6) => ip.is_ipv6(),
+        (Takes::One(x), Takes::One(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Whether the HTTP responder's `http` address would take the qnetd listener's port on an
+/// address the listener has (the same address, or a wildcard covering the other), in words
+/// for the user; checked with the configuration, before anything is bound, since the bind
+/// itself would only say "Address already in use". A listen address given as a host name
+/// is not resolved here (the bind's error names both then).
+pub fn http_collision(cfg: &Config, http: SocketAddr) -> Option<String> {
+    if http.port() != cfg.port {
+        return None;
+    }
+    let qnetd_ips: Vec<Takes> = match &cfg.listen_addr {
+        None => match cfg.family {
+            AddressFamily::V4 => vec![Takes::AllIpv4],
+            AddressFamily::V6 => vec![Takes::AllIpv6],
+            AddressFamily::Any => vec![Takes::AllIpv6, Takes::AllIpv4],
+        },
+        Some(host) => takes(host.parse().ok()?, cfg.family == AddressFamily::V6),
+    };
+    // std binds [::] as the system's default (net.ipv6.bindv6only, 0: dual-stack).
+    let http_ips = takes(http.ip(), false);
+    let collides = qnetd_ips
+        .iter()
+        .any(|q| http_ips.iter().any(|h| overlap(*q, *h)));
+    let qnetd = match &cfg.listen_addr {
+        Some(host) => format!("-l {host} -p {}", cfg.port),
+        None => format!("all addresses, port {}", cfg.port),
+    };
+    collides.then(|| {
+        format!(
+            "the HTTP address {http} (--http, http_listen) is on the qnetd port ({qnetd}): \
+             give the HTTP responder a port of its own, e.g. {}",
+            SocketAddr::new(http.ip(), cfg.port.wrapping_add(1).max(1))
+        )
+    })
+}
+
 /// A peer address as the status tool and the logs show it: `ip:port`, IPv4 peers of the
 /// dual-stack socket unmapped (`10.0.0.5:40312`, not `::ffff:10.0.0.5:40312`).
 pub fn peer_string(addr: SocketAddr) -> String {
@@ -114,6 +182,60 @@ pub fn peer_string(addr: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_on_the_qnetd_port_collides_where_the_addresses_overlap() {
+        let cfg = |listen: Option<&str>, family: AddressFamily| Config {
+            listen_addr: listen.map(str::to_string),
+            family,
+            port: 5403,
+            ..Config::default()
+        };
+        let http = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let any = cfg(None, AddressFamily::Any);
+        for h in [
+            "127.0.0.1:5403",
+            "0.0.0.0:5403",
+            "[::]:5403",
+            "[fd00::1]:5403",
+        ] {
+            let words = http_collision(&any, http(h)).unwrap();
+            assert!(
+                words.contains("is on the qnetd port (all addresses, port 5403)"),
+                "{words}"
+            );
+        }
+        assert_eq!(http_collision(&any, http("127.0.0.1:5404")), None);
+        let v4 = cfg(None, AddressFamily::V4);
+        assert!(http_collision(&v4, http("192.168.1.1:5403")).is_some());
+        assert!(http_collision(&v4, http("[::1]:5403")).is_none());
+        let v6 = cfg(None, AddressFamily::V6);
+        assert!(http_collision(&v6, http("[::1]:5403")).is_some());
+        assert!(http_collision(&v6, http("10.0.0.1:5403")).is_none());
+        let one = cfg(Some("192.168.1.1"), AddressFamily::Any);
+        assert!(http_collision(&one, http("192.168.1.1:5403")).is_some());
+        assert!(http_collision(&one, http("[::ffff:192.168.1.1]:5403")).is_some());
+        assert!(http_collision(&one, http("0.0.0.0:5403")).is_some());
+        assert!(http_collision(&one, http("[::]:5403")).is_some());
+        assert!(http_collision(&one, http("192.168.1.2:5403")).is_none());
+        assert!(http_collision(&one, http("[::1]:5403")).is_none());
+        let words = http_collision(&one, http("0.0.0.0:5403")).unwrap();
+        assert!(
+            words.contains("(-l 192.168.1.1 -p 5403)") && words.ends_with("e.g. 0.0.0.0:5404"),
+            "{words}"
+        );
+        // `-l ::` without -6 is dual-stack; with -6 it leaves IPv4 alone.
+        let dual = cfg(Some("::"), AddressFamily::Any);
+        assert!(http_collision(&dual, http("10.0.0.1:5403")).is_some());
+        let v6only = cfg(Some("::"), AddressFamily::V6);
+        assert!(http_collision(&v6only, http("10.0.0.1:5403")).is_none());
+        // A host name is not resolved here.
+        assert!(http_collision(
+            &cfg(Some("router.lan"), AddressFamily::Any),
+            http("0.0.0.0:5403")
+        )
+        .is_none());
+    }
 
     #[test]
     fn mapped_ipv4_is_shown_unmapped() {

@@ -266,7 +266,18 @@ fn start(cfg: Config) -> Result<(), String> {
     let tcp = listener::bind(&cfg)?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
-    let http = cfg.settings.http_listen.map(http::bind).transpose()?;
+    // The configuration refused a collision it could see; a listen address given as a host
+    // name is only known here.
+    let http = cfg
+        .settings
+        .http_listen
+        .map(|addr| {
+            http::bind(addr).map_err(|e| match addr.port() == cfg.port {
+                true => format!("{e}: it is the qnetd port (-p); give --http a port of its own"),
+                false => e,
+            })
+        })
+        .transpose()?;
     let signals = async_signal::Signals::new([
         async_signal::Signal::Term,
         async_signal::Signal::Int,
@@ -463,6 +474,7 @@ async fn accept_loop(
         max_clients: daemon.max_clients,
         max_preinit: daemon.cfg.settings.max_preinit_clients,
         max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
+        max_clients_per_address: daemon.cfg.settings.max_clients_per_address,
     });
     ex.spawn(memory::give_back_after_floods(admission.clone()))
         .detach();

@@ -108,7 +108,17 @@ fn report(kind: &str, suppressed: u64) {
 
 /// Log `message` at `level` unless too many of `kind` were logged lately.
 pub fn log(level: log::Level, kind: &'static str, message: std::fmt::Arguments<'_>) {
-    let verdict = DAEMON_LOG.with(|r| r.borrow_mut().check(kind, Instant::now()));
+    log_at(Instant::now(), level, kind, message);
+}
+
+/// [`log`] at a time the caller passes in (the engine, which reads no clock).
+pub fn log_at(
+    now: Instant,
+    level: log::Level,
+    kind: &'static str,
+    message: std::fmt::Arguments<'_>,
+) {
+    let verdict = DAEMON_LOG.with(|r| r.borrow_mut().check(kind, now));
     if let Verdict::Log { suppressed } = verdict {
         if suppressed > 0 {
             report(kind, suppressed);

@@ -145,7 +145,10 @@ pub fn describe_handshake_error(err: &std::io::Error, client_cert_required: bool
         TlsError::InvalidCertificate(CertificateError::Revoked) => {
             "client certificate has been revoked (`qnetd cert list` shows it)".to_string()
         }
-        TlsError::InvalidCertificate(other) => format!("client certificate refused: {other}"),
+        TlsError::InvalidCertificate(other) => format!(
+            "client certificate refused: {}",
+            crate::tls::words::certificate_refusal(other)
+        ),
         TlsError::NoCertificatesPresented if client_cert_required => {
             "client sent no certificate, but a client certificate is required \
              (`-c on`); install the cluster certificate on the node"

@@ -5,6 +5,7 @@
 
 pub mod attrs;
 pub mod packet;
+pub mod realpath;
 pub mod server;
 pub mod users;
 

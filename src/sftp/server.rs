@@ -5,6 +5,7 @@
 
 use super::attrs;
 use super::packet::{self as p, Attrs, DecodeError, Packet, Request, Status, Writer};
+use super::realpath::realpath;
 use super::users::Accounts;
 use std::ffi::OsStr;
 use std::fs::{File, ReadDir};
@@ -829,67 +830,6 @@ fn links_unsupported(e: &io::Error) -> bool {
     [Errno::OPNOTSUPP, Errno::NOSYS, Errno::XDEV, Errno::PERM]
         .iter()
         .any(|x| e.raw_os_error() == Some(x.raw_os_error()))
-}
-
-/// OpenSSH's sftp_realpath: "." and ".." and symlinks resolved, relative to the current
-/// directory; the last component need not exist. "" means ".".
-pub fn realpath(f: &[u8]) -> io::Result<Vec<u8>> {
-    let f = if f.is_empty() { b"." } else { f };
-    let mut resolved: Vec<u8> = if f.starts_with(b"/") {
-        Vec::new()
-    } else {
-        std::env::current_dir()?.into_os_string().into_vec()
-    };
-    let mut left = f.to_vec();
-    let mut links = 0;
-    while !left.is_empty() {
-        let (token, rest) = match left.iter().position(|&b| b == b'/') {
-            Some(i) => (left[..i].to_vec(), left[i + 1..].to_vec()),
-            None => (std::mem::take(&mut left), Vec::new()),
-        };
-        left = rest;
-        match &token[..] {
-            b"" | b"." => continue,
-            b".." => {
-                let cut = resolved.iter().rposition(|&b| b == b'/').unwrap_or(0);
-                resolved.truncate(cut);
-                continue;
-            }
-            _ => {}
-        }
-        let parent_len = resolved.len();
-        resolved.push(b'/');
-        resolved.extend_from_slice(&token);
-        let meta = match std::fs::symlink_metadata(path(&resolved)) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && left.is_empty() => break,
-            Err(e) => return Err(e),
-        };
-        if meta.file_type().is_symlink() {
-            links += 1;
-            if links > 32 {
-                return Err(errno(Errno::LOOP));
-            }
-            let target = std::fs::read_link(path(&resolved))?
-                .into_os_string()
-                .into_vec();
-            if target.starts_with(b"/") {
-                resolved.clear();
-            } else {
-                resolved.truncate(parent_len);
-            }
-            let mut next = target;
-            if !left.is_empty() {
-                next.push(b'/');
-                next.extend_from_slice(&left);
-            }
-            left = next;
-        }
-    }
-    if resolved.is_empty() {
-        resolved.push(b'/');
-    }
-    Ok(resolved)
 }
 
 trait IntoVec {

@@ -49,7 +49,7 @@ pub fn render(st: &ServerStatus) -> String {
     ]
     .map(String::from)];
     for c in &st.clusters {
-        let name = String::from_utf8_lossy(&c.name).into_owned();
+        let name = crate::escape::escape(&c.name).into_owned();
         let algo = format!(
             "{}/{}{}",
             algorithm_word(c.algorithm),
@@ -187,5 +187,15 @@ mod tests {
         assert!(lines[4].ends_with("yes  yes            1.2s ago"), "{t}");
         assert!(lines[5].contains("no_change (ack)"), "{t}");
         assert!(lines[5].ends_with("yes  no             0.0s ago"), "{t}");
+
+        // A client's cluster name never reaches the terminal raw.
+        let mut hostile = st.clone();
+        hostile.clusters[0].name = b"\x1b[31mRED\x1b[0m\x1b]0;pwned\x07\rERROR fake line".to_vec();
+        let t = render(&hostile);
+        assert!(!t.contains(['\x1b', '\x07', '\r']), "{t:?}");
+        assert!(
+            t.contains("\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07\\x0dERROR fake line  ffsplit"),
+            "{t}"
+        );
     }
 }

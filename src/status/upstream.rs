@@ -3,7 +3,10 @@
 //! every tab, conditional line and suffix follows upstream's `qnetd-ipc-cmd.c`.
 //!
 //! Output is bytes, not `String`: cluster names are raw bytes on the wire and upstream prints them
-//! with `%s` (up to the first NUL), whatever their encoding.
+//! with `%s` (up to the first NUL), whatever their encoding. Where we differ: a name is shown
+//! through [`crate::escape`], so a printable name (any printable UTF-8) is byte-identical to
+//! upstream's and control characters or bytes that are not UTF-8 come out as `\xNN` /
+//! `\u{NNNN}` instead of reaching the terminal raw.
 
 use super::snapshot::{ClusterStatus, NodeStatus, ServerStatus};
 use crate::proto::types::{Heuristics, NodeInfo, TlsMode};
@@ -57,7 +60,7 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
 
 fn write_cluster(out: &mut Vec<u8>, cluster: &ClusterStatus, verbose: bool) {
     out.extend_from_slice(b"Cluster \"");
-    out.extend_from_slice(c_str(&cluster.name));
+    out.extend_from_slice(crate::escape::escape(c_str(&cluster.name)).as_bytes());
     out.extend_from_slice(b"\":\n");
     // Upstream prints the cluster-wide lines from its first client; a cluster without clients
     // (never kept by the engine) would print only its name line.
@@ -249,6 +252,28 @@ mod tests {
             "{verbose}"
         );
         assert!(verbose.contains("Fail (membership: Undefined, regular: Undefined)\n"));
+    }
+
+    #[test]
+    fn printable_names_are_upstreams_bytes_and_controls_are_escaped() {
+        let text =
+            |name: &[u8]| list_text(&server(vec![cluster(name, vec![node(1)])]), false, None);
+        for name in [&b"pve"[..], b"a b\\c\"%s", "café".as_bytes()] {
+            let mut want = b"Cluster \"".to_vec();
+            want.extend_from_slice(name);
+            want.extend_from_slice(b"\":\n");
+            assert!(text(name).starts_with(&want), "{name:?}");
+        }
+        let hostile = text(b"\x1b[31mRED\x1b]0;pwned\x07\rERROR fake\xff");
+        assert!(
+            hostile
+                .starts_with(b"Cluster \"\\x1b[31mRED\\x1b]0;pwned\\x07\\x0dERROR fake\\xff\":\n"),
+            "{}",
+            String::from_utf8_lossy(&hostile)
+        );
+        assert!(!hostile
+            .iter()
+            .any(|&b| b == 0x1b || b == b'\r' || b == 0x07));
     }
 
     #[test]

@@ -302,6 +302,80 @@ fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
     }
 }
 
+/// `--http` on the qnetd port is refused before anything is bound, in words and with exit
+/// 2 (it used to be exit 1 with "Address already in use"), whether the addresses are the
+/// same or a wildcard covers the other; another port, or another address, is fine.
+#[test]
+fn http_on_the_qnetd_port_is_refused_with_words() {
+    let tmp = TempDir::new("http-collide");
+    let port = free_port().to_string();
+    let (lock, socket) = (path_arg(&tmp.path("q.pid")), path_arg(&tmp.path("q.sock")));
+    for (listen, http) in [
+        ("127.0.0.1", "127.0.0.1"),
+        ("127.0.0.1", "0.0.0.0"),
+        ("0.0.0.0", "127.0.0.1"),
+    ] {
+        let http = format!("{http}:{port}");
+        let out = Command::new(bin())
+            .args([
+                "run", "--tls", "off", "-l", listen, "-p", &port, "--http", &http,
+            ])
+            .args(["--lock-file", &lock, "--socket", &socket])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{listen} {http}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the HTTP address {http} (--http, http_listen) is on the qnetd port"
+            )),
+            "{err}"
+        );
+    }
+    // The same port on another address is no collision.
+    let http = format!("127.0.0.2:{port}");
+    let args: Vec<String> = [
+        "run",
+        "--tls",
+        "off",
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--http",
+        &http,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain(["--lock-file".into(), lock, "--socket".into(), socket])
+    .collect();
+    let d = Daemon::spawn_with(
+        &tmp,
+        port.parse().unwrap(),
+        std::path::Path::new(bin()),
+        &args,
+    );
+    d.wait_listening();
+    d.wait_log("HTTP health and metrics on");
+    let (code, body) = curl(http.parse().unwrap(), "/health", &[]);
+    assert_eq!(code, 200, "{body}");
+}
+
+/// A connection to `to` from the source address `from` (any 127.x.y.z is loopback on Linux).
+fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    use rustix::net::{bind, connect, socket_with, AddressFamily, SocketFlags, SocketType};
+    let fd = socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(&fd, &SocketAddr::from((from, 0))).unwrap();
+    connect(&fd, &to).unwrap();
+    TcpStream::from(fd)
+}
+
 #[test]
 fn at_most_16_connections_and_health_answers_after_they_go() {
     let tmp = TempDir::new("http-many");
@@ -310,8 +384,9 @@ fn at_most_16_connections_and_health_answers_after_they_go() {
         &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
     );
     let mut idle: Vec<TcpStream> = Vec::new();
-    for _ in 0..20 {
-        idle.push(TcpStream::connect(http).unwrap());
+    // Four from each of five addresses: each within its share of 4.
+    for i in 0..20 {
+        idle.push(connect_from([127, 0, 1, 1 + i / 4], http));
         // Accepted in this order: the 17th and later find every place taken.
         std::thread::sleep(Duration::from_millis(30));
     }
@@ -331,6 +406,38 @@ fn at_most_16_connections_and_health_answers_after_they_go() {
         metrics.contains("\nqnetd_http_connections_refused_total 4\n"),
         "{metrics}"
     );
+}
+
+/// One host holding 40 slow connections open (and opening more as they are closed) takes
+/// its 4 places, not all 16: /health from another address answers every time.
+#[test]
+fn slow_connections_from_one_host_cannot_starve_health() {
+    let tmp = TempDir::new("http-starve");
+    let (_d, http) = start(
+        &tmp,
+        &["--tls", "off", "--store", &path_arg(&tmp.path("x"))],
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held: Vec<TcpStream> = (0..40)
+                .map(|_| connect_from([127, 0, 0, 1], http))
+                .collect();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                held.extend((0..10).map(|_| connect_from([127, 0, 0, 1], http)));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            held.len()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let codes: Vec<u16> = (0..30)
+        .map(|_| curl(http, "/health", &["--interface", "127.0.0.2"]).0)
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(flooder.join().unwrap() >= 40);
+    assert_eq!(codes, [200; 30], "{codes:?}");
 }
 
 /// Each client closed at accept by `-m` is counted under its limit.

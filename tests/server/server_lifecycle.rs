@@ -250,6 +250,42 @@ fn bad_command_lines_exit_2_with_a_message() {
     }
 }
 
+/// `-S =` and `-S ,` (an empty key) are refused with the reason: upstream silently ends
+/// the list there, which dropped every setting after a stray comma unnoticed. `qnetd run`
+/// exits 2 as for any bad command line; `corosync-qnetd` exits 1, as for its other bad
+/// options (upstream's errx).
+#[test]
+fn an_empty_setting_key_is_refused_by_both_front_ends() {
+    let tmp = TempDir::new("empty-key");
+    let link = tmp.path("corosync-qnetd");
+    std::os::unix::fs::symlink(bin(), &link).unwrap();
+    // Without the refusal the daemon would stop at once anyway: its store does not exist.
+    let store = path_arg(&tmp.path("no-store"));
+    let nss_db_dir = format!("nss_db_dir={store}");
+    for list in ["=", ",", "listen_backlog=20,", "=1"] {
+        let run = ["run", "--tls", "on", "--store", &store];
+        let out = Command::new(bin())
+            .args(run)
+            .args(["-S", list])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{list:?}: {err}");
+        assert!(
+            err.contains("qnetd run: empty option name in -S"),
+            "{list:?}: {err}"
+        );
+        let compat = ["-f", "-s", "on", "-S", &nss_db_dir, "-S", list];
+        let out = Command::new(&link).args(compat).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{list:?}: {err}");
+        assert!(
+            err.contains("corosync-qnetd: empty option name in -S"),
+            "{list:?}: {err}"
+        );
+    }
+}
+
 /// The same binary called `corosync-qnetd` takes upstream's command line.
 #[test]
 fn corosync_qnetd_name_runs_the_same_daemon() {

@@ -200,6 +200,60 @@ fn a_flooding_host_cannot_starve_other_nodes() {
     d.wait_log("refused: 8 connections from 127.0.0.1 have not finished INIT yet (max_preinit_per_address)");
 }
 
+/// One host that INITs session after session (plaintext, under `--tls on`) gets its share
+/// of sessions (max_clients_per_address, 64 by default), not every place: a node from
+/// another address with a valid certificate still joins. The INITs past the share are
+/// answered error 10 and their connections closed.
+#[test]
+fn a_host_filling_its_share_of_sessions_cannot_keep_a_node_out() {
+    let tmp = TempDir::new("init-per-address");
+    let store = server_support::Store::init(&tmp.path("store"));
+    let store_dir = store.dir.to_string_lossy().to_string();
+    let d = Daemon::start(&tmp, &["--tls", "on", "--store", &store_dir, "-m", "100"]);
+    d.settle();
+    block_on(async {
+        // As many sessions as there are places.
+        let mut hog = Vec::new();
+        let mut refused = 0;
+        for node_id in 1..=100 {
+            let mut p = connect_from([127, 0, 0, 1], d.addr).await;
+            p.preinit("hog").await.unwrap();
+            let params = InitParams {
+                node_id,
+                ..InitParams::default()
+            };
+            let reply = p.init(&params).await.unwrap();
+            assert_eq!(reply.msg_type, MsgType::InitReply);
+            match reply.reply_error_code {
+                Some(0) => hog.push(p),
+                Some(10) => {
+                    p.wait_closed().await.unwrap();
+                    refused += 1;
+                }
+                other => panic!("INIT answered {other:?}"),
+            }
+        }
+        let mut node = connect_from([127, 0, 0, 2], d.addr).await;
+        node.preinit("pve").await.unwrap();
+        node.starttls(&store.client_tls("pve")).await.unwrap();
+        let reply = node.init(&InitParams::default()).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0), "{reply:?}");
+        node.echo().await.unwrap();
+        assert_eq!((hog.len(), refused), (64, 36));
+        hog[0].echo().await.unwrap();
+    });
+    let log = d.wait_log(
+        "refused (error 10): 64 sessions from 127.0.0.1 have finished INIT already \
+         (max_clients_per_address)",
+    );
+    // 36 refusals and 65 joins, rate-limited: a few lines each, then a count.
+    assert!(
+        log.matches("refused (error 10)").count() <= 5,
+        "log:\n{log}"
+    );
+    assert!(log.matches(" joined (").count() <= 5, "log:\n{log}");
+}
+
 /// Many hosts flooding fill at most max_preinit_clients places: nodes that finished INIT
 /// keep being served, and a connection that INITs frees its pre-INIT place.
 #[test]
@@ -425,4 +479,62 @@ fn the_memory_of_a_flood_of_connections_is_given_back_when_it_ends() {
         "RssAnon {before} kB before, {peak} kB with the flood, still {after} kB after it; log:\n{}",
         d.log()
     );
+}
+
+/// 30 nodes joining at once: 5 "joined" lines, then one line with the count of the others
+/// (a 4,000-client load used to write 4,007 lines).
+#[test]
+fn a_burst_of_joins_is_logged_as_a_few_lines_and_a_count() {
+    let tmp = TempDir::new("ratelog-joined");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    d.settle();
+    let sessions = block_on(async {
+        let mut held = Vec::new();
+        for node_id in 1..=30 {
+            let mut p = connect_from([127, 0, 2, node_id as u8], d.addr).await;
+            init(&mut p, "big", node_id).await;
+            held.push(p);
+        }
+        held
+    });
+    let log = d.wait_log(" similar messages suppressed (joined)");
+    drop(sessions);
+    let lines = log.lines().filter(|l| l.contains(" joined (")).count();
+    assert_eq!(lines, 5, "log:\n{log}");
+    assert_eq!(suppressed(&log, "joined"), Some(25), "log:\n{log}");
+}
+
+/// A cluster name made of terminal controls reaches neither the daemon's log nor the
+/// status outputs raw: `qnetd status` and `corosync-qnetd-tool -l` show it escaped.
+#[test]
+fn client_text_is_escaped_in_the_log_and_the_status_outputs() {
+    const HOSTILE: &str = "\x1b[31mRED\x1b[0m\x1b]0;pwned\x07\rERROR fake line";
+    const SHOWN: &str = "\\x1b[31mRED\\x1b[0m\\x1b]0;pwned\\x07\\x0dERROR fake line";
+    let raw = |text: &str| text.contains(['\x1b', '\x07', '\r']);
+    let tmp = TempDir::new("escape");
+    let d = Daemon::start(&tmp, &["--tls", "off"]);
+    d.settle();
+    let _session = block_on(async {
+        let mut p = connect_from([127, 0, 0, 1], d.addr).await;
+        init(&mut p, HOSTILE, 1).await;
+        p
+    });
+    let log = d.wait_log(&format!("node 1 of cluster '{SHOWN}' joined"));
+    assert!(!raw(&log), "log:\n{log:?}");
+    let tool = tmp.path("corosync-qnetd-tool");
+    std::os::unix::fs::symlink(server_support::bin(), &tool).unwrap();
+    let socket = d.socket.to_str().unwrap();
+    let queries = [
+        (
+            std::path::PathBuf::from(server_support::bin()),
+            vec!["status", "-p", socket],
+        ),
+        (tool, vec!["-l", "-p", socket]),
+    ];
+    for (program, args) in &queries {
+        let (code, out, err) = run_bounded(program, args, Duration::from_secs(5));
+        assert_eq!(code, Some(0), "{} {args:?}: {err}", program.display());
+        assert!(!raw(&out), "{args:?}: {out:?}");
+        assert!(out.contains(SHOWN), "{args:?}: {out}");
+    }
 }

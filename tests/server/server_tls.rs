@@ -612,3 +612,104 @@ fn reload_without_a_running_daemon_exits_3() {
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nobody holds"));
 }
+
+/// A qdevice-like client: PREINIT (cluster pve), STARTTLS, then a TLS handshake presenting
+/// `cert` and `key` (PEM files). Python's ssl (OpenSSL) presents certificates rustls will not
+/// even load as a client, such as an X.509 v1 one.
+const OFFER_CERT: &str = r#"
+import socket, ssl, struct, sys
+host, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+T = lambda t, v: struct.pack(">HH", t, len(v)) + v
+M = lambda t, *v: struct.pack(">HI", t, len(b"".join(v))) + b"".join(v)
+s = socket.create_connection((host, port), timeout=10)
+s.sendall(M(0, T(0, struct.pack(">I", 1)), T(1, b"pve")))
+head = s.recv(6)
+s.recv(struct.unpack(">HI", head)[1])
+s.sendall(M(2, T(0, struct.pack(">I", 2))))
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.load_cert_chain(cert, key)
+try:
+    t = ctx.wrap_socket(s)
+    t.recv(1)
+except (ssl.SSLError, OSError):
+    pass
+"#;
+
+/// The certificate refusals that were logged as Rust Debug (`Other(OtherError(CaUsedAsEndEntity))`
+/// for a self-signed CN=pve certificate, `UnsupportedCertVersion` for a v1 one), through a
+/// real STARTTLS handshake: the log says why in words.
+#[test]
+fn certificate_refusals_are_logged_in_words() {
+    let tmp = TempDir::new("tls-words");
+    let store = Store::init(&tmp.path("store"));
+    let d = Daemon::start(&tmp, &["--store", &store_arg(&store)]);
+    let path = |name: &str| tmp.path(name).to_string_lossy().to_string();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl is installed");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let (key, csr, self_signed, v1) =
+        (path("k.pem"), path("r.csr"), path("ss.crt"), path("v1.crt"));
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &key,
+    ]);
+    // OpenSSL's self-signed certificate: version 3, basicConstraints CA:TRUE.
+    openssl(&[
+        "req",
+        "-x509",
+        "-key",
+        &key,
+        "-subj",
+        "/CN=pve",
+        "-days",
+        "2",
+        "-out",
+        &self_signed,
+    ]);
+    // `x509 -req` without extensions: version 1.
+    openssl(&[
+        "req", "-new", "-key", &key, "-subj", "/CN=pve", "-out", &csr,
+    ]);
+    openssl(&[
+        "x509", "-req", "-in", &csr, "-signkey", &key, "-days", "2", "-out", &v1,
+    ]);
+    for (cert, words) in [
+        (
+            &self_signed,
+            "client certificate refused: it is a CA certificate (basicConstraints CA:TRUE)",
+        ),
+        (
+            &v1,
+            "client certificate refused: it is an X.509 version 1 or 2 certificate",
+        ),
+    ] {
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                OFFER_CERT,
+                "127.0.0.1",
+                &d.port.to_string(),
+                cert,
+                &key,
+            ])
+            .output()
+            .expect("python3 is installed");
+        assert!(out.status.success(), "{out:?}");
+        d.wait_log(words);
+    }
+    let log = d.log();
+    for debug in ["CaUsedAsEndEntity", "UnsupportedCertVersion", "Other("] {
+        assert!(!log.contains(debug), "log:\n{log}");
+    }
+}

@@ -102,7 +102,7 @@ for n in $sizes; do
             # lift the pre-INIT ones and max clients (upstream's defaults, unlimited).
             cmd=("$qnetd" run -l 127.0.0.1 -p "$port" --store "$work/store"
                 --lock-file "$run/qnetd.pid" --socket "$run/qnetd.sock" -m 0
-                -S max_preinit_clients=0,max_preinit_per_address=0)
+                -S max_preinit_clients=0,max_preinit_per_address=0,max_clients_per_address=0)
         else
             port=14403
             cmd=("$upstream" -f -l 127.0.0.1 -p "$port"
