@@ -33,7 +33,7 @@ impl Engine {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        let cluster = String::from_utf8_lossy(client.cluster_name.as_deref().unwrap_or_default());
+        let cluster = String::from_utf8_lossy(client.phase.name().unwrap_or_default());
         let node = msg.node_id.unwrap_or(0);
         if code == ReplyError::NoError {
             let algorithm = msg
@@ -67,8 +67,8 @@ impl Engine {
         let Some(client) = self.clients.get(&id) else {
             return ReplyError::InternalError;
         };
-        let initialised = client.cluster.is_some();
-        let cluster_name = client.cluster_name.clone();
+        let initialised = client.joined;
+        let cluster_name = client.phase.name().map(<[u8]>::to_vec);
         let mut err = if cluster_name.is_none() {
             ReplyError::PreinitRequired
         } else {
@@ -147,7 +147,8 @@ impl Engine {
         node.keep_active_partition_tie_breaker = self.cfg.keep_active_partition_tie_breaker;
         let (cluster, me) = self.clusters.add_node(&name, node);
         if let Some(client) = self.clients.get_mut(&id) {
-            client.cluster = Some(name);
+            // The cluster is keyed by the phase's name, the one a certificate was verified for.
+            client.joined = true;
         }
         let hb = self.clients.get(&id).map_or(0, |c| c.heartbeat_interval);
         let mut votes = Vec::new();
