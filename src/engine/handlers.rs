@@ -13,7 +13,13 @@ impl Engine {
             client.dpd_epoch = now;
         }
         match decode(raw) {
-            Ok(msg) => self.dispatch(id, &msg, raw, now),
+            Ok(msg) => match limits::exceeded(&msg) {
+                None => self.dispatch(id, &msg, raw, now),
+                Some(what) => {
+                    debug!("client {id}: {what}");
+                    self.send_error(id, msg.seq, ReplyError::ErrorDecodingMsg);
+                }
+            },
             Err(e) => {
                 debug!("client {id}: undecodable message: {e}");
                 let code = match e.reason {

@@ -19,6 +19,7 @@ pub mod counters;
 mod handlers;
 mod identity;
 mod init;
+pub mod limits;
 mod status;
 
 use identity::Phase;
