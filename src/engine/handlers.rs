@@ -14,7 +14,7 @@ impl Engine {
         }
         match decode(raw) {
             Ok(msg) => match limits::exceeded(&msg) {
-                None => self.dispatch(id, &msg, raw, now),
+                None => self.dispatch(id, msg, raw, now),
                 Some(what) => {
                     debug!("client {id}: {what}");
                     self.send_error(id, msg.seq, ReplyError::ErrorDecodingMsg);
@@ -31,17 +31,22 @@ impl Engine {
         }
     }
 
-    pub(super) fn dispatch(&mut self, id: ClientId, msg: &Message, raw: &[u8], now: Instant) {
+    pub(super) fn dispatch(&mut self, id: ClientId, mut msg: Message, raw: &[u8], now: Instant) {
+        if msg.msg_type == MsgType::NodeList {
+            // The list is kept for the client's life: moved, not copied.
+            return self.on_node_list(id, &mut msg, now);
+        }
+        let msg = &msg;
         match msg.msg_type {
             MsgType::Preinit => self.on_preinit(id, msg),
             MsgType::StartTls => self.on_starttls(id, msg),
             MsgType::Init => self.on_init(id, msg, now),
             MsgType::SetOption => self.on_set_option(id, msg, now),
             MsgType::EchoRequest => self.on_echo_request(id, msg, raw),
-            MsgType::NodeList => self.on_node_list(id, msg, now),
             MsgType::AskForVote => self.on_ask_for_vote(id, msg, now),
             MsgType::VoteInfoReply => self.on_vote_info_reply(id, msg, now),
             MsgType::HeuristicsChange => self.on_heuristics_change(id, msg, now),
+            MsgType::NodeList => {} // handled above
             MsgType::PreinitReply
             | MsgType::InitReply
             | MsgType::ServerError
@@ -202,7 +207,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_node_list(&mut self, id: ClientId, msg: &Message, now: Instant) {
+    pub(super) fn on_node_list(&mut self, id: ClientId, msg: &mut Message, now: Instant) {
         if !self.gate_initialised(id, msg) {
             return;
         }
@@ -246,18 +251,19 @@ impl Engine {
         let Some(node) = self.node_mut(id) else {
             return;
         };
+        let nodes = std::mem::take(&mut msg.nodes);
         match list_type {
             NodeListType::InitialConfig | NodeListType::ChangedConfig => {
-                node.config_nodes = msg.nodes.clone();
+                node.config_nodes = nodes;
                 node.config_version = msg.config_version;
             }
             NodeListType::Membership => {
-                node.membership_nodes = msg.nodes.clone();
+                node.membership_nodes = nodes;
                 node.ring_id = msg.ring_id.unwrap_or(node.ring_id);
                 node.membership_heuristics = heuristics;
                 node.heuristics = heuristics;
             }
-            NodeListType::Quorum => node.quorum_nodes = msg.nodes.clone(),
+            NodeListType::Quorum => node.quorum_nodes = nodes,
         }
         node.record_sent_vote(vote);
         let mut reply = vote_message(MsgType::NodeListReply, seq, vote, node.ring_id);
