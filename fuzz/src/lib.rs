@@ -5,6 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+// The identity invariant is shared with the engine tests; the proto test crate that includes
+// this file also has it through tests/support.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../tests/support/identity.rs"]
 mod identity;
 
