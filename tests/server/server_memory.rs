@@ -43,7 +43,8 @@ fn request(s: &mut TcpStream, m: &Message) -> (u16, Option<u16>) {
     (r.msg_type, r.error())
 }
 
-/// A plaintext client (`--tls on`) with a name of `name_len` bytes that INITs and sends
+/// A plaintext client (`--tls on`) with a name of `name_len` bytes that INITs (heartbeat
+/// 120 s, so none is dropped while the others connect) and sends
 /// config, membership and quorum lists of `list_len` nodes; the error codes it got.
 fn hostile(
     addr: std::net::SocketAddr,
@@ -62,7 +63,7 @@ fn hostile(
     m.seq = Some(2);
     m.node_id = Some(1);
     m.decision_algorithm = Some(Algorithm::Ffsplit as u16);
-    m.heartbeat_interval = Some(8000);
+    m.heartbeat_interval = Some(120_000);
     m.tie_breaker = Some(TieBreaker::Lowest);
     m.ring_id = Some(RingId { node_id: 1, seq: 4 });
     m.supported_messages = Some((0..=17).collect());
@@ -132,9 +133,10 @@ fn hostile_clients_stay_within_the_memory_budget_and_the_status_tools_answer() {
             "max_preinit_clients=0,max_preinit_per_address=0",
         ],
     );
+    d.settle();
     // One client first, so the per-connection machinery is warm.
     let warm = hostile(d.addr, N, MAX_CLUSTER_NAME_LEN, MAX_NODE_LIST_LEN);
-    d.settle();
+    std::thread::sleep(Duration::from_millis(200));
     let before = rss_anon_kb(&d);
     let clients: Vec<TcpStream> = (0..N)
         .map(|i| {
@@ -144,6 +146,12 @@ fn hostile_clients_stay_within_the_memory_budget_and_the_status_tools_answer() {
         })
         .collect();
     let after = wait_rss(&d, |_| true);
+    // All of them still held (a heartbeat of 120 s: dead-peer detection waits 180 s).
+    assert!(
+        d.connected_clients().ends_with(&format!("\t{}", N + 1)),
+        "{}",
+        d.connected_clients()
+    );
     let per_client = (after.saturating_sub(before)) * 1024 / N as u64;
     eprintln!("RssAnon {before} kB -> {after} kB for {N} clients: {per_client} bytes per client");
     assert!(

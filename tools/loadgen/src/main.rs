@@ -70,6 +70,9 @@ struct MemoryArgs {
     /// worst-case nodes per list (default: the daemon's cap)
     #[argh(option, default = "qnetd::engine::limits::MAX_NODE_LIST_LEN")]
     list_len: usize,
+    /// PKI directory (see `certs`, made from the daemon's --store): adds the TLS scenarios
+    #[argh(option)]
+    pki: Option<PathBuf>,
     /// file the daemon's output is appended to
     #[argh(option, default = "PathBuf::from(\"daemon.log\")")]
     log: PathBuf,
@@ -142,7 +145,15 @@ fn main() -> ExitCode {
         Cmd::Certs(a) => certs::ensure(&a.dir, a.clusters, a.store.as_deref()),
         Cmd::Memory(a) => {
             daemon::raise_fd_limit();
-            memory::run(&a.daemon, a.addr, a.clients, a.name_len, a.list_len, &a.log)
+            memory::run(
+                &a.daemon,
+                a.addr,
+                a.clients,
+                a.name_len,
+                a.list_len,
+                a.pki.as_deref(),
+                &a.log,
+            )
         }
         Cmd::Run(a) => run_cmd(a),
         Cmd::Table(a) => table_cmd(&a.results),

@@ -20,11 +20,17 @@ use std::time::Duration;
 struct Scenario {
     label: &'static str,
     tls: &'static str,
-    /// Cluster name length, bytes.
+    /// Cluster name length, bytes (TLS clients: the certificate's cluster, whatever this says).
     name_len: usize,
     /// None: PREINIT only (waiting for STARTTLS); Some(n): INIT and three n-node lists.
     lists: Option<usize>,
+    /// STARTTLS with the cluster's certificate; all clients are nodes of one cluster.
+    over_tls: bool,
 }
+
+/// A client connection, plain or TLS.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
 
 pub fn run(
     daemon: &[String],
@@ -32,37 +38,59 @@ pub fn run(
     clients: usize,
     name_len: usize,
     list_len: usize,
+    pki: Option<&Path>,
     log: &Path,
 ) -> Result<(), String> {
-    let scenarios = [
+    let pki = pki.map(crate::tls::Pki::load).transpose()?;
+    let mut scenarios = vec![
         Scenario {
             label: "typical: INIT'd, plaintext, 2-node lists (--tls on)",
             tls: "on",
             name_len: 9,
             lists: Some(2),
+            over_tls: false,
         },
         Scenario {
             label: "worst: INIT'd, plaintext, longest name and lists (--tls on)",
             tls: "on",
             name_len,
             lists: Some(list_len),
+            over_tls: false,
         },
         Scenario {
             label: "typical: PREINIT, waiting for STARTTLS (--tls required)",
             tls: "required",
             name_len: 9,
             lists: None,
+            over_tls: false,
         },
         Scenario {
             label: "worst: PREINIT with the longest name, waiting for STARTTLS (--tls required)",
             tls: "required",
             name_len,
             lists: None,
+            over_tls: false,
         },
     ];
+    if pki.is_some() {
+        scenarios.push(Scenario {
+            label: "typical: INIT'd over TLS, 2-node lists (--tls required)",
+            tls: "required",
+            name_len: 0,
+            lists: Some(2),
+            over_tls: true,
+        });
+        scenarios.push(Scenario {
+            label: "worst: INIT'd over TLS, fullest lists (--tls required)",
+            tls: "required",
+            name_len: 0,
+            lists: Some(list_len),
+            over_tls: true,
+        });
+    }
     println!("{clients} clients per scenario; name {name_len} bytes, lists {list_len} nodes");
     for s in &scenarios {
-        let per_client = measure(daemon, addr, clients, s, log)?;
+        let per_client = measure(daemon, addr, clients, s, pki.as_ref(), log)?;
         println!("{:>8} bytes per client  {}", per_client, s.label);
     }
     Ok(())
@@ -73,6 +101,7 @@ fn measure(
     addr: SocketAddr,
     clients: usize,
     s: &Scenario,
+    pki: Option<&crate::tls::Pki>,
     log: &Path,
 ) -> Result<u64, String> {
     let mut argv = daemon.to_vec();
@@ -91,11 +120,11 @@ fn measure(
     );
     let mut d = Daemon::spawn(&argv, log, None)?;
     smol::block_on(d.wait_listening(addr, Duration::from_secs(10)))?;
-    let _warm = client(addr, clients, s)?;
+    let _warm = client(addr, clients, s, pki)?;
     std::thread::sleep(Duration::from_millis(300));
     let before = d.usage()?.rss_anon_kib;
-    let held: Vec<TcpStream> = (0..clients)
-        .map(|i| client(addr, i, s))
+    let held: Vec<Box<dyn Stream>> = (0..clients)
+        .map(|i| client(addr, i, s, pki))
         .collect::<Result<_, _>>()?;
     std::thread::sleep(Duration::from_millis(500));
     let after = d.usage()?.rss_anon_kib;
@@ -104,42 +133,68 @@ fn measure(
     Ok(after.saturating_sub(before) * 1024 / clients as u64)
 }
 
-/// One client of scenario `s`, its replies read (refusals are reported, not fatal: a daemon
-/// with caps refuses what is beyond them).
-fn client(addr: SocketAddr, i: usize, s: &Scenario) -> Result<TcpStream, String> {
-    let mut c = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
-    c.set_read_timeout(Some(Duration::from_secs(10)))
+/// One client of scenario `s` (number `i`; over TLS node `i + 1` of cluster 0), its replies
+/// read (refusals are not fatal: a daemon with caps refuses what is beyond them).
+fn client(
+    addr: SocketAddr,
+    i: usize,
+    s: &Scenario,
+    pki: Option<&crate::tls::Pki>,
+) -> Result<Box<dyn Stream>, String> {
+    let mut tcp = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    let mut name = format!("bench-{i:05}-").into_bytes();
-    name.resize(s.name_len.max(name.len()), b'x');
+    let cluster = crate::certs::cluster_name(0);
+    let name = if s.over_tls {
+        cluster.clone().into_bytes()
+    } else {
+        let mut name = format!("bench-{i:05}-").into_bytes();
+        name.resize(s.name_len.max(name.len()), b'x');
+        name
+    };
     let mut m = Message::new(MsgType::Preinit);
     m.seq = Some(1);
     m.cluster_name = Some(name);
-    exchange(&mut c, &m)?;
+    exchange(&mut tcp, &m)?;
+    let mut c: Box<dyn Stream> = match (s.over_tls, pki) {
+        (true, Some(pki)) => {
+            let mut m = Message::new(MsgType::StartTls);
+            m.seq = Some(2);
+            tcp.write_all(&encode(&m)).map_err(|e| e.to_string())?;
+            let host = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            let conn = rustls::ClientConnection::new(pki.client_config(&cluster)?, host)
+                .map_err(|e| e.to_string())?;
+            Box::new(rustls::StreamOwned::new(conn, tcp))
+        }
+        _ => Box::new(tcp),
+    };
     let Some(n) = s.lists else {
         return Ok(c);
     };
+    let node_id = if s.over_tls { i as u32 + 1 } else { 1 };
     let mut m = Message::new(MsgType::Init);
-    m.seq = Some(2);
-    m.node_id = Some(1);
+    m.seq = Some(3);
+    m.node_id = Some(node_id);
     m.decision_algorithm = Some(Algorithm::Ffsplit as u16);
-    m.heartbeat_interval = Some(8000);
+    m.heartbeat_interval = Some(120_000);
     m.tie_breaker = Some(TieBreaker::Lowest);
     m.ring_id = Some(RingId { node_id: 1, seq: 4 });
     m.supported_messages = Some((0..=17).collect());
     m.supported_options = Some((0..=23).collect());
     exchange(&mut c, &m)?;
-    let nodes: Vec<NodeInfo> = (0..n as u32)
-        .map(|k| NodeInfo {
-            node_id: if k == 0 { 1 } else { u32::MAX - k },
+    // The client's own node first (the algorithm wants it listed), then the longest ids.
+    let nodes: Vec<NodeInfo> = std::iter::once(node_id)
+        .chain((1..n as u32).map(|k| u32::MAX - k))
+        .map(|id| NodeInfo {
+            node_id: id,
             data_center_id: u32::MAX,
             state: Some(NodeState::Member),
         })
         .collect();
     for (seq, kind) in [
-        (3, NodeListType::InitialConfig),
-        (4, NodeListType::Membership),
-        (5, NodeListType::Quorum),
+        (4, NodeListType::InitialConfig),
+        (5, NodeListType::Membership),
+        (6, NodeListType::Quorum),
     ] {
         let mut m = Message::new(MsgType::NodeList);
         m.seq = Some(seq);
@@ -157,7 +212,7 @@ fn client(addr: SocketAddr, i: usize, s: &Scenario) -> Result<TcpStream, String>
 }
 
 /// Send `m`, read one reply (any).
-fn exchange(c: &mut TcpStream, m: &Message) -> Result<(), String> {
+fn exchange(c: &mut dyn Stream, m: &Message) -> Result<(), String> {
     c.write_all(&encode(m)).map_err(|e| format!("send: {e}"))?;
     let mut header = [0u8; 6];
     c.read_exact(&mut header)
