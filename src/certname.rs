@@ -26,6 +26,10 @@ impl PeerIdentity {
 
 /// The TLS gate's name check: does the client's certificate name its cluster? On failure,
 /// a reason a user can act on.
+///
+/// NSS's match alone is not enough: it reads the name as a C string, so "pve\0x" would pass
+/// for a "pve" certificate while clusters are keyed by all their bytes. A name with a NUL is
+/// refused, so the name NSS matched is byte for byte the cluster's key.
 pub fn verify_peer(peer: Option<&PeerIdentity>, cluster_name: Option<&[u8]>) -> Result<(), String> {
     let Some(peer) = peer else {
         return Err(
@@ -35,6 +39,12 @@ pub fn verify_peer(peer: Option<&PeerIdentity>, cluster_name: Option<&[u8]>) -> 
         );
     };
     let name = cluster_name.unwrap_or_default();
+    if name.contains(&0) {
+        return Err(format!(
+            "cluster name '{}' contains a NUL byte, which no certificate can name; disconnecting",
+            String::from_utf8_lossy(name).escape_debug()
+        ));
+    }
     if cert_name_matches(peer, name) {
         return Ok(());
     }
@@ -220,6 +230,14 @@ mod tests {
         let err = verify_peer(None, Some(b"y")).unwrap_err();
         assert!(err.contains("no certificate"), "{err}");
         assert!(verify_peer(Some(&cn("Y")), Some(b"y")).is_ok());
+    }
+
+    #[test]
+    fn a_name_with_nul_is_never_verified() {
+        // NSS alone would match it (it stops at the NUL); the cluster key is all the bytes.
+        assert!(cert_name_matches(&cn("pve"), b"pve\0x"));
+        let err = verify_peer(Some(&cn("pve")), Some(b"pve\0x")).unwrap_err();
+        assert!(err.contains("NUL"), "{err}");
     }
 
     #[test]

@@ -234,8 +234,6 @@ pub mod algo_state {
 
     /// FFSPLIT's phases and bookkeeping (`algo::ffsplit`).
     pub mod ffsplit {
-        use crate::proto::types::NodeInfo;
-
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
         pub enum ClusterPhase {
             #[default]
@@ -249,8 +247,10 @@ pub mod algo_state {
         #[derive(Debug, Clone, Default, PartialEq, Eq)]
         pub struct ClusterData {
             pub phase: ClusterPhase,
-            /// Membership list of the partition chosen last time (for the KAP tie-breaker).
-            pub quorate_partition: Vec<NodeInfo>,
+            /// Node ids of the partition chosen last time (for the KAP tie-breaker, which
+            /// only asks whether a node was in it): ids, not the whole membership list, so a
+            /// cluster keeps one list per node and not one more.
+            pub quorate_partition: Vec<u32>,
         }
 
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

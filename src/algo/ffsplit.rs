@@ -263,7 +263,7 @@ fn decide(cluster: &mut Cluster, caller: &Caller, votes: &mut Vec<VoteInfo>) -> 
     }
     let partition = select_partition(cluster, caller);
     debug!("ffsplit: membership stable, quorate partition {partition:?}");
-    cluster.ffsplit.quorate_partition = partition.clone().unwrap_or_default();
+    cluster.ffsplit.quorate_partition = partition.iter().flatten().map(|n| n.node_id).collect();
     for (idx, node) in cluster.nodes.iter_mut().enumerate() {
         node.algo.ffsplit.phase = if idx == caller.me && caller.leaving {
             NodePhase::WaitingForChange
@@ -363,8 +363,8 @@ fn better(cluster: &Cluster, c1: &Candidate, c2: Option<&Candidate>, kap: bool) 
     }
     if let (true, Some(c2)) = (kap, c2) {
         let previous = &cluster.ffsplit.quorate_partition;
-        let in1 = contains_node(previous, cluster.nodes[c1.idx].node_id);
-        let in2 = contains_node(previous, cluster.nodes[c2.idx].node_id);
+        let in1 = previous.contains(&cluster.nodes[c1.idx].node_id);
+        let in2 = previous.contains(&cluster.nodes[c2.idx].node_id);
         if in1 != in2 {
             return in1;
         }

@@ -13,7 +13,13 @@ impl Engine {
             client.dpd_epoch = now;
         }
         match decode(raw) {
-            Ok(msg) => self.dispatch(id, &msg, raw, now),
+            Ok(msg) => match limits::exceeded(&msg) {
+                None => self.dispatch(id, msg, raw, now),
+                Some(what) => {
+                    debug!("client {id}: {what}");
+                    self.send_error(id, msg.seq, ReplyError::ErrorDecodingMsg);
+                }
+            },
             Err(e) => {
                 debug!("client {id}: undecodable message: {e}");
                 let code = match e.reason {
@@ -25,17 +31,22 @@ impl Engine {
         }
     }
 
-    pub(super) fn dispatch(&mut self, id: ClientId, msg: &Message, raw: &[u8], now: Instant) {
+    pub(super) fn dispatch(&mut self, id: ClientId, mut msg: Message, raw: &[u8], now: Instant) {
+        if msg.msg_type == MsgType::NodeList {
+            // The list is kept for the client's life: moved, not copied.
+            return self.on_node_list(id, &mut msg, now);
+        }
+        let msg = &msg;
         match msg.msg_type {
             MsgType::Preinit => self.on_preinit(id, msg),
             MsgType::StartTls => self.on_starttls(id, msg),
             MsgType::Init => self.on_init(id, msg, now),
             MsgType::SetOption => self.on_set_option(id, msg, now),
             MsgType::EchoRequest => self.on_echo_request(id, msg, raw),
-            MsgType::NodeList => self.on_node_list(id, msg, now),
             MsgType::AskForVote => self.on_ask_for_vote(id, msg, now),
             MsgType::VoteInfoReply => self.on_vote_info_reply(id, msg, now),
             MsgType::HeuristicsChange => self.on_heuristics_change(id, msg, now),
+            MsgType::NodeList => {} // handled above
             MsgType::PreinitReply
             | MsgType::InitReply
             | MsgType::ServerError
@@ -50,35 +61,37 @@ impl Engine {
         }
     }
 
-    /// The TLS gate (upstream `qnetd_client_msg_received_check_tls`): true = go on.
+    /// The TLS gate (upstream `qnetd_client_msg_received_check_tls`): true = go on. A
+    /// certificate is checked against the PREINIT name the phase holds, and the phase then
+    /// holds that name as the one verified.
     pub(super) fn tls_gate(&mut self, id: ClientId, msg: &Message) -> bool {
         let cert_required = self.cfg.client_cert_required;
         let tls_mode = self.cfg.tls;
         let Some(client) = self.clients.get_mut(&id) else {
             return false;
         };
-        let (tls_required, check_certificate) = match tls_mode {
-            TlsMode::Unsupported => (false, false),
-            TlsMode::Supported => (
-                false,
-                client.tls_started && cert_required && !client.cert_verified,
-            ),
-            TlsMode::Required => (true, cert_required && !client.cert_verified),
-        };
-        if tls_required && !client.tls_started {
+        let tls_required = tls_mode == TlsMode::Required;
+        if tls_required && !client.phase.tls_started() {
             self.send_error(id, msg.seq, ReplyError::TlsRequired);
             return false;
         }
-        if check_certificate {
-            match verify_peer(client.peer.as_ref(), client.cluster_name.as_deref()) {
-                Ok(()) => client.cert_verified = true,
-                Err(reason) => {
-                    self.doom(id, reason);
-                    return false;
-                }
+        let check_certificate = tls_mode != TlsMode::Unsupported && cert_required;
+        let Phase::Tls { name, peer } = &mut client.phase else {
+            return true;
+        };
+        if !check_certificate {
+            return true;
+        }
+        match verify_peer(peer.as_ref(), Some(name)) {
+            Ok(()) => {
+                client.phase = Phase::Verified(std::mem::take(name));
+                true
+            }
+            Err(reason) => {
+                self.doom(id, reason);
+                false
             }
         }
-        true
     }
 
     /// The gate plus "INIT must have succeeded" (error 11), shared by the post-INIT messages.
@@ -93,13 +106,34 @@ impl Engine {
         true
     }
 
+    /// PREINIT names the client's cluster. As upstream, a later PREINIT replaces the name
+    /// while the connection is plaintext and not INIT'd. Once TLS has started the session is
+    /// for that name: another name disconnects the client (upstream replaces it, which let a
+    /// certificate verified for one cluster INIT into another). Once INIT succeeded on a
+    /// plaintext connection, the reply is upstream's but the client keeps its cluster's name,
+    /// so a later STARTTLS certificate is checked against the cluster it is in.
     pub(super) fn on_preinit(&mut self, id: ClientId, msg: &Message) {
         let Some(name) = &msg.cluster_name else {
             self.send_error(id, msg.seq, ReplyError::DoesntContainRequiredOption);
             return;
         };
-        if let Some(client) = self.clients.get_mut(&id) {
-            client.cluster_name = Some(name.clone());
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let tls = client.phase.tls_started();
+        match client.phase.name() {
+            Some(current) if tls && current != name.as_slice() => {
+                let reason = format!(
+                    "PREINIT for cluster '{}' on a connection using TLS for cluster '{}'; \
+                     disconnecting",
+                    String::from_utf8_lossy(name),
+                    String::from_utf8_lossy(current),
+                );
+                self.doom(id, reason);
+                return;
+            }
+            _ if tls || client.joined => {}
+            _ => client.phase = Phase::Named(name.clone()),
         }
         let mut reply = Message::new(MsgType::PreinitReply);
         reply.seq = msg.seq;
@@ -113,24 +147,25 @@ impl Engine {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
-        if client.cluster_name.is_none() {
-            self.send_error(id, msg.seq, ReplyError::PreinitRequired);
-        } else if tls_off {
-            self.doom(
+        match &mut client.phase {
+            Phase::Connected => self.send_error(id, msg.seq, ReplyError::PreinitRequired),
+            _ if tls_off => self.doom(
                 id,
                 "Can't start TLS: TLS is disabled on this server (tls off); disconnecting client"
                     .to_string(),
-            );
-        } else if client.tls_started {
-            self.doom(
+            ),
+            Phase::Tls { .. } | Phase::Verified(_) => self.doom(
                 id,
                 "STARTTLS received on a connection already using TLS; disconnecting client"
                     .to_string(),
-            );
-        } else {
-            client.tls_started = true;
-            client.cert_verified = false;
-            self.out.push(Output::StartTls(id));
+            ),
+            Phase::Named(name) => {
+                client.phase = Phase::Tls {
+                    name: std::mem::take(name),
+                    peer: None,
+                };
+                self.out.push(Output::StartTls(id));
+            }
         }
     }
 
@@ -172,7 +207,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_node_list(&mut self, id: ClientId, msg: &Message, now: Instant) {
+    pub(super) fn on_node_list(&mut self, id: ClientId, msg: &mut Message, now: Instant) {
         if !self.gate_initialised(id, msg) {
             return;
         }
@@ -216,18 +251,19 @@ impl Engine {
         let Some(node) = self.node_mut(id) else {
             return;
         };
+        let nodes = std::mem::take(&mut msg.nodes);
         match list_type {
             NodeListType::InitialConfig | NodeListType::ChangedConfig => {
-                node.config_nodes = msg.nodes.clone();
+                node.config_nodes = nodes;
                 node.config_version = msg.config_version;
             }
             NodeListType::Membership => {
-                node.membership_nodes = msg.nodes.clone();
+                node.membership_nodes = nodes;
                 node.ring_id = msg.ring_id.unwrap_or(node.ring_id);
                 node.membership_heuristics = heuristics;
                 node.heuristics = heuristics;
             }
-            NodeListType::Quorum => node.quorum_nodes = msg.nodes.clone(),
+            NodeListType::Quorum => node.quorum_nodes = nodes,
         }
         node.record_sent_vote(vote);
         let mut reply = vote_message(MsgType::NodeListReply, seq, vote, node.ring_id);

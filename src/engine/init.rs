@@ -57,7 +57,7 @@ impl Engine {
             let code = ReplyError::InternalError;
             self.counters.refused(code);
             self.send_init_reply(id, &msg, code);
-            let cluster = self.clients.get(&id).and_then(|c| c.cluster_name.clone());
+            let cluster = self.clients.get(&id).and_then(|c| c.phase.name().map(<[u8]>::to_vec));
             let reason = format!(
                 "INIT of node {} for cluster '{}' refused (error {}): {why}; disconnecting",
                 msg.node_id.unwrap_or(0),
@@ -78,7 +78,7 @@ impl Engine {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        let cluster = crate::escape::escape(client.cluster_name.as_deref().unwrap_or_default());
+        let cluster = crate::escape::escape(client.phase.name().unwrap_or_default());
         let node = msg.node_id.unwrap_or(0);
         if code == ReplyError::NoError {
             let algorithm = msg
@@ -124,8 +124,8 @@ impl Engine {
         let Some(client) = self.clients.get(&id) else {
             return ReplyError::InternalError;
         };
-        let initialised = client.cluster.is_some();
-        let cluster_name = client.cluster_name.clone();
+        let initialised = client.joined;
+        let cluster_name = client.phase.name().map(<[u8]>::to_vec);
         let mut err = if cluster_name.is_none() {
             ReplyError::PreinitRequired
         } else {
@@ -204,7 +204,8 @@ impl Engine {
         node.keep_active_partition_tie_breaker = self.cfg.keep_active_partition_tie_breaker;
         let (cluster, me) = self.clusters.add_node(&name, node);
         if let Some(client) = self.clients.get_mut(&id) {
-            client.cluster = Some(name);
+            // The cluster is keyed by the phase's name, the one a certificate was verified for.
+            client.joined = true;
         }
         let hb = self.clients.get(&id).map_or(0, |c| c.heartbeat_interval);
         let mut votes = Vec::new();

@@ -17,8 +17,13 @@
 // but INIT, `init` INIT's cascade and reply, `status` the snapshot for the renderers.
 pub mod counters;
 mod handlers;
+mod identity;
 mod init;
+pub mod limits;
 mod status;
+
+use identity::Phase;
+pub use identity::{ClientView, TlsView};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -105,19 +110,27 @@ pub enum Output {
 #[derive(Debug)]
 struct Client {
     addr: String,
-    tls_started: bool,
-    cert_verified: bool,
-    peer: Option<PeerIdentity>,
-    /// From PREINIT (each PREINIT overwrites it); None until then.
-    cluster_name: Option<Vec<u8>>,
+    /// The PREINIT name and what TLS vouches for it.
+    phase: Phase,
     heartbeat_interval: u32,
     /// Last complete, non-skipped message (or the connect time).
     last_activity: Instant,
     /// Dead-peer detection: expires `dpd_interval` ms after `dpd_epoch`.
     dpd_interval: u32,
     dpd_epoch: Instant,
-    /// Set once INIT succeeded: the name of the cluster holding this client's [`Node`].
-    cluster: Option<Vec<u8>>,
+    /// INIT succeeded: the cluster keyed by the phase's name holds this client's [`Node`].
+    joined: bool,
+}
+
+impl Client {
+    /// The cluster holding this client's node, once INIT succeeded.
+    fn cluster(&self) -> Option<&[u8]> {
+        if self.joined {
+            self.phase.name()
+        } else {
+            None
+        }
+    }
 }
 
 /// The engine: see the module documentation.
@@ -178,15 +191,12 @@ impl Engine {
             id,
             Client {
                 addr,
-                tls_started: false,
-                cert_verified: false,
-                peer: None,
-                cluster_name: None,
+                phase: Phase::Connected,
                 heartbeat_interval: INITIAL_HEARTBEAT_INTERVAL,
                 last_activity: now,
                 dpd_interval,
                 dpd_epoch: now,
-                cluster: None,
+                joined: false,
             },
         );
         id
@@ -207,9 +217,25 @@ impl Engine {
     /// The TLS handshake after STARTTLS completed; `peer` holds the names of the client's
     /// certificate (None = it sent none). The names are checked at the next gated message.
     pub fn tls_established(&mut self, id: ClientId, peer: Option<PeerIdentity>) {
-        if let Some(client) = self.clients.get_mut(&id) {
-            client.peer = peer;
+        if let Some(Phase::Tls { peer: slot, .. }) = self.clients.get_mut(&id).map(|c| &mut c.phase)
+        {
+            *slot = peer;
         }
+    }
+
+    /// Every connected client's identity, read-only, in connection order: for the tests that
+    /// check that a verified certificate's cluster is the cluster a client is in.
+    pub fn client_views(&self) -> impl Iterator<Item = ClientView<'_>> {
+        self.clients.iter().map(|(&id, client)| ClientView {
+            id,
+            preinit_name: client.phase.name(),
+            tls: client.phase.view(),
+            member_of: self
+                .clusters
+                .iter()
+                .find(|c| c.position(id).is_some())
+                .map(|c| c.name.as_slice()),
+        })
     }
 
     /// The driver lost the connection (EOF, I/O or TLS error). Outputs are for the other
@@ -340,13 +366,13 @@ impl Engine {
     // Client and node bookkeeping
 
     fn node(&self, id: ClientId) -> Option<&Node> {
-        let name = self.clients.get(&id)?.cluster.as_ref()?;
+        let name = self.clients.get(&id)?.cluster()?;
         let cluster = self.clusters.find(name)?;
         cluster.nodes.get(cluster.position(id)?)
     }
 
     fn node_mut(&mut self, id: ClientId) -> Option<&mut Node> {
-        let name = self.clients.get(&id)?.cluster.as_ref()?;
+        let name = self.clients.get(&id)?.cluster()?;
         let cluster = self.clusters.find_mut(name)?;
         let idx = cluster.position(id)?;
         cluster.nodes.get_mut(idx)
@@ -355,7 +381,7 @@ impl Engine {
     /// Whether client `id`'s INIT was accepted (the driver's admission counts it as a real
     /// client from then on).
     pub fn is_initialised(&self, id: ClientId) -> bool {
-        self.clients.get(&id).is_some_and(|c| c.cluster.is_some())
+        self.clients.get(&id).is_some_and(|c| c.joined)
     }
 
     /// Run an algorithm callback for initialised client `id`; its VOTE_INFOs are queued
@@ -367,7 +393,7 @@ impl Engine {
         f: impl FnOnce(&mut Ctx) -> R,
     ) -> Option<R> {
         let client = self.clients.get(&id)?;
-        let cluster = self.clusters.find_mut(client.cluster.as_ref()?)?;
+        let cluster = self.clusters.find_mut(client.cluster()?)?;
         let me = cluster.position(id)?;
         let mut votes = Vec::new();
         let result = f(&mut Ctx {
@@ -408,8 +434,8 @@ impl Engine {
             });
         }
         if let Some(client) = self.clients.remove(&id) {
-            if let Some(name) = client.cluster {
-                self.clusters.remove_client(&name, id);
+            if let Some(name) = client.cluster() {
+                self.clusters.remove_client(name, id);
             }
         }
     }

@@ -272,6 +272,11 @@ pub fn decode(raw: &[u8]) -> Result<Message, DecodeError> {
         },
     ))?;
     let mut msg = Message::new(msg_type);
+    // Node lists are kept for the life of a client: allocate them exactly, once.
+    let node_infos = TlvStream::new(payload)
+        .filter(|tlv| matches!(tlv, Ok((opt::NODE_INFO, _))))
+        .count();
+    msg.nodes.reserve_exact(node_infos);
     for tlv in TlvStream::new(payload) {
         let (option, value) = tlv.map_err(|()| fail(msg.seq, DecodeErrorKind::Truncated))?;
         apply_tlv(&mut msg, option, value).map_err(|reason| fail(msg.seq, reason))?;

@@ -147,7 +147,7 @@ async fn connection(daemon: &Daemon, stream: &mut Async<TcpStream>) {
         Head::Truncated => Response::error(400),
         Head::Nothing => return,
     };
-    if stream.write_all(&answer.bytes()).await.is_err() {
+    if answer.write_to(stream).await.is_err() {
         return;
     }
     let _ = stream.flush().await;
@@ -264,7 +264,16 @@ pub fn parse(head: &[u8]) -> Result<Request, u16> {
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: String,
+    pub body: Body,
+}
+
+/// What follows the head.
+pub enum Body {
+    Text(String),
+    /// `/status.json`, written a node at a time as it is rendered (`json::chunks`), so the
+    /// answer never holds the whole document: with a daemon full of clients it would be
+    /// megabytes. No Content-Length: the body ends with the connection.
+    Json(Box<ServerStatus>),
 }
 
 impl Response {
@@ -272,7 +281,7 @@ impl Response {
         Response {
             status,
             content_type,
-            body,
+            body: Body::Text(body),
         }
     }
 
@@ -284,22 +293,39 @@ impl Response {
         )
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    fn head(&self) -> String {
         let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-             Cache-Control: no-store\r\n",
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\n",
             self.status,
             reason(self.status),
             self.content_type,
-            self.body.len()
         );
+        if let Body::Text(text) = &self.body {
+            let _ = write!(head, "Content-Length: {}\r\n", text.len());
+        }
+        head.push_str("Connection: close\r\nCache-Control: no-store\r\n");
         if self.status == 405 {
             head.push_str("Allow: GET\r\n");
         }
         head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        out.extend_from_slice(self.body.as_bytes());
-        out
+        head
+    }
+
+    async fn write_to(&self, stream: &mut Async<TcpStream>) -> std::io::Result<()> {
+        match &self.body {
+            Body::Text(text) => {
+                let mut out = self.head().into_bytes();
+                out.extend_from_slice(text.as_bytes());
+                stream.write_all(&out).await
+            }
+            Body::Json(st) => {
+                stream.write_all(self.head().as_bytes()).await?;
+                for chunk in crate::status::json::chunks(st) {
+                    stream.write_all(chunk.as_bytes()).await?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -323,11 +349,11 @@ fn respond(daemon: &Daemon, request: &Request) -> Response {
             "text/plain; version=0.0.4; charset=utf-8",
             metrics(daemon, &daemon.snapshot(), now_secs()),
         ),
-        "/status.json" => Response::new(
-            200,
-            "application/json",
-            crate::status::json::to_json(&daemon.snapshot()),
-        ),
+        "/status.json" => Response {
+            status: 200,
+            content_type: "application/json",
+            body: Body::Json(Box::new(daemon.snapshot())),
+        },
         _ => Response::error(404),
     }
 }
@@ -478,6 +504,11 @@ fn percent_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The most one client adds to the `/metrics` body, whatever it sent: its cluster's name (at
+/// most 512 bytes, `engine::limits`) appears in at most 7 samples, each byte escaped to at
+/// most 3 (tested; docs/daemon.md, "Status replies").
+pub const METRICS_BYTES_PER_CLIENT: usize = 12 * 1024;
 
 /// The Prometheus text exposition of the daemon's state.
 pub fn metrics(daemon: &Daemon, st: &ServerStatus, now: i64) -> String {
@@ -732,6 +763,21 @@ mod tests {
     fn percent_decoding_keeps_bad_escapes() {
         assert_eq!(percent_decode("a%2Fb+c%zz%4"), b"a/b c%zz%4");
         assert_eq!(percent_decode("%"), b"%");
+    }
+
+    /// /metrics is rendered whole (families group samples across clusters); what one client
+    /// adds to it is bounded by the engine's caps (a 512-byte name in at most 7 samples).
+    #[test]
+    fn each_client_adds_a_bounded_amount_to_metrics() {
+        let d = super::super::tests::daemon();
+        let mut st = d.snapshot();
+        let base = metrics(&d, &st, 0).len();
+        for n in 1..=3u8 {
+            st.clusters
+                .push(crate::status::bounds_tests::largest_cluster(n));
+            let per_client = (metrics(&d, &st, 0).len() - base) / usize::from(n);
+            assert!(per_client <= METRICS_BYTES_PER_CLIENT, "{per_client}");
+        }
     }
 
     #[test]

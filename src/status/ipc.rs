@@ -8,7 +8,7 @@
 //! a daemon run without `--http`).
 
 use super::snapshot::ServerStatus;
-use super::upstream::{c_str, list_text, status_text};
+use super::upstream::{c_str, list_chunks, status_text};
 use super::{json, table};
 use crate::server::ratelog;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,7 +33,8 @@ pub struct IpcLimits {
     pub max_clients: usize,
     /// Request buffer (`ipc_max_receive_size`); a longer request drops the connection.
     pub max_receive_size: usize,
-    /// Reply buffer (`ipc_max_send_size`).
+    /// `ipc_max_send_size`: accepted as upstream's setting, but replies are written a node
+    /// at a time and never refused for their size (see [`reply_chunks`]).
     pub max_send_size: usize,
     /// Not in upstream: a connection that sends no complete line within this time (counted
     /// from its first read), or does not read its reply within it, is closed, so a stuck local
@@ -242,40 +243,56 @@ pub fn health_body(problem: Option<&str>) -> String {
 }
 
 /// The bytes to send back for `request`; a snapshot is taken only if the request needs it.
-pub fn respond(request: &Request, source: &impl StatusSource, max_send_size: usize) -> Vec<u8> {
-    let snapshot = || source.snapshot();
-    let (text, what) = match request {
-        Request::Empty => return error_reply(b"No command specified"),
-        Request::Unknown(word) => {
+pub fn respond(request: &Request, source: &impl StatusSource) -> Vec<u8> {
+    let st = needs_snapshot(request).then(|| source.snapshot());
+    reply_chunks(request, st.as_ref(), source).flatten().collect()
+}
+
+/// Whether answering `request` needs the status snapshot.
+fn needs_snapshot(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Status { .. } | Request::List { .. } | Request::Json | Request::Table
+    )
+}
+
+/// The reply to `request` in pieces of at most one node's text each, for the socket to write
+/// as they come: however many clients the daemon holds, a reply never needs memory for more
+/// than one node's text. (Upstream renders into a buffer of `ipc_max_send_size` and answers
+/// "Can't get QNetd status" past it, so a daemon full of clients had no status at all; we
+/// accept the setting and never refuse a reply for its size.) `st` is the snapshot, when
+/// [`needs_snapshot`].
+fn reply_chunks<'a>(
+    request: &'a Request,
+    st: Option<&'a ServerStatus>,
+    source: &impl StatusSource,
+) -> Box<dyn Iterator<Item = Vec<u8>> + 'a> {
+    let ok = || std::iter::once(b"OK\n".to_vec());
+    match (request, st) {
+        (Request::Empty, _) => Box::new(std::iter::once(error_reply(b"No command specified"))),
+        (Request::Unknown(word), _) => {
             let mut msg = b"Unknown command '".to_vec();
             msg.extend_from_slice(word);
             msg.push(b'\'');
-            return error_reply(&msg);
+            Box::new(std::iter::once(error_reply(&msg)))
         }
-        Request::Shutdown => (Vec::new(), "status"),
-        Request::Status { verbose } => (status_text(&snapshot(), *verbose).into_bytes(), "status"),
-        Request::List { verbose, cluster } => (
-            list_text(&snapshot(), *verbose, cluster.as_deref()),
-            "cluster list",
-        ),
-        Request::Json => (json::to_json(&snapshot()).into_bytes(), "status"),
-        Request::Table => (table::render(&snapshot()).into_bytes(), "status"),
-        Request::Health { cluster } => (
-            health_body(source.health_problem(cluster.as_deref()).as_deref()).into_bytes(),
-            "status",
-        ),
-    };
-    // Upstream fills a bounded buffer with the text, then prepends "OK\n"; either step can
-    // overflow it, with different messages.
-    if text.len() > max_send_size {
-        return error_reply(format!("Can't get QNetd {what}").as_bytes());
+        (Request::Shutdown, _) => Box::new(ok()),
+        (Request::Status { verbose }, Some(st)) => {
+            Box::new(ok().chain(std::iter::once(status_text(st, *verbose).into_bytes())))
+        }
+        (Request::List { verbose, cluster }, Some(st)) => {
+            Box::new(ok().chain(list_chunks(st, *verbose, cluster.as_deref())))
+        }
+        (Request::Json, Some(st)) => Box::new(ok().chain(json::chunks(st).map(String::into_bytes))),
+        (Request::Table, Some(st)) => {
+            Box::new(ok().chain(std::iter::once(table::render(st).into_bytes())))
+        }
+        (Request::Health { cluster }, _) => {
+            let problem = source.health_problem(cluster.as_deref());
+            Box::new(ok().chain(std::iter::once(health_body(problem.as_deref()).into_bytes())))
+        }
+        (_, None) => Box::new(std::iter::once(error_reply(b"Can't get QNetd status"))),
     }
-    if text.len() + 3 > max_send_size {
-        return error_reply(b"Internal IPC buffer too small");
-    }
-    let mut reply = b"OK\n".to_vec();
-    reply.extend_from_slice(&text);
-    reply
 }
 
 fn error_reply(message: &[u8]) -> Vec<u8> {
@@ -512,11 +529,13 @@ async fn handle(
         return false;
     };
     let parsed = parse_request(&request);
-    let reply = respond(&parsed, source, limits.max_send_size);
+    let st = needs_snapshot(&parsed).then(|| source.snapshot());
     // A client that does not read a long reply must not keep its slot forever either.
     let deadline = Instant::now() + limits.idle_timeout;
     let write = async {
-        stream.write_all(&reply).await?;
+        for chunk in reply_chunks(&parsed, st.as_ref(), source) {
+            stream.write_all(&chunk).await?;
+        }
         stream.flush().await
     };
     match bounded(write, deadline, &slot).await {
@@ -658,14 +677,14 @@ mod tests {
     fn replies_match_upstream_errors() {
         let snap = || -> ServerStatus { panic!("no snapshot needed") };
         assert_eq!(
-            respond(&Request::Empty, &snap, 4096),
+            respond(&Request::Empty, &snap),
             b"Error\nNo command specified\n"
         );
         assert_eq!(
-            respond(&Request::Unknown(b"frob".to_vec()), &snap, 4096),
+            respond(&Request::Unknown(b"frob".to_vec()), &snap),
             b"Error\nUnknown command 'frob'\n"
         );
-        assert_eq!(respond(&Request::Shutdown, &snap, 4096), b"OK\n");
+        assert_eq!(respond(&Request::Shutdown, &snap), b"OK\n");
     }
 
     #[test]

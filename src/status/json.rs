@@ -13,6 +13,13 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The whole document, one line, ending in `\n`.
 pub fn to_json(st: &ServerStatus) -> String {
+    chunks(st).collect()
+}
+
+/// The document in pieces of at most one node each, which concatenated are [`to_json`]: the
+/// status socket and `/status.json` write them as they come, so a reply never holds more than
+/// one node's text, however many clients are connected.
+pub fn chunks(st: &ServerStatus) -> impl Iterator<Item = String> + '_ {
     let mut o = Obj::new();
     o.num("schema_version", SCHEMA_VERSION);
     o.str("qnetd_version", env!("CARGO_PKG_VERSION"));
@@ -27,22 +34,45 @@ pub fn to_json(st: &ServerStatus) -> String {
     o.num("max_clients", st.max_clients);
     o.num("max_send_size", st.max_send_size);
     o.num("max_receive_size", st.max_receive_size);
-    let clusters: Vec<String> = st.clusters.iter().map(cluster).collect();
-    o.raw("clusters", &array(&clusters));
-    let mut s = o.finish();
-    s.push('\n');
-    s
+    let (head, tail) = open_last_array(o, "clusters");
+    std::iter::once(head)
+        .chain(
+            st.clusters
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| cluster_chunks(c, i > 0)),
+        )
+        .chain(std::iter::once(tail + "\n"))
 }
 
-fn cluster(c: &ClusterStatus) -> String {
+/// `o` with `key` as its last member, an array left open: the text up to and including
+/// `[`, and the text that closes the array and the object.
+fn open_last_array(mut o: Obj, key: &str) -> (String, String) {
+    o.raw(key, "[]");
+    let mut head = o.finish();
+    head.truncate(head.len() - "]}".len());
+    (head, "]}".to_string())
+}
+
+fn cluster_chunks(c: &ClusterStatus, comma: bool) -> impl Iterator<Item = String> + '_ {
     let mut o = Obj::new();
     o.str("name", &String::from_utf8_lossy(&c.name));
     o.str("algorithm", algorithm_word(c.algorithm));
     o.str("tie_breaker", &tie_breaker_word(c.tie_breaker));
     o.bool("kap_tie_breaker", c.kap_tie_breaker);
-    let nodes: Vec<String> = c.nodes.iter().map(node).collect();
-    o.raw("nodes", &array(&nodes));
-    o.finish()
+    let (mut head, tail) = open_last_array(o, "nodes");
+    if comma {
+        head.insert(0, ',');
+    }
+    std::iter::once(head)
+        .chain(c.nodes.iter().enumerate().map(|(i, n)| {
+            if i > 0 {
+                format!(",{}", node(n))
+            } else {
+                node(n)
+            }
+        }))
+        .chain(std::iter::once(tail))
 }
 
 fn node(n: &NodeStatus) -> String {

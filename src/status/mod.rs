@@ -7,3 +7,13 @@ pub mod json;
 pub mod snapshot;
 pub mod table;
 pub mod upstream;
+
+/// The most any status reply (status socket: status, list, json, table; HTTP /status.json)
+/// grows by per connected client, whatever the client sent: the engine keeps at most a
+/// 512-byte cluster name and three 384-node lists per client (`engine::limits`). The long
+/// replies (list, json) are written a node at a time, so this is also the most one piece of
+/// a reply holds (docs/daemon.md, "Status replies").
+pub const MAX_REPLY_BYTES_PER_CLIENT: usize = 64 * 1024;
+
+#[cfg(test)]
+pub(crate) mod bounds_tests;

@@ -42,15 +42,21 @@ pub fn status_text(st: &ServerStatus, verbose: bool) -> String {
 /// `filter` lists every cluster; otherwise only the one whose name is byte-equal to it
 /// (both compared as C strings, i.e. up to the first NUL, as upstream's `strcmp`).
 pub fn list_text(st: &ServerStatus, verbose: bool, filter: Option<&[u8]>) -> Vec<u8> {
+    list_chunks(st, verbose, filter).flatten().collect()
+}
+
+/// [`list_text`] in pieces of at most one node each, for the status socket to write as they
+/// come (a reply never holds more than one node's text).
+pub fn list_chunks<'a>(
+    st: &'a ServerStatus,
+    verbose: bool,
+    filter: Option<&'a [u8]>,
+) -> impl Iterator<Item = Vec<u8>> + 'a {
     let filter = filter.map(c_str).filter(|f| !f.is_empty());
-    let mut out = Vec::new();
-    for cluster in &st.clusters {
-        if filter.is_some_and(|f| f != c_str(&cluster.name)) {
-            continue;
-        }
-        write_cluster(&mut out, cluster, verbose);
-    }
-    out
+    st.clusters
+        .iter()
+        .filter(move |c| filter.is_none_or(|f| f == c_str(&c.name)))
+        .flat_map(move |c| cluster_chunks(c, verbose))
 }
 
 /// Bytes up to (not including) the first NUL, as C's `%s` and `strcmp` see them.
@@ -58,31 +64,32 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
     bytes.split(|&b| b == 0).next().unwrap_or_default()
 }
 
-fn write_cluster(out: &mut Vec<u8>, cluster: &ClusterStatus, verbose: bool) {
-    out.extend_from_slice(b"Cluster \"");
-    out.extend_from_slice(crate::escape::escape(c_str(&cluster.name)).as_bytes());
-    out.extend_from_slice(b"\":\n");
+fn cluster_chunks(cluster: &ClusterStatus, verbose: bool) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut head = b"Cluster \"".to_vec();
+    head.extend_from_slice(crate::escape::escape(c_str(&cluster.name)).as_bytes());
+    head.extend_from_slice(b"\":\n");
     // Upstream prints the cluster-wide lines from its first client; a cluster without clients
     // (never kept by the engine) would print only its name line.
-    if cluster.nodes.is_empty() {
-        return;
+    if !cluster.nodes.is_empty() {
+        let kap = if cluster.kap_tie_breaker {
+            " (KAP Tie-breaker)"
+        } else {
+            ""
+        };
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "    Algorithm:\t\t{}{kap}",
+            cluster.algorithm.as_str()
+        );
+        let _ = writeln!(text, "    Tie-breaker:\t{}", cluster.tie_breaker.describe());
+        head.extend_from_slice(text.as_bytes());
     }
-    let mut text = String::new();
-    let kap = if cluster.kap_tie_breaker {
-        " (KAP Tie-breaker)"
-    } else {
-        ""
-    };
-    let _ = writeln!(
-        text,
-        "    Algorithm:\t\t{}{kap}",
-        cluster.algorithm.as_str()
-    );
-    let _ = writeln!(text, "    Tie-breaker:\t{}", cluster.tie_breaker.describe());
-    for node in &cluster.nodes {
+    std::iter::once(head).chain(cluster.nodes.iter().map(move |node| {
+        let mut text = String::new();
         write_node(&mut text, node, verbose);
-    }
-    out.extend_from_slice(text.as_bytes());
+        text.into_bytes()
+    }))
 }
 
 fn write_node(out: &mut String, node: &NodeStatus, verbose: bool) {

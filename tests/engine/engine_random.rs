@@ -206,6 +206,8 @@ struct World {
     gone: HashSet<ClientId>,
     /// Last VOTE_INFO seq seen per client.
     vote_info_seq: std::collections::HashMap<ClientId, u32>,
+    /// The certificate names each client's TLS handshake gave the engine.
+    peers: std::collections::HashMap<ClientId, PeerIdentity>,
     seen: Seen,
 }
 
@@ -219,6 +221,23 @@ struct Seen {
 }
 
 impl World {
+    /// The handshake after STARTTLS completed with `peer`'s certificate (the engine ignores
+    /// it for a client that is not between STARTTLS and its first gated message).
+    fn handshake(&mut self, id: ClientId, peer: Option<PeerIdentity>) {
+        let started = self
+            .engine
+            .client_views()
+            .any(|v| v.id == id && v.tls == qnetd::engine::TlsView::Started);
+        if started {
+            match &peer {
+                Some(p) => self.peers.insert(id, p.clone()),
+                None => self.peers.remove(&id),
+            };
+        }
+        self.engine.tls_established(id, peer);
+        self.check(Vec::new());
+    }
+
     fn check(&mut self, out: Vec<Output>) {
         for o in out {
             match o {
@@ -241,6 +260,9 @@ impl World {
                         panic!("engine frame {bytes:02x?} does not decode: {e}")
                     });
                     assert!(m.msg_type.is_server_to_client(), "{m:?}");
+                    if crate::support::identity::is_gated_acceptance(&m) {
+                        crate::support::identity::check_accepted(&self.engine, id);
+                    }
                     if m.msg_type == MsgType::VoteInfo {
                         self.vote_info_seq
                             .insert(id, m.seq.expect("VOTE_INFO has a seq"));
@@ -261,7 +283,10 @@ impl World {
                         }
                     }
                 }
-                Output::StartTls(id) => assert!(self.alive.contains(&id)),
+                Output::StartTls(id) => {
+                    assert!(self.alive.contains(&id));
+                    self.peers.remove(&id);
+                }
                 Output::Disconnect(id, why) => {
                     assert!(!why.is_empty());
                     self.seen.engine_disconnects += 1;
@@ -271,6 +296,7 @@ impl World {
                 }
             }
         }
+        crate::support::identity::check_identity(&self.engine, |id| self.peers.get(&id));
         let status = self.engine.status(self.now);
         assert_eq!(status.connected_clients, self.alive.len());
         let mut names = HashSet::new();
@@ -298,6 +324,7 @@ fn run(seed: u64, cfg: EngineConfig, steps: usize, seen: &mut Seen) {
         alive: Vec::new(),
         gone: HashSet::new(),
         vote_info_seq: Default::default(),
+        peers: Default::default(),
         seen: Seen::default(),
     };
     let clusters = ["a", "b"];
@@ -352,7 +379,7 @@ fn run(seed: u64, cfg: EngineConfig, steps: usize, seen: &mut Seen) {
                         common_names: vec!["a".into()],
                     }),
                 };
-                w.engine.tls_established(id, peer);
+                w.handshake(id, peer);
             }
             26..=28 if !w.alive.is_empty() => {
                 let id = rng.pick(&w.alive);
@@ -379,19 +406,20 @@ fn run(seed: u64, cfg: EngineConfig, steps: usize, seen: &mut Seen) {
                     let out = w
                         .engine
                         .frame_received(id, Frame::Message(encode(&msg)), w.now);
+                    w.check(out);
                     let cn = if rng.chance(90) {
                         model.cluster
                     } else {
                         "intruder"
                     };
-                    w.engine.tls_established(
+                    w.handshake(
                         id,
                         Some(PeerIdentity {
                             dns_names: vec![],
                             common_names: vec![cn.to_string()],
                         }),
                     );
-                    out
+                    Vec::new()
                 } else {
                     let algorithm = if rng.chance(5) {
                         rng.below(5) as u16

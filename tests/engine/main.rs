@@ -7,6 +7,7 @@
 mod support;
 
 mod engine_algorithms;
+mod engine_identity;
 mod engine_random;
 mod engine_session;
 mod engine_vs_upstream;

@@ -134,3 +134,54 @@ fn tls_client_without_a_certificate_is_refused() {
     }
     b.finish();
 }
+
+/// The cross-cluster reproduction: a node certificate of cluster "pve" is verified (ECHO goes
+/// through the gate), then a second PREINIT names "victim" and INIT asks for node 7 there.
+/// Debian's corosync-qnetd 3.0.3 accepts it (INIT_REPLY error 0: the certificate votes in a
+/// cluster it does not name); we end the connection at the second PREINIT.
+fn certificate_of_one_cluster_cannot_init_into_another(tls: Tls) {
+    let b = Bench::start(Options {
+        tls,
+        ..Options::default()
+    });
+    let mut c = Client::connect(b.port());
+    c.request(&preinit(1, "pve"));
+    c.send_msg(&Msg::new(t::STARTTLS).seq(2));
+    let pki = b.daemon.pki.as_ref().expect("TLS daemon has a PKI");
+    let mut tls_stream = start_tls(pki, "pve", c.stream).expect("handshake");
+    tls_stream.write_all(&echo(3).bytes()).unwrap();
+    // The gate verified CN "pve" against "pve"; the echo itself needs INIT (error 11).
+    let r = read_msg(&mut tls_stream).unwrap().expect("a reply to ECHO");
+    assert_eq!(
+        (r.msg_type, r.error()),
+        (t::SERVER_ERROR, Some(11)),
+        "{r:?}"
+    );
+    tls_stream.write_all(&preinit(4, "victim").bytes()).unwrap();
+    tls_stream.write_all(&init(5, 7, 8000).bytes()).unwrap();
+    tls_stream.flush().unwrap();
+    while let Ok(Some(r)) = read_msg(&mut tls_stream) {
+        assert!(
+            !(r.msg_type == t::INIT_REPLY && r.error() == Some(0)),
+            "a 'pve' certificate was accepted into cluster 'victim' ({tls:?}): {r:?}"
+        );
+    }
+    let why = "PREINIT for cluster 'victim' on a connection using TLS for cluster 'pve'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !b.daemon.log_text().contains(why) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = b.daemon.log_text();
+    assert!(log.contains(why), "{log}");
+    b.finish();
+}
+
+#[test]
+fn certificate_of_one_cluster_cannot_init_into_another_tls_on() {
+    certificate_of_one_cluster_cannot_init_into_another(Tls::On);
+}
+
+#[test]
+fn certificate_of_one_cluster_cannot_init_into_another_tls_required() {
+    certificate_of_one_cluster_cannot_init_into_another(Tls::Required);
+}

@@ -14,5 +14,6 @@ mod badinput_tlv;
 mod server_http;
 mod server_lifecycle;
 mod server_limits;
+mod server_memory;
 mod server_startup;
 mod server_tls;

@@ -351,7 +351,7 @@ fn a_client_that_hangs_up_before_init_is_logged_and_rate_limited() {
 
 /// Run `program` with `args`; (exit code, stdout, stderr), or a panic if it takes more than
 /// `limit` (the child is killed).
-fn run_bounded(
+pub(crate) fn run_bounded(
     program: &std::path::Path,
     args: &[&str],
     limit: Duration,
@@ -425,14 +425,14 @@ fn idle_status_connections_do_not_lock_out_a_status_query() {
 }
 
 /// RssAnon of the daemon, in kB.
-fn rss_anon_kb(d: &Daemon) -> u64 {
+pub(crate) fn rss_anon_kb(d: &Daemon) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", d.child.id())).unwrap();
     let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// Wait (bounded) until `ok` holds for the daemon's RssAnon; returns the last value read.
-fn wait_rss(d: &Daemon, ok: impl Fn(u64) -> bool) -> u64 {
+pub(crate) fn wait_rss(d: &Daemon, ok: impl Fn(u64) -> bool) -> u64 {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         let kb = rss_anon_kb(d);

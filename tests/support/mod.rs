@@ -5,6 +5,7 @@
 
 pub mod badinput;
 pub mod client_msg;
+pub mod identity;
 pub mod nss_client;
 pub mod ops;
 pub mod router;

@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod conn;
 mod daemon;
+mod memory;
 mod report;
 mod run;
 mod tls;
@@ -30,6 +31,7 @@ struct Args {
 #[argh(subcommand)]
 enum Cmd {
     Certs(CertsArgs),
+    Memory(MemoryArgs),
     Run(RunArgs),
     Table(TableArgs),
 }
@@ -48,6 +50,35 @@ struct CertsArgs {
     /// take the CA and server certificate from this qnetd store (`qnetd cert init`)
     #[argh(option)]
     store: Option<PathBuf>,
+}
+
+/// Bytes of daemon memory per client, typical and worst case (longest cluster name, fullest
+/// node lists; PREINIT only under --tls required), each on a fresh daemon (the command after
+/// `--`, which must accept -p, -m, --tls and -S as qnetd run does; give it --store for TLS).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "memory")]
+struct MemoryArgs {
+    /// address the daemon listens on
+    #[argh(option, default = "\"127.0.0.1:35404\".parse().unwrap()")]
+    addr: std::net::SocketAddr,
+    /// clients per scenario
+    #[argh(option, default = "300")]
+    clients: usize,
+    /// worst-case cluster name length in bytes (default: the daemon's cap)
+    #[argh(option, default = "qnetd::engine::limits::MAX_CLUSTER_NAME_LEN")]
+    name_len: usize,
+    /// worst-case nodes per list (default: the daemon's cap)
+    #[argh(option, default = "qnetd::engine::limits::MAX_NODE_LIST_LEN")]
+    list_len: usize,
+    /// PKI directory (see `certs`, made from the daemon's --store): adds the TLS scenarios
+    #[argh(option)]
+    pki: Option<PathBuf>,
+    /// file the daemon's output is appended to
+    #[argh(option, default = "PathBuf::from(\"daemon.log\")")]
+    log: PathBuf,
+    /// the daemon command line
+    #[argh(positional, greedy)]
+    daemon: Vec<String>,
 }
 
 /// Start a daemon (the command after `--`), run ramp-up, idle, churn and restart phases
@@ -112,6 +143,18 @@ fn main() -> ExitCode {
     let args: Args = argh::from_env();
     let result = match args.cmd {
         Cmd::Certs(a) => certs::ensure(&a.dir, a.clusters, a.store.as_deref()),
+        Cmd::Memory(a) => {
+            daemon::raise_fd_limit();
+            memory::run(
+                &a.daemon,
+                a.addr,
+                a.clients,
+                a.name_len,
+                a.list_len,
+                a.pki.as_deref(),
+                &a.log,
+            )
+        }
         Cmd::Run(a) => run_cmd(a),
         Cmd::Table(a) => table_cmd(&a.results),
     };
