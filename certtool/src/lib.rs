@@ -17,10 +17,13 @@ pub mod fsutil;
 pub mod nss_export;
 pub mod nss_import;
 pub mod nss_tools;
+pub mod ownership;
 pub mod p12;
 mod p12_read;
+mod pemfile;
 pub mod profile;
 pub mod registry;
+mod serial;
 mod store;
 
 pub use entropy::random_pool_ready;

@@ -1,23 +1,22 @@
 //! The certificate store: one directory (default /etc/corosync/qnetd/nssdb, where pvecm fetches
 //! `qnetd-cacert.crt` and `cluster-NAME.crt`), holding upstream's public files plus our keys.
 //!
-//! | file | content | mode |
+//! | file | content | mode (see `ownership`) |
 //! | --- | --- | --- |
 //! | qnetd-cacert.crt | short text preamble + PEM CA certificate (NSS `certutil -A` imports it) | 0644 |
-//! | qnetd-ca.key, qnetd-server.key | PKCS#8 PEM private keys | 0640 / 0600 |
-//! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0660 / 0640 |
-//! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
-//! | serial.txt | last serial handed out (100 base; the CA's slot 101 is skipped, its serial is random; server 102…) | 0660 / 0640 |
-//! | registry.txt | every certificate issued, and the revoked ones (see `registry`) | 0660 / 0640 |
-//! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0660 / 0640 |
+//! | qnetd-ca.key | PKCS#8 PEM private key of the CA: root's alone | 0600 |
+//! | qnetd-server.key | PKCS#8 PEM private key of the server: the daemon's group reads it | 0640 |
+//! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0640 |
+//! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0640 |
+//! | serial.txt | last serial handed out (100 base; the CA's slot 101 is skipped, its serial is random; server 102…) | 0640 |
+//! | registry.txt | every certificate issued, and the revoked ones (see `registry`) | 0640 |
+//! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0640 |
 //!
-//! The group-write bit of the store directory (0770, or 0750 after `-G`) decides 0660 vs 0640.
-//! New files take the store directory's group (when root writes them); keys are 0640 when the
-//! directory is group-readable, so a daemon running as that group's user (qnetd, coroqnetd)
-//! reads them, and 0600 otherwise.
+//! The directory is 0750. Files root writes are root's, with the store directory's group, so a
+//! daemon running as that group's user (qnetd, coroqnetd) reads what it opens and writes
+//! nothing; the CA key is never readable by it.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateParams, Issuer, KeyPair};
@@ -27,7 +26,11 @@ use crate::certinfo;
 use crate::csr;
 use crate::error::StoreError;
 use crate::fsutil::{self, Owner, StoreLock};
+use crate::ownership;
+pub use crate::pemfile::check_key_mode;
+pub(crate) use crate::pemfile::{read_key_pem, read_pem};
 use crate::profile;
+use crate::serial;
 use crate::registry::{self, Entry, Kind, Registry, Revocation};
 
 pub const DEFAULT_DIR: &str = "/etc/corosync/qnetd/nssdb";
@@ -38,7 +41,7 @@ pub const SERVER_KEY_FILE: &str = "qnetd-server.key";
 pub const SERIAL_FILE: &str = "serial.txt";
 pub const REGISTRY_FILE: &str = "registry.txt";
 /// Upstream's first `serial.txt` value; the CA gets the next one (101).
-const SERIAL_BASE: u64 = 100;
+pub(crate) const SERIAL_BASE: u64 = 100;
 /// Files that must all exist for the store to be usable.
 const CORE_FILES: [&str; 4] = [CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE];
 /// pcs decides whether qnetd's certificates are initialised by looking for any NSS database
@@ -52,12 +55,7 @@ pub(crate) const PCS_MARKER_TEXT: &str =
 /// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
-pub(crate) const KEY_MODE: u32 = 0o600;
-/// Mode bits a private key we use must not have: any access by others, and write by the group.
-/// Group read is allowed: Debian's layout is root:coroqnetd 0640, its daemon reading as
-/// coroqnetd.
-const KEY_MODE_FORBIDDEN: u32 = 0o027;
-pub(crate) const CA_EXPORT_MODE: u32 = 0o644;
+pub(crate) const CA_EXPORT_MODE: u32 = ownership::CA_EXPORT_MODE;
 
 /// What the TLS server needs, all DER.
 #[derive(Clone, Debug)]
@@ -69,7 +67,8 @@ pub struct ServerCredentials {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InitOptions {
-    /// Upstream `-G`: no group write bit (dir 0750, files 0640).
+    /// Upstream `-G`: no group write bit (dir 0750, files 0640). Accepted for upstream's
+    /// command line; the ownership model never gives the group write, with or without it.
     pub no_group_write: bool,
     /// Re-create even if the store exists; the old files go to a backup directory.
     pub force: bool,
@@ -136,10 +135,7 @@ pub struct RevokeOutcome {
 
 pub struct CertStore {
     dir: PathBuf,
-    /// Mode of new non-key files (0660, or 0640 when the directory has no group write bit).
-    file_mode: u32,
-    /// Mode of new private keys (see `fsutil::key_mode`).
-    key_mode: u32,
+    /// Owner of what we write (root, with the store's group), when we run as root.
     owner: Option<Owner>,
 }
 
@@ -166,15 +162,9 @@ impl CertStore {
     }
 
     fn at(dir: &Path) -> CertStore {
-        let owner = fsutil::store_owner(dir, &config_dir(dir));
-        let group_write = fs::metadata(dir)
-            .map(|m| m.permissions().mode() & 0o020 != 0)
-            .unwrap_or(true);
         CertStore {
             dir: dir.to_path_buf(),
-            file_mode: if group_write { 0o660 } else { 0o640 },
-            key_mode: fsutil::key_mode(dir, owner),
-            owner,
+            owner: fsutil::store_owner(dir),
         }
     }
 
@@ -214,11 +204,13 @@ impl CertStore {
                 dir: dir.to_path_buf(),
             });
         }
-        let dir_mode = if opts.no_group_write { 0o750 } else { 0o770 };
-        let dir_created =
-            fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
+        let dir_created = fsutil::create_dir(
+            dir,
+            ownership::DIR_MODE,
+            fsutil::new_store_owner(&config_dir(dir)),
+        )?;
         // Inspect under the lock: two concurrent inits must not both create a CA.
-        let _lock = StoreLock::acquire(dir, fsutil::reference_owner(&config_dir(dir)))?;
+        let _lock = StoreLock::acquire(dir)?;
         let state = inspect(dir)?;
         match (&state, opts.force) {
             (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
@@ -232,8 +224,7 @@ impl CertStore {
             }
             _ => {}
         }
-        let mut store = CertStore::at(dir);
-        store.file_mode = if opts.no_group_write { 0o640 } else { 0o660 };
+        let store = CertStore::at(dir);
         let backup = match state {
             State::Empty => None,
             _ => Some(store.move_to_backup()?),
@@ -265,27 +256,15 @@ impl CertStore {
         // export last: it is what makes the store complete, so a store interrupted half-way
         // is "incomplete" (see `interrupted_init`), never a CA file without its key, registry
         // or pcs marker.
-        self.write(
-            CA_KEY_FILE,
-            ca_key.serialize_pem().as_bytes(),
-            self.key_mode,
-        )?;
-        self.write(
-            SERVER_KEY_FILE,
-            server_key.serialize_pem().as_bytes(),
-            self.key_mode,
-        )?;
+        self.write(CA_KEY_FILE, ca_key.serialize_pem().as_bytes())?;
+        self.write(SERVER_KEY_FILE, server_key.serialize_pem().as_bytes())?;
         let ca_entry = entry_for(ca_cert.der(), Kind::Ca, profile::CA_CN)?;
         let server_entry = entry_for(server_cert.der(), Kind::Server, profile::SERVER_CN)?;
         self.record(&[ca_entry.clone(), server_entry])?;
-        self.write(
-            SERVER_CERT_FILE,
-            server_cert.pem().as_bytes(),
-            self.file_mode,
-        )?;
-        self.write(PCS_MARKER_FILE, PCS_MARKER_TEXT.as_bytes(), self.file_mode)?;
+        self.write(SERVER_CERT_FILE, server_cert.pem().as_bytes())?;
+        self.write(PCS_MARKER_FILE, PCS_MARKER_TEXT.as_bytes())?;
         let export = ca_export_text(&ca_entry, &ca_cert.pem());
-        self.write(CA_CERT_FILE, export.as_bytes(), CA_EXPORT_MODE)
+        self.write(CA_CERT_FILE, export.as_bytes())
     }
 
     /// Moves the CA, server and cluster files and the registry into a fresh `backup-*`
@@ -298,7 +277,7 @@ impl CertStore {
             backup = self.dir.join(format!("backup-{stamp}-{n}"));
             n += 1;
         }
-        fsutil::create_dir(&backup, 0o700, self.owner)?;
+        fsutil::create_dir(&backup, ownership::BACKUP_DIR_MODE, self.owner)?;
         for name in self.files_to_back_up()? {
             let from = self.dir.join(&name);
             fs::rename(&from, backup.join(&name)).map_err(|e| {
@@ -351,7 +330,7 @@ impl CertStore {
                 )))
             }
         }
-        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
+        let _lock = StoreLock::acquire(&self.dir)?;
         let ca = self.load_ca()?;
         let issuer = ca.issuer()?;
         let mut params = req.params;
@@ -371,7 +350,7 @@ impl CertStore {
     /// the bundle holds. Both certificates are valid; `list` shows both as in use.
     pub fn issue_cluster_cert(&self, cluster: &str, key: &KeyPair) -> Result<Recorded, StoreError> {
         check_cluster_name(cluster)?;
-        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
+        let _lock = StoreLock::acquire(&self.dir)?;
         let ca = self.load_ca()?;
         let issuer = ca.issuer()?;
         let serial = self.next_serial()?;
@@ -393,7 +372,7 @@ impl CertStore {
         // Recorded before the file appears: a run killed in between leaves a registry entry
         // for a certificate nobody received, never a certificate missing from the registry.
         let Recorded { der, entry } = self.record_cluster_cert(cluster, der)?;
-        self.write(&file, &der, self.file_mode)?;
+        self.write(&file, &der)?;
         Ok(Issued {
             path: self.path(&file),
             der,
@@ -416,7 +395,7 @@ impl CertStore {
         target: RevokeTarget<'_>,
         reason: &str,
     ) -> Result<RevokeOutcome, StoreError> {
-        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
+        let _lock = StoreLock::acquire(&self.dir)?;
         let mut reg = self.registry()?;
         let serials = self.revoke_serials(&reg, target)?;
         let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -436,11 +415,7 @@ impl CertStore {
             outcome.revoked.push((entry, r));
         }
         if !outcome.revoked.is_empty() {
-            self.write(
-                REGISTRY_FILE,
-                registry::render_registry(&reg).as_bytes(),
-                self.file_mode,
-            )?;
+            self.write(REGISTRY_FILE, registry::render_registry(&reg).as_bytes())?;
         }
         Ok(outcome)
     }
@@ -467,6 +442,7 @@ impl CertStore {
                 Ok(serials)
             }
             RevokeTarget::Serial(serial) => {
+                refuse_ambiguous(reg, serial)?;
                 match reg.entry(serial) {
                     Some(e) if e.kind != Kind::Cluster => {
                         return Err(StoreError::Refused(format!(
@@ -501,17 +477,10 @@ impl CertStore {
         }
     }
 
-    /// The last serial handed out (serial.txt), or the base of a store that has none.
+    /// The last serial handed out: the highest of serial.txt, the registry and the store's
+    /// certificates (see [`serial::last`]).
     fn last_serial(&self) -> Result<u64, StoreError> {
-        let path = self.path(SERIAL_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => text.trim().parse::<u64>().map_err(|_| StoreError::Corrupt {
-                path: path.clone(),
-                reason: format!("expected a decimal serial, found {:?}", text.trim()),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SERIAL_BASE),
-            Err(e) => Err(StoreError::io(format!("cannot read {}", path.display()), e)),
-        }
+        serial::last(&self.dir)
     }
 
     /// Every certificate in the registry, oldest first.
@@ -531,7 +500,7 @@ impl CertStore {
                 Kind::Cluster => cluster_cert_file(&e.name),
             };
             let der = match e.kind {
-                Kind::Cluster => fs::read(self.path(&file)).ok(),
+                Kind::Cluster => fsutil::read(&self.path(&file)).ok(),
                 _ => read_pem(&self.path(&file), &["CERTIFICATE"]).ok(),
             };
             der.is_some_and(|d| sha256_hex(&d) == e.sha256)
@@ -579,7 +548,7 @@ impl CertStore {
     /// point skips a serial, never reuses one. Caller holds the store lock.
     fn next_serial(&self) -> Result<u64, StoreError> {
         let next = self.last_serial()? + 1;
-        self.write(SERIAL_FILE, format!("{next}\n").as_bytes(), self.file_mode)?;
+        self.write(SERIAL_FILE, format!("{next}\n").as_bytes())?;
         Ok(next)
     }
 
@@ -587,16 +556,47 @@ impl CertStore {
     fn record(&self, new: &[Entry]) -> Result<(), StoreError> {
         let mut reg = self.registry()?;
         reg.entries.extend_from_slice(new);
-        self.write(
-            REGISTRY_FILE,
-            registry::render_registry(&reg).as_bytes(),
-            self.file_mode,
-        )
+        self.write(REGISTRY_FILE, registry::render_registry(&reg).as_bytes())
     }
 
-    fn write(&self, file: &str, data: &[u8], mode: u32) -> Result<(), StoreError> {
-        fsutil::write_atomic(&self.path(file), data, mode, self.owner)
+    /// Writes a store file atomically with the model's mode for it.
+    fn write(&self, file: &str, data: &[u8]) -> Result<(), StoreError> {
+        fsutil::write_atomic(
+            &self.path(file),
+            data,
+            ownership::file_mode(file),
+            self.owner,
+        )
     }
+}
+
+/// Refuses to revoke a serial two certificates share (a serial.txt set back before serials
+/// were checked against the registry): the daemon matches revocations by serial, so it would
+/// refuse both, and the registry could not tell which one was meant.
+fn refuse_ambiguous(reg: &Registry, serial: u64) -> Result<(), StoreError> {
+    let same: Vec<&Entry> = reg.entries.iter().filter(|e| e.serial == serial).collect();
+    if same.len() < 2 {
+        return Ok(());
+    }
+    let list = same
+        .iter()
+        .map(|e| {
+            format!(
+                "{} certificate {:?} (SHA-256 {})",
+                e.kind.as_str(),
+                e.name,
+                &e.sha256[..16.min(e.sha256.len())]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(StoreError::Refused(format!(
+        "serial {serial} was given to {} certificates: {list}; revoking it would revoke all of \
+         them, since certificates are revoked by serial: first sign the cluster you keep a new \
+         certificate (it gets a serial of its own), then revoke the cluster you meant with \
+         --cluster",
+        same.len()
+    )))
 }
 
 /// Refuses `key` (read from `key_path`) unless its public key is the one in `cert_der` (the
@@ -785,42 +785,6 @@ fn ca_export_text(entry: &Entry, pem: &str) -> String {
         colon_fingerprint(&entry.sha256),
         pem
     )
-}
-
-/// Refuses a private key file whose mode lets other users read or write it, or its group write
-/// it: the one rule for every command that uses a key (run, signing, doctor). A missing file
-/// is left for the read to report.
-pub fn check_key_mode(path: &Path) -> Result<(), StoreError> {
-    match fs::metadata(path) {
-        Ok(meta) if meta.permissions().mode() & KEY_MODE_FORBIDDEN != 0 => {
-            Err(StoreError::KeyMode {
-                path: path.to_path_buf(),
-                mode: meta.permissions().mode() & 0o7777,
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A private key's PKCS#8 DER from its PEM file, once its mode passes [`check_key_mode`].
-fn read_key_pem(path: &Path) -> Result<Vec<u8>, StoreError> {
-    check_key_mode(path)?;
-    read_pem(path, &["PRIVATE KEY"])
-}
-
-/// Reads the first PEM block with one of `tags` from `path` (text around it is ignored).
-pub(crate) fn read_pem(path: &Path, tags: &[&str]) -> Result<Vec<u8>, StoreError> {
-    let data = fsutil::read(path)?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let blocks = pem::parse_many(&data).map_err(|e| corrupt(format!("bad PEM: {e}")))?;
-    blocks
-        .into_iter()
-        .find(|b| tags.contains(&b.tag()))
-        .map(|b| b.into_contents())
-        .ok_or_else(|| corrupt(format!("no {} PEM block", tags.join("/"))))
 }
 
 #[cfg(test)]
