@@ -56,7 +56,9 @@ pub fn parse(input: &[u8]) -> Result<Request, StoreError> {
 /// and openssl do; DER starts with a SEQUENCE tag, never with text.
 fn to_der(input: &[u8]) -> Result<Vec<u8>, StoreError> {
     let looks_pem = input.first() != Some(&0x30)
-        && input.windows(b"-----BEGIN".len()).any(|w| w == b"-----BEGIN");
+        && input
+            .windows(b"-----BEGIN".len())
+            .any(|w| w == b"-----BEGIN");
     if !looks_pem {
         if input.is_empty() {
             return Err(StoreError::BadRequest("the file is empty".into()));

@@ -49,11 +49,7 @@ pub fn new_store_owner(reference: &Path) -> Option<Owner> {
 /// failure (e.g. a file system without owners) is not fatal: the file is still usable by root.
 fn give_to(file: &impl AsFd, owner: Option<Owner>) {
     if let Some(o) = owner {
-        let _ = rustix::fs::fchown(
-            file,
-            Some(Uid::from_raw(o.uid)),
-            Some(Gid::from_raw(o.gid)),
-        );
+        let _ = rustix::fs::fchown(file, Some(Uid::from_raw(o.uid)), Some(Gid::from_raw(o.gid)));
     }
 }
 
@@ -352,13 +348,19 @@ pub fn read_bounded(path: &Path, cap: u64, links: Links) -> io::Result<Vec<u8>> 
     if kind != FileType::RegularFile {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("not a regular file (a {}), which is refused", type_name(kind)),
+            format!(
+                "not a regular file (a {}), which is refused",
+                type_name(kind)
+            ),
         ));
     }
     let too_big = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("larger than the {} KiB this file may have: refused", cap / 1024),
+            format!(
+                "larger than the {} KiB this file may have: refused",
+                cap / 1024
+            ),
         )
     };
     if u64::try_from(st.st_size).unwrap_or(u64::MAX) > cap {
@@ -486,21 +488,29 @@ mod tests {
         let file = dir.join("f");
         fs::write(&file, vec![b'x'; 100]).unwrap();
         assert_eq!(read_bounded(&file, 100, Links::Refuse).unwrap().len(), 100);
-        let e = read_bounded(&file, 99, Links::Refuse).unwrap_err().to_string();
+        let e = read_bounded(&file, 99, Links::Refuse)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("larger than"), "{e}");
         let e = read_bounded(Path::new("/dev/zero"), cap::CSR, Links::Follow)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a regular file (a character device)"), "{e}");
-        let e = read_bounded(&dir, cap::CSR, Links::Follow).unwrap_err().to_string();
+        let e = read_bounded(&dir, cap::CSR, Links::Follow)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("(a directory)"), "{e}");
         let link = dir.join("l");
         std::os::unix::fs::symlink(&file, &link).unwrap();
         assert!(read_bounded(&link, 100, Links::Follow).is_ok());
-        let e = read_bounded(&link, 100, Links::Refuse).unwrap_err().to_string();
+        let e = read_bounded(&link, 100, Links::Refuse)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(
-            read_bounded(&dir.join("missing"), 1, Links::Refuse).unwrap_err().kind(),
+            read_bounded(&dir.join("missing"), 1, Links::Refuse)
+                .unwrap_err()
+                .kind(),
             io::ErrorKind::NotFound
         );
         fs::remove_dir_all(&dir).unwrap();

@@ -116,7 +116,9 @@ fn read_store(dir: &Path) -> Result<Source, MigrateError> {
     }
     clusters.sort();
     clusters.dedup_by(|a, b| a.0 == b.0);
-    let serial = fsutil::read(&s.path(SERIAL_FILE)).ok().map(|d| String::from_utf8_lossy(&d).into_owned());
+    let serial = fsutil::read(&s.path(SERIAL_FILE))
+        .ok()
+        .map(|d| String::from_utf8_lossy(&d).into_owned());
     Ok(Source {
         ca_der: creds.ca_cert_der,
         ca_key,
@@ -175,9 +177,14 @@ fn plain_files(src: &Source, target: &Path) -> Result<Vec<(String, Vec<u8>, u32)
     }
     if let Some(serial) = &src.serial {
         let ours: u64 = serial.trim().parse().unwrap_or(0);
-        let theirs = fsutil::read_bounded(&target.join(SERIAL_FILE), fsutil::cap::PEM, fsutil::Links::Refuse).map(|d| String::from_utf8_lossy(&d).into_owned())
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok());
+        let theirs = fsutil::read_bounded(
+            &target.join(SERIAL_FILE),
+            fsutil::cap::PEM,
+            fsutil::Links::Refuse,
+        )
+        .map(|d| String::from_utf8_lossy(&d).into_owned())
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
         if theirs.is_none_or(|t| t < ours) {
             files.push((SERIAL_FILE.into(), format!("{ours}\n").into_bytes(), mode));
         }

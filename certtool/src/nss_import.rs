@@ -35,8 +35,8 @@ use rcgen::{KeyPair, PublicKeyData};
 use x509_cert::Certificate;
 
 use crate::fsutil::{self, StoreLock};
-use crate::ownership;
 use crate::nss_tools::{self, fail, Db, MigrateError, CA_NICKNAME, SERVER_NICKNAME};
+use crate::ownership;
 use crate::registry::{self, Entry, Kind};
 use crate::store::{self, CA_CERT_FILE, CA_KEY_FILE, REGISTRY_FILE, SERIAL_FILE};
 use crate::store::{SERVER_CERT_FILE, SERVER_KEY_FILE};

@@ -24,9 +24,7 @@ use rustix::fs::{FileType, Gid, Mode, OFlags, Uid};
 
 use crate::error::StoreError;
 use crate::fsutil::{self, LOCK_FILE};
-use crate::store::{
-    CA_CERT_FILE, CA_KEY_FILE, REGISTRY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE,
-};
+use crate::store::{CA_CERT_FILE, CA_KEY_FILE, REGISTRY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE};
 
 /// The store directory: the group lists and searches it, only root writes.
 pub const DIR_MODE: u32 = 0o750;
@@ -43,7 +41,12 @@ pub const FILE_MODE: u32 = 0o640;
 
 /// The files of the store the daemon opens (besides listing the directory): what the
 /// daemon's account must be able to read, and all it needs.
-pub const DAEMON_READS: [&str; 4] = [CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, REGISTRY_FILE];
+pub const DAEMON_READS: [&str; 4] = [
+    CA_CERT_FILE,
+    SERVER_CERT_FILE,
+    SERVER_KEY_FILE,
+    REGISTRY_FILE,
+];
 
 /// The mode a file named `name` has in the model.
 pub fn file_mode(name: &str) -> u32 {
@@ -189,7 +192,10 @@ fn audit_entry(path: &Path, daemon: Option<(u32, u32)>, dir_gid: u32, out: &mut 
     if !trusted_uid(meta.uid()) || daemon.is_some_and(|(uid, _)| uid == meta.uid()) {
         push(
             out,
-            format!("belongs to uid {}, not to root: that account can rewrite it", meta.uid()),
+            format!(
+                "belongs to uid {}, not to root: that account can rewrite it",
+                meta.uid()
+            ),
             format!("chown root {p}"),
         );
     }

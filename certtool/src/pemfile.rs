@@ -46,4 +46,3 @@ pub(crate) fn read_pem(path: &Path, tags: &[&str]) -> Result<Vec<u8>, StoreError
         .map(|b| b.into_contents())
         .ok_or_else(|| corrupt(format!("no {} PEM block", tags.join("/"))))
 }
-

@@ -30,8 +30,8 @@ use crate::ownership;
 pub use crate::pemfile::check_key_mode;
 pub(crate) use crate::pemfile::{read_key_pem, read_pem};
 use crate::profile;
-use crate::serial;
 use crate::registry::{self, Entry, Kind, Registry, Revocation};
+use crate::serial;
 
 pub const DEFAULT_DIR: &str = "/etc/corosync/qnetd/nssdb";
 pub const CA_CERT_FILE: &str = "qnetd-cacert.crt";

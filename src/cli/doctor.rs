@@ -4,14 +4,12 @@
 //! Checks are data ([`Check`]) computed from an [`Env`] of paths, port and clock, so each one
 //! is testable with injected values.
 
+pub use super::doctor_store::{check_daemon_access, check_key_modes, check_ownership, check_store};
 use crate::install::links::SSH_PATH;
 use crate::install::{links as install_links, openwrt};
 use crate::status::ipc::DEFAULT_SOCKET;
 use argh::FromArgs;
 use certtool::CertStore;
-pub use super::doctor_store::{
-    check_daemon_access, check_key_modes, check_ownership, check_store,
-};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

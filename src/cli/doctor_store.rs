@@ -192,7 +192,10 @@ pub fn check_ownership(env: &Env) -> Check {
     if !env.store.is_dir() {
         return Check::skip(NAME, "no certificate store");
     }
-    let daemon = env.daemon_account.as_ref().map(|(_, uid, gid)| (*uid, *gid));
+    let daemon = env
+        .daemon_account
+        .as_ref()
+        .map(|(_, uid, gid)| (*uid, *gid));
     let breaches = certtool::ownership::audit(&env.store, daemon);
     if breaches.is_empty() {
         return Check::pass(
