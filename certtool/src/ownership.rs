@@ -7,9 +7,9 @@
 //!   with the store directory's group (the daemon's: `qnetd` on OpenWrt, `coroqnetd` on Debian);
 //! - the directory is 0750: the daemon's group lists and searches it and writes nothing;
 //! - the CA key is 0600: the daemon never reads it (only signing, as root, does);
-//! - the server key and the files the daemon opens (server certificate, registry) are 0640;
-//!   the CA export is 0644 (pvecm copies it to the nodes); every other file is 0640, `.lock`
-//!   0600, backup directories 0700;
+//! - every other file is 0640 (the server key and the files the daemon opens among them:
+//!   CA export, server certificate, registry); dot files (`.lock`, a write's temp file) are
+//!   root:root 0600, backup directories root:root 0700;
 //! - nothing in the store is writable by its group or by others, nor owned by another user.
 //!
 //! A user who is not root running the tools on a store of their own gets the same modes, their
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FileType, Gid, Mode, OFlags, Uid};
 
 use crate::error::StoreError;
-use crate::fsutil::{self, LOCK_FILE};
+use crate::fsutil;
 use crate::store::{CA_CERT_FILE, CA_KEY_FILE, REGISTRY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE};
 
 /// The store directory: the group lists and searches it, only root writes.
@@ -34,8 +34,6 @@ pub const BACKUP_DIR_MODE: u32 = 0o700;
 pub const CA_KEY_MODE: u32 = 0o600;
 /// The daemon's private key: read by the daemon through the group.
 pub const SERVER_KEY_MODE: u32 = 0o640;
-/// The CA export pvecm and the nodes fetch.
-pub const CA_EXPORT_MODE: u32 = 0o644;
 /// Every other file: the group reads, nobody but root writes.
 pub const FILE_MODE: u32 = 0o640;
 
@@ -51,9 +49,9 @@ pub const DAEMON_READS: [&str; 4] = [
 /// The mode a file named `name` has in the model.
 pub fn file_mode(name: &str) -> u32 {
     match name {
-        CA_KEY_FILE | LOCK_FILE => CA_KEY_MODE,
+        CA_KEY_FILE => CA_KEY_MODE,
+        _ if name.starts_with('.') => CA_KEY_MODE,
         SERVER_KEY_FILE => SERVER_KEY_MODE,
-        CA_CERT_FILE => CA_EXPORT_MODE,
         _ => FILE_MODE,
     }
 }
@@ -302,7 +300,7 @@ fn apply_entry(dir: &OwnedFd, name: &std::ffi::OsStr, gid: u32) -> Result<(), St
     match FileType::from_raw_mode(st.st_mode) {
         FileType::Directory => set_owner_mode(&fd, 0, 0, BACKUP_DIR_MODE),
         FileType::RegularFile if st.st_nlink == 1 => {
-            let group = if name == CA_KEY_FILE || name == LOCK_FILE {
+            let group = if name == CA_KEY_FILE || name.starts_with('.') {
                 0
             } else {
                 gid

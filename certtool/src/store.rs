@@ -3,7 +3,7 @@
 //!
 //! | file | content | mode (see `ownership`) |
 //! | --- | --- | --- |
-//! | qnetd-cacert.crt | short text preamble + PEM CA certificate (NSS `certutil -A` imports it) | 0644 |
+//! | qnetd-cacert.crt | short text preamble + PEM CA certificate (NSS `certutil -A` imports it) | 0640 |
 //! | qnetd-ca.key | PKCS#8 PEM private key of the CA: root's alone | 0600 |
 //! | qnetd-server.key | PKCS#8 PEM private key of the server: the daemon's group reads it | 0640 |
 //! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0640 |
@@ -55,7 +55,7 @@ pub(crate) const PCS_MARKER_TEXT: &str =
 /// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
-pub(crate) const CA_EXPORT_MODE: u32 = ownership::CA_EXPORT_MODE;
+pub(crate) const CA_EXPORT_MODE: u32 = ownership::FILE_MODE;
 
 /// What the TLS server needs, all DER.
 #[derive(Clone, Debug)]
@@ -277,7 +277,9 @@ impl CertStore {
             backup = self.dir.join(format!("backup-{stamp}-{n}"));
             n += 1;
         }
-        fsutil::create_dir(&backup, ownership::BACKUP_DIR_MODE, self.owner)?;
+        // Old CA keys go there: root:root, as the ownership model says.
+        let root_only = self.owner.map(|o| Owner { gid: 0, ..o });
+        fsutil::create_dir(&backup, ownership::BACKUP_DIR_MODE, root_only)?;
         for name in self.files_to_back_up()? {
             let from = self.dir.join(&name);
             fs::rename(&from, backup.join(&name)).map_err(|e| {

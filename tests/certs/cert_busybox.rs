@@ -100,7 +100,7 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
     assert_eq!(meta(&db).mode() & 0o7777, 0o750);
     assert_eq!((meta(&db).uid(), meta(&db).gid()), (0, CFG_GID));
     for (f, mode) in [
-        ("qnetd-cacert.crt", 0o644),
+        ("qnetd-cacert.crt", 0o640),
         ("qnetd-ca.key", 0o600),
         ("qnetd-server.key", 0o640),
         ("qnetd-server.crt", 0o640),

@@ -55,7 +55,7 @@ fn init_creates_ca_and_server_and_is_idempotent() {
     assert_eq!(mode(&dir), 0o750);
     assert_eq!(mode(&dir.join("qnetd-ca.key")), 0o600);
     assert_eq!(mode(&dir.join("qnetd-server.key")), 0o640);
-    assert_eq!(mode(&dir.join("qnetd-cacert.crt")), 0o644);
+    assert_eq!(mode(&dir.join("qnetd-cacert.crt")), 0o640);
     assert_eq!(mode(&dir.join("serial.txt")), 0o640);
     assert_eq!(serial(&dir), "102\n");
     // pcs tells an initialised store by an NSS file name in it.

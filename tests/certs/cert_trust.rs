@@ -181,7 +181,7 @@ fn a_fresh_store_follows_the_model_and_the_daemons_account_reads_only_what_it_op
     for (file, mode) in [
         ("qnetd-ca.key", 0o600),
         ("qnetd-server.key", 0o640),
-        ("qnetd-cacert.crt", 0o644),
+        ("qnetd-cacert.crt", 0o640),
         ("qnetd-server.crt", 0o640),
         ("registry.txt", 0o640),
         ("serial.txt", 0o640),
@@ -566,7 +566,7 @@ fn applying_the_model_changes_files_through_descriptors_and_leaves_links_alone()
     );
     assert_eq!(
         owner_mode(&env.file("qnetd-cacert.crt")),
-        (0, DAEMON, 0o644)
+        (0, DAEMON, 0o640)
     );
     assert_eq!(owner_mode(&env.file("registry.txt")), (0, DAEMON, 0o640));
     // Once the planted links are removed, doctor's audit finds nothing to say.
