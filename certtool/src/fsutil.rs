@@ -387,6 +387,20 @@ fn type_name(kind: FileType) -> &'static str {
     }
 }
 
+/// Copies `from` (a regular file of at most `cap` bytes, not a symlink: see [`read_bounded`])
+/// to a new file `to` (mode 0600, which must not exist): the NSS databases into a private
+/// staging directory, where NSS's tools work on the copy.
+pub fn copy_bounded(from: &Path, to: &Path, cap: u64) -> io::Result<()> {
+    let data = read_bounded(from, cap, Links::Refuse)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nofollow())
+        .mode(0o600)
+        .open(to)?;
+    file.write_all(&data)
+}
+
 /// A store file, read with the cap of small files and no symlink followed.
 pub fn read(path: &Path) -> Result<Vec<u8>, StoreError> {
     read_capped(path, cap::PEM, Links::Refuse)

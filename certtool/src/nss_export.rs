@@ -134,7 +134,7 @@ fn read_store(dir: &Path) -> Result<Source, MigrateError> {
 fn check_existing_db(target: &Path, src: &Source) -> Result<(), MigrateError> {
     let staging = Staging::new()?;
     for f in [nss_tools::CERT_DB, nss_tools::KEY_DB] {
-        fs::copy(target.join(f), staging.dir.join(f))
+        fsutil::copy_bounded(&target.join(f), &staging.dir.join(f), fsutil::cap::NSS)
             .map_err(|e| MigrateError(format!("cannot copy {}: {e}", target.join(f).display())))?;
     }
     let db = Db::new(&staging.dir);
@@ -264,7 +264,7 @@ fn db_file_mode(target: &Path) -> u32 {
 fn verify(target: &Path) -> Result<(), MigrateError> {
     let staging = Staging::new()?;
     for f in [nss_tools::CERT_DB, nss_tools::KEY_DB] {
-        fs::copy(target.join(f), staging.dir.join(f))
+        fsutil::copy_bounded(&target.join(f), &staging.dir.join(f), fsutil::cap::NSS)
             .map_err(|e| MigrateError(format!("cannot copy {}: {e}", target.join(f).display())))?;
     }
     let db = Db::new(&staging.dir);

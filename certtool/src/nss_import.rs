@@ -465,12 +465,14 @@ impl PrivateCopy {
         let dir = private_temp_dir("qnetd-import")?;
         let copy = PrivateCopy { dir };
         for f in [nss_tools::CERT_DB, nss_tools::KEY_DB] {
-            fs::copy(src.join(f), copy.dir.join(f)).map_err(|e| {
-                MigrateError(format!(
-                    "cannot copy {} to read it: {e}",
-                    src.join(f).display()
-                ))
-            })?;
+            fsutil::copy_bounded(&src.join(f), &copy.dir.join(f), fsutil::cap::NSS).map_err(
+                |e| {
+                    MigrateError(format!(
+                        "cannot copy {} to read it: {e}",
+                        src.join(f).display()
+                    ))
+                },
+            )?;
         }
         Ok(copy)
     }

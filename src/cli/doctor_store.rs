@@ -73,8 +73,8 @@ fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
         })
         .unwrap_or_default();
     clusters.sort();
-    let serial = std::fs::read_to_string(dir.join(certtool::SERIAL_FILE))
-        .map(|s| s.trim().to_string())
+    let serial = certtool::fsutil::read(&dir.join(certtool::SERIAL_FILE))
+        .map(|s| String::from_utf8_lossy(&s).trim().to_string())
         .unwrap_or_else(|_| "?".into());
     let shown = if clusters.is_empty() {
         "no cluster certificates".to_string()
