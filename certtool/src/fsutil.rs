@@ -161,16 +161,29 @@ fn open_own_dir(dir: &Path) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Makes the output directory of a command that writes files another user must not be able
-/// to change (`cert bundle --out`: its enrol-node.sh is run as root on every node): a missing
-/// directory is created 0700; an existing one must be ours (or root's when we are root) and
-/// writable by nobody else, or it is refused, with nothing written.
-pub fn output_dir(dir: &Path) -> Result<(), StoreError> {
-    if create_dir(dir, 0o700, None)? {
-        return Ok(());
-    }
-    let st = rustix::fs::stat(dir)
-        .map_err(|e| StoreError::io(format!("cannot use {}", dir.display()), e.into()))?;
+/// The output directory of a command that writes files another user must not be able to
+/// change (`cert bundle --out`: its enrol-node.sh is run as root on every node), checked once
+/// and then written only through its descriptor: renaming or swapping the path afterwards
+/// (in a parent another user can write) changes nothing we write.
+pub struct OutDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// Makes or checks an output directory: a missing one is created 0700; what the path then
+/// leads to must be a directory of ours (or root's when we are root) that nobody else can
+/// write, or it is refused, with nothing written.
+pub fn output_dir(dir: &Path) -> Result<OutDir, StoreError> {
+    create_dir(dir, 0o700, None)?;
+    let what = || format!("cannot use {}", dir.display());
+    // The admin's path: a symlink they made is theirs to use; what it leads to is checked.
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| StoreError::io(what(), e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io(what(), e.into()))?;
     if let Some(why) = writable_by_others(&st) {
         return Err(StoreError::Refused(format!(
             "{} {why}: that account could change the files written there before they are \
@@ -179,7 +192,50 @@ pub fn output_dir(dir: &Path) -> Result<(), StoreError> {
             dir.display()
         )));
     }
-    Ok(())
+    Ok(OutDir {
+        fd,
+        path: dir.to_path_buf(),
+    })
+}
+
+impl OutDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `name` atomically (temp file made with O_EXCL|O_NOFOLLOW, fsync, rename, fsync
+    /// of the directory), all relative to the directory's descriptor.
+    pub fn write(&self, name: &str, data: &[u8], mode: u32) -> Result<(), StoreError> {
+        let tmp = format!(".{name}.tmp.{}", std::process::id());
+        let result = self.write_then_rename(&tmp, name, data, mode);
+        if result.is_err() {
+            let _ = rustix::fs::unlinkat(&self.fd, tmp.as_str(), rustix::fs::AtFlags::empty());
+        }
+        result.map_err(|e| {
+            StoreError::io(
+                format!("cannot write {}", self.path.join(name).display()),
+                e,
+            )
+        })
+    }
+
+    fn write_then_rename(&self, tmp: &str, name: &str, data: &[u8], mode: u32) -> io::Result<()> {
+        let _ = rustix::fs::unlinkat(&self.fd, tmp, rustix::fs::AtFlags::empty());
+        let fd = rustix::fs::openat(
+            &self.fd,
+            tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+        let mut file = File::from(fd);
+        file.write_all(data)?;
+        file.sync_all()?;
+        drop(file);
+        rustix::fs::renameat(&self.fd, tmp, &self.fd, name)?;
+        rustix::fs::fsync(&self.fd)?;
+        Ok(())
+    }
 }
 
 /// Why a directory with this status may be changed by an account other than us and root:
@@ -493,6 +549,28 @@ mod tests {
             let gid = fs::metadata(&dir).unwrap().gid();
             assert_eq!(store_owner(&dir), Some(Owner { uid: 0, gid }));
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_output_directory_is_written_through_its_descriptor_even_if_its_path_is_swapped() {
+        let dir = scratch("outdir");
+        let out = output_dir(&dir.join("out")).unwrap();
+        assert_eq!(fs::metadata(dir.join("out")).unwrap().mode() & 0o777, 0o700);
+        // Another user renames it away and puts a symlink to a directory of theirs there.
+        fs::rename(dir.join("out"), dir.join("moved")).unwrap();
+        fs::create_dir(dir.join("theirs")).unwrap();
+        std::os::unix::fs::symlink(dir.join("theirs"), dir.join("out")).unwrap();
+        out.write("enrol-node.sh", b"#!/bin/sh\n", 0o700).unwrap();
+        assert!(dir.join("moved/enrol-node.sh").is_file());
+        assert!(!dir.join("theirs/enrol-node.sh").exists());
+        assert_eq!(
+            fs::metadata(dir.join("moved/enrol-node.sh"))
+                .unwrap()
+                .mode()
+                & 0o777,
+            0o700
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

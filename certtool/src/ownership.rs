@@ -83,6 +83,7 @@ pub fn check_writer_store(dir: &Path) -> Result<OwnedFd, StoreError> {
             fix_dir(dir)
         )));
     }
+    check_ancestors(dir)?;
     let foreign = foreign_entries(dir)?;
     if !foreign.is_empty() {
         let list = foreign
@@ -103,6 +104,29 @@ pub fn check_writer_store(dir: &Path) -> Result<OwnedFd, StoreError> {
         )));
     }
     Ok(fd)
+}
+
+/// The directories above the store must not let another account rename the store away and
+/// put its own in its place: each one ours or root's, writable by nobody else (a sticky
+/// directory such as /tmp excepted: there only an entry's owner may rename it).
+fn check_ancestors(dir: &Path) -> Result<(), StoreError> {
+    let real = fs::canonicalize(dir)
+        .map_err(|e| StoreError::io(format!("cannot resolve {}", dir.display()), e))?;
+    for up in real.ancestors().skip(1) {
+        let st = rustix::fs::stat(up)
+            .map_err(|e| StoreError::io(format!("cannot stat {}", up.display()), e.into()))?;
+        let sticky = st.st_mode & 0o1000 != 0 && trusted_uid(st.st_uid);
+        if let Some(why) = fsutil::writable_by_others(&st).filter(|_| !sticky) {
+            return Err(StoreError::Refused(format!(
+                "{} (above the store {}) {why}: another account could put a store of its own \
+                 in place of this one, so nothing is written; fix: keep the store under \
+                 directories only root can write",
+                up.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn fix_dir(dir: &Path) -> String {

@@ -345,6 +345,26 @@ fn a_store_another_account_can_change_is_refused_with_nothing_written() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// A store under a directory another account can write: that account could rename the store
+/// away and put its own (its CA key, its registry) in its place, so writers refuse it.
+#[test]
+fn a_store_under_a_directory_another_account_can_write_is_refused() {
+    let Some(env) = Env::new("ancestor") else {
+        return;
+    };
+    env.init();
+    let csr = env.csr("alpha");
+    let sign = || env.cert(&["sign", "--csr", csr.to_str().unwrap(), "--cluster", "alpha"]);
+    chown(&env.root, DAEMON, DAEMON);
+    let out = sign();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("above the store"), "{}", text(&out));
+    assert_eq!(env.serial(), "102\n");
+    chown(&env.root, 0, 0);
+    let out = sign();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 /// Issue: `mkdir /tmp/mycluster; chown nobody /tmp/mycluster`, then `qnetd cert bundle --out
 /// /tmp/mycluster` exited 0, and that user could swap enrol-node.sh.
 #[test]
