@@ -109,10 +109,21 @@ pub fn check_writer_store(dir: &Path) -> Result<OwnedFd, StoreError> {
 /// The directories above the store must not let another account rename the store away and
 /// put its own in its place: each one ours or root's, writable by nobody else (a sticky
 /// directory such as /tmp excepted: there only an entry's owner may rename it).
+/// Both the path as given (each prefix as it resolves: /proc/PID/root/... stays in that
+/// process's mount namespace) and, when it resolves, the real path (the directories above a
+/// symlink's target).
 fn check_ancestors(dir: &Path) -> Result<(), StoreError> {
-    let real = fs::canonicalize(dir)
+    let given = std::path::absolute(dir)
         .map_err(|e| StoreError::io(format!("cannot resolve {}", dir.display()), e))?;
-    for up in real.ancestors().skip(1) {
+    check_ancestors_of(dir, &given)?;
+    match fs::canonicalize(dir) {
+        Ok(real) if real != given => check_ancestors_of(dir, &real),
+        _ => Ok(()),
+    }
+}
+
+fn check_ancestors_of(dir: &Path, path: &Path) -> Result<(), StoreError> {
+    for up in path.ancestors().skip(1) {
         let st = rustix::fs::stat(up)
             .map_err(|e| StoreError::io(format!("cannot stat {}", up.display()), e.into()))?;
         let sticky = st.st_mode & 0o1000 != 0 && trusted_uid(st.st_uid);

@@ -18,8 +18,7 @@ use router_support::{copy_exec, is_static_elf, static_binary};
 // Real NSS outputs (corosync-qnetd 3.0.3 tools), copied from the team reference; see its README.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nss-certutil-3.0.3");
 const BUSYBOX: &str = "/bin/busybox";
-/// Owner of /etc/corosync/qnetd in the chroot: every new file must take it.
-const CFG_UID: u32 = 4321;
+/// Group of /etc/corosync/qnetd in the chroot: every new file must take it (its owner, root).
 const CFG_GID: u32 = 4322;
 
 const SCRIPT: &str = r#"
@@ -59,7 +58,10 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
     )
     .unwrap();
     let cfg = root.join("etc/corosync/qnetd");
-    std::os::unix::fs::chown(&cfg, Some(CFG_UID), Some(CFG_GID)).unwrap();
+    // The config directory root's with the daemon's group, as Debian has it: its user would be
+    // an account that could swap the store below it (root's tools refuse that, see
+    // cert_trust::a_store_under_a_directory_another_account_can_write_is_refused).
+    std::os::unix::fs::chown(&cfg, Some(0), Some(CFG_GID)).unwrap();
 
     let out = Command::new("chroot")
         .arg(&root)
