@@ -608,3 +608,32 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Every read of a file in this crate goes through the bounded read above: a plain `fs::read`,
+/// `read_to_string`, `fs::copy` or `File::open` elsewhere would read a FIFO, a device or a huge
+/// file without a cap. (Tests may; product code may not.)
+#[cfg(test)]
+mod one_bounded_read {
+    #[test]
+    fn no_other_file_read_in_the_crate() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        for ent in std::fs::read_dir(&src).unwrap().flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(ent.path()).unwrap();
+            // Product code only: up to the first test module.
+            let product = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (i, line) in product.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                let read = ["fs::read(", "read_to_string(", "fs::copy(", "File::open("]
+                    .iter()
+                    .any(|p| code.contains(p));
+                // sync_dir opens a directory to fsync it, and reads nothing.
+                if read && !code.contains("File::open(dir)?.sync_all()") {
+                    found.push(format!("{name}:{}: {}", i + 1, line.trim()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "unbounded reads: {found:#?}");
+    }
+}

@@ -68,3 +68,50 @@ fn store_certificates(dir: &Path) -> Vec<Vec<u8>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::profile;
+    use crate::store::{CertStore, InitOptions, SERIAL_FILE};
+    use std::collections::HashSet;
+    use std::fs;
+
+    /// The invariant, under random sequences: however serial.txt is set back (a restore, an
+    /// edit), no two certificates the store issues share a serial.
+    #[test]
+    fn no_serial_repeats_whatever_serial_txt_is_set_back_to() {
+        for seed in [1u64, 0x5403, 0xdead_beef] {
+            let base = std::env::temp_dir()
+                .join(format!("certtool-serials-{seed}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&base);
+            let (store, _) = CertStore::init(&base.join("nssdb"), InitOptions::default()).unwrap();
+            let mut rng = seed;
+            let mut next = || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            for _ in 0..30 {
+                if next() % 3 == 0 {
+                    let last = super::last(store.dir()).unwrap();
+                    let back = 100 + next() % (last - 98);
+                    fs::write(store.path(SERIAL_FILE), format!("{back}\n")).unwrap();
+                } else {
+                    let key = profile::new_key().unwrap();
+                    store.issue_cluster_cert("c", &key).unwrap();
+                }
+            }
+            let reg = store.registry().unwrap();
+            let mut seen = HashSet::new();
+            for e in &reg.entries {
+                assert!(
+                    seen.insert(e.serial),
+                    "seed {seed}: serial {} twice",
+                    e.serial
+                );
+            }
+            fs::remove_dir_all(&base).unwrap();
+        }
+    }
+}
