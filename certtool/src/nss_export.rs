@@ -89,6 +89,8 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport, MigrateError> {
     }
     let owner = fsutil::new_store_owner(&store::config_dir(target));
     fsutil::create_dir(target, crate::ownership::DIR_MODE, owner)?;
+    // As every writer of a store: refused where another account could change what we write.
+    let _lock = fsutil::StoreLock::acquire(target)?;
     let mut written = Vec::new();
     for (file, data, mode) in &files {
         fsutil::write_atomic(&target.join(file), data, *mode, owner)?;
