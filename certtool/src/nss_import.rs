@@ -669,7 +669,12 @@ fn write(target: &Path, plan: &Plan) -> Result<Vec<String>, MigrateError> {
     let mut written = Vec::new();
     for (file, data, _) in &plan.files {
         let mode = ownership::file_mode(file);
-        fsutil::write_atomic(&target.join(file), data, mode, owner)?;
+        fsutil::write_atomic(
+            &target.join(file),
+            data,
+            mode,
+            ownership::file_owner(file, owner),
+        )?;
         written.push(file.clone());
     }
     // What the daemon will load, loaded once now.

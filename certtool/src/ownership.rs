@@ -56,6 +56,20 @@ pub fn file_mode(name: &str) -> u32 {
     }
 }
 
+/// The owner a file named `name` gets from a writer whose files are `owner`'s (root with the
+/// store's group): the CA key and dot files keep root's group, so not even a mode change
+/// would open them to the daemon's.
+pub fn file_owner(name: &str, owner: Option<fsutil::Owner>) -> Option<fsutil::Owner> {
+    let private = name == CA_KEY_FILE || name.starts_with('.');
+    owner.map(|o| {
+        if private {
+            fsutil::Owner { gid: 0, ..o }
+        } else {
+            o
+        }
+    })
+}
+
 /// The accounts other than us that may own what a writer uses: root. (We may be root.)
 fn trusted_uid(uid: u32) -> bool {
     uid == 0 || uid == rustix::process::geteuid().as_raw()

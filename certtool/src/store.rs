@@ -457,7 +457,7 @@ impl CertStore {
             &self.path(file),
             data,
             ownership::file_mode(file),
-            self.owner,
+            ownership::file_owner(file, self.owner),
         )
     }
 }

@@ -189,7 +189,7 @@ fn debian_layout_root_signs_while_the_daemon_runs_as_coroqnetd() {
     assert_eq!(owner_mode(&l.store), (0, GID, 0o750), "store directory");
     // The ownership model: coroqnetd reads the server key, never the CA key.
     assert_eq!(owner_mode(&l.file("qnetd-server.key")), (0, GID, 0o640));
-    assert_eq!(owner_mode(&l.file("qnetd-ca.key")), (0, GID, 0o600));
+    assert_eq!(owner_mode(&l.file("qnetd-ca.key")), (0, 0, 0o600));
     for file in ["qnetd-server.crt", "serial.txt"] {
         assert_eq!(owner_mode(&l.file(file)), (0, GID, 0o640), "{file}");
     }
@@ -309,7 +309,7 @@ fn an_upstream_debian_store_imported_in_place_serves_as_coroqnetd() {
     assert!(out.status.success(), "import-nss: {}", text(&out));
     // The ownership model: coroqnetd reads the server key, never the CA key.
     assert_eq!(owner_mode(&l.file("qnetd-server.key")), (0, GID, 0o640));
-    assert_eq!(owner_mode(&l.file("qnetd-ca.key")), (0, GID, 0o600));
+    assert_eq!(owner_mode(&l.file("qnetd-ca.key")), (0, 0, 0o600));
     assert_eq!(owner_mode(&l.file("qnetd-server.crt")).1, GID);
 
     let _daemon = l.daemon(free_port());

@@ -161,10 +161,13 @@ fn new_files_are_roots_with_the_store_directorys_group_and_the_ca_key_is_never_t
         std::os::unix::fs::chown(&dir, Some(0), Some(GROUP)).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
         CertStore::init(&dir, InitOptions::default()).unwrap();
-        for (key, key_mode) in [("qnetd-ca.key", 0o600), ("qnetd-server.key", 0o640)] {
+        for (key, gid, key_mode) in [
+            ("qnetd-ca.key", 0, 0o600),
+            ("qnetd-server.key", GROUP, 0o640),
+        ] {
             let m = std::fs::metadata(dir.join(key)).unwrap();
             assert_eq!(m.mode() & 0o777, key_mode, "{key} in a {dir_mode:o} store");
-            assert_eq!((m.uid(), m.gid()), (0, GROUP), "{key}");
+            assert_eq!((m.uid(), m.gid()), (0, gid), "{key}");
         }
         let cert = std::fs::metadata(dir.join("qnetd-server.crt")).unwrap();
         assert_eq!((cert.uid(), cert.gid()), (0, GROUP));

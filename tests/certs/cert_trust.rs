@@ -178,8 +178,8 @@ fn a_fresh_store_follows_the_model_and_the_daemons_account_reads_only_what_it_op
         (0, DAEMON, 0o750),
         "store directory"
     );
+    assert_eq!(owner_mode(&env.file("qnetd-ca.key")), (0, 0, 0o600));
     for (file, mode) in [
-        ("qnetd-ca.key", 0o600),
         ("qnetd-server.key", 0o640),
         ("qnetd-cacert.crt", 0o640),
         ("qnetd-server.crt", 0o640),
@@ -190,8 +190,7 @@ fn a_fresh_store_follows_the_model_and_the_daemons_account_reads_only_what_it_op
     ] {
         assert_eq!(owner_mode(&env.file(file)), (0, DAEMON, mode), "{file}");
     }
-    assert_eq!(owner_mode(&env.file(".lock")).0, 0);
-    assert_eq!(owner_mode(&env.file(".lock")).2, 0o600);
+    assert_eq!(owner_mode(&env.file(".lock")), (0, 0, 0o600));
 
     // As the daemon's account: it reads what the daemon opens, not the CA key, and can
     // write nothing, neither a file nor a new entry.
