@@ -77,7 +77,8 @@ fn trusted_uid(uid: u32) -> bool {
 
 /// Checks, before a writer (init, sign, bundle, revoke, import) changes anything, that no
 /// account but us and root can change the store: its directory must be ours or root's and not
-/// group- or world-writable, and no entry in it may belong to another user (a file the daemon
+/// writable by all or by a group other than root's, nor may a directory above it be (sticky
+/// ones excepted), and no entry in it may belong to another user (a file the daemon
 /// owns is one it can rewrite between our check and our use). Returns the directory's
 /// descriptor, through which the lock file is opened.
 pub fn check_writer_store(dir: &Path) -> Result<OwnedFd, StoreError> {
