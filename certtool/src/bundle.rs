@@ -36,6 +36,9 @@ pub fn make(store: &CertStore, cluster: &str, out: &Path) -> Result<Bundle, Stor
     let key = profile::new_key()?;
     let key_der = key.serialize_der();
     let ca_der = store.ca_cert_der()?;
+    // Its enrol-node.sh is run as root on every node: the directory must be ours alone,
+    // checked (or made, 0700) before a serial is taken.
+    let out_dir = fsutil::output_dir(out)?;
     // Everything that can fail before a serial is taken has been done.
     let issued = store.issue_cluster_cert(cluster, &key)?;
     let p12 = p12::build(
@@ -48,12 +51,9 @@ pub fn make(store: &CertStore, cluster: &str, out: &Path) -> Result<Bundle, Stor
         },
         "",
     )?;
-    fsutil::create_dir(out, 0o700, None)?;
     let ca_export = fsutil::read(&store.path(CA_CERT_FILE))?;
     let commands = commands(cluster);
-    let write = |name: &str, data: &[u8], mode: u32| {
-        fsutil::write_atomic(&out.join(name), data, mode, None)
-    };
+    let write = |name: &str, data: &[u8], mode: u32| out_dir.write(name, data, mode);
     write(
         &format!("cluster-{cluster}.key"),
         key.serialize_pem().as_bytes(),

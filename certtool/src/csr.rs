@@ -51,9 +51,14 @@ pub fn parse(input: &[u8]) -> Result<Request, StoreError> {
     })
 }
 
+/// The request's DER: the input itself, or the request's block of a PEM file. Text before
+/// the block (`openssl req -text` prints the request decoded above it) is skipped, as NSS
+/// and openssl do; DER starts with a SEQUENCE tag, never with text.
 fn to_der(input: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let text_start = input.iter().position(|b| !b.is_ascii_whitespace());
-    let looks_pem = text_start.is_some_and(|i| input[i..].starts_with(b"-----BEGIN"));
+    let looks_pem = input.first() != Some(&0x30)
+        && input
+            .windows(b"-----BEGIN".len())
+            .any(|w| w == b"-----BEGIN");
     if !looks_pem {
         if input.is_empty() {
             return Err(StoreError::BadRequest("the file is empty".into()));
@@ -199,9 +204,39 @@ fn verify_signature(csr: &CertReq, signed_bytes: &[u8], kind: KeyKind) -> Result
         .subject_public_key
         .as_bytes()
         .ok_or_else(bad)?;
+    if kind == KeyKind::Rsa {
+        check_rsa_size(key)?;
+    }
     signature::UnparsedPublicKey::new(verifier, key)
         .verify(signed_bytes, sig)
         .map_err(|_| bad())
+}
+
+/// RSA keys ring verifies: 2048 to 8192 bits. Said before verifying, since ring's refusal of
+/// a shorter key looks like a bad signature.
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
+
+fn check_rsa_size(key: &[u8]) -> Result<(), StoreError> {
+    #[derive(der::Sequence)]
+    struct RsaPublicKey<'a> {
+        modulus: der::asn1::UintRef<'a>,
+        _exponent: der::asn1::UintRef<'a>,
+    }
+    let pk = RsaPublicKey::from_der(key)
+        .map_err(|e| StoreError::BadRequest(format!("its RSA public key does not decode: {e}")))?;
+    let n = pk.modulus.as_bytes();
+    let bits = n
+        .first()
+        .map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
+    if RSA_BITS.contains(&bits) {
+        return Ok(());
+    }
+    Err(StoreError::BadRequest(format!(
+        "its RSA key has {bits} bits: keys of {} to {} bits are accepted (make the request \
+         with a 2048-bit key, as corosync-qdevice-net-certutil does)",
+        RSA_BITS.start(),
+        RSA_BITS.end()
+    )))
 }
 
 /// The subject as rcgen parameters (see [`rcgen_name`]) and its CN.

@@ -17,17 +17,22 @@ pub mod fsutil;
 pub mod nss_export;
 pub mod nss_import;
 pub mod nss_tools;
+pub mod ownership;
 pub mod p12;
 mod p12_read;
+mod pemfile;
 pub mod profile;
 pub mod registry;
+mod revoke;
+mod serial;
 mod store;
 
 pub use entropy::random_pool_ready;
 pub use error::StoreError;
+pub use revoke::{RevokeOutcome, RevokeTarget};
 pub use store::{
     check_cluster_name, check_key_mode, cluster_cert_file, colon_fingerprint, has_nss_database,
     is_upstream_store, sha256_hex, store_exists, CertStore, InitOptions, InitOutcome, Issued,
-    Listed, Recorded, RevokeOutcome, RevokeTarget, ServerCredentials, CA_CERT_FILE, CA_KEY_FILE,
-    DEFAULT_DIR, REGISTRY_FILE, SERIAL_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE,
+    Listed, Recorded, ServerCredentials, CA_CERT_FILE, CA_KEY_FILE, DEFAULT_DIR, REGISTRY_FILE,
+    SERIAL_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE,
 };

@@ -87,8 +87,10 @@ pub fn export(opts: &ExportOptions) -> Result<ExportReport, MigrateError> {
             clusters,
         });
     }
-    let owner = fsutil::reference_owner(&store::config_dir(target));
-    fsutil::create_dir(target, 0o770, owner)?;
+    let owner = fsutil::new_store_owner(&store::config_dir(target));
+    fsutil::create_dir(target, crate::ownership::DIR_MODE, owner)?;
+    // As every writer of a store: refused where another account could change what we write.
+    let _lock = fsutil::StoreLock::acquire(target)?;
     let mut written = Vec::new();
     for (file, data, mode) in &files {
         fsutil::write_atomic(&target.join(file), data, *mode, owner)?;
@@ -116,7 +118,9 @@ fn read_store(dir: &Path) -> Result<Source, MigrateError> {
     }
     clusters.sort();
     clusters.dedup_by(|a, b| a.0 == b.0);
-    let serial = fs::read_to_string(s.path(SERIAL_FILE)).ok();
+    let serial = fsutil::read(&s.path(SERIAL_FILE))
+        .ok()
+        .map(|d| String::from_utf8_lossy(&d).into_owned());
     Ok(Source {
         ca_der: creds.ca_cert_der,
         ca_key,
@@ -132,7 +136,7 @@ fn read_store(dir: &Path) -> Result<Source, MigrateError> {
 fn check_existing_db(target: &Path, src: &Source) -> Result<(), MigrateError> {
     let staging = Staging::new()?;
     for f in [nss_tools::CERT_DB, nss_tools::KEY_DB] {
-        fs::copy(target.join(f), staging.dir.join(f))
+        fsutil::copy_bounded(&target.join(f), &staging.dir.join(f), fsutil::cap::NSS)
             .map_err(|e| MigrateError(format!("cannot copy {}: {e}", target.join(f).display())))?;
     }
     let db = Db::new(&staging.dir);
@@ -161,7 +165,7 @@ fn plain_files(src: &Source, target: &Path) -> Result<Vec<(String, Vec<u8>, u32)
     let mode = db_file_mode(target);
     let mut files = Vec::new();
     for (file, data) in &src.clusters {
-        match fs::read(target.join(file)) {
+        match fsutil::read_bounded(&target.join(file), fsutil::cap::NSS, fsutil::Links::Refuse) {
             Ok(d) if d == *data => {}
             Ok(_) => {
                 return fail(format!(
@@ -175,9 +179,14 @@ fn plain_files(src: &Source, target: &Path) -> Result<Vec<(String, Vec<u8>, u32)
     }
     if let Some(serial) = &src.serial {
         let ours: u64 = serial.trim().parse().unwrap_or(0);
-        let theirs = fs::read_to_string(target.join(SERIAL_FILE))
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok());
+        let theirs = fsutil::read_bounded(
+            &target.join(SERIAL_FILE),
+            fsutil::cap::PEM,
+            fsutil::Links::Refuse,
+        )
+        .map(|d| String::from_utf8_lossy(&d).into_owned())
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
         if theirs.is_none_or(|t| t < ours) {
             files.push((SERIAL_FILE.into(), format!("{ours}\n").into_bytes(), mode));
         }
@@ -257,7 +266,7 @@ fn db_file_mode(target: &Path) -> u32 {
 fn verify(target: &Path) -> Result<(), MigrateError> {
     let staging = Staging::new()?;
     for f in [nss_tools::CERT_DB, nss_tools::KEY_DB] {
-        fs::copy(target.join(f), staging.dir.join(f))
+        fsutil::copy_bounded(&target.join(f), &staging.dir.join(f), fsutil::cap::NSS)
             .map_err(|e| MigrateError(format!("cannot copy {}: {e}", target.join(f).display())))?;
     }
     let db = Db::new(&staging.dir);

@@ -27,7 +27,7 @@
 //! a private copy of cert9.db and key4.db, so not even SQLite touches the originals.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use der::{Decode, Encode};
@@ -36,6 +36,7 @@ use x509_cert::Certificate;
 
 use crate::fsutil::{self, StoreLock};
 use crate::nss_tools::{self, fail, Db, MigrateError, CA_NICKNAME, SERVER_NICKNAME};
+use crate::ownership;
 use crate::registry::{self, Entry, Kind};
 use crate::store::{self, CA_CERT_FILE, CA_KEY_FILE, REGISTRY_FILE, SERIAL_FILE};
 use crate::store::{SERVER_CERT_FILE, SERVER_KEY_FILE};
@@ -78,7 +79,6 @@ struct Upstream {
     clusters: Vec<(String, Vec<u8>, Entry)>,
     skipped: Vec<String>,
     last_serial: u64,
-    group_write: bool,
 }
 
 pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
@@ -96,7 +96,7 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
     let written = if plan.files.is_empty() {
         Vec::new()
     } else {
-        write(&up, &target, &plan)?
+        write(&target, &plan)?
     };
     let ca = store::entry_for(&up.ca_der, Kind::Ca, profile::CA_CN)?;
     let server = store::entry_for(&up.server_der, Kind::Server, profile::SERVER_CN)?;
@@ -172,7 +172,6 @@ fn read_upstream(dir: &Path) -> Result<Upstream, MigrateError> {
     for (_, _, e) in &clusters {
         last_serial = last_serial.max(e.serial);
     }
-    let group_write = fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o020 != 0);
     Ok(Upstream {
         ca_der,
         ca_key,
@@ -182,7 +181,6 @@ fn read_upstream(dir: &Path) -> Result<Upstream, MigrateError> {
         clusters,
         skipped,
         last_serial,
-        group_write,
     })
 }
 
@@ -262,7 +260,7 @@ fn cluster_files_note(dir: &Path) -> String {
 
 fn read_ca_export(dir: &Path, clusters_note: &str) -> Result<Vec<u8>, MigrateError> {
     let path = dir.join(CA_CERT_FILE);
-    match fs::read(&path) {
+    match fsutil::read_bounded(&path, fsutil::cap::NSS, fsutil::Links::Refuse) {
         Ok(data) => Ok(data),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(half_initialised(
             dir,
@@ -396,7 +394,9 @@ fn der_or_pem(data: &[u8]) -> Option<Vec<u8>> {
 /// Upstream's serial.txt (the last serial used); 100 (its base) if it is missing.
 fn read_serial(dir: &Path) -> Result<u64, MigrateError> {
     let path = dir.join(SERIAL_FILE);
-    match fs::read_to_string(&path) {
+    match fsutil::read_bounded(&path, fsutil::cap::PEM, fsutil::Links::Refuse)
+        .map(|d| String::from_utf8_lossy(&d).into_owned())
+    {
         Ok(text) => text.trim().parse().map_err(|_| {
             MigrateError(format!(
                 "{}: expected the last serial as a decimal number, found {:?}",
@@ -465,12 +465,14 @@ impl PrivateCopy {
         let dir = private_temp_dir("qnetd-import")?;
         let copy = PrivateCopy { dir };
         for f in [nss_tools::CERT_DB, nss_tools::KEY_DB] {
-            fs::copy(src.join(f), copy.dir.join(f)).map_err(|e| {
-                MigrateError(format!(
-                    "cannot copy {} to read it: {e}",
-                    src.join(f).display()
-                ))
-            })?;
+            fsutil::copy_bounded(&src.join(f), &copy.dir.join(f), fsutil::cap::NSS).map_err(
+                |e| {
+                    MigrateError(format!(
+                        "cannot copy {} to read it: {e}",
+                        src.join(f).display()
+                    ))
+                },
+            )?;
         }
         Ok(copy)
     }
@@ -515,14 +517,10 @@ struct Plan {
 /// Compares the target with what the import would write; refuses a target that holds
 /// something else. A store already imported gets an empty plan ("nothing to do").
 fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateError> {
-    let file_mode = if target_group_write(target, up.group_write) {
-        0o660
-    } else {
-        0o640
-    };
+    let file_mode = ownership::FILE_MODE;
     let mut files = Vec::new();
     let existing = |f: &str| -> Result<Option<Vec<u8>>, MigrateError> {
-        match fs::read(target.join(f)) {
+        match fsutil::read_bounded(&target.join(f), fsutil::cap::NSS, fsutil::Links::Refuse) {
             Ok(d) => Ok(Some(d)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => fail(format!("cannot read {}: {e}", target.join(f).display())),
@@ -544,7 +542,7 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
         (SERVER_KEY_FILE, &up.server_key, "server key"),
     ] {
         match existing(file)? {
-            None => files.push((file.to_string(), key_pem(key), store::KEY_MODE)),
+            None => files.push((file.to_string(), key_pem(key), ownership::file_mode(file))),
             Some(pem_data) if same_key(&pem_data, key) => {}
             Some(_) => {
                 return fail(format!(
@@ -657,31 +655,26 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
     Ok(Plan { files, serial })
 }
 
-fn target_group_write(target: &Path, source: bool) -> bool {
-    match fs::metadata(target) {
-        Ok(m) => m.permissions().mode() & 0o020 != 0,
-        Err(_) => source,
-    }
-}
-
-fn write(up: &Upstream, target: &Path, plan: &Plan) -> Result<Vec<String>, MigrateError> {
+fn write(target: &Path, plan: &Plan) -> Result<Vec<String>, MigrateError> {
     let config = store::config_dir(target);
-    let dir_mode = if up.group_write { 0o770 } else { 0o750 };
-    fsutil::create_dir(target, dir_mode, fsutil::reference_owner(&config))?;
-    // As every other write into a store: new files take the store directory's group, and
-    // keys are 0640 when that group may read the directory (Debian's root:coroqnetd 0750,
-    // the daemon reading as coroqnetd), 0600 otherwise.
-    let owner = fsutil::store_owner(target, &config);
-    let key_mode = fsutil::key_mode(target, owner);
-    let _lock = StoreLock::acquire(target, owner)?;
+    fsutil::create_dir(
+        target,
+        ownership::DIR_MODE,
+        fsutil::new_store_owner(&config),
+    )?;
+    // As every other write into a store: root's files with the store directory's group, in
+    // the modes of the ownership model (the CA key root's alone).
+    let owner = fsutil::store_owner(target);
+    let _lock = StoreLock::acquire(target)?;
     let mut written = Vec::new();
-    for (file, data, mode) in &plan.files {
-        let mode = if [CA_KEY_FILE, SERVER_KEY_FILE].contains(&file.as_str()) {
-            key_mode
-        } else {
-            *mode
-        };
-        fsutil::write_atomic(&target.join(file), data, mode, owner)?;
+    for (file, data, _) in &plan.files {
+        let mode = ownership::file_mode(file);
+        fsutil::write_atomic(
+            &target.join(file),
+            data,
+            mode,
+            ownership::file_owner(file, owner),
+        )?;
         written.push(file.clone());
     }
     // What the daemon will load, loaded once now.

@@ -127,11 +127,19 @@ pub fn load(path: &Path) -> Result<Vec<Entry>, StoreError> {
 
 /// The whole registry at `path`: certificates and revocations (empty if it does not exist).
 pub fn read(path: &Path) -> Result<Registry, StoreError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let data = match crate::fsutil::read_bounded(
+        path,
+        crate::fsutil::cap::REGISTRY,
+        crate::fsutil::Links::Refuse,
+    ) {
+        Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry::default()),
         Err(e) => return Err(StoreError::io(format!("cannot read {}", path.display()), e)),
     };
+    let text = String::from_utf8(data).map_err(|_| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason: "not UTF-8 text".into(),
+    })?;
     parse(&text).map_err(|reason| StoreError::Corrupt {
         path: path.to_path_buf(),
         reason,

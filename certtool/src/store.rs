@@ -1,23 +1,22 @@
 //! The certificate store: one directory (default /etc/corosync/qnetd/nssdb, where pvecm fetches
 //! `qnetd-cacert.crt` and `cluster-NAME.crt`), holding upstream's public files plus our keys.
 //!
-//! | file | content | mode |
+//! | file | content | mode (see `ownership`) |
 //! | --- | --- | --- |
-//! | qnetd-cacert.crt | short text preamble + PEM CA certificate (NSS `certutil -A` imports it) | 0644 |
-//! | qnetd-ca.key, qnetd-server.key | PKCS#8 PEM private keys | 0640 / 0600 |
-//! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0660 / 0640 |
-//! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0660 / 0640 |
-//! | serial.txt | last serial handed out (100 base; the CA's slot 101 is skipped, its serial is random; server 102…) | 0660 / 0640 |
-//! | registry.txt | every certificate issued, and the revoked ones (see `registry`) | 0660 / 0640 |
-//! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0660 / 0640 |
+//! | qnetd-cacert.crt | short text preamble + PEM CA certificate (NSS `certutil -A` imports it) | 0640 |
+//! | qnetd-ca.key | PKCS#8 PEM private key of the CA: root's alone | 0600 |
+//! | qnetd-server.key | PKCS#8 PEM private key of the server: the daemon's group reads it | 0640 |
+//! | qnetd-server.crt | PEM server certificate (CN "Qnetd Server") | 0640 |
+//! | cluster-NAME.crt | DER cluster certificate (as upstream) | 0640 |
+//! | serial.txt | last serial handed out (100 base; the CA's slot 101 is skipped, its serial is random; server 102…) | 0640 |
+//! | registry.txt | every certificate issued, and the revoked ones (see `registry`) | 0640 |
+//! | pkcs11.txt | a comment only: tells pcs the store is initialised (see `PCS_MARKER_FILE`) | 0640 |
 //!
-//! The group-write bit of the store directory (0770, or 0750 after `-G`) decides 0660 vs 0640.
-//! New files take the store directory's group (when root writes them); keys are 0640 when the
-//! directory is group-readable, so a daemon running as that group's user (qnetd, coroqnetd)
-//! reads them, and 0600 otherwise.
+//! The directory is 0750. Files root writes are root's, with the store directory's group, so a
+//! daemon running as that group's user (qnetd, coroqnetd) reads what it opens and writes
+//! nothing; the CA key is never readable by it.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateParams, Issuer, KeyPair};
@@ -27,8 +26,12 @@ use crate::certinfo;
 use crate::csr;
 use crate::error::StoreError;
 use crate::fsutil::{self, Owner, StoreLock};
+use crate::ownership;
+pub use crate::pemfile::check_key_mode;
+pub(crate) use crate::pemfile::{read_key_pem, read_pem};
 use crate::profile;
 use crate::registry::{self, Entry, Kind, Registry, Revocation};
+use crate::serial;
 
 pub const DEFAULT_DIR: &str = "/etc/corosync/qnetd/nssdb";
 pub const CA_CERT_FILE: &str = "qnetd-cacert.crt";
@@ -38,7 +41,7 @@ pub const SERVER_KEY_FILE: &str = "qnetd-server.key";
 pub const SERIAL_FILE: &str = "serial.txt";
 pub const REGISTRY_FILE: &str = "registry.txt";
 /// Upstream's first `serial.txt` value; the CA gets the next one (101).
-const SERIAL_BASE: u64 = 100;
+pub(crate) const SERIAL_BASE: u64 = 100;
 /// Files that must all exist for the store to be usable.
 const CORE_FILES: [&str; 4] = [CA_CERT_FILE, CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE];
 /// pcs decides whether qnetd's certificates are initialised by looking for any NSS database
@@ -52,12 +55,7 @@ pub(crate) const PCS_MARKER_TEXT: &str =
 /// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
-pub(crate) const KEY_MODE: u32 = 0o600;
-/// Mode bits a private key we use must not have: any access by others, and write by the group.
-/// Group read is allowed: Debian's layout is root:coroqnetd 0640, its daemon reading as
-/// coroqnetd.
-const KEY_MODE_FORBIDDEN: u32 = 0o027;
-pub(crate) const CA_EXPORT_MODE: u32 = 0o644;
+pub(crate) const CA_EXPORT_MODE: u32 = ownership::FILE_MODE;
 
 /// What the TLS server needs, all DER.
 #[derive(Clone, Debug)]
@@ -69,7 +67,8 @@ pub struct ServerCredentials {
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InitOptions {
-    /// Upstream `-G`: no group write bit (dir 0750, files 0640).
+    /// Upstream `-G`: no group write bit (dir 0750, files 0640). Accepted for upstream's
+    /// command line; the ownership model never gives the group write, with or without it.
     pub no_group_write: bool,
     /// Re-create even if the store exists; the old files go to a backup directory.
     pub force: bool,
@@ -116,30 +115,9 @@ pub struct Listed {
     pub revoked: Option<Revocation>,
 }
 
-/// Which certificates `revoke` revokes.
-#[derive(Clone, Copy, Debug)]
-pub enum RevokeTarget<'a> {
-    /// Every certificate issued for this cluster.
-    Cluster(&'a str),
-    /// The certificate with this serial.
-    Serial(u64),
-}
-
-/// What `revoke` did.
-#[derive(Clone, Debug, Default)]
-pub struct RevokeOutcome {
-    /// Revoked now; the entry is `None` for a serial the registry does not know.
-    pub revoked: Vec<(Option<Entry>, Revocation)>,
-    /// Were revoked before: left as they were (time and reason of the first revocation).
-    pub already: Vec<(Option<Entry>, Revocation)>,
-}
-
 pub struct CertStore {
-    dir: PathBuf,
-    /// Mode of new non-key files (0660, or 0640 when the directory has no group write bit).
-    file_mode: u32,
-    /// Mode of new private keys (see `fsutil::key_mode`).
-    key_mode: u32,
+    pub(crate) dir: PathBuf,
+    /// Owner of what we write (root, with the store's group), when we run as root.
     owner: Option<Owner>,
 }
 
@@ -166,15 +144,9 @@ impl CertStore {
     }
 
     fn at(dir: &Path) -> CertStore {
-        let owner = fsutil::store_owner(dir, &config_dir(dir));
-        let group_write = fs::metadata(dir)
-            .map(|m| m.permissions().mode() & 0o020 != 0)
-            .unwrap_or(true);
         CertStore {
             dir: dir.to_path_buf(),
-            file_mode: if group_write { 0o660 } else { 0o640 },
-            key_mode: fsutil::key_mode(dir, owner),
-            owner,
+            owner: fsutil::store_owner(dir),
         }
     }
 
@@ -214,11 +186,13 @@ impl CertStore {
                 dir: dir.to_path_buf(),
             });
         }
-        let dir_mode = if opts.no_group_write { 0o750 } else { 0o770 };
-        let dir_created =
-            fsutil::create_dir(dir, dir_mode, fsutil::reference_owner(&config_dir(dir)))?;
+        let dir_created = fsutil::create_dir(
+            dir,
+            ownership::DIR_MODE,
+            fsutil::new_store_owner(&config_dir(dir)),
+        )?;
         // Inspect under the lock: two concurrent inits must not both create a CA.
-        let _lock = StoreLock::acquire(dir, fsutil::reference_owner(&config_dir(dir)))?;
+        let _lock = StoreLock::acquire(dir)?;
         let state = inspect(dir)?;
         match (&state, opts.force) {
             (State::Complete, false) => return Ok((CertStore::at(dir), InitOutcome::Unchanged)),
@@ -232,8 +206,7 @@ impl CertStore {
             }
             _ => {}
         }
-        let mut store = CertStore::at(dir);
-        store.file_mode = if opts.no_group_write { 0o640 } else { 0o660 };
+        let store = CertStore::at(dir);
         let backup = match state {
             State::Empty => None,
             _ => Some(store.move_to_backup()?),
@@ -265,27 +238,15 @@ impl CertStore {
         // export last: it is what makes the store complete, so a store interrupted half-way
         // is "incomplete" (see `interrupted_init`), never a CA file without its key, registry
         // or pcs marker.
-        self.write(
-            CA_KEY_FILE,
-            ca_key.serialize_pem().as_bytes(),
-            self.key_mode,
-        )?;
-        self.write(
-            SERVER_KEY_FILE,
-            server_key.serialize_pem().as_bytes(),
-            self.key_mode,
-        )?;
+        self.write(CA_KEY_FILE, ca_key.serialize_pem().as_bytes())?;
+        self.write(SERVER_KEY_FILE, server_key.serialize_pem().as_bytes())?;
         let ca_entry = entry_for(ca_cert.der(), Kind::Ca, profile::CA_CN)?;
         let server_entry = entry_for(server_cert.der(), Kind::Server, profile::SERVER_CN)?;
         self.record(&[ca_entry.clone(), server_entry])?;
-        self.write(
-            SERVER_CERT_FILE,
-            server_cert.pem().as_bytes(),
-            self.file_mode,
-        )?;
-        self.write(PCS_MARKER_FILE, PCS_MARKER_TEXT.as_bytes(), self.file_mode)?;
+        self.write(SERVER_CERT_FILE, server_cert.pem().as_bytes())?;
+        self.write(PCS_MARKER_FILE, PCS_MARKER_TEXT.as_bytes())?;
         let export = ca_export_text(&ca_entry, &ca_cert.pem());
-        self.write(CA_CERT_FILE, export.as_bytes(), CA_EXPORT_MODE)
+        self.write(CA_CERT_FILE, export.as_bytes())
     }
 
     /// Moves the CA, server and cluster files and the registry into a fresh `backup-*`
@@ -298,7 +259,9 @@ impl CertStore {
             backup = self.dir.join(format!("backup-{stamp}-{n}"));
             n += 1;
         }
-        fsutil::create_dir(&backup, 0o700, self.owner)?;
+        // Old CA keys go there: root:root, as the ownership model says.
+        let root_only = self.owner.map(|o| Owner { gid: 0, ..o });
+        fsutil::create_dir(&backup, ownership::BACKUP_DIR_MODE, root_only)?;
         for name in self.files_to_back_up()? {
             let from = self.dir.join(&name);
             fs::rename(&from, backup.join(&name)).map_err(|e| {
@@ -351,7 +314,7 @@ impl CertStore {
                 )))
             }
         }
-        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
+        let _lock = StoreLock::acquire(&self.dir)?;
         let ca = self.load_ca()?;
         let issuer = ca.issuer()?;
         let mut params = req.params;
@@ -371,7 +334,7 @@ impl CertStore {
     /// the bundle holds. Both certificates are valid; `list` shows both as in use.
     pub fn issue_cluster_cert(&self, cluster: &str, key: &KeyPair) -> Result<Recorded, StoreError> {
         check_cluster_name(cluster)?;
-        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
+        let _lock = StoreLock::acquire(&self.dir)?;
         let ca = self.load_ca()?;
         let issuer = ca.issuer()?;
         let serial = self.next_serial()?;
@@ -393,7 +356,7 @@ impl CertStore {
         // Recorded before the file appears: a run killed in between leaves a registry entry
         // for a certificate nobody received, never a certificate missing from the registry.
         let Recorded { der, entry } = self.record_cluster_cert(cluster, der)?;
-        self.write(&file, &der, self.file_mode)?;
+        self.write(&file, &der)?;
         Ok(Issued {
             path: self.path(&file),
             der,
@@ -406,112 +369,10 @@ impl CertStore {
         registry::read(&self.path(REGISTRY_FILE))
     }
 
-    /// Revokes `target` with `reason`, recorded in the registry with the time. Only cluster
-    /// (client) certificates: the CA and the server certificate are not checked by anyone we
-    /// could tell. A serial the registry does not know is accepted if it was handed out
-    /// (a certificate signed before `import-nss` whose file is gone), never a future one:
-    /// that would revoke a certificate not yet signed.
-    pub fn revoke(
-        &self,
-        target: RevokeTarget<'_>,
-        reason: &str,
-    ) -> Result<RevokeOutcome, StoreError> {
-        let _lock = StoreLock::acquire(&self.dir, self.owner)?;
-        let mut reg = self.registry()?;
-        let serials = self.revoke_serials(&reg, target)?;
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let mut outcome = RevokeOutcome::default();
-        for serial in serials {
-            let entry = reg.entry(serial).cloned();
-            if let Some(r) = reg.revocation(serial) {
-                outcome.already.push((entry, r.clone()));
-                continue;
-            }
-            let r = Revocation {
-                serial,
-                revoked_at: now,
-                reason: registry::clean_reason(reason),
-            };
-            reg.revocations.push(r.clone());
-            outcome.revoked.push((entry, r));
-        }
-        if !outcome.revoked.is_empty() {
-            self.write(
-                REGISTRY_FILE,
-                registry::render_registry(&reg).as_bytes(),
-                self.file_mode,
-            )?;
-        }
-        Ok(outcome)
-    }
-
-    fn revoke_serials(
-        &self,
-        reg: &Registry,
-        target: RevokeTarget<'_>,
-    ) -> Result<Vec<u64>, StoreError> {
-        match target {
-            RevokeTarget::Cluster(cluster) => {
-                let serials: Vec<u64> = reg
-                    .entries
-                    .iter()
-                    .filter(|e| e.kind == Kind::Cluster && e.name == cluster)
-                    .map(|e| e.serial)
-                    .collect();
-                if serials.is_empty() {
-                    return Err(StoreError::Refused(format!(
-                        "this store has issued no certificate for cluster {cluster:?} \
-                         (`qnetd cert list` shows the ones it has)"
-                    )));
-                }
-                Ok(serials)
-            }
-            RevokeTarget::Serial(serial) => {
-                match reg.entry(serial) {
-                    Some(e) if e.kind != Kind::Cluster => {
-                        return Err(StoreError::Refused(format!(
-                            "serial {serial} is the {} certificate, not a cluster certificate: \
-                             only the certificates of cluster nodes can be revoked (to replace \
-                             the CA or the server certificate, run `qnetd cert init --force`)",
-                            e.kind.as_str()
-                        )))
-                    }
-                    Some(_) => {}
-                    // The CA's slot in upstream's numbering: our CAs have a random serial,
-                    // upstream's CA (imported with import-nss) has this one.
-                    None if serial == SERIAL_BASE + 1 => {
-                        return Err(StoreError::Refused(format!(
-                            "serial {serial} is the ca certificate's slot (upstream's CA serial), \
-                             not a cluster certificate: only the certificates of cluster nodes \
-                             can be revoked"
-                        )))
-                    }
-                    None => {
-                        let last = self.last_serial()?;
-                        if serial > last {
-                            return Err(StoreError::Refused(format!(
-                                "serial {serial} has not been issued yet (the last one is \
-                                 {last}): revoking it would revoke a certificate signed later"
-                            )));
-                        }
-                    }
-                }
-                Ok(vec![serial])
-            }
-        }
-    }
-
-    /// The last serial handed out (serial.txt), or the base of a store that has none.
-    fn last_serial(&self) -> Result<u64, StoreError> {
-        let path = self.path(SERIAL_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => text.trim().parse::<u64>().map_err(|_| StoreError::Corrupt {
-                path: path.clone(),
-                reason: format!("expected a decimal serial, found {:?}", text.trim()),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SERIAL_BASE),
-            Err(e) => Err(StoreError::io(format!("cannot read {}", path.display()), e)),
-        }
+    /// The last serial handed out: the highest of serial.txt, the registry and the store's
+    /// certificates (see [`serial::last`]).
+    pub(crate) fn last_serial(&self) -> Result<u64, StoreError> {
+        serial::last(&self.dir)
     }
 
     /// Every certificate in the registry, oldest first.
@@ -531,7 +392,7 @@ impl CertStore {
                 Kind::Cluster => cluster_cert_file(&e.name),
             };
             let der = match e.kind {
-                Kind::Cluster => fs::read(self.path(&file)).ok(),
+                Kind::Cluster => fsutil::read(&self.path(&file)).ok(),
                 _ => read_pem(&self.path(&file), &["CERTIFICATE"]).ok(),
             };
             der.is_some_and(|d| sha256_hex(&d) == e.sha256)
@@ -579,7 +440,7 @@ impl CertStore {
     /// point skips a serial, never reuses one. Caller holds the store lock.
     fn next_serial(&self) -> Result<u64, StoreError> {
         let next = self.last_serial()? + 1;
-        self.write(SERIAL_FILE, format!("{next}\n").as_bytes(), self.file_mode)?;
+        self.write(SERIAL_FILE, format!("{next}\n").as_bytes())?;
         Ok(next)
     }
 
@@ -587,15 +448,17 @@ impl CertStore {
     fn record(&self, new: &[Entry]) -> Result<(), StoreError> {
         let mut reg = self.registry()?;
         reg.entries.extend_from_slice(new);
-        self.write(
-            REGISTRY_FILE,
-            registry::render_registry(&reg).as_bytes(),
-            self.file_mode,
-        )
+        self.write(REGISTRY_FILE, registry::render_registry(&reg).as_bytes())
     }
 
-    fn write(&self, file: &str, data: &[u8], mode: u32) -> Result<(), StoreError> {
-        fsutil::write_atomic(&self.path(file), data, mode, self.owner)
+    /// Writes a store file atomically with the model's mode for it.
+    pub(crate) fn write(&self, file: &str, data: &[u8]) -> Result<(), StoreError> {
+        fsutil::write_atomic(
+            &self.path(file),
+            data,
+            ownership::file_mode(file),
+            ownership::file_owner(file, self.owner),
+        )
     }
 }
 
@@ -785,145 +648,4 @@ fn ca_export_text(entry: &Entry, pem: &str) -> String {
         colon_fingerprint(&entry.sha256),
         pem
     )
-}
-
-/// Refuses a private key file whose mode lets other users read or write it, or its group write
-/// it: the one rule for every command that uses a key (run, signing, doctor). A missing file
-/// is left for the read to report.
-pub fn check_key_mode(path: &Path) -> Result<(), StoreError> {
-    match fs::metadata(path) {
-        Ok(meta) if meta.permissions().mode() & KEY_MODE_FORBIDDEN != 0 => {
-            Err(StoreError::KeyMode {
-                path: path.to_path_buf(),
-                mode: meta.permissions().mode() & 0o7777,
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-/// A private key's PKCS#8 DER from its PEM file, once its mode passes [`check_key_mode`].
-fn read_key_pem(path: &Path) -> Result<Vec<u8>, StoreError> {
-    check_key_mode(path)?;
-    read_pem(path, &["PRIVATE KEY"])
-}
-
-/// Reads the first PEM block with one of `tags` from `path` (text around it is ignored).
-pub(crate) fn read_pem(path: &Path, tags: &[&str]) -> Result<Vec<u8>, StoreError> {
-    let data = fsutil::read(path)?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let blocks = pem::parse_many(&data).map_err(|e| corrupt(format!("bad PEM: {e}")))?;
-    blocks
-        .into_iter()
-        .find(|b| tags.contains(&b.tag()))
-        .map(|b| b.into_contents())
-        .ok_or_else(|| corrupt(format!("no {} PEM block", tags.join("/"))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Tmp(PathBuf);
-    impl Drop for Tmp {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn store(tag: &str) -> (Tmp, CertStore) {
-        let base = std::env::temp_dir().join(format!("certtool-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        let (store, _) = CertStore::init(&base.join("nssdb"), InitOptions::default()).unwrap();
-        (Tmp(base), store)
-    }
-
-    fn issue(store: &CertStore, cluster: &str) -> u64 {
-        let key = profile::new_key().unwrap();
-        store
-            .issue_cluster_cert(cluster, &key)
-            .unwrap()
-            .entry
-            .serial
-    }
-
-    #[test]
-    fn revoking_a_cluster_revokes_all_its_certificates_and_no_later_one() {
-        let (_t, s) = store("revoke-cluster");
-        let a1 = issue(&s, "alpha");
-        let a2 = issue(&s, "alpha");
-        let b = issue(&s, "beta");
-        let out = s.revoke(RevokeTarget::Cluster("alpha"), "stolen").unwrap();
-        let serials: Vec<u64> = out.revoked.iter().map(|(_, r)| r.serial).collect();
-        assert_eq!(serials, vec![a1, a2]);
-        assert!(out.already.is_empty());
-        let reg = s.registry().unwrap();
-        assert_eq!(reg.revocation(a1).unwrap().reason, "stolen");
-        assert!(reg.revocation(b).is_none());
-
-        // Signing again afterwards works, and the new certificate is not revoked.
-        let a3 = issue(&s, "alpha");
-        let listed = s.list().unwrap();
-        let find = |serial| listed.iter().find(|l| l.entry.serial == serial).unwrap();
-        assert!(find(a1).revoked.is_some() && find(a2).revoked.is_some());
-        assert!(find(a3).revoked.is_none() && find(a3).current);
-        assert!(find(b).revoked.is_none());
-        // The new entry was added without losing the revocations.
-        assert_eq!(s.registry().unwrap().revocations.len(), 2);
-    }
-
-    #[test]
-    fn revoking_again_keeps_the_first_time_and_reason() {
-        let (_t, s) = store("revoke-again");
-        let a = issue(&s, "alpha");
-        let first = s.revoke(RevokeTarget::Serial(a), "first").unwrap();
-        assert_eq!(first.revoked.len(), 1);
-        let again = s.revoke(RevokeTarget::Cluster("alpha"), "second").unwrap();
-        assert!(again.revoked.is_empty());
-        assert_eq!(again.already[0].1.reason, "first");
-        assert_eq!(s.registry().unwrap().revocations.len(), 1);
-    }
-
-    #[test]
-    fn what_cannot_be_revoked_is_refused_and_changes_nothing() {
-        let (_t, s) = store("revoke-refused");
-        let a = issue(&s, "alpha");
-        let reg = s.registry().unwrap();
-        let ca = reg
-            .entries
-            .iter()
-            .find(|e| e.kind == Kind::Ca)
-            .unwrap()
-            .serial;
-        let before = fs::read(s.path(REGISTRY_FILE)).unwrap();
-        for (target, words) in [
-            (
-                RevokeTarget::Cluster("nosuch"),
-                "no certificate for cluster",
-            ),
-            (RevokeTarget::Serial(101), "the ca certificate"),
-            (RevokeTarget::Serial(ca), "the ca certificate"),
-            (RevokeTarget::Serial(102), "the server certificate"),
-            (RevokeTarget::Serial(a + 1), "has not been issued yet"),
-        ] {
-            let e = s.revoke(target, "r").unwrap_err().to_string();
-            assert!(e.contains(words), "{target:?}: {e}");
-        }
-        assert_eq!(fs::read(s.path(REGISTRY_FILE)).unwrap(), before);
-    }
-
-    #[test]
-    fn a_serial_the_registry_does_not_know_can_be_revoked_if_it_was_handed_out() {
-        let (_t, s) = store("revoke-unknown");
-        let a = issue(&s, "alpha");
-        // 103 is alpha's; pretend a certificate with serial 104 was signed elsewhere (before
-        // an import) and serial.txt moved past it.
-        fs::write(s.path(SERIAL_FILE), format!("{}\n", a + 5)).unwrap();
-        let out = s.revoke(RevokeTarget::Serial(a + 2), "").unwrap();
-        assert!(out.revoked[0].0.is_none());
-        assert_eq!(out.revoked[0].1.serial, a + 2);
-    }
 }

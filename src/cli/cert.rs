@@ -67,7 +67,7 @@ pub struct InitArgs {
     /// every node enrolled with it must then be enrolled again
     #[argh(switch)]
     pub force_orphan_nodes: bool,
-    /// no group write bit: directory 0750 and files 0640 instead of 0770/0660 (upstream -G)
+    /// upstream -G, accepted as a no-op: the store is always directory 0750, files 0640, the CA key 0600
     #[argh(switch, short = 'G')]
     pub no_group_write: bool,
 }
@@ -162,7 +162,7 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
         no_group_write: a.no_group_write,
         force: a.force > 0,
     };
-    share_new_store(dir, a.no_group_write)?;
+    share_new_store(dir)?;
     let (store, outcome) = CertStore::init(dir, opts)?;
     if matches!(outcome, InitOutcome::Created { .. }) && certtool::has_nss_database(dir) {
         eprintln!(
@@ -201,8 +201,8 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
 
 /// On an OpenWrt install, a store root creates anew is made the daemon's group's first, so the
 /// daemon (user `qnetd`) can read what init writes (shared with `corosync-qnetd-certutil -i`).
-pub(super) fn share_new_store(dir: &Path, no_group_write: bool) -> Result<(), StoreError> {
-    let mode = if no_group_write { 0o750 } else { 0o770 };
+pub(super) fn share_new_store(dir: &Path) -> Result<(), StoreError> {
+    let mode = certtool::ownership::DIR_MODE;
     let shared = crate::install::account::create_store_for_daemon(dir, mode).map_err(|source| {
         StoreError::Io {
             what: format!("cannot create {} for the daemon's group", dir.display()),
@@ -221,10 +221,8 @@ pub(super) fn share_new_store(dir: &Path, no_group_write: bool) -> Result<(), St
 
 fn sign(dir: &Path, a: SignArgs) -> Result<(), StoreError> {
     let store = CertStore::open(dir)?;
-    let request = std::fs::read(&a.csr).map_err(|e| StoreError::Io {
-        what: format!("cannot read {}", a.csr.display()),
-        source: e,
-    })?;
+    // The admin's own path: a symlink is followed, but it must lead to a regular file.
+    let request = read_request(&a.csr)?;
     wait_note(); // ECDSA signatures need fresh randomness too
     let issued = store.sign_request(&request, &a.cluster)?;
     println!(
@@ -234,6 +232,15 @@ fn sign(dir: &Path, a: SignArgs) -> Result<(), StoreError> {
         issued.path.display()
     );
     Ok(())
+}
+
+/// A certificate request file, read with the CSR cap: never a FIFO, a device or a huge file.
+pub(super) fn read_request(path: &Path) -> Result<Vec<u8>, StoreError> {
+    certtool::fsutil::read_capped(
+        path,
+        certtool::fsutil::cap::CSR,
+        certtool::fsutil::Links::Follow,
+    )
 }
 
 fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {

@@ -4,11 +4,12 @@
 //! Checks are data ([`Check`]) computed from an [`Env`] of paths, port and clock, so each one
 //! is testable with injected values.
 
+pub use super::doctor_store::{check_daemon_access, check_key_modes, check_ownership, check_store};
 use crate::install::links::SSH_PATH;
 use crate::install::{links as install_links, openwrt};
 use crate::status::ipc::DEFAULT_SOCKET;
 use argh::FromArgs;
-use certtool::{CertStore, CA_KEY_FILE, SERVER_KEY_FILE};
+use certtool::CertStore;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -68,7 +69,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn pass(name: &'static str, detail: impl Into<String>) -> Check {
+    pub(super) fn pass(name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             name,
             level: Level::Pass,
@@ -76,7 +77,7 @@ impl Check {
             fix: None,
         }
     }
-    fn bad(
+    pub(super) fn bad(
         name: &'static str,
         level: Level,
         detail: impl Into<String>,
@@ -89,7 +90,7 @@ impl Check {
             fix: Some(fix.into()),
         }
     }
-    fn skip(name: &'static str, why: &str) -> Check {
+    pub(super) fn skip(name: &'static str, why: &str) -> Check {
         Check {
             name,
             level: Level::Skip,
@@ -151,6 +152,7 @@ pub fn run_checks(env: &Env) -> Vec<Check> {
     vec![
         check_store(env),
         check_key_modes(env),
+        check_ownership(env),
         check_daemon_access(env),
         check_expiry(env),
         check_clock(env, ca_der.as_deref()),
@@ -159,185 +161,6 @@ pub fn run_checks(env: &Env) -> Vec<Check> {
         check_certutil_on_path(env),
         check_daemon(env),
     ]
-}
-
-/// The store is one `qnetd run` accepts, judged by the very function it loads the store with
-/// (a store it would refuse is not ready, whatever its files look like), and its CA key is the
-/// CA certificate's, which signing for `pvecm qdevice setup` needs.
-pub fn check_store(env: &Env) -> Check {
-    const NAME: &str = "certificate store";
-    let dir = env.store.display();
-    let store = match CertStore::open(&env.store) {
-        Ok(store) => store,
-        Err(certtool::StoreError::UpstreamNss { .. }) => {
-            return upstream_store_check(NAME, &env.store)
-        }
-        Err(e) => {
-            return Check::bad(
-                NAME,
-                Level::Fail,
-                e.to_string(),
-                format!(
-                    "create it with `qnetd cert --store {dir} init` (or let /etc/init.d/qnetd \
-                     start do it); if it exists, run doctor as root"
-                ),
-            )
-        }
-    };
-    let repair = format!(
-        "put back the files from a backup (a backup-* directory in {dir}, or your own copy); \
-         failing that, `qnetd cert --store {dir} init --force` makes a new CA, and every cluster \
-         must then be enrolled again"
-    );
-    if let Err(e) = crate::server::tls::server_config(&env.store, true, Default::default()) {
-        return Check::bad(
-            NAME,
-            Level::Fail,
-            format!("`qnetd run` would refuse it: {e}"),
-            repair,
-        );
-    }
-    if let Err(e) = store.check_ca() {
-        return Check::bad(
-            NAME,
-            Level::Fail,
-            format!("signing would fail: {e}"),
-            repair,
-        );
-    }
-    Check::pass(
-        NAME,
-        format!("{dir}: the server certificate and key load as `qnetd run` loads them, and the CA key is the CA certificate's"),
-    )
-}
-
-/// An NSS store of upstream corosync-qnetd: what it holds (from its file names alone, so no
-/// NSS tool is needed here) and the command that takes it over.
-fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
-    let mut clusters: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| {
-                    let f = e.file_name().to_str()?.to_string();
-                    Some(
-                        f.strip_prefix("cluster-")?
-                            .strip_suffix(".crt")?
-                            .to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    clusters.sort();
-    let serial = std::fs::read_to_string(dir.join(certtool::SERIAL_FILE))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
-    let shown = if clusters.is_empty() {
-        "no cluster certificates".to_string()
-    } else {
-        format!(
-            "{} cluster certificate(s): {}",
-            clusters.len(),
-            clusters.join(", ")
-        )
-    };
-    let d = dir.display();
-    Check::bad(
-        name,
-        Level::Fail,
-        format!(
-            "{d} is the NSS database of upstream corosync-qnetd (cert9.db, key4.db, CA exported \
-             as qnetd-cacert.crt, {shown}, last serial {serial}), not yet a qnetd store"
-        ),
-        format!(
-            "take it over with its CA, so no node needs anything: `qnetd cert --store {d} \
-             import-nss` on the host that has NSS's certutil and pk12util (libnss3-tools), or \
-             `qnetd cert --store {d} import-nss --out DIR` to copy the store to a router; do not \
-             run `qnetd cert init --force`, which makes a new CA and orphans every enrolled node"
-        ),
-    )
-}
-
-/// Private key modes, by the rule `qnetd run` and signing apply ([`certtool::check_key_mode`]):
-/// no access for others, no group write (0600, or 0640 for a group that reads them).
-pub fn check_key_modes(env: &Env) -> Check {
-    const NAME: &str = "key file modes";
-    let mut loose = Vec::new();
-    let mut found = 0;
-    for file in [CA_KEY_FILE, SERVER_KEY_FILE] {
-        let path = env.store.join(file);
-        if !path.exists() {
-            continue;
-        }
-        found += 1;
-        if let Err(certtool::StoreError::KeyMode { path, mode }) = certtool::check_key_mode(&path) {
-            loose.push((path, mode));
-        }
-    }
-    if found == 0 {
-        return Check::skip(NAME, "no key files in the store");
-    }
-    if loose.is_empty() {
-        return Check::pass(
-            NAME,
-            "private keys are not open to other users nor group-writable",
-        );
-    }
-    let detail = loose
-        .iter()
-        .map(|(p, m)| format!("{} is mode {m:04o}", p.display()))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let files = loose
-        .iter()
-        .map(|(p, _)| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Check::bad(
-        NAME,
-        Level::Fail,
-        format!("{detail}: `qnetd run` and signing refuse such keys"),
-        format!("chmod 600 {files}"),
-    )
-}
-
-/// The daemon's account (OpenWrt: user `qnetd`) can read the store: a store root made or
-/// changed after install may be root's alone, and the daemon would not start on it.
-pub fn check_daemon_access(env: &Env) -> Check {
-    const NAME: &str = "store readable by the daemon";
-    use crate::install::account;
-    let Some((user, uid, gid)) = &env.daemon_account else {
-        return Check::skip(
-            NAME,
-            "the daemon runs as root (no service account installed)",
-        );
-    };
-    if !env.store.is_dir() {
-        return Check::skip(NAME, "no certificate store");
-    }
-    let denied: Vec<String> = account::daemon_store_paths(&env.store)
-        .into_iter()
-        .filter(|(path, want)| {
-            std::fs::metadata(path).map_or(true, |m| !account::permits(&m, *uid, *gid, *want))
-        })
-        .map(|(path, _)| path.display().to_string())
-        .collect();
-    if denied.is_empty() {
-        return Check::pass(
-            NAME,
-            format!("user {user} (uid {uid}) reads every file it needs"),
-        );
-    }
-    Check::bad(
-        NAME,
-        Level::Fail,
-        format!(
-            "user {user}, whom the service runs the daemon as, cannot read {}: the daemon \
-             will not start",
-            denied.join(", ")
-        ),
-        "qnetd install (gives the store to the daemon's group again)".to_string(),
-    )
 }
 
 /// Days until the CA, server and cluster certificates expire.

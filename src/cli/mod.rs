@@ -8,6 +8,7 @@ pub mod cert_json;
 pub mod cert_nss;
 pub mod compat;
 pub mod doctor;
+mod doctor_store;
 pub mod install;
 pub mod probe;
 pub mod reload;

@@ -18,8 +18,7 @@ use router_support::{copy_exec, is_static_elf, static_binary};
 // Real NSS outputs (corosync-qnetd 3.0.3 tools), copied from the team reference; see its README.
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nss-certutil-3.0.3");
 const BUSYBOX: &str = "/bin/busybox";
-/// Owner of /etc/corosync/qnetd in the chroot: every new file must take it.
-const CFG_UID: u32 = 4321;
+/// Group of /etc/corosync/qnetd in the chroot: every new file must take it (its owner, root).
 const CFG_GID: u32 = 4322;
 
 const SCRIPT: &str = r#"
@@ -59,7 +58,10 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
     )
     .unwrap();
     let cfg = root.join("etc/corosync/qnetd");
-    std::os::unix::fs::chown(&cfg, Some(CFG_UID), Some(CFG_GID)).unwrap();
+    // The config directory root's with the daemon's group, as Debian has it: its user would be
+    // an account that could swap the store below it (root's tools refuse that, see
+    // cert_trust::a_store_under_a_directory_another_account_can_write_is_refused).
+    std::os::unix::fs::chown(&cfg, Some(0), Some(CFG_GID)).unwrap();
 
     let out = Command::new("chroot")
         .arg(&root)
@@ -92,27 +94,30 @@ fn cert_lifecycle_in_a_busybox_only_chroot() {
         assert!(list.contains(name), "{list}");
     }
 
-    // Files and their owners/modes, as upstream's script leaves them (owner of the config dir).
+    // Files and their owners/modes by the ownership model (certtool::ownership): root's, with
+    // the group of the config dir (upstream's `chown --reference` gave its user too); the
+    // directory 0750, the CA key 0600, the rest 0640 (the CA export 0644).
     let db = cfg.join("nssdb");
     let meta = |p: &Path| std::fs::metadata(p).unwrap();
-    assert_eq!(meta(&db).mode() & 0o7777, 0o770);
-    for f in [
-        "qnetd-cacert.crt",
-        "qnetd-ca.key",
-        "qnetd-server.key",
-        "qnetd-server.crt",
-        "serial.txt",
-        "cluster-mycluster.crt",
-        ".lock",
+    assert_eq!(meta(&db).mode() & 0o7777, 0o750);
+    assert_eq!((meta(&db).uid(), meta(&db).gid()), (0, CFG_GID));
+    for (f, mode) in [
+        ("qnetd-cacert.crt", 0o640),
+        ("qnetd-ca.key", 0o600),
+        ("qnetd-server.key", 0o640),
+        ("qnetd-server.crt", 0o640),
+        ("serial.txt", 0o640),
+        ("cluster-mycluster.crt", 0o640),
+        (".lock", 0o600),
     ] {
         let m = meta(&db.join(f));
-        assert_eq!((m.uid(), m.gid()), (CFG_UID, CFG_GID), "{f}");
+        assert_eq!((m.uid(), m.mode() & 0o7777), (0, mode), "{f}");
+        if f != ".lock" && f != "qnetd-ca.key" {
+            assert_eq!(m.gid(), CFG_GID, "{f}");
+        }
     }
     // The bundle's certificate is in the bundle only.
     assert!(!db.join("cluster-c2.crt").exists());
-    assert_eq!(meta(&db).uid(), CFG_UID);
-    // Group-readable store (0770): keys 0640, read by the daemon user's group.
-    assert_eq!(meta(&db.join("qnetd-ca.key")).mode() & 0o777, 0o640);
     assert_eq!(
         std::fs::read_to_string(db.join("serial.txt")).unwrap(),
         "104\n"

@@ -187,9 +187,9 @@ fn debian_layout_root_signs_while_the_daemon_runs_as_coroqnetd() {
     let out = l.root("corosync-qnetd-certutil", &["-i", "-G"]);
     assert!(out.status.success(), "certutil -i -G: {}", text(&out));
     assert_eq!(owner_mode(&l.store), (0, GID, 0o750), "store directory");
-    for key in ["qnetd-server.key", "qnetd-ca.key"] {
-        assert_eq!(owner_mode(&l.file(key)), (0, GID, 0o640), "{key}");
-    }
+    // The ownership model: coroqnetd reads the server key, never the CA key.
+    assert_eq!(owner_mode(&l.file("qnetd-server.key")), (0, GID, 0o640));
+    assert_eq!(owner_mode(&l.file("qnetd-ca.key")), (0, 0, 0o600));
     for file in ["qnetd-server.crt", "serial.txt"] {
         assert_eq!(owner_mode(&l.file(file)), (0, GID, 0o640), "{file}");
     }
@@ -307,9 +307,9 @@ fn an_upstream_debian_store_imported_in_place_serves_as_coroqnetd() {
         .output()
         .unwrap();
     assert!(out.status.success(), "import-nss: {}", text(&out));
-    for key in ["qnetd-server.key", "qnetd-ca.key"] {
-        assert_eq!(owner_mode(&l.file(key)), (0, GID, 0o640), "{key}");
-    }
+    // The ownership model: coroqnetd reads the server key, never the CA key.
+    assert_eq!(owner_mode(&l.file("qnetd-server.key")), (0, GID, 0o640));
+    assert_eq!(owner_mode(&l.file("qnetd-ca.key")), (0, 0, 0o600));
     assert_eq!(owner_mode(&l.file("qnetd-server.crt")).1, GID);
 
     let _daemon = l.daemon(free_port());

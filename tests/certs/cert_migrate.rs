@@ -215,9 +215,9 @@ fn import_in_place_leaves_upstream_files_alone_and_signs_on_with_the_same_ca() {
         ],
         "files added in place"
     );
-    // As `cert init` in the same directory: upstream's store is group-readable (0770), so
-    // the keys are 0640 for its group (root:coroqnetd on Debian: the daemon's group).
-    assert_eq!(after["qnetd-ca.key"].1 & 0o777, 0o640);
+    // As `cert init` in the same directory, by the ownership model: the server key 0640 for
+    // the store's group (root:coroqnetd on Debian: the daemon's group), the CA key root's alone.
+    assert_eq!(after["qnetd-ca.key"].1 & 0o777, 0o600);
     assert_eq!(after["qnetd-server.key"].1 & 0o777, 0o640);
     assert_eq!(
         listed(&env, &dir),

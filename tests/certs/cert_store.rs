@@ -50,12 +50,13 @@ fn init_creates_ca_and_server_and_is_idempotent() {
             backup: None
         }
     ));
-    assert_eq!(mode(&dir), 0o770);
-    // Keys are readable by the group of a group-readable store (the daemon's user's group).
-    assert_eq!(mode(&dir.join("qnetd-ca.key")), 0o640);
+    // The ownership model (certtool::ownership): only the owner writes; the group reads the
+    // server key, never the CA key.
+    assert_eq!(mode(&dir), 0o750);
+    assert_eq!(mode(&dir.join("qnetd-ca.key")), 0o600);
     assert_eq!(mode(&dir.join("qnetd-server.key")), 0o640);
-    assert_eq!(mode(&dir.join("qnetd-cacert.crt")), 0o644);
-    assert_eq!(mode(&dir.join("serial.txt")), 0o660);
+    assert_eq!(mode(&dir.join("qnetd-cacert.crt")), 0o640);
+    assert_eq!(mode(&dir.join("serial.txt")), 0o640);
     assert_eq!(serial(&dir), "102\n");
     // pcs tells an initialised store by an NSS file name in it.
     assert!(dir.join("pkcs11.txt").is_file());
@@ -142,30 +143,34 @@ fn no_group_write_option_gives_0750_and_0640() {
 }
 
 /// A store directory made beforehand for a service user (root:GROUP 0750, as `qnetd install`
-/// and Debian's root:coroqnetd): what root adds gets that group, keys 0640; a directory the
-/// group cannot read keeps keys 0600.
+/// and Debian's root:coroqnetd): what root adds is root's with that group, the server key 0640
+/// (the daemon reads it through the group), the CA key 0600 (root's alone), whatever the
+/// directory's mode.
 #[test]
-fn new_files_take_the_store_directorys_group_keys_0640_only_if_it_is_group_readable() {
+fn new_files_are_roots_with_the_store_directorys_group_and_the_ca_key_is_never_the_groups() {
     use std::os::unix::fs::MetadataExt;
     if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: needs root to give the store another group");
         return;
     }
     const GROUP: u32 = 4242;
-    for (dir_mode, key_mode) in [(0o750, 0o640), (0o700, 0o600)] {
+    for dir_mode in [0o750, 0o700] {
         let base = temp_dir(&format!("group-{dir_mode:o}"));
         let dir = base.join("nssdb");
         std::fs::create_dir_all(&dir).unwrap();
         std::os::unix::fs::chown(&dir, Some(0), Some(GROUP)).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
         CertStore::init(&dir, InitOptions::default()).unwrap();
-        for key in ["qnetd-ca.key", "qnetd-server.key"] {
+        for (key, gid, key_mode) in [
+            ("qnetd-ca.key", 0, 0o600),
+            ("qnetd-server.key", GROUP, 0o640),
+        ] {
             let m = std::fs::metadata(dir.join(key)).unwrap();
             assert_eq!(m.mode() & 0o777, key_mode, "{key} in a {dir_mode:o} store");
-            assert_eq!((m.uid(), m.gid()), (0, GROUP), "{key}");
+            assert_eq!((m.uid(), m.gid()), (0, gid), "{key}");
         }
         let cert = std::fs::metadata(dir.join("qnetd-server.crt")).unwrap();
-        assert_eq!(cert.gid(), GROUP);
+        assert_eq!((cert.uid(), cert.gid()), (0, GROUP));
     }
 }
 

@@ -15,3 +15,4 @@ mod cert_migrate;
 mod cert_nss;
 mod cert_store;
 mod cert_tls;
+mod cert_trust;

@@ -155,6 +155,80 @@ fn key_modes_check() {
     assert_eq!(check_key_modes(&e).level, Level::Skip);
 }
 
+/// The ownership model (certtool::ownership): a fresh store passes; a 0777 store (which doctor
+/// passed), a group-writable one, files of the daemon's account, and a CA key its account can
+/// read each fail, named, with a fix that repairs it.
+#[test]
+fn ownership_check() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("NOT RUN: needs root to give files to the daemon's account");
+        return;
+    }
+    const DAEMON: u32 = 5403;
+    let tmp = TempDir::new("doctor-ownership");
+    let mut e = env(tmp.path());
+    let store = e.store.clone();
+    let chmod =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let chown = |p: &Path, u: u32, g: u32| std::os::unix::fs::chown(p, Some(u), Some(g)).unwrap();
+    let c = check_ownership(&e);
+    assert_eq!(c.level, Level::Pass, "{c:?}");
+
+    chmod(&store, 0o777);
+    let c = check_ownership(&e);
+    assert_eq!(c.level, Level::Fail, "{c:?}");
+    assert!(c.detail.contains("is mode 0777"), "{c:?}");
+    assert_eq!(
+        c.fix.as_deref(),
+        Some(&*format!("chmod 0750 {}", store.display()))
+    );
+    chmod(&store, 0o750);
+
+    chown(&store, 0, DAEMON);
+    chmod(&store, 0o770);
+    assert_eq!(check_ownership(&e).level, Level::Fail);
+    chmod(&store, 0o750);
+    assert_eq!(check_ownership(&e).level, Level::Pass);
+
+    // Files of the daemon's account, as the daemon's own --init-store left them.
+    let cacert = store.join("qnetd-cacert.crt");
+    chown(&cacert, DAEMON, DAEMON);
+    let c = check_ownership(&e);
+    assert_eq!(c.level, Level::Fail, "{c:?}");
+    assert!(
+        c.detail.contains(&format!("belongs to uid {DAEMON}")),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.fix.as_deref(),
+        Some(&*format!("chown root {}", cacert.display()))
+    );
+    chown(&cacert, 0, DAEMON);
+
+    // The CA key readable through the store's group (the old -G layout: root:GROUP 0640).
+    let key = store.join(CA_KEY_FILE);
+    chown(&key, 0, DAEMON);
+    chmod(&key, 0o640);
+    let c = check_ownership(&e);
+    assert_eq!(c.level, Level::Fail, "{c:?}");
+    assert!(c.detail.contains("can read the CA key"), "{c:?}");
+    assert_eq!(
+        c.fix.as_deref(),
+        Some(&*format!("chmod 600 {}", key.display()))
+    );
+    // The installed account named (OpenWrt): judged by its own uid and group.
+    e.daemon_account = Some(("qnetd".into(), DAEMON, DAEMON));
+    assert_eq!(check_ownership(&e).level, Level::Fail);
+    assert!(check_ownership(&e).fix.unwrap().contains("qnetd install"));
+    chmod(&key, 0o600);
+    assert_eq!(
+        check_ownership(&e).level,
+        Level::Pass,
+        "{:?}",
+        check_ownership(&e)
+    );
+}
+
 #[test]
 fn expiry_check() {
     let tmp = TempDir::new("doctor-expiry");
@@ -348,6 +422,7 @@ fn all_checks_in_order() {
         [
             "certificate store",
             "key file modes",
+            "store ownership",
             "store readable by the daemon",
             "certificate expiry",
             "clock",

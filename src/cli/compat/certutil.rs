@@ -150,7 +150,7 @@ fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
     if !certtool::random_pool_ready() {
         println!("Waiting for the kernel's random pool to be initialised…");
     }
-    if let Err(e) = crate::cli::cert::share_new_store(dir, no_group_write) {
+    if let Err(e) = crate::cli::cert::share_new_store(dir) {
         eprintln!("{e}");
         return ExitCode::from(1);
     }
@@ -212,7 +212,7 @@ fn sign(dir: &std::path::Path, flags: &Flags) -> ExitCode {
     };
     // Read the request before saying anything on stdout: a missing file or a directory fails
     // without a "Signing cluster certificate" that never happens.
-    let request = match std::fs::read(&csr) {
+    let request = match crate::cli::cert::read_request(std::path::Path::new(&csr)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Can't open certificate file {csr}: {e}");
