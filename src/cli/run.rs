@@ -67,6 +67,9 @@ impl RunArgs {
     /// --socket) win over the same key given with --setting.
     pub fn to_config(&self) -> Result<Config, ConfigError> {
         let mut cfg = Config::default();
+        // Precedence, lowest first: the default store ($QNETD_CERT_DIR or the built-in path),
+        // -S nss_db_dir= (any case, as every -S key), --store.
+        cfg.settings.nss_db_dir = crate::settings::default_store_dir();
         for list in &self.setting {
             cfg.apply_settings(list)?;
         }
@@ -93,13 +96,8 @@ impl RunArgs {
         if let Some(m) = &self.max_clients {
             cfg.set_max_clients(m)?;
         }
-        match &self.store {
-            Some(dir) => cfg.settings.nss_db_dir = dir.clone(),
-            // -S nss_db_dir= (above) wins over the environment, as a flag would.
-            None if !self.setting.iter().any(|s| s.contains("nss_db_dir")) => {
-                cfg.settings.nss_db_dir = crate::settings::default_store_dir();
-            }
-            None => {}
+        if let Some(dir) = &self.store {
+            cfg.settings.nss_db_dir = dir.clone();
         }
         if let Some(path) = &self.lock_file {
             cfg.settings.lock_file = path.clone();
@@ -176,6 +174,16 @@ mod tests {
         assert!(!c.settings.dpd_enabled);
         assert_eq!(c.settings.lock_file, PathBuf::from("/tmp/q.pid"));
         assert_eq!(c.debug, 1);
+    }
+
+    #[test]
+    fn a_store_given_with_setting_wins_in_any_case_and_store_wins_over_it() {
+        for key in ["nss_db_dir", "NSS_DB_DIR", "Nss_Db_Dir"] {
+            let c = parse(&["-S", &format!("{key}=/x")]).unwrap();
+            assert_eq!(c.store_dir(), std::path::Path::new("/x"), "{key}");
+        }
+        let c = parse(&["-S", "NSS_DB_DIR=/x", "--store", "/y"]).unwrap();
+        assert_eq!(c.store_dir(), std::path::Path::new("/y"));
     }
 
     #[test]

@@ -57,7 +57,10 @@ impl Engine {
             let code = ReplyError::InternalError;
             self.counters.refused(code);
             self.send_init_reply(id, &msg, code);
-            let cluster = self.clients.get(&id).and_then(|c| c.phase.name().map(<[u8]>::to_vec));
+            let cluster = self
+                .clients
+                .get(&id)
+                .and_then(|c| c.phase.name().map(<[u8]>::to_vec));
             let reason = format!(
                 "INIT of node {} for cluster '{}' refused (error {}): {why}; disconnecting",
                 msg.node_id.unwrap_or(0),

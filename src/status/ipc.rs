@@ -245,7 +245,9 @@ pub fn health_body(problem: Option<&str>) -> String {
 /// The bytes to send back for `request`; a snapshot is taken only if the request needs it.
 pub fn respond(request: &Request, source: &impl StatusSource) -> Vec<u8> {
     let st = needs_snapshot(request).then(|| source.snapshot());
-    reply_chunks(request, st.as_ref(), source).flatten().collect()
+    reply_chunks(request, st.as_ref(), source)
+        .flatten()
+        .collect()
 }
 
 /// Whether answering `request` needs the status snapshot.
@@ -289,7 +291,9 @@ fn reply_chunks<'a>(
         }
         (Request::Health { cluster }, _) => {
             let problem = source.health_problem(cluster.as_deref());
-            Box::new(ok().chain(std::iter::once(health_body(problem.as_deref()).into_bytes())))
+            Box::new(ok().chain(std::iter::once(
+                health_body(problem.as_deref()).into_bytes(),
+            )))
         }
         (_, None) => Box::new(std::iter::once(error_reply(b"Can't get QNetd status"))),
     }
