@@ -99,34 +99,88 @@ pub struct UciOptions {
 
 impl UciOptions {
     pub fn read() -> UciOptions {
-        UciOptions::parse(&fs::read_to_string(UCI_FILE).unwrap_or_default())
+        UciOptions::parse(&read_capped(Path::new(UCI_FILE)).unwrap_or_default())
     }
 
-    /// Reads `option NAME 'VALUE'` lines the way `uci` writes them.
+    /// The options of the `qnetd` section, each line split into words by uci's own rules
+    /// ([`uci_words`]): a store path with a space in it is one path.
     pub fn parse(text: &str) -> UciOptions {
         let mut opts = UciOptions {
             store: PathBuf::from(DEFAULT_STORE_DIR),
             port: DEFAULT_PORT,
             user: super::account::NAME.to_string(),
         };
-        for line in text.lines() {
-            let mut words = line.split_whitespace();
-            if words.next() != Some("option") {
-                continue;
-            }
-            let (Some(name), Some(value)) = (words.next(), words.next()) else {
+        for words in text.lines().map(uci_words) {
+            let [kind, name, value] = words.as_slice() else {
                 continue;
             };
-            let value = value.trim_matches(|c| c == '\'' || c == '"');
-            match name {
+            if kind != "option" {
+                continue;
+            }
+            match name.as_str() {
                 "store" if !value.is_empty() => opts.store = PathBuf::from(value),
                 "port" => opts.port = value.parse().unwrap_or(opts.port),
-                "user" if !value.is_empty() => opts.user = value.to_string(),
+                "user" if !value.is_empty() => opts.user = value.clone(),
                 _ => {}
             }
         }
         opts
     }
+}
+
+/// One line of a UCI file split into words the way libuci reads it: words are separated by
+/// blanks; `'...'` is literal, `"..."` takes backslash escapes, a bare backslash escapes the
+/// next character; quoted and bare parts next to each other make one word (`'a'\''b'` is
+/// `a'b`); `#` outside a word starts a comment. An unterminated quote ends at the line's end.
+pub fn uci_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        match chars.peek() {
+            None | Some('#') => return words,
+            _ => {}
+        }
+        let mut word = String::new();
+        while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+            match c {
+                '\'' => word.extend(chars.by_ref().take_while(|&c| c != '\'')),
+                '"' => {
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '"' => break,
+                            '\\' => word.extend(chars.next()),
+                            c => word.push(c),
+                        }
+                    }
+                }
+                '\\' => word.extend(chars.next()),
+                c => word.push(c),
+            }
+        }
+        words.push(word);
+    }
+}
+
+/// A small text file read whole, up to a cap: a regular file of at most 1 MiB (a FIFO or a
+/// device at the path is refused, never waited on).
+pub fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    const MAX: u64 = 1 << 20;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not a regular file of at most 1 MiB", path.display()),
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The keep.d list: every file install made or the user configured, so a sysupgrade keeps
@@ -142,6 +196,7 @@ pub fn keep_list(links: &[PathBuf], store: &Path) -> String {
     add(Path::new(INIT_SCRIPT));
     RC_LINKS.iter().for_each(|l| add(Path::new(l)));
     add(Path::new(UCI_FILE));
+    add(Path::new(super::state::STATE_FILE));
     // The whole store directory: sysupgrade expands directories to the files in them.
     let mut store = store.to_string_lossy().into_owned();
     if !store.ends_with('/') {
@@ -180,6 +235,41 @@ mod tests {
         );
         assert_eq!(o.port, 15403);
         assert_eq!(o.store, PathBuf::from("/srv/qnetd"));
+    }
+
+    #[test]
+    fn uci_values_are_read_with_ucis_quoting() {
+        for (line, want) in [
+            (
+                "option store '/mnt/usb stick/qnetd'",
+                vec!["option", "store", "/mnt/usb stick/qnetd"],
+            ),
+            (
+                "\toption store \"/a b\\\"c\"  # comment",
+                vec!["option", "store", "/a b\"c"],
+            ),
+            ("option store 'a'\\''b'", vec!["option", "store", "a'b"]),
+            ("option store /x\\ y", vec!["option", "store", "/x y"]),
+            ("option store 'it''s'", vec!["option", "store", "its"]),
+            ("option store ''", vec!["option", "store", ""]),
+            ("# option store '/ignored'", vec![]),
+            (
+                "option port 5403 # trailing",
+                vec!["option", "port", "5403"],
+            ),
+            ("option store 'a#b'", vec!["option", "store", "a#b"]),
+            (
+                "option store 'unterminated",
+                vec!["option", "store", "unterminated"],
+            ),
+        ] {
+            assert_eq!(uci_words(line), want, "{line}");
+        }
+        let o = UciOptions::parse("config qnetd 'main'\n\toption store '/mnt/usb stick/qnetd'\n");
+        assert_eq!(o.store, PathBuf::from("/mnt/usb stick/qnetd"));
+        // Three words exactly: an option with a stray fourth word is not read as a prefix.
+        let o = UciOptions::parse("option store /mnt/usb stick\n");
+        assert_eq!(o.store, PathBuf::from(DEFAULT_STORE_DIR));
     }
 
     #[test]

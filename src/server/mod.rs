@@ -155,6 +155,11 @@ pub fn init_logging(debug: u8) {
 /// Run the daemon until SIGTERM/SIGINT or an IPC `shutdown`. Startup problems are logged as
 /// one clear error and give a failure exit code.
 pub fn run(cfg: Config) -> ExitCode {
+    // Whatever started us (procd applies its no_new_privs only inside ujail, and we run
+    // outside one): nothing we exec may gain privileges, not even through a setuid file.
+    if let Err(e) = rustix::thread::set_no_new_privs(true) {
+        log::warn!("cannot set no_new_privs: {e}");
+    }
     match start(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -200,6 +205,24 @@ fn prepare_tls(
         });
         return Ok((slot, Some(job)));
     }
+    if cfg.wait_store && !certtool::store_exists(&dir) {
+        let Some(slot) = slot else {
+            return Ok((None, None));
+        };
+        log::warn!(
+            "no certificate store at {} yet: waiting for root to create it (--wait-store); \
+             listening now, TLS starts once it is complete",
+            dir.display()
+        );
+        let job: TlsJob = Box::new(move || {
+            let creds = wait_for_store(&dir);
+            log::info!("the certificate store {} is complete", dir.display());
+            tls::build_from_credentials(creds, required, revoked)
+                .map(Some)
+                .map_err(|e| e.to_string())
+        });
+        return Ok((Some(slot), Some(job)));
+    }
     let Some(slot) = slot else {
         return Ok((None, None));
     };
@@ -220,6 +243,19 @@ fn prepare_tls(
             .map_err(|e| e.to_string())
     });
     Ok((Some(slot), Some(job)))
+}
+
+/// Polls until the store at `dir` is complete and its credentials load (root writes each file
+/// atomically, the CA export last; a load that fails half-way is tried again).
+fn wait_for_store(dir: &std::path::Path) -> certtool::ServerCredentials {
+    loop {
+        if certtool::store_exists(dir) {
+            if let Ok(creds) = tls::load_credentials(dir) {
+                return creds;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Runs `job` on a thread and makes its result available to STARTTLS; a failure stops the

@@ -124,7 +124,14 @@ run_case() {
 		unset "$v"
 	done
 	start_service
+	# The store's creation runs in the background (boot must not wait for it): wait for it,
+	# and list its calls last, in a fixed order.
+	wait
+	grep -e '^qnetd cert ' -e '^logger \[-t\] \[qnetd-cert-init\]$' "$calls" | sort >"$calls.bg"
+	grep -v -e '^qnetd cert ' -e '^logger \[-t\] \[qnetd-cert-init\]$' "$calls" >"$calls.fg"
+	cat "$calls.fg" >"$calls"
 	service_triggers
+	cat "$calls.bg" >>"$calls"
 	sed -e "s|@PROG@|$PROG|g" -e "s|@STORE@|$work/store|g" "$work/expected" >"$work/want"
 	cases=$((cases + 1))
 	# For tests/ops/ops_init_d.rs, which checks that `qnetd run` accepts the recorded command.
@@ -143,7 +150,8 @@ run_case() {
 	fi
 }
 
-# 1. The shipped default file, store missing: the daemon is told to create it (--init-store).
+# 1. The shipped default file, store present: the daemon reads it (--wait-store: it would wait
+#    for root to finish a store being made).
 command mkdir -p "$work/store"
 sed "s|/etc/corosync/qnetd/nssdb|$work/store|" "$here/../../init.d/qnetd.config" >"$work/default"
 cat >"$work/expected" <<'EOF'
@@ -151,7 +159,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
@@ -172,7 +180,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [15403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [15403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--listen] [192.168.1.1]
 procd_append_param [command] [--client-cert-required] [off]
 procd_append_param [command] [--max-clients] [8]
@@ -208,7 +216,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
@@ -242,7 +250,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_append_param [command] [-S] [listen_backlog=20]
 procd_set_param [respawn] [3600] [5] [5]
@@ -273,7 +281,7 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_append_param [command] [--max-clients] [0]
 procd_set_param [respawn] [3600] [5] [5]
@@ -292,18 +300,16 @@ config qnetd 'main'
 EOF
 
 # 6. After `qnetd install` made the user: the daemon runs as qnetd, owns the run directory,
-#    and a store that does not exist yet is made the group's, for --init-store.
+#    and a store that does not exist yet is created by root (`qnetd cert init`, in the
+#    background), never by the daemon.
 echo 'qnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false' >>"$PASSWD_FILE"
 cat >"$work/expected" <<EOF
 config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 chown [5403:5403] [/var/run/corosync-qnetd]
-mkdir [-p] [$work/new-store]
-chgrp [5403] [$work/new-store]
-chmod [0770] [$work/new-store]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [$work/new-store] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [$work/new-store] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
@@ -314,6 +320,8 @@ procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [$work/new-store/qnetd-server.crt]
 procd_close_instance
 procd_add_reload_trigger [qnetd]
+logger [-t] [qnetd-cert-init]
+qnetd cert --dir $work/new-store init
 EOF
 run_case "user qnetd exists, new store" <<EOF
 config qnetd 'main'
@@ -327,7 +335,7 @@ logger [-t] [qnetd] [port 443 is below 1024: running as root, not qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [443] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [443] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
