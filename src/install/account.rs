@@ -322,8 +322,8 @@ pub fn store_needs_group(store: &Path, gid: u32) -> bool {
 }
 
 /// The group a store root is about to create must get so that the installed daemon reads it:
-/// `qnetd`'s, when this is OpenWrt, `dir` is the store /etc/config/qnetd names and the account
-/// exists (`qnetd install` made it). Without this, `rm -r` of the store and `cert init` as
+/// the primary group of the service's user (UCI `option user`, default `qnetd`), when this is
+/// OpenWrt, `dir` is the store /etc/config/qnetd names and that user exists. Without this, `rm -r` of the store and `cert init` as
 /// root would leave files root:root that the daemon, running as `qnetd`, cannot open.
 /// None anywhere else: Debian's package makes its store itself; other directories are the
 /// user's.
@@ -331,12 +331,16 @@ pub fn daemon_group_for_new_store(dir: &Path) -> Option<u32> {
     if !rustix::process::geteuid().is_root() || dir.exists() || !super::openwrt::is_openwrt() {
         return None;
     }
-    let configured = super::openwrt::UciOptions::read().store;
+    let uci = super::openwrt::UciOptions::read();
     let absolute = |p: &Path| std::path::absolute(p).ok();
-    if !Path::new(super::openwrt::UCI_FILE).is_file() || absolute(dir)? != absolute(&configured)? {
+    if !Path::new(super::openwrt::UCI_FILE).is_file() || absolute(dir)? != absolute(&uci.store)? {
         return None;
     }
-    AccountFiles::read().group_id(NAME)
+    if uci.user == "root" {
+        return None;
+    }
+    // The primary group of the user the service runs the daemon as: the group procd gives it.
+    AccountFiles::read().user(&uci.user).map(|(_, gid)| gid)
 }
 
 /// The account the installed OpenWrt service runs the daemon as, as the init script decides
