@@ -406,11 +406,14 @@ fn plan_account(plan: &mut Plan, store: &Path, made: &mut Vec<state::Made>) -> b
     let files = account::AccountFiles::read();
     let gid = match files.decide(account::NAME) {
         account::Decision::Existing { uid, gid } => {
-            plan.notes.push(format!(
-                "using the existing user {} (uid {uid}, primary group {gid}): the daemon runs \
-                 with that group, as procd sets it",
-                account::NAME
-            ));
+            let ours = state::Record::read().has(&state::Made::User(account::NAME.into()));
+            if !ours {
+                plan.notes.push(format!(
+                    "using the existing user {} (uid {uid}, primary group {gid}): the daemon \
+                     runs with that group, as procd sets it",
+                    account::NAME
+                ));
+            }
             gid
         }
         account::Decision::Create(m) => {

@@ -265,4 +265,50 @@ mod tests {
         assert_eq!(wanted(".lock", false, g).gid, 0);
         assert_eq!(wanted("backup-1", true, g).mode, 0o700);
     }
+
+    /// The race of the issue, as an invariant: while another thread swaps a store file for a
+    /// symlink to an outside file and back, again and again, no run of `enforce` changes the
+    /// outside file. (Changing by path, as before, lost this within a few hundred runs.)
+    /// Needs root (it chowns); skipped otherwise.
+    #[test]
+    fn a_file_swapped_for_a_symlink_while_enforce_runs_never_changes_the_target() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("NOT RUN: needs root");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("qnetd-model-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let store = base.join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        let target = base.join("shadow");
+        std::fs::write(&target, b"secret").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (store, target, stop) = (store.clone(), target.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let file = store.join("qnetd-cacert.crt");
+                let (tmp_link, tmp_file) = (store.join(".l"), store.join(".f"));
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::os::unix::fs::symlink(&target, &tmp_link);
+                    let _ = std::fs::rename(&tmp_link, &file);
+                    let _ = std::fs::write(&tmp_file, b"cert");
+                    let _ = std::fs::rename(&tmp_file, &file);
+                }
+            })
+        };
+        for _ in 0..2000 {
+            let _ = enforce(&store, 4242);
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (0, 0, 0o600)
+        );
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }
