@@ -961,3 +961,50 @@ fn install_tells_the_truth_about_the_service_and_versions() {
     assert!(out.contains("with the older"), "{out}");
     r.wait_daemon();
 }
+
+/// `/etc/init.d/qnetd reload` under a stand-in that does what procd and rc.common do: with
+/// nothing changed the same daemon re-reads the revoked certificates (SIGHUP); a new port
+/// restarts it on that port. (With procd's reload_signal and no reload_service, the first
+/// sent nothing and the second only a SIGHUP: the daemon kept the old port.) `running` asks
+/// procd, not rc.common's default yes.
+#[test]
+fn reload_rereads_revocations_and_restarts_only_on_a_change() {
+    let r = Router::new("reload", true);
+    r.ok(&["/tmp/qnetd", "install"]);
+    r.wait_daemon();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !r.read("/tmp/qnetd.log").contains("TLS is available") {
+        assert!(Instant::now() < deadline, "{}", r.read("/tmp/qnetd.log"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The server certificate procd watches exists now: one restart takes it in.
+    r.ok(&["/etc/init.d/qnetd", "restart"]);
+    r.wait_daemon();
+    let pid = r.daemon_pid().expect("pid");
+    r.ok(&["/etc/init.d/qnetd", "reload"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !r.read("/tmp/qnetd.log").contains("received SIGHUP") {
+        assert!(
+            Instant::now() < deadline,
+            "no SIGHUP:\n{}\n{}",
+            r.read("/tmp/rc.log"),
+            r.read("/tmp/qnetd.log")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(r.daemon_pid(), Some(pid));
+    assert!(alive(pid), "an unchanged reload restarted the daemon");
+
+    let uci = r
+        .read("/etc/config/qnetd")
+        .replace("option port '5403'", "option port '15403'");
+    fs::write(r.root.file("/etc/config/qnetd"), uci).unwrap();
+    r.ok(&["/etc/init.d/qnetd", "reload"]);
+    assert!(!alive(pid), "the daemon kept running with the old port");
+    assert!(r.read("/tmp/rc.log").contains("run --port 15403"));
+    r.wait_daemon();
+
+    r.ok(&["/etc/init.d/qnetd", "stop"]);
+    let (_, _, code) = r.sh(&["/etc/init.d/qnetd", "running"]);
+    assert_ne!(code, 0, "`running` says yes for a stopped service");
+}
