@@ -533,7 +533,9 @@ fn a_store_made_by_root_before_install_is_given_to_the_daemons_group() {
     assert_eq!(r.owner(&format!("{store}/qnetd-server.key")), (0, 0));
     let out = r.ok(&["/tmp/qnetd", "install"]);
     assert!(
-        out.contains("give the certificate store /etc/corosync/qnetd/nssdb to group qnetd"),
+        out.contains(
+            "give the certificate store /etc/corosync/qnetd/nssdb to the daemon's group (gid 5403)"
+        ),
         "{out}"
     );
     r.wait_daemon();
@@ -869,6 +871,13 @@ fn an_existing_account_is_used_as_procd_does_and_purge_keeps_it() {
     r.wait_daemon();
     assert_eq!(r.daemon_credentials().0, "6000 6000 6000 6000");
     assert_eq!(r.daemon_credentials().1, "100 100 100 100");
+    let store = "/etc/corosync/qnetd/nssdb";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !r.read("/tmp/qnetd.log").contains("TLS is available") {
+        assert!(Instant::now() < deadline, "{}", r.read("/tmp/qnetd.log"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_store_model(&r, store, 100);
     let un = r.ok(&["/usr/sbin/qnetd", "uninstall", "--purge"]);
     assert!(
         un.contains("kept user and group qnetd: install did not create it"),
