@@ -157,9 +157,9 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
         no_group_write: a.no_group_write,
         force: a.force > 0,
     };
-    let shared = share_new_store(dir)?;
+    share_new_store(dir)?;
     let (store, outcome) = CertStore::init(dir, opts)?;
-    finish_shared_store(dir, shared)?;
+    finish_shared_store(dir)?;
     if matches!(outcome, InitOutcome::Created { .. }) && certtool::has_nss_database(dir) {
         eprintln!(
             "note: {} also holds an NSS database from upstream corosync-qnetd; its CA is not \
@@ -197,8 +197,7 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
 
 /// On an OpenWrt install, a store root creates anew is made the daemon's group's first, so the
 /// daemon (user `qnetd`) can read what init writes (shared with `corosync-qnetd-certutil -i`).
-/// The group id when it did: [`finish_shared_store`] then applies the ownership model.
-pub(super) fn share_new_store(dir: &Path) -> Result<Option<u32>, StoreError> {
+pub(super) fn share_new_store(dir: &Path) -> Result<(), StoreError> {
     let mode = crate::install::store_model::STORE_MODE;
     let shared = crate::install::account::create_store_for_daemon(dir, mode).map_err(|source| {
         StoreError::Io {
@@ -213,13 +212,13 @@ pub(super) fn share_new_store(dir: &Path) -> Result<Option<u32>, StoreError> {
             crate::install::account::NAME
         );
     }
-    Ok(shared)
+    Ok(())
 }
 
-/// After init into a store [`share_new_store`] made: root's files, readable by the daemon's
-/// group, the CA key root's alone (docs/openwrt.md).
-pub(super) fn finish_shared_store(dir: &Path, gid: Option<u32>) -> Result<(), StoreError> {
-    let Some(gid) = gid else {
+/// After init into the installed OpenWrt service's store (new, or re-created with --force):
+/// root's files, readable by the daemon's group, the CA key root's alone (docs/openwrt.md).
+pub(super) fn finish_shared_store(dir: &Path) -> Result<(), StoreError> {
+    let Some(gid) = crate::install::account::daemon_group_for_store(dir) else {
         return Ok(());
     };
     let out = crate::install::store_model::enforce(dir, gid).map_err(StoreError::Refused)?;

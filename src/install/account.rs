@@ -321,14 +321,23 @@ pub fn store_needs_group(store: &Path, gid: u32) -> bool {
     !super::store_model::violations(store, gid).is_empty()
 }
 
-/// The group a store root is about to create must get so that the installed daemon reads it:
-/// the primary group of the service's user (UCI `option user`, default `qnetd`), when this is
-/// OpenWrt, `dir` is the store /etc/config/qnetd names and that user exists. Without this, `rm -r` of the store and `cert init` as
-/// root would leave files root:root that the daemon, running as `qnetd`, cannot open.
-/// None anywhere else: Debian's package makes its store itself; other directories are the
-/// user's.
+/// The group a store root is about to create must get so that the installed daemon reads it
+/// ([`daemon_group_for_store`]); None when `dir` exists already.
 pub fn daemon_group_for_new_store(dir: &Path) -> Option<u32> {
-    if !rustix::process::geteuid().is_root() || dir.exists() || !super::openwrt::is_openwrt() {
+    if dir.exists() {
+        return None;
+    }
+    daemon_group_for_store(dir)
+}
+
+/// The daemon's group for the store `dir`: the primary group of the service's user (UCI
+/// `option user`, default `qnetd`; the group procd gives it), when we run as root on OpenWrt,
+/// `dir` is the store /etc/config/qnetd names and that user exists. Without it, `rm -r` of the
+/// store and `cert init` as root would leave files root:root that the daemon, running as
+/// `qnetd`, cannot open. None anywhere else: Debian's package makes its store itself; other
+/// directories are the user's.
+pub fn daemon_group_for_store(dir: &Path) -> Option<u32> {
+    if !rustix::process::geteuid().is_root() || !super::openwrt::is_openwrt() {
         return None;
     }
     let uci = super::openwrt::UciOptions::read();
@@ -339,7 +348,6 @@ pub fn daemon_group_for_new_store(dir: &Path) -> Option<u32> {
     if uci.user == "root" {
         return None;
     }
-    // The primary group of the user the service runs the daemon as: the group procd gives it.
     AccountFiles::read().user(&uci.user).map(|(_, gid)| gid)
 }
 

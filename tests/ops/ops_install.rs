@@ -577,6 +577,9 @@ fn a_store_root_makes_anew_after_install_is_the_daemons_to_read() {
         r.wait_daemon();
         assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
     }
+    // Re-created in place (--force): the new CA key is root's alone too.
+    r.ok(&["qnetd", "cert", "init", "--force"]);
+    assert_store_model(&r, store, 5403);
     let doctor = r.ok(&["qnetd", "doctor"]);
     assert!(
         doctor.contains("user qnetd (uid 5403) reads every file it needs"),
@@ -695,13 +698,21 @@ fn assert_store_model(r: &Router, store: &str, gid: u32) {
     assert!(names.iter().any(|n| n == "qnetd-ca.key"), "{names:?}");
     for name in &names {
         let path = format!("{store}/{name}");
-        let want = if name == "qnetd-ca.key" || name.starts_with('.') {
+        let is_dir = r.root.file(&path).is_dir();
+        let want = if is_dir {
+            // Backups of an earlier store (old CA keys): root's alone.
+            ((0, 0), 0o700)
+        } else if name == "qnetd-ca.key" || name.starts_with('.') {
             ((0, 0), 0o600)
         } else {
             ((0, gid), 0o640)
         };
         assert_eq!((r.owner(&path), r.mode(&path)), want, "{path}");
         let as_daemon = |cmd: &str| r.sh(&["su", "-s", "/bin/sh", "-c", cmd, "qnetd"]).2;
+        if is_dir {
+            assert_ne!(as_daemon(&format!("ls '{path}'")), 0, "daemon lists {path}");
+            continue;
+        }
         if name == "qnetd-ca.key" {
             assert_ne!(
                 as_daemon(&format!("cat '{path}'")),

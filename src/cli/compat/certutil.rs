@@ -150,20 +150,17 @@ fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
     if !certtool::random_pool_ready() {
         println!("Waiting for the kernel's random pool to be initialised…");
     }
-    let shared = match crate::cli::cert::share_new_store(dir) {
-        Ok(shared) => shared,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
+    if let Err(e) = crate::cli::cert::share_new_store(dir) {
+        eprintln!("{e}");
+        return ExitCode::from(1);
+    }
     let opts = InitOptions {
         no_group_write,
         force: false,
     };
     match CertStore::init(dir, opts) {
         Ok((store, InitOutcome::Created { dir_created, .. })) => {
-            if let Err(e) = crate::cli::cert::finish_shared_store(dir, shared) {
+            if let Err(e) = crate::cli::cert::finish_shared_store(dir) {
                 eprintln!("{e}");
                 return ExitCode::from(1);
             }
