@@ -225,6 +225,7 @@ pub fn plan_install(opts: &InstallOptions) -> Plan {
     }
     links.extend(sftp);
     let script_changes = plan_init_script(&mut plan, opts.force);
+    plan_embedded(&mut plan);
     plan_uci_defaults(&mut plan);
     let uci = ow::UciOptions::read();
     let account_ok = plan_account(&mut plan, &uci.store, &mut made);
@@ -438,6 +439,21 @@ fn plan_account(plan: &mut Plan, store: &Path, made: &mut Vec<state::Made>) -> b
         });
     }
     true
+}
+
+/// The other embedded files ([`ow::EMBEDDED`]): written when missing or different.
+fn plan_embedded(plan: &mut Plan) {
+    for e in ow::EMBEDDED {
+        if fs::read(e.path).is_ok_and(|t| t == e.text.as_bytes()) {
+            continue;
+        }
+        plan.steps.push(Step::WriteFile {
+            path: PathBuf::from(e.path),
+            text: e.text,
+            mode: e.mode,
+            what: e.what,
+        });
+    }
 }
 
 /// The UCI file is the user's configuration: written only when absent.
