@@ -118,19 +118,20 @@ impl UciOptions {
         UciOptions::parse(&read_capped(Path::new(UCI_FILE)).unwrap_or_default())
     }
 
-    /// The options of the `qnetd` section, each line split into words by uci's own rules
-    /// ([`uci_words`]): a store path with a space in it is one path.
+    /// The options of the `qnetd` section, read with uci's own rules ([`uci_statements`]): a
+    /// store path with a space in it is one path.
     pub fn parse(text: &str) -> UciOptions {
         let mut opts = UciOptions {
             store: PathBuf::from(DEFAULT_STORE_DIR),
             port: DEFAULT_PORT,
             user: super::account::NAME.to_string(),
         };
-        for words in text.lines().map(uci_words) {
+        for words in uci_statements(text) {
+            // libuci takes `o` for `option`; more than a name and a value is an error there.
             let [kind, name, value] = words.as_slice() else {
                 continue;
             };
-            if kind != "option" {
+            if kind != "option" && kind != "o" {
                 continue;
             }
             match name.as_str() {
@@ -144,37 +145,89 @@ impl UciOptions {
     }
 }
 
-/// One line of a UCI file split into words the way libuci reads it: words are separated by
-/// blanks; `'...'` is literal, `"..."` takes backslash escapes, a bare backslash escapes the
-/// next character; quoted and bare parts next to each other make one word (`'a'\''b'` is
-/// `a'b`); `#` outside a word starts a comment. An unterminated quote ends at the line's end.
-pub fn uci_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        match chars.peek() {
-            None | Some('#') => return words,
-            _ => {}
+/// The statements of a UCI file, each as its words, the way libuci reads them (file.c:
+/// parse_str, parse_single_quote, parse_double_quote, parse_backslash): words are separated by
+/// blanks and a statement ends at a newline or a `;`; `'...'` is literal and `"..."` takes
+/// backslash escapes, both may span lines; a bare backslash takes the next character as it is
+/// (at a line's end it joins the next line); quoted and bare parts next to each other make one
+/// word (`'a'\''b'` is `a'b`); `#` outside quotes ends the line. An unterminated quote (an
+/// error to uci) ends at the end of the text.
+pub fn uci_statements(text: &str) -> Vec<Vec<String>> {
+    let mut statements = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut chars = text.chars().peekable();
+    let blank = |c: &char| c.is_whitespace() && *c != '\n';
+    let mut end = |words: &mut Vec<String>| {
+        if !words.is_empty() {
+            statements.push(std::mem::take(words));
         }
-        let mut word = String::new();
-        while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
-            match c {
-                '\'' => word.extend(chars.by_ref().take_while(|&c| c != '\'')),
-                '"' => {
-                    while let Some(c) = chars.next() {
-                        match c {
-                            '"' => break,
-                            '\\' => word.extend(chars.next()),
-                            c => word.push(c),
-                        }
-                    }
+    };
+    while let Some(&c) = chars.peek() {
+        match c {
+            '\n' | ';' => {
+                chars.next();
+                end(&mut words);
+            }
+            '#' => {
+                chars.by_ref().take_while(|&c| c != '\n').for_each(drop);
+                end(&mut words);
+            }
+            c if blank(&c) => {
+                chars.next();
+            }
+            _ => {
+                let (word, ends) = uci_word(&mut chars);
+                words.push(word);
+                if ends {
+                    end(&mut words);
                 }
-                '\\' => word.extend(chars.next()),
-                c => word.push(c),
             }
         }
-        words.push(word);
+    }
+    end(&mut words);
+    statements
+}
+
+/// One word from its first character; true when a `#` or `;` in it ended the statement too.
+fn uci_word(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> (String, bool) {
+    let mut word = String::new();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            return (word, false);
+        }
+        chars.next();
+        match c {
+            '\'' => word.extend(chars.by_ref().take_while(|&c| c != '\'')),
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => escaped(chars, &mut word),
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => escaped(chars, &mut word),
+            '#' => {
+                chars.by_ref().take_while(|&c| c != '\n').for_each(drop);
+                return (word, true);
+            }
+            ';' => return (word, true),
+            c => word.push(c),
+        }
+    }
+    (word, false)
+}
+
+/// After a backslash: the next character as it is, or nothing for a line break (the line
+/// continues on the next).
+fn escaped(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, word: &mut String) {
+    match chars.next() {
+        Some('\n') | None => {}
+        Some('\r') if chars.peek() == Some(&'\n') => {
+            chars.next();
+        }
+        Some(c) => word.push(c),
     }
 }
 
@@ -256,34 +309,59 @@ mod tests {
 
     #[test]
     fn uci_values_are_read_with_ucis_quoting() {
-        for (line, want) in [
+        let one = |text: &str| uci_statements(text);
+        let w = |words: &[&str]| vec![words.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+        for (text, want) in [
             (
                 "option store '/mnt/usb stick/qnetd'",
-                vec!["option", "store", "/mnt/usb stick/qnetd"],
+                w(&["option", "store", "/mnt/usb stick/qnetd"]),
             ),
             (
                 "\toption store \"/a b\\\"c\"  # comment",
-                vec!["option", "store", "/a b\"c"],
+                w(&["option", "store", "/a b\"c"]),
             ),
-            ("option store 'a'\\''b'", vec!["option", "store", "a'b"]),
-            ("option store /x\\ y", vec!["option", "store", "/x y"]),
-            ("option store 'it''s'", vec!["option", "store", "its"]),
-            ("option store ''", vec!["option", "store", ""]),
-            ("# option store '/ignored'", vec![]),
+            ("option store 'a'\\''b'", w(&["option", "store", "a'b"])),
+            ("option store /x\\ y", w(&["option", "store", "/x y"])),
+            ("option store 'it''s'", w(&["option", "store", "its"])),
+            ("option store ''", w(&["option", "store", ""])),
             (
                 "option port 5403 # trailing",
-                vec!["option", "port", "5403"],
+                w(&["option", "port", "5403"]),
             ),
-            ("option store 'a#b'", vec!["option", "store", "a#b"]),
+            ("option store 'a#b'", w(&["option", "store", "a#b"])),
+            // Outside quotes `#` ends the line even inside a word, as libuci's parse_str.
+            ("option store /a#b c", w(&["option", "store", "/a"])),
+            (
+                "option store 'two\nlines'",
+                w(&["option", "store", "two\nlines"]),
+            ),
+            (
+                "option store /long\\\n/path",
+                w(&["option", "store", "/long/path"]),
+            ),
+            ("option store \"\\n\"", w(&["option", "store", "n"])),
             (
                 "option store 'unterminated",
-                vec!["option", "store", "unterminated"],
+                w(&["option", "store", "unterminated"]),
             ),
         ] {
-            assert_eq!(uci_words(line), want, "{line}");
+            assert_eq!(one(text), want, "{text:?}");
         }
+        assert_eq!(
+            one("# option store '/ignored'\n\n"),
+            Vec::<Vec<String>>::new()
+        );
+        assert_eq!(
+            one("option port 1; option store /x\n"),
+            vec![
+                w(&["option", "port", "1"])[0].clone(),
+                w(&["option", "store", "/x"])[0].clone()
+            ]
+        );
         let o = UciOptions::parse("config qnetd 'main'\n\toption store '/mnt/usb stick/qnetd'\n");
         assert_eq!(o.store, PathBuf::from("/mnt/usb stick/qnetd"));
+        let o = UciOptions::parse("c qnetd main\n\to store \"/srv/q\"; o port 15403\n");
+        assert_eq!((o.store, o.port), (PathBuf::from("/srv/q"), 15403));
         // Three words exactly: an option with a stray fourth word is not read as a prefix.
         let o = UciOptions::parse("option store /mnt/usb stick\n");
         assert_eq!(o.store, PathBuf::from(DEFAULT_STORE_DIR));
