@@ -153,6 +153,7 @@ run_case() {
 # 1. The shipped default file, store present: the daemon reads it (--wait-store: it would wait
 #    for root to finish a store being made).
 command mkdir -p "$work/store"
+echo "-----BEGIN CERTIFICATE-----" >"$work/store/qnetd-cacert.crt"
 sed "s|/etc/corosync/qnetd/nssdb|$work/store|" "$here/../../init.d/qnetd.config" >"$work/default"
 cat >"$work/expected" <<'EOF'
 config_load [qnetd]
@@ -173,7 +174,6 @@ run_case "default UCI file, first start" <"$work/default"
 
 # 2. Everything set, store present (no certificate step), advanced settings with spaces kept
 #    as one argument each.
-echo "-----BEGIN CERTIFICATE-----" >"$work/store/qnetd-cacert.crt"
 cat >"$work/expected" <<'EOF'
 config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
