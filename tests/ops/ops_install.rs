@@ -875,11 +875,11 @@ fn an_existing_account_is_used_as_procd_does_and_purge_keeps_it() {
     fs::write(r.root.file("/etc/passwd"), &passwd).unwrap();
     fs::write(r.root.file("/etc/group"), &group).unwrap();
     let out = r.ok(&["/tmp/qnetd", "install"]);
+    r.wait_daemon();
     assert!(
         out.contains("using the existing user qnetd (uid 6000, primary group 100)"),
         "{out}"
     );
-    r.wait_daemon();
     assert_eq!(r.daemon_credentials().0, "6000 6000 6000 6000");
     assert_eq!(r.daemon_credentials().1, "100 100 100 100");
     let store = "/etc/corosync/qnetd/nssdb";
