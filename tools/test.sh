@@ -13,7 +13,7 @@ step() { printf '\n=== %s\n' "$*"; }
 install_deps() {
     local pkgs=(corosync corosync-qdevice corosync-qnetd libnss3-tools shellcheck busybox-static
         qemu-user-static file xz-utils iproute2 python3-venv procps util-linux dash openssl strace
-        openssh-client openssh-sftp-server dropbear-bin debootstrap curl prometheus)
+        openssh-client openssh-sftp-server dropbear-bin debootstrap curl prometheus nodejs)
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

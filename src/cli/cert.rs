@@ -99,7 +99,11 @@ pub struct BundleArgs {
 /// list the CA, the server certificate and every issued cluster certificate
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "list")]
-pub struct ListArgs {}
+pub struct ListArgs {
+    /// print one JSON object instead of the table (schema in docs/openwrt.md)
+    #[argh(switch)]
+    pub json: bool,
+}
 
 /// revoke every certificate issued for a cluster, or one by serial: the daemon refuses it from
 /// its next start or reload (`qnetd reload`); sign a new one for the cluster afterwards as usual
@@ -123,6 +127,7 @@ pub fn main(args: CertArgs) -> ExitCode {
         CertCommand::Init(a) => init(&args.store, a),
         CertCommand::Sign(a) => sign(&args.store, a),
         CertCommand::Bundle(a) => bundle(&args.store, a),
+        CertCommand::List(a) if a.json => return list_json(&args.store),
         CertCommand::List(_) => list(&args.store),
         CertCommand::Revoke(a) => match revoke_target(&a) {
             Ok(target) => revoke(&args.store, target, &a.reason),
@@ -274,6 +279,22 @@ fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {
     println!();
     print!("{}", b.commands);
     Ok(())
+}
+
+/// `list --json`: one JSON object on stdout, an `{"error": …}` one (and exit 1) when the store
+/// cannot be listed.
+fn list_json(dir: &Path) -> ExitCode {
+    match super::cert_json::document(dir) {
+        Ok(doc) => {
+            println!("{doc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{}", super::cert_json::error_document(&e));
+            eprintln!("qnetd cert: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn list(dir: &Path) -> Result<(), StoreError> {

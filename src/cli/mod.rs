@@ -4,6 +4,7 @@ use argh::FromArgs;
 use std::process::ExitCode;
 
 pub mod cert;
+pub mod cert_json;
 pub mod cert_nss;
 pub mod compat;
 pub mod doctor;

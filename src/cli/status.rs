@@ -40,6 +40,12 @@ pub struct StatusArgs {
     /// print JSON (schema in docs/status-json.md) instead of a table
     #[argh(switch)]
     pub json: bool,
+    /// print the daemon's health verdict as HTTP /health gives it (JSON), without --http
+    #[argh(switch)]
+    pub health: bool,
+    /// with --health: the cluster must also have a node holding an ACK vote
+    #[argh(option)]
+    pub cluster: Option<String>,
     /// the daemon's status socket (default /var/run/corosync-qnetd/corosync-qnetd.sock)
     #[argh(option, short = 'p', default = "PathBuf::from(DEFAULT_SOCKET)")]
     pub socket: PathBuf,
@@ -54,10 +60,13 @@ pub fn main(args: StatusArgs) -> ExitCode {
         return super::usage_error("status", "--timeout must be at least 1 second");
     }
     // Our own IPC commands; upstream's daemon answers "Unknown command" to them.
-    let command: &[u8] = if args.json { b"json \n" } else { b"table \n" };
+    let command = match request(&args) {
+        Ok(c) => c,
+        Err(e) => return super::usage_error("status", e),
+    };
     let timeout = Duration::from_secs(args.timeout.into());
     let socket = args.socket.display();
-    let raw = match client::exchange_within(&args.socket, command, timeout) {
+    let raw = match client::exchange_within(&args.socket, &command, timeout) {
         Ok(raw) => raw,
         Err(ClientError::Connect(e)) if not_running(&e) => {
             eprintln!(
@@ -122,6 +131,31 @@ pub fn main(args: StatusArgs) -> ExitCode {
     }
 }
 
+/// The IPC request line for the flags given.
+fn request(args: &StatusArgs) -> Result<Vec<u8>, String> {
+    if args.cluster.is_some() && !args.health {
+        return Err("--cluster goes with --health".into());
+    }
+    if args.health && args.json {
+        return Err("--health prints JSON already; give one of --health and --json".into());
+    }
+    Ok(match (&args.cluster, args.health, args.json) {
+        (Some(name), _, _) => health_request(name)?,
+        (None, true, _) => b"health\n".to_vec(),
+        (None, false, true) => b"json \n".to_vec(),
+        (None, false, false) => b"table \n".to_vec(),
+    })
+}
+
+/// `health cluster "NAME"`, quoted for the socket's tokenizer (`\"` and `\\` inside quotes).
+fn health_request(name: &str) -> Result<Vec<u8>, String> {
+    if name.is_empty() || name.contains(['\n', '\r', '\0']) {
+        return Err(format!("--cluster {name:?}: not a cluster name"));
+    }
+    let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+    Ok(format!("health cluster \"{quoted}\"\n").into_bytes())
+}
+
 fn closed_without_answer(socket: &impl std::fmt::Display) -> ExitCode {
     eprintln!(
         "qnetd status: the daemon on {socket} closed the connection without answering \
@@ -138,4 +172,42 @@ fn not_running(e: &std::io::Error) -> bool {
         e.kind(),
         ErrorKind::NotFound | ErrorKind::ConnectionRefused | ErrorKind::NotADirectory
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health_request;
+    use crate::status::ipc::{parse_request, Request};
+
+    /// Whatever a cluster is called, the daemon reads back the very name (the socket's
+    /// tokenizer undoes the quoting), so `--health --cluster` asks about that cluster.
+    #[test]
+    fn health_request_quotes_any_name_the_tokenizer_reads_back() {
+        let names = [
+            "pve",
+            "a b",
+            "a\"b",
+            "back\\slash",
+            "\\\"",
+            "trailing\\",
+            "\"",
+            "cluster name\twith tab",
+            "ünï cødé",
+            "-x",
+            "verbose",
+        ];
+        for name in names {
+            let line = health_request(name).unwrap();
+            assert_eq!(
+                parse_request(&line),
+                Request::Health {
+                    cluster: Some(name.as_bytes().to_vec())
+                },
+                "{name:?}"
+            );
+        }
+        for bad in ["", "a\nb", "a\rb", "a\0b"] {
+            assert!(health_request(bad).is_err(), "{bad:?}");
+        }
+    }
 }

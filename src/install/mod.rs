@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod links;
+pub mod luci;
 pub mod openwrt;
 pub mod serving;
 pub mod state;
@@ -89,6 +90,8 @@ pub enum Step {
         path: PathBuf,
         gid: u32,
     },
+    /// rpcd and LuCI's caches, after their files changed.
+    Luci(luci::Action),
 }
 
 impl fmt::Display for Step {
@@ -166,6 +169,7 @@ impl fmt::Display for Step {
                  files 0640 but the CA key, root's alone; the daemon reads it and writes nothing",
                 path.display(),
             ),
+            Step::Luci(action) => write!(f, "{action}"),
         }
     }
 }
@@ -225,7 +229,6 @@ pub fn plan_install(opts: &InstallOptions) -> Plan {
     }
     links.extend(sftp);
     let script_changes = plan_init_script(&mut plan, opts.force);
-    plan_embedded(&mut plan);
     plan_uci_defaults(&mut plan);
     let uci = ow::UciOptions::read();
     let account_ok = plan_account(&mut plan, &uci.store, &mut made);
@@ -238,6 +241,7 @@ pub fn plan_install(opts: &InstallOptions) -> Plan {
         );
         made.push(state::Made::Store(uci.store.clone()));
     }
+    links.extend(luci::plan_install(&mut plan, luci::Present::detect()));
     plan_state(&mut plan, &made);
     plan_keep_list(&mut plan, &links, &uci.store);
     if let Some(zone) = &opts.firewall {
@@ -441,21 +445,6 @@ fn plan_account(plan: &mut Plan, store: &Path, made: &mut Vec<state::Made>) -> b
     true
 }
 
-/// The other embedded files ([`ow::EMBEDDED`]): written when missing or different.
-fn plan_embedded(plan: &mut Plan) {
-    for e in ow::EMBEDDED {
-        if fs::read(e.path).is_ok_and(|t| t == e.text.as_bytes()) {
-            continue;
-        }
-        plan.steps.push(Step::WriteFile {
-            path: PathBuf::from(e.path),
-            text: e.text,
-            mode: e.mode,
-            what: e.what,
-        });
-    }
-}
-
 /// The UCI file is the user's configuration: written only when absent.
 fn plan_uci_defaults(plan: &mut Plan) {
     let path = Path::new(ow::UCI_FILE);
@@ -551,6 +540,7 @@ pub fn apply(step: &Step) -> Result<Vec<String>, String> {
         Step::WriteState { text } => done(state::write(text)),
         Step::RemoveDirIfEmpty { path } => done(remove_dir_if_empty(path)),
         Step::CheckServing => done(serving::check()),
+        Step::Luci(action) => done(luci::apply(action)),
     }
 }
 

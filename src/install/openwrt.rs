@@ -31,22 +31,6 @@ pub const UCI_DEFAULTS_TEXT: &str = include_str!("../../init.d/qnetd.config");
 /// A line only our init script has: an init script that carries it is ours to update.
 pub const INIT_SCRIPT_MARKER: &str = "# qnetd: corosync-qnetd compatible quorum arbiter";
 
-/// A file the binary carries that install writes (updated when it differs), keep.d lists and
-/// uninstall removes: the place for further integration files (LuCI, rpcd), each module
-/// adding its entries to [`EMBEDDED`].
-#[derive(Debug)]
-pub struct Embedded {
-    pub path: &'static str,
-    pub text: &'static str,
-    pub mode: u32,
-    /// In words, for the plan ("LuCI view").
-    pub what: &'static str,
-}
-
-/// The embedded files beyond the init script and the UCI defaults (which have rules of their
-/// own: an older script of ours is updated, a foreign one kept; the UCI file is the user's).
-pub const EMBEDDED: &[Embedded] = &[];
-
 /// True on OpenWrt (both files present).
 pub fn is_openwrt() -> bool {
     Path::new(RELEASE_FILE).is_file() && Path::new(RC_COMMON).is_file()
@@ -266,7 +250,6 @@ pub fn keep_list(links: &[PathBuf], store: &Path) -> String {
     RC_LINKS.iter().for_each(|l| add(Path::new(l)));
     add(Path::new(UCI_FILE));
     add(Path::new(super::state::STATE_FILE));
-    EMBEDDED.iter().for_each(|e| add(Path::new(e.path)));
     // The whole store directory: sysupgrade expands directories to the files in them.
     let mut store = store.to_string_lossy().into_owned();
     if !store.ends_with('/') {

@@ -56,9 +56,7 @@ pub fn plan_uninstall(opts: &UninstallOptions) -> Plan {
             what: "procd script".into(),
         });
     }
-    for e in ow::EMBEDDED {
-        remove_if_present(&mut plan, Path::new(e.path), e.what);
-    }
+    super::luci::plan_uninstall(&mut plan);
     remove_if_present(&mut plan, Path::new(ow::KEEP_FILE), "sysupgrade list");
     remove_if_present(&mut plan, Path::new(ow::BINARY), "the qnetd binary");
     let record = state::Record::read();

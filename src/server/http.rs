@@ -13,6 +13,7 @@
 
 use super::Daemon;
 use crate::proto::types::{TlsMode, Vote};
+use crate::status::ipc::health_body;
 use crate::status::json::{quote, vote_word};
 use crate::status::snapshot::ServerStatus;
 use smol::future::FutureExt;
@@ -356,18 +357,27 @@ pub fn expiry_problem(expiry: Expiry, now: i64) -> Option<String> {
 }
 
 fn health(daemon: &Daemon, query: Option<&str>) -> Response {
-    let verdict = daemon_problem(daemon).or_else(|| {
-        let cluster = query.and_then(|q| query_param(q, "cluster"))?;
-        cluster_problem(&daemon.snapshot(), &cluster)
-    });
-    let (status, body) = match verdict {
-        None => (200, "{\"status\":\"ok\"}\n".to_string()),
-        Some(why) => (
-            503,
-            format!("{{\"status\":\"fail\",\"reason\":{}}}\n", quote(&why)),
-        ),
-    };
-    Response::new(status, "application/json", body)
+    let cluster = query.and_then(|q| query_param(q, "cluster"));
+    let verdict = health_problem(daemon, cluster.as_deref());
+    let status = if verdict.is_none() { 200 } else { 503 };
+    Response::new(status, "application/json", health_body(verdict.as_deref()))
+}
+
+/// The verdict of `/health`, also the status socket's `health` command (see
+/// [`crate::status::ipc::StatusSource`]): the daemon's TLS and certificates, then the
+/// cluster's vote if one is named.
+pub fn health_problem(daemon: &Daemon, cluster: Option<&[u8]>) -> Option<String> {
+    daemon_problem(daemon).or_else(|| cluster_problem(&daemon.snapshot(), cluster?))
+}
+
+impl crate::status::ipc::StatusSource for Rc<Daemon> {
+    fn snapshot(&self) -> ServerStatus {
+        Daemon::snapshot(self)
+    }
+
+    fn health_problem(&self, cluster: Option<&[u8]>) -> Option<String> {
+        health_problem(self, cluster)
+    }
 }
 
 /// The store and TLS state; `None` = fine.

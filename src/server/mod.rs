@@ -350,15 +350,9 @@ fn start(cfg: Config) -> Result<(), String> {
         let ipc_stop = stop_tx.clone();
         ex.spawn(async move {
             let limits = crate::status::ipc::IpcLimits::from(&d.cfg.settings);
-            let snap = d.clone();
-            crate::status::ipc::serve_with_limits(
-                ipc_listener,
-                limits,
-                move || snap.snapshot(),
-                move || {
-                    let _ = ipc_stop.try_send("shutdown requested on the status socket".into());
-                },
-            )
+            crate::status::ipc::serve_with_limits(ipc_listener, limits, d.clone(), move || {
+                let _ = ipc_stop.try_send("shutdown requested on the status socket".into());
+            })
             .await
         })
         .detach();

@@ -3,8 +3,9 @@
 //!
 //! One request line per connection: read until a `\n`, answer `OK\n<text>` or
 //! `Error\n<message>\n`, close. Besides upstream's `status`, `list` and `shutdown` we answer two
-//! commands of our own that upstream tools never send: `json` (docs/status-json.md) and `table`
-//! (the `qnetd status` view).
+//! commands of our own that upstream tools never send: `json` (docs/status-json.md), `table`
+//! (the `qnetd status` view) and `health [cluster NAME]` (the verdict of HTTP `/health`, for
+//! a daemon run without `--http`).
 
 use super::snapshot::ServerStatus;
 use super::upstream::{c_str, list_text, status_text};
@@ -161,6 +162,10 @@ pub enum Request {
     Json,
     /// Ours: the people's table of `qnetd status`.
     Table,
+    /// Ours: HTTP `/health`'s JSON verdict; with a cluster, that cluster must hold a vote.
+    Health {
+        cluster: Option<Vec<u8>>,
+    },
     /// `Error\nUnknown command '<token>'\n`.
     Unknown(Vec<u8>),
 }
@@ -200,17 +205,45 @@ pub fn parse_request(line: &[u8]) -> Request {
         Request::Json
     } else if is(word, "table") {
         Request::Table
+    } else if is(word, "health") {
+        let cluster = is(c_str(&lex.next_token()), "cluster")
+            .then(|| c_str(&lex.next_token()).to_vec())
+            .filter(|c| !c.is_empty());
+        Request::Health { cluster }
     } else {
         Request::Unknown(word.to_vec())
     }
 }
 
-/// The bytes to send back for `request`; `snapshot` is called only if the request needs it.
-pub fn respond(
-    request: &Request,
-    snapshot: impl FnOnce() -> ServerStatus,
-    max_send_size: usize,
-) -> Vec<u8> {
+/// What the status socket answers from. A closure giving snapshots is one (its health is
+/// the snapshot's part of the verdict); the daemon adds its TLS and certificate checks.
+pub trait StatusSource {
+    fn snapshot(&self) -> ServerStatus;
+
+    /// Why the daemon (and `cluster`, if given) is not healthy; `None` = healthy.
+    fn health_problem(&self, cluster: Option<&[u8]>) -> Option<String> {
+        cluster.and_then(|c| crate::server::http::cluster_problem(&self.snapshot(), c))
+    }
+}
+
+impl<F: Fn() -> ServerStatus> StatusSource for F {
+    fn snapshot(&self) -> ServerStatus {
+        self()
+    }
+}
+
+/// The body of `/health` and of the `health` command: `{"status":"ok"}` or
+/// `{"status":"fail","reason":…}`, one line.
+pub fn health_body(problem: Option<&str>) -> String {
+    match problem {
+        None => "{\"status\":\"ok\"}\n".to_string(),
+        Some(why) => format!("{{\"status\":\"fail\",\"reason\":{}}}\n", json::quote(why)),
+    }
+}
+
+/// The bytes to send back for `request`; a snapshot is taken only if the request needs it.
+pub fn respond(request: &Request, source: &impl StatusSource, max_send_size: usize) -> Vec<u8> {
+    let snapshot = || source.snapshot();
     let (text, what) = match request {
         Request::Empty => return error_reply(b"No command specified"),
         Request::Unknown(word) => {
@@ -227,6 +260,10 @@ pub fn respond(
         ),
         Request::Json => (json::to_json(&snapshot()).into_bytes(), "status"),
         Request::Table => (table::render(&snapshot()).into_bytes(), "status"),
+        Request::Health { cluster } => (
+            health_body(source.health_problem(cluster.as_deref()).as_deref()).into_bytes(),
+            "status",
+        ),
     };
     // Upstream fills a bounded buffer with the text, then prepends "OK\n"; either step can
     // overflow it, with different messages.
@@ -276,7 +313,7 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve_with_limits(
     listener: UnixListener,
     limits: IpcLimits,
-    snapshot: impl Fn() -> ServerStatus,
+    source: impl StatusSource,
     shutdown: impl Fn(),
 ) {
     let slots = Slots::default();
@@ -313,9 +350,9 @@ pub async fn serve_with_limits(
                 continue;
             }
             let slot = slots.add();
-            let (limits, snapshot, stop_tx) = (&limits, &snapshot, &stop_tx);
+            let (limits, source, stop_tx) = (&limits, &source, &stop_tx);
             ex.spawn(async move {
-                if handle(stream, limits, snapshot, slot).await {
+                if handle(stream, limits, source, slot).await {
                     let _ = stop_tx.try_send(());
                 }
             })
@@ -468,14 +505,14 @@ async fn bounded<T>(io: impl Future<Output = T>, deadline: Instant, slot: &Slot<
 async fn handle(
     mut stream: UnixStream,
     limits: &IpcLimits,
-    snapshot: &impl Fn() -> ServerStatus,
+    source: &impl StatusSource,
     slot: Slot<'_>,
 ) -> bool {
     let Some(request) = read_request(&mut stream, limits, &slot).await else {
         return false;
     };
     let parsed = parse_request(&request);
-    let reply = respond(&parsed, snapshot, limits.max_send_size);
+    let reply = respond(&parsed, source, limits.max_send_size);
     // A client that does not read a long reply must not keep its slot forever either.
     let deadline = Instant::now() + limits.idle_timeout;
     let write = async {
@@ -621,14 +658,14 @@ mod tests {
     fn replies_match_upstream_errors() {
         let snap = || -> ServerStatus { panic!("no snapshot needed") };
         assert_eq!(
-            respond(&Request::Empty, snap, 4096),
+            respond(&Request::Empty, &snap, 4096),
             b"Error\nNo command specified\n"
         );
         assert_eq!(
-            respond(&Request::Unknown(b"frob".to_vec()), snap, 4096),
+            respond(&Request::Unknown(b"frob".to_vec()), &snap, 4096),
             b"Error\nUnknown command 'frob'\n"
         );
-        assert_eq!(respond(&Request::Shutdown, snap, 4096), b"OK\n");
+        assert_eq!(respond(&Request::Shutdown, &snap, 4096), b"OK\n");
     }
 
     #[test]

@@ -6,10 +6,14 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod json;
 mod ops_doctor;
 mod ops_init_d;
 mod ops_install;
 mod ops_ipc_conformance;
+mod ops_luci;
+mod ops_luci_install;
+mod ops_luci_views;
 mod ops_render;
 mod ops_status_cli;
 mod ops_tool_compare;
