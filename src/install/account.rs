@@ -400,29 +400,43 @@ pub fn apply_share_store(store: &Path, gid: u32) -> Result<Vec<String>, String> 
     Ok(out.skipped)
 }
 
-/// The store directory, made if missing, as group `gid`'s with `mode`. Only for a directory
-/// root has just found missing below root's own directories: it changes the path.
+/// The store directory, made as group `gid`'s with `mode` under a temporary name and renamed
+/// into place: a daemon waiting for it (--wait-store) never sees it root:root half made. Only
+/// for a directory root has just found missing below root's own directories.
 fn group_store_dir(store: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
     let context = |what: &'static str| {
         move |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot {what}: {e}"))
     };
-    if !store.is_dir() {
-        // Parents as mkdir -p makes them (0755 by the umask): the daemon must pass through.
-        if let Some(parent) = store.parent() {
-            fs::create_dir_all(parent).map_err(context("create the directory above"))?;
-        }
-        fs::DirBuilder::new()
-            .mode(mode)
-            .create(store)
-            .map_err(context("create"))?;
+    let (Some(parent), Some(name)) = (store.parent(), store.file_name()) else {
+        return Err(std::io::Error::other(format!(
+            "{} has no directory above it",
+            store.display()
+        )));
+    };
+    // Parents as mkdir -p makes them (0755 by the umask): the daemon must pass through.
+    fs::create_dir_all(parent).map_err(context("create the directory above"))?;
+    let tmp = parent.join(format!(".{}.qnetd-new", name.to_string_lossy()));
+    let _ = fs::remove_dir(&tmp);
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(&tmp)
+        .map_err(context("create"))?;
+    let made = std::os::unix::fs::chown(&tmp, None, Some(gid))
+        .map_err(context("chgrp"))
+        .and_then(|()| {
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(context("chmod"))
+        })
+        .and_then(|()| fs::rename(&tmp, store).map_err(context("rename into place")));
+    if made.is_err() {
+        let _ = fs::remove_dir(&tmp);
     }
-    std::os::unix::fs::chown(store, None, Some(gid)).map_err(context("chgrp"))?;
-    fs::set_permissions(store, fs::Permissions::from_mode(mode)).map_err(context("chmod"))
+    made
 }
 
 /// Makes the store directory root is about to initialise as the installed daemon's group's
 /// when [`daemon_group_for_new_store`] says so: what init writes into it then takes that group
-/// (keys 0640). `mode`: 0770, or 0750 for upstream's `-G`. The group id given to it, if any.
+/// (keys 0640). `mode`: the model's [`super::store_model::STORE_MODE`]. The group id given to
+/// it, if any.
 pub fn create_store_for_daemon(dir: &Path, mode: u32) -> std::io::Result<Option<u32>> {
     let Some(gid) = daemon_group_for_new_store(dir) else {
         return Ok(None);

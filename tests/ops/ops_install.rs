@@ -122,7 +122,21 @@ impl Router {
     }
 
     /// Runs `args` in the root, in its network namespace, with the PATH of an OpenWrt shell.
+    /// A program this test process just wrote (/tmp/qnetd) may still be open for writing in a
+    /// child another test thread forked meanwhile: exec then fails with ETXTBSY until that
+    /// child execs. That is the test harness, not the router: try again, briefly.
     fn sh(&self, args: &[&str]) -> (String, String, i32) {
+        for _ in 0..50 {
+            let (out, err, code) = self.sh_once(args);
+            if !(code == 126 && err.contains("Text file busy")) {
+                return (out, err, code);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.sh_once(args)
+    }
+
+    fn sh_once(&self, args: &[&str]) -> (String, String, i32) {
         let out = Command::new("nsenter")
             .args([
                 "-t",
@@ -683,11 +697,38 @@ fn install_on_a_host_that_is_not_openwrt_makes_the_links_only() {
     assert_eq!(r.state(), before);
 }
 
+/// Whether the daemon's log says TLS is set up: at once when the store was complete at its
+/// start, else ("waiting for root to create it") once the store is there.
+fn tls_ready(log: &str) -> bool {
+    log.contains("listening on")
+        && (!log.contains("waiting for root to create it") || log.contains("TLS is available"))
+}
+
+/// Waits (bounded) until no `cert init` runs on the store: the service's first start runs it
+/// in the background, and its last step brings the files to the model.
+fn wait_for_store_init(r: &Router, store: &str) {
+    let root = fs::canonicalize(&r.root.path).unwrap();
+    // A process of this root (its /proc root link) running `qnetd cert ... init`.
+    let init_running = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|p| {
+            fs::read_link(p.path().join("root")).ok().as_deref() == Some(root.as_path())
+                && fs::read(p.path().join("cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|w| w == b"cert"))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while init_running() || !r.root.file(&format!("{store}/qnetd-cacert.crt")).exists() {
+        assert!(Instant::now() < deadline, "cert init still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The store follows the ownership model (docs/openwrt.md): every entry root's, the store
 /// 0750 and its files 0640 in the daemon's group, the CA key root:root 0600; and, tried as
 /// the daemon's account itself, the CA key cannot be read and no store file can be written,
 /// added, removed or replaced.
 fn assert_store_model(r: &Router, store: &str, gid: u32) {
+    wait_for_store_init(r, store);
     assert_eq!(r.owner(store), (0, gid), "{store}");
     assert_eq!(r.mode(store), 0o750, "{store}");
     let mut names: Vec<String> = fs::read_dir(r.root.file(store))
@@ -814,13 +855,11 @@ fn a_fresh_openwrt_install_makes_a_store_root_owns() {
         assert!(Instant::now() < deadline, "no store was made");
         std::thread::sleep(Duration::from_millis(100));
     }
-    // cert init's last step (the model) may still be running: let it finish.
-    std::thread::sleep(Duration::from_millis(500));
     assert_store_model(&r, store, 5403);
     assert_eq!(r.daemon_credentials().0, "5403 5403 5403 5403");
     // The daemon serves TLS from it: its log says so.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !r.read("/tmp/qnetd.log").contains("TLS is available") {
+    while !tls_ready(&r.read("/tmp/qnetd.log")) {
         assert!(Instant::now() < deadline, "{}", r.read("/tmp/qnetd.log"));
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -884,7 +923,7 @@ fn an_existing_account_is_used_as_procd_does_and_purge_keeps_it() {
     assert_eq!(r.daemon_credentials().1, "100 100 100 100");
     let store = "/etc/corosync/qnetd/nssdb";
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !r.read("/tmp/qnetd.log").contains("TLS is available") {
+    while !tls_ready(&r.read("/tmp/qnetd.log")) {
         assert!(Instant::now() < deadline, "{}", r.read("/tmp/qnetd.log"));
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -993,7 +1032,7 @@ fn reload_rereads_revocations_and_restarts_only_on_a_change() {
     r.ok(&["/tmp/qnetd", "install"]);
     r.wait_daemon();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !r.read("/tmp/qnetd.log").contains("TLS is available") {
+    while !tls_ready(&r.read("/tmp/qnetd.log")) {
         assert!(Instant::now() < deadline, "{}", r.read("/tmp/qnetd.log"));
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -1027,4 +1066,83 @@ fn reload_rereads_revocations_and_restarts_only_on_a_change() {
     r.ok(&["/etc/init.d/qnetd", "stop"]);
     let (_, _, code) = r.sh(&["/etc/init.d/qnetd", "running"]);
     assert_ne!(code, 0, "`running` says yes for a stopped service");
+}
+
+/// The service starts the daemon while root's `cert init` may still be making the store: a
+/// store the daemon cannot read yet (here: root's 0700 directory, as a half-made store is for
+/// a moment) is waited for, not a reason to exit (`cannot read the revoked certificates:
+/// Permission denied` stopped it before); once it is readable, TLS starts.
+#[test]
+fn wait_store_waits_for_a_store_the_daemon_cannot_read_yet() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("wait-unreadable");
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let run = tmp.path().join("run");
+    fs::create_dir(&run).unwrap();
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o777)).unwrap();
+    let store = tmp.path().join("store");
+    fs::create_dir(&store).unwrap();
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
+    let log = tmp.path().join("daemon.log");
+    let port = free_port().to_string();
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            env!("CARGO_BIN_EXE_qnetd"),
+            "run",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "required",
+            "--wait-store",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .arg("--lock-file")
+        .arg(run.join("q.pid"))
+        .arg("--socket")
+        .arg(run.join("q.sock"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("setpriv");
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    let wait_log = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !read_log().contains(want) {
+            assert!(Instant::now() < deadline, "no {want:?} in:\n{}", read_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_log("waiting for root to create it");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the daemon exited:\n{}",
+        read_log()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_qnetd"))
+        .arg("cert")
+        .arg("--dir")
+        .arg(&store)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Readable by the daemon now (its own, here: keys stay 0600, which the daemon demands).
+    Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&store)
+        .status()
+        .unwrap();
+    wait_log("TLS is available");
+    let _ = child.kill();
+    let _ = child.wait();
 }
