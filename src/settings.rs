@@ -280,6 +280,9 @@ pub struct Config {
     /// Ours (`qnetd run --init-store`): create a missing certificate store in the background
     /// instead of refusing to start, so a first boot never waits on the random pool.
     pub init_store: bool,
+    /// Ours (`qnetd run --wait-store`): a missing store is being made by root (the OpenWrt
+    /// init script): listen at once, and start TLS when it is complete.
+    pub wait_store: bool,
 }
 
 impl Default for Config {
@@ -295,6 +298,7 @@ impl Default for Config {
             settings: AdvancedSettings::default(),
             warnings: Vec::new(),
             init_store: false,
+            wait_store: false,
         }
     }
 }

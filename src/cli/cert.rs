@@ -164,6 +164,7 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
     };
     share_new_store(dir)?;
     let (store, outcome) = CertStore::init(dir, opts)?;
+    finish_shared_store(dir)?;
     if matches!(outcome, InitOutcome::Created { .. }) && certtool::has_nss_database(dir) {
         eprintln!(
             "note: {} also holds an NSS database from upstream corosync-qnetd; its CA is not \
@@ -215,6 +216,19 @@ pub(super) fn share_new_store(dir: &Path) -> Result<(), StoreError> {
             dir.display(),
             crate::install::account::NAME
         );
+    }
+    Ok(())
+}
+
+/// After init into the installed OpenWrt service's store (new, or re-created with --force):
+/// root's files, readable by the daemon's group, the CA key root's alone (docs/openwrt.md).
+pub(super) fn finish_shared_store(dir: &Path) -> Result<(), StoreError> {
+    let Some(gid) = crate::install::account::daemon_group_for_store(dir) else {
+        return Ok(());
+    };
+    let out = crate::install::store_model::enforce(dir, gid).map_err(StoreError::Refused)?;
+    for skipped in out.skipped {
+        eprintln!("warning: {skipped}");
     }
     Ok(())
 }

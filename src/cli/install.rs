@@ -115,30 +115,46 @@ pub fn main_uninstall(args: UninstallArgs) -> ExitCode {
     carry_out("uninstall", &install::plan_uninstall(&opts), args.dry_run)
 }
 
-/// Prints the plan (dry run) or carries it out, one line per step; stops at the first
-/// failed step, since later ones (starting the service) depend on earlier ones.
+/// Prints the plan (dry run) or carries it out, one line per step. A refusal changes
+/// nothing. Install stops at the first failed step, since later ones (starting the service)
+/// depend on earlier ones; uninstall goes on, each removal standing alone. Warnings (a
+/// firewall that is not running) never stop either.
 fn carry_out(cmd: &str, plan: &Plan, dry_run: bool) -> ExitCode {
     for note in &plan.notes {
         println!("{cmd}: note: {note}");
     }
+    for warning in &plan.warnings {
+        eprintln!("{cmd}: warning: {warning}");
+    }
     for refusal in &plan.refusals {
         eprintln!("{cmd}: refused: {refusal}");
+    }
+    if !plan.refusals.is_empty() {
+        eprintln!("{cmd}: nothing changed");
+        return ExitCode::FAILURE;
     }
     if plan.steps.is_empty() {
         println!("{cmd}: nothing to do");
     }
-    let mut ok = plan.refusals.is_empty();
+    let mut ok = true;
     for step in &plan.steps {
         if dry_run {
             println!("{cmd}: would {step}");
             continue;
         }
         match install::apply(step) {
-            Ok(()) => println!("{cmd}: {step}: done"),
+            Ok(warnings) => {
+                println!("{cmd}: {step}: done");
+                for w in warnings {
+                    eprintln!("{cmd}: warning: {w}");
+                }
+            }
             Err(e) => {
                 eprintln!("{cmd}: {step}: FAILED: {e}");
                 ok = false;
-                break;
+                if cmd == "install" {
+                    break;
+                }
             }
         }
     }

@@ -1,5 +1,5 @@
 //! `qnetd reload`: makes the running daemon read the revoked certificates again and drop the
-//! nodes connected with one, by sending it SIGHUP (what procd's `reload_signal` sends too).
+//! nodes connected with one, by sending it SIGHUP (what `/etc/init.d/qnetd reload` has procd send too).
 //!
 //! The daemon is found through its lock file: it holds an exclusive lock on it for its whole
 //! life and wrote its pid into it. A lock file nobody holds is a daemon that is not running

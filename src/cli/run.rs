@@ -60,6 +60,11 @@ pub struct RunArgs {
     /// whose random pool takes minutes
     #[argh(switch)]
     pub init_store: bool,
+    /// wait for a missing certificate store that root is creating (OpenWrt's init script
+    /// runs `qnetd cert init` for a daemon that may not write the store): the daemon
+    /// listens at once; STARTTLS waits until the store is complete
+    #[argh(switch)]
+    pub wait_store: bool,
 }
 
 impl RunArgs {
@@ -115,6 +120,7 @@ impl RunArgs {
         }
         cfg.debug = u8::from(self.debug);
         cfg.init_store = self.init_store;
+        cfg.wait_store = self.wait_store;
         cfg.validate()
     }
 }

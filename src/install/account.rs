@@ -45,7 +45,7 @@ pub struct Missing {
 
 impl AccountFiles {
     pub fn read() -> AccountFiles {
-        let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+        let read = |p: &str| super::openwrt::read_capped(Path::new(p)).unwrap_or_default();
         AccountFiles {
             passwd: read(PASSWD),
             group: read(GROUP),
@@ -129,6 +129,88 @@ impl AccountFiles {
     }
 }
 
+/// How install gets the daemon's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// User `qnetd` exists and is fit: used as it is. `gid` is its primary group, the one
+    /// procd runs the daemon with (getpwnam's pw_gid, then setgid).
+    Existing { uid: u32, gid: u32 },
+    /// What to add (a missing group, a missing user or both).
+    Create(Missing),
+    /// Not usable; the reason, in words, says what to do.
+    Refused(String),
+}
+
+impl AccountFiles {
+    /// Whether the account `name` can run the daemon, or what to create, or why not.
+    pub fn decide(&self, name: &str) -> Decision {
+        if let Some(line) = entry_line(&self.passwd, name) {
+            return self.decide_existing(name, line);
+        }
+        if let Some(line) = entry_line(&self.group, name) {
+            if self.group_id(name).is_none() {
+                return Decision::Refused(format!(
+                    "{GROUP} has a malformed line for group {name} ({line:?}): its gid is not a \
+                     number; correct or remove that line, then install again"
+                ));
+            }
+        }
+        match self.missing(name) {
+            Some(m) => Decision::Create(m),
+            None => Decision::Refused(format!("user {name} is missing from {PASSWD}")),
+        }
+    }
+
+    fn decide_existing(&self, name: &str, line: &str) -> Decision {
+        let Some((uid, gid)) = self.user(name) else {
+            return Decision::Refused(format!(
+                "{PASSWD} has a malformed line for user {name} ({line:?}): its uid or gid is \
+                 not a number; correct or remove that line, then install again"
+            ));
+        };
+        if uid == 0 || gid == 0 {
+            return Decision::Refused(format!(
+                "user {name} exists with uid {uid} and gid {gid}: root's ids; the daemon must \
+                 not run as root. Give it ids of its own, or remove it, then install again"
+            ));
+        }
+        // The store becomes readable by the primary group: no other account may be in it.
+        let sharers: Vec<&str> = self
+            .passwd
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.first() != Some(&name) && f.get(3).and_then(|g| g.parse().ok()) == Some(gid))
+                    .then(|| f[0])
+            })
+            .chain(self.group.lines().filter_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2).and_then(|g| g.parse().ok()) == Some(gid))
+                    .then(|| f.get(3).copied().unwrap_or(""))
+                    .into_iter()
+                    .flat_map(|members| members.split(','))
+                    .find(|m| !m.is_empty() && *m != name)
+            }))
+            .collect();
+        if !sharers.is_empty() {
+            return Decision::Refused(format!(
+                "user {name} exists with primary group {gid}, which {} also {}: the daemon runs \
+                 with that group (procd uses the user's primary group) and the store would be \
+                 readable by them. Give user {name} a group of its own, or remove it so install \
+                 creates one, then install again",
+                sharers.join(", "),
+                if sharers.len() == 1 { "has" } else { "have" }
+            ));
+        }
+        Decision::Existing { uid, gid }
+    }
+}
+
+/// The whole line of `name` (first field exactly `name`).
+fn entry_line<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().find(|l| l.split(':').next() == Some(name))
+}
+
 /// The `:`-separated fields of `name`'s line.
 fn entry<'a>(text: &'a str, name: &str) -> Option<Vec<&'a str>> {
     text.lines()
@@ -171,10 +253,33 @@ pub fn apply_create(m: &Missing) -> Result<(), String> {
     write_changed(&files, &files.with_account(NAME, m))
 }
 
-/// Removes user and group `qnetd` from the system's files.
-pub fn apply_remove() -> Result<(), String> {
+/// Removes user (with its shadow line) and/or group `qnetd` from the system's files.
+pub fn apply_remove(user: bool, group: bool) -> Result<(), String> {
     let files = AccountFiles::read();
-    write_changed(&files, &files.without_account(NAME))
+    let without = files.without_account(NAME);
+    let new = AccountFiles {
+        passwd: if user {
+            without.passwd
+        } else {
+            files.passwd.clone()
+        },
+        shadow: if user {
+            without.shadow
+        } else {
+            files.shadow.clone()
+        },
+        group: if group {
+            without.group
+        } else {
+            files.group.clone()
+        },
+    };
+    write_changed(&files, &new)
+}
+
+/// Whether `text` (passwd or group) has a line for `name`, well-formed or not.
+pub fn has_line(text: &str, name: &str) -> bool {
+    entry_line(text, name).is_some()
 }
 
 /// Group first: a passwd line must never name a gid that /etc/group lacks, even after a crash
@@ -211,35 +316,39 @@ fn replace_keeping_mode(path: &Path, text: &str, default_mode: u32) -> Result<()
 /// The private key the daemon never reads: only signing does (as root). It keeps its owner.
 const CA_KEY: &str = certtool::CA_KEY_FILE;
 
-/// True when the store is not yet the group's (what [`apply_share_store`] would change).
+/// True when the store breaks the ownership model ([`super::store_model`]) for group `gid`.
 pub fn store_needs_group(store: &Path, gid: u32) -> bool {
-    let Ok(meta) = fs::metadata(store) else {
-        return true;
-    };
-    if meta.gid() != gid || meta.mode() & 0o070 != 0o070 {
-        return true;
-    }
-    store_files(store)
-        .iter()
-        .any(|(_, g, mode)| *g != gid || mode & 0o040 == 0)
+    !super::store_model::violations(store, gid).is_empty()
 }
 
-/// The group a store root is about to create must get so that the installed daemon reads it:
-/// `qnetd`'s, when this is OpenWrt, `dir` is the store /etc/config/qnetd names and the account
-/// exists (`qnetd install` made it). Without this, `rm -r` of the store and `cert init` as
-/// root would leave files root:root that the daemon, running as `qnetd`, cannot open.
-/// None anywhere else: Debian's package makes its store itself; other directories are the
-/// user's.
+/// The group a store root is about to create must get so that the installed daemon reads it
+/// ([`daemon_group_for_store`]); None when `dir` exists already.
 pub fn daemon_group_for_new_store(dir: &Path) -> Option<u32> {
-    if !rustix::process::geteuid().is_root() || dir.exists() || !super::openwrt::is_openwrt() {
+    if dir.exists() {
         return None;
     }
-    let configured = super::openwrt::UciOptions::read().store;
+    daemon_group_for_store(dir)
+}
+
+/// The daemon's group for the store `dir`: the primary group of the service's user (UCI
+/// `option user`, default `qnetd`; the group procd gives it), when we run as root on OpenWrt,
+/// `dir` is the store /etc/config/qnetd names and that user exists. Without it, `rm -r` of the
+/// store and `cert init` as root would leave files root:root that the daemon, running as
+/// `qnetd`, cannot open. None anywhere else: Debian's package makes its store itself; other
+/// directories are the user's.
+pub fn daemon_group_for_store(dir: &Path) -> Option<u32> {
+    if !rustix::process::geteuid().is_root() || !super::openwrt::is_openwrt() {
+        return None;
+    }
+    let uci = super::openwrt::UciOptions::read();
     let absolute = |p: &Path| std::path::absolute(p).ok();
-    if !Path::new(super::openwrt::UCI_FILE).is_file() || absolute(dir)? != absolute(&configured)? {
+    if !Path::new(super::openwrt::UCI_FILE).is_file() || absolute(dir)? != absolute(&uci.store)? {
         return None;
     }
-    AccountFiles::read().group_id(NAME)
+    if uci.user == "root" {
+        return None;
+    }
+    AccountFiles::read().user(&uci.user).map(|(_, gid)| gid)
 }
 
 /// The account the installed OpenWrt service runs the daemon as, as the init script decides
@@ -283,62 +392,57 @@ pub fn daemon_store_paths(store: &Path) -> Vec<(std::path::PathBuf, u32)> {
     paths
 }
 
-/// Gives the store to group `gid` the way Debian's package does for coroqnetd: the store
-/// 0770 (the daemon creates a missing store itself, `--init-store`), every file in it the
-/// group's and group-readable except the CA key. Root (pvecm's `corosync-qnetd-certutil`)
-/// keeps full access, and what it adds later takes the directory's group. The directory
-/// above is left alone: a store may be configured anywhere, even straight under /etc.
-pub fn apply_share_store(store: &Path, gid: u32) -> Result<(), String> {
-    group_store_dir(store, gid, 0o770).map_err(|e| format!("{}: {e}", store.display()))?;
-    for (path, _, _) in store_files(store) {
-        give_group(&path, gid, 0o040)?;
-    }
-    Ok(())
+/// Brings the store to the ownership model for group `gid`: root's, readable by the daemon's
+/// group, the CA key root's alone ([`super::store_model`]). Entries it leaves alone (a symlink,
+/// a hard link, a FIFO) are returned as warnings.
+pub fn apply_share_store(store: &Path, gid: u32) -> Result<Vec<String>, String> {
+    let out = super::store_model::enforce(store, gid)?;
+    Ok(out.skipped)
 }
 
-/// The store directory, made if missing, as group `gid`'s with `mode`.
+/// The store directory, made as group `gid`'s with `mode` under a temporary name and renamed
+/// into place: a daemon waiting for it (--wait-store) never sees it root:root half made. Only
+/// for a directory root has just found missing below root's own directories.
 fn group_store_dir(store: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
     let context = |what: &'static str| {
         move |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot {what}: {e}"))
     };
-    if !store.is_dir() {
-        // Parents as mkdir -p makes them (0755 by the umask): the daemon must pass through.
-        if let Some(parent) = store.parent() {
-            fs::create_dir_all(parent).map_err(context("create the directory above"))?;
-        }
-        fs::DirBuilder::new()
-            .mode(mode)
-            .create(store)
-            .map_err(context("create"))?;
+    let (Some(parent), Some(name)) = (store.parent(), store.file_name()) else {
+        return Err(std::io::Error::other(format!(
+            "{} has no directory above it",
+            store.display()
+        )));
+    };
+    // Parents as mkdir -p makes them (0755 by the umask): the daemon must pass through.
+    fs::create_dir_all(parent).map_err(context("create the directory above"))?;
+    let tmp = parent.join(format!(".{}.qnetd-new", name.to_string_lossy()));
+    let _ = fs::remove_dir(&tmp);
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(&tmp)
+        .map_err(context("create"))?;
+    let made = std::os::unix::fs::chown(&tmp, None, Some(gid))
+        .map_err(context("chgrp"))
+        .and_then(|()| {
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(context("chmod"))
+        })
+        .and_then(|()| fs::rename(&tmp, store).map_err(context("rename into place")));
+    if made.is_err() {
+        let _ = fs::remove_dir(&tmp);
     }
-    std::os::unix::fs::chown(store, None, Some(gid)).map_err(context("chgrp"))?;
-    fs::set_permissions(store, fs::Permissions::from_mode(mode)).map_err(context("chmod"))
+    made
 }
 
 /// Makes the store directory root is about to initialise as the installed daemon's group's
 /// when [`daemon_group_for_new_store`] says so: what init writes into it then takes that group
-/// (keys 0640). `mode`: 0770, or 0750 for upstream's `-G`. The group id given to it, if any.
+/// (keys 0640). `mode`: the model's [`super::store_model::STORE_MODE`]. The group id given to
+/// it, if any.
 pub fn create_store_for_daemon(dir: &Path, mode: u32) -> std::io::Result<Option<u32>> {
     let Some(gid) = daemon_group_for_new_store(dir) else {
         return Ok(None);
     };
     group_store_dir(dir, gid, mode)?;
     Ok(Some(gid))
-}
-
-/// chgrp `path` to `gid` and add the mode bits `add`.
-fn give_group(path: &Path, gid: u32, add: u32) -> Result<(), String> {
-    std::os::unix::fs::chown(path, None, Some(gid))
-        .map_err(|e| format!("cannot chgrp {}: {e}", path.display()))?;
-    let mode = fs::metadata(path)
-        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?
-        .mode()
-        & 0o7777;
-    if mode & add != add {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode | add))
-            .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
-    }
-    Ok(())
 }
 
 /// The regular files directly in the store but the CA key, with group and mode: the daemon
@@ -440,5 +544,56 @@ mod tests {
         let f = files("qnetdx:x:9:9::/:/bin/false\n", "");
         assert_eq!(f.user(NAME), None);
         assert_eq!(f.without_account(NAME).passwd, f.passwd);
+    }
+
+    #[test]
+    fn an_existing_account_is_used_as_procd_uses_it_or_refused() {
+        // Primary group 100 (users), a group qnetd of gid 777: procd runs it with gid 100.
+        let f = files(
+            &format!("{OPENWRT_PASSWD}qnetd:x:6000:100::/:/bin/false\n"),
+            &format!("{OPENWRT_GROUP}qnetd:x:777:\n"),
+        );
+        assert_eq!(
+            f.decide(NAME),
+            Decision::Existing {
+                uid: 6000,
+                gid: 100
+            }
+        );
+        // The same group shared with another account: refused, saying why.
+        let f = files(
+            &format!(
+                "{OPENWRT_PASSWD}alice:x:1000:100::/:/bin/ash\nqnetd:x:6000:100::/:/bin/false\n"
+            ),
+            OPENWRT_GROUP,
+        );
+        assert!(
+            matches!(f.decide(NAME), Decision::Refused(r) if r.contains("alice also has")),
+            "{:?}",
+            f.decide(NAME)
+        );
+        let f = files(OPENWRT_PASSWD, &format!("{OPENWRT_GROUP}users:x:100:bob\n"));
+        let f = files(
+            &format!("{}qnetd:x:6000:100::/:/bin/false\n", f.passwd),
+            &f.group,
+        );
+        assert!(matches!(f.decide(NAME), Decision::Refused(r) if r.contains("bob")));
+        // A malformed line is refused, never a second entry appended.
+        let f = files(
+            &format!("{OPENWRT_PASSWD}qnetd:x:abc:xyz::/:/bin/false\n"),
+            OPENWRT_GROUP,
+        );
+        assert!(matches!(f.decide(NAME), Decision::Refused(r) if r.contains("malformed")));
+        let f = files(OPENWRT_PASSWD, &format!("{OPENWRT_GROUP}qnetd:x:zz:\n"));
+        assert!(matches!(f.decide(NAME), Decision::Refused(r) if r.contains("malformed")));
+        // Root's ids: refused.
+        let f = files(
+            &format!("{OPENWRT_PASSWD}qnetd:x:0:0::/:/bin/false\n"),
+            OPENWRT_GROUP,
+        );
+        assert!(matches!(f.decide(NAME), Decision::Refused(_)));
+        // Nothing there: both created.
+        let f = files(OPENWRT_PASSWD, OPENWRT_GROUP);
+        assert!(matches!(f.decide(NAME), Decision::Create(m) if m.add_user && m.add_group));
     }
 }

@@ -9,6 +9,11 @@ pub mod account;
 pub mod links;
 pub mod luci;
 pub mod openwrt;
+pub mod serving;
+pub mod state;
+pub mod store_model;
+pub mod uninstall;
+pub mod version;
 
 use std::fmt;
 use std::fs;
@@ -20,10 +25,12 @@ use std::process::Command;
 use certtool::fsutil::write_atomic;
 use links::{LinkKind, State};
 use openwrt as ow;
+pub use uninstall::{plan_uninstall, UninstallOptions};
 
 /// The UCI section our firewall rule lives in: a named section makes the rule findable, so
 /// adding it is idempotent and uninstall removes exactly it.
 pub const FIREWALL_SECTION: &str = "firewall.qnetd";
+const FIREWALL_SCRIPT: &str = "/etc/init.d/firewall";
 
 /// One change to the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +70,22 @@ pub enum Step {
     FirewallRemove,
     /// Add user and group `qnetd` (what of them is missing).
     CreateAccount(account::Missing),
-    /// Remove user and group `qnetd` (uninstall --purge).
-    RemoveAccount,
-    /// Give the certificate store to the daemon's group.
+    /// Remove user and/or group `qnetd` (uninstall --purge), those install made.
+    RemoveAccount {
+        user: bool,
+        group: bool,
+    },
+    /// Record what install makes (before making it), for `uninstall --purge`.
+    WriteState {
+        text: String,
+    },
+    /// Remove a directory install made, if nothing else is in it.
+    RemoveDirIfEmpty {
+        path: PathBuf,
+    },
+    /// The service answers on its status socket within [`serving::BOUND`].
+    CheckServing,
+    /// Bring the certificate store to the ownership model for the daemon's group.
     ShareStore {
         path: PathBuf,
         gid: u32,
@@ -119,13 +139,35 @@ impl fmt::Display for Step {
                     _ => write!(f, "create group {name} (gid {}) for user {name}", m.gid),
                 }
             }
-            Step::RemoveAccount => write!(f, "remove user and group {} (--purge)", account::NAME),
-            Step::ShareStore { path, .. } => write!(
+            Step::RemoveAccount { user, group } => write!(
                 f,
-                "give the certificate store {} to group {} (0770, files group-readable \
-                 but the CA key), so the daemon reads it without root",
-                path.display(),
+                "remove {} {} (--purge; install made it)",
+                match (user, group) {
+                    (true, true) => "user and group",
+                    (true, false) => "user",
+                    _ => "group",
+                },
                 account::NAME
+            ),
+            Step::WriteState { .. } => write!(
+                f,
+                "record what install makes in {} (for uninstall --purge)",
+                state::STATE_FILE
+            ),
+            Step::RemoveDirIfEmpty { path } => {
+                write!(f, "remove {} if empty (install made it)", path.display())
+            }
+            Step::CheckServing => write!(
+                f,
+                "check that the service answers on {} (within {} s)",
+                serving::SOCKET,
+                serving::BOUND.as_secs()
+            ),
+            Step::ShareStore { path, gid } => write!(
+                f,
+                "give the certificate store {} to the daemon's group (gid {gid}): root's, 0750, \
+                 files 0640 but the CA key, root's alone; the daemon reads it and writes nothing",
+                path.display(),
             ),
             Step::Luci(action) => write!(f, "{action}"),
         }
@@ -140,6 +182,8 @@ pub struct Plan {
     pub notes: Vec<String>,
     /// Conflicts that make the command fail (a foreign file where a link should go).
     pub refusals: Vec<String>,
+    /// Things that work but may not be what the user wants (printed to stderr).
+    pub warnings: Vec<String>,
 }
 
 /// The options of `qnetd install`.
@@ -172,26 +216,66 @@ pub fn plan_install(opts: &InstallOptions) -> Plan {
         return plan;
     }
     let installed = PathBuf::from(ow::BINARY);
-    let binary_changes = plan_binary(&mut plan, &opts.binary, &installed);
+    let binary_changes = plan_binary(&mut plan, &opts.binary, &installed, opts.force);
     let mut links = plan_links(&mut plan, opts, &installed);
-    links.extend(plan_sftp_links(&mut plan, &installed));
+    let mut made = Vec::new();
+    let sftp = plan_sftp_links(&mut plan, &installed);
+    if let Some(dir) = sftp.first().and_then(|p| p.parent()) {
+        made.extend(
+            state::missing_parents(&dir.join("x"))
+                .into_iter()
+                .map(state::Made::Dir),
+        );
+    }
+    links.extend(sftp);
     let script_changes = plan_init_script(&mut plan, opts.force);
     plan_uci_defaults(&mut plan);
     let uci = ow::UciOptions::read();
-    plan_account(&mut plan, &uci.store);
+    let account_ok = plan_account(&mut plan, &uci.store, &mut made);
+    if !uci.store.exists() {
+        // The service creates it as root at its first start (init.d/qnetd).
+        made.extend(
+            state::missing_parents(&uci.store)
+                .into_iter()
+                .map(state::Made::Dir),
+        );
+        made.push(state::Made::Store(uci.store.clone()));
+    }
     links.extend(luci::plan_install(&mut plan, luci::Present::detect()));
+    plan_state(&mut plan, &made);
     plan_keep_list(&mut plan, &links, &uci.store);
     if let Some(zone) = &opts.firewall {
         plan_firewall(&mut plan, zone, uci.port);
     }
-    plan_service(&mut plan, binary_changes || script_changes);
+    if account_ok {
+        plan_service(&mut plan, binary_changes || script_changes);
+    } else {
+        plan.notes.push(
+            "the service is not enabled or started: it has no account to run as (see above)".into(),
+        );
+    }
     plan
 }
 
-/// Copies the binary unless the installed one is this very file or has the same bytes.
-/// Returns whether the installed binary changes.
-fn plan_binary(plan: &mut Plan, from: &Path, to: &Path) -> bool {
+/// The record of what this install makes, added to what earlier installs made; written
+/// first, so a purge after an interrupted install still finds it.
+fn plan_state(plan: &mut Plan, made: &[state::Made]) {
+    let old = state::Record::read();
+    let new = old.with(made);
+    if new != old || !Path::new(state::STATE_FILE).exists() {
+        plan.steps.insert(0, Step::WriteState { text: new.text() });
+    }
+}
+
+/// Copies the binary unless the installed one is this very file or has the same bytes, and
+/// never an older version over a newer one without `force`. Returns whether the installed
+/// binary changes.
+fn plan_binary(plan: &mut Plan, from: &Path, to: &Path, force: bool) -> bool {
     if links::is_same_file(from, to) || same_contents(from, to) {
+        return false;
+    }
+    if let Some(refusal) = version::refuse_downgrade(from, to, force, &mut plan.notes) {
+        plan.refusals.push(refusal);
         return false;
     }
     plan.steps.push(Step::CopyBinary {
@@ -249,7 +333,7 @@ fn plan_links(plan: &mut Plan, opts: &InstallOptions, target: &Path) -> Vec<Path
 
 /// A symlink whose text names a `qnetd` file: ours from an earlier install, maybe to a binary
 /// that has moved since (e.g. /tmp/qnetd before the copy to /usr/sbin).
-fn points_to_qnetd(path: &Path) -> bool {
+pub(crate) fn points_to_qnetd(path: &Path) -> bool {
     fs::read_link(path).is_ok_and(|t| t.file_name().is_some_and(|n| n == "qnetd"))
 }
 
@@ -321,19 +405,36 @@ fn plan_init_script(plan: &mut Plan, force: bool) -> bool {
     true
 }
 
-/// The daemon's account, and the store it must read through its group. The init script
-/// runs the daemon as `qnetd` once the account exists.
-fn plan_account(plan: &mut Plan, store: &Path) {
+/// The daemon's account (made, or an existing one used as procd will use it), and the store
+/// it must read through its primary group. False when there is no usable account.
+fn plan_account(plan: &mut Plan, store: &Path, made: &mut Vec<state::Made>) -> bool {
     let files = account::AccountFiles::read();
-    let gid = match files.missing(account::NAME) {
-        Some(m) => {
+    let gid = match files.decide(account::NAME) {
+        account::Decision::Existing { uid, gid } => {
+            let ours = state::Record::read().has(&state::Made::User(account::NAME.into()));
+            if !ours {
+                plan.notes.push(format!(
+                    "using the existing user {} (uid {uid}, primary group {gid}): the daemon \
+                     runs with that group, as procd sets it",
+                    account::NAME
+                ));
+            }
+            gid
+        }
+        account::Decision::Create(m) => {
+            if m.add_group {
+                made.push(state::Made::Group(account::NAME.into()));
+            }
+            if m.add_user {
+                made.push(state::Made::User(account::NAME.into()));
+            }
             plan.steps.push(Step::CreateAccount(m));
             m.gid
         }
-        None => match files.group_id(account::NAME) {
-            Some(g) => g,
-            None => return,
-        },
+        account::Decision::Refused(why) => {
+            plan.refusals.push(why);
+            return false;
+        }
     };
     if account::store_needs_group(store, gid) {
         plan.steps.push(Step::ShareStore {
@@ -341,6 +442,7 @@ fn plan_account(plan: &mut Plan, store: &Path) {
             gid,
         });
     }
+    true
 }
 
 /// The UCI file is the user's configuration: written only when absent.
@@ -368,6 +470,13 @@ fn plan_keep_list(plan: &mut Plan, links: &[PathBuf], store: &Path) {
 }
 
 fn plan_firewall(plan: &mut Plan, zone: &str, port: u16) {
+    if zone == "wan" {
+        plan.warnings.push(format!(
+            "--firewall=wan opens TCP {port} to the internet (zone wan): only TLS with client \
+             certificates stands between qnetd and anyone; prefer the zone the Proxmox VE nodes \
+             are in (default lan)"
+        ));
+    }
     let current = |opt: &str| uci_get(&format!("{FIREWALL_SECTION}.{opt}"));
     let port_text = port.to_string();
     let present = current("src").as_deref() == Some(zone)
@@ -381,7 +490,8 @@ fn plan_firewall(plan: &mut Plan, zone: &str, port: u16) {
     }
 }
 
-/// Enabled at boot, and running the installed binary and script: restarted if either changed.
+/// Enabled at boot, and running the installed binary and script: restarted if either changed;
+/// then checked to answer.
 fn plan_service(plan: &mut Plan, changed: bool) {
     let script_exists = Path::new(ow::INIT_SCRIPT).exists();
     if !script_exists || !service_check("enabled") {
@@ -392,140 +502,60 @@ fn plan_service(plan: &mut Plan, changed: bool) {
         plan.steps.push(Step::Service("restart"));
     } else if !running {
         plan.steps.push(Step::Service("start"));
-    }
-}
-
-/// The options of `qnetd uninstall`.
-#[derive(Debug, Clone)]
-pub struct UninstallOptions {
-    pub link_dir: PathBuf,
-    /// Also remove /etc/config/qnetd and the certificate store.
-    pub purge: bool,
-    pub openwrt: bool,
-    /// What the links must point to, to be ours.
-    pub binary: PathBuf,
-}
-
-/// The plan of `qnetd uninstall`: undoes what install made, keeping the user's data unless
-/// `purge`.
-pub fn plan_uninstall(opts: &UninstallOptions) -> Plan {
-    let mut plan = Plan::default();
-    let target = if opts.openwrt {
-        PathBuf::from(ow::BINARY)
     } else {
-        opts.binary.clone()
-    };
-    let mut link_paths: Vec<PathBuf> = links::NAMES.iter().map(|n| opts.link_dir.join(n)).collect();
-    if !opts.openwrt {
-        remove_our_links(&mut plan, &link_paths, &target);
-        plan.notes.push(format!(
-            "removed only the links: {}, so install made nothing else",
-            ow::not_openwrt_reason()
-        ));
-        return plan;
+        return;
     }
-    let script = Path::new(ow::INIT_SCRIPT);
-    let script_is_ours =
-        fs::read_to_string(script).is_ok_and(|t| t.contains(ow::INIT_SCRIPT_MARKER));
-    if script_is_ours {
-        plan.steps.push(Step::Service("stop"));
-        plan.steps.push(Step::Service("disable"));
-    }
-    if uci_get(FIREWALL_SECTION).is_some() {
-        plan.steps.push(Step::FirewallRemove);
-    }
-    link_paths.extend(ow::sftp_server_paths());
-    remove_our_links(&mut plan, &link_paths, &target);
-    if script_is_ours {
-        plan.steps.push(Step::Remove {
-            path: script.to_path_buf(),
-            what: "procd script".into(),
-        });
-    }
-    luci::plan_uninstall(&mut plan);
-    remove_if_present(&mut plan, Path::new(ow::KEEP_FILE), "sysupgrade list");
-    remove_if_present(&mut plan, Path::new(ow::BINARY), "the qnetd binary");
-    let store = ow::UciOptions::read().store;
-    if opts.purge {
-        remove_if_present(
-            &mut plan,
-            Path::new(ow::UCI_FILE),
-            "your configuration (--purge)",
-        );
-        if store.exists() {
-            plan.steps.push(Step::RemoveTree {
-                path: store,
-                what: "the certificate store, CA key included (--purge)".into(),
-            });
-        }
-        // Last: nothing of ours that the account owns is left.
-        let files = account::AccountFiles::read();
-        if files.user(account::NAME).is_some() || files.group_id(account::NAME).is_some() {
-            plan.steps.push(Step::RemoveAccount);
-        }
-    } else {
-        plan.notes.push(format!(
-            "kept {} and the certificate store {}, and user {} (--purge removes them)",
-            ow::UCI_FILE,
-            store.display(),
-            account::NAME
-        ));
-    }
-    plan
-}
-
-/// Removes the links that run `target`; anything else at those names stays.
-fn remove_our_links(plan: &mut Plan, paths: &[PathBuf], target: &Path) {
-    for path in paths {
-        let ours = matches!(links::inspect(path, target), State::Ours) || points_to_qnetd(path);
-        if ours {
-            plan.steps.push(Step::Remove {
-                path: path.clone(),
-                what: "link to qnetd".into(),
-            });
-        }
-    }
-}
-
-fn remove_if_present(plan: &mut Plan, path: &Path, what: &str) {
-    if fs::symlink_metadata(path).is_ok() {
-        plan.steps.push(Step::Remove {
-            path: path.to_path_buf(),
-            what: what.into(),
-        });
-    }
+    plan.steps.push(Step::CheckServing);
 }
 
 // ---- carrying out a step -------------------------------------------------------------------
 
-/// Carries out one step; the error says what failed, in words.
-pub fn apply(step: &Step) -> Result<(), String> {
+/// Carries out one step; the error says what failed, in words. `Ok` carries warnings: what
+/// the step left undone that does not stop the others (a symlink in the store, a firewall
+/// that is not running).
+pub fn apply(step: &Step) -> Result<Vec<String>, String> {
+    let done = |r: Result<(), String>| r.map(|()| Vec::new());
     match step {
-        Step::CopyBinary { from, to } => copy_binary(from, to),
+        Step::CopyBinary { from, to } => done(copy_binary(from, to)),
         Step::WriteFile {
             path, text, mode, ..
-        } => write_file(path, text.as_bytes(), *mode),
+        } => done(write_file(path, text.as_bytes(), *mode)),
         Step::WriteKeepList { text } => {
-            write_file(Path::new(ow::KEEP_FILE), text.as_bytes(), 0o644)
+            done(write_file(Path::new(ow::KEEP_FILE), text.as_bytes(), 0o644))
         }
-        Step::Link { path, target } => link(path, target),
-        Step::Remove { path, .. } => {
-            fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
-        }
-        Step::RemoveTree { path, .. } => {
-            fs::remove_dir_all(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
-        }
-        Step::Service(action) => run(Command::new(ow::INIT_SCRIPT).arg(action)),
+        Step::Link { path, target } => done(link(path, target)),
+        Step::Remove { path, .. } => done(remove(path)),
+        Step::RemoveTree { path, .. } => done(
+            fs::remove_dir_all(path).map_err(|e| format!("cannot remove {}: {e}", path.display())),
+        ),
+        Step::Service(action) => done(run(Command::new(ow::INIT_SCRIPT).arg(action))),
         Step::FirewallAdd { zone, port } => firewall_add(zone, *port),
         Step::FirewallRemove => {
             run(Command::new("uci").args(["delete", FIREWALL_SECTION]))?;
             firewall_commit()
         }
-        Step::CreateAccount(m) => account::apply_create(m),
-        Step::RemoveAccount => account::apply_remove(),
+        Step::CreateAccount(m) => done(account::apply_create(m)),
+        Step::RemoveAccount { user, group } => done(account::apply_remove(*user, *group)),
         Step::ShareStore { path, gid } => account::apply_share_store(path, *gid),
-        Step::Luci(action) => luci::apply(action),
+        Step::WriteState { text } => done(state::write(text)),
+        Step::RemoveDirIfEmpty { path } => done(remove_dir_if_empty(path)),
+        Step::CheckServing => done(serving::check()),
+        Step::Luci(action) => done(luci::apply(action)),
     }
+}
+
+/// rmdir: a directory with something in it (not ours) stays, and that is fine.
+fn remove_dir_if_empty(path: &Path) -> Result<(), String> {
+    match fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", path.display())),
+    }
+}
+
+fn remove(path: &Path) -> Result<(), String> {
+    fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))
 }
 
 fn copy_binary(from: &Path, to: &Path) -> Result<(), String> {
@@ -553,7 +583,7 @@ fn link(path: &Path, target: &Path) -> Result<(), String> {
     links::make_link(dir, &name.to_string_lossy(), target).map(|_: LinkKind| ())
 }
 
-fn firewall_add(zone: &str, port: u16) -> Result<(), String> {
+fn firewall_add(zone: &str, port: u16) -> Result<Vec<String>, String> {
     let s = FIREWALL_SECTION;
     let sets = [
         format!("{s}=rule"),
@@ -569,9 +599,18 @@ fn firewall_add(zone: &str, port: u16) -> Result<(), String> {
     firewall_commit()
 }
 
-fn firewall_commit() -> Result<(), String> {
+/// Commits the rule change, then reloads the firewall. The rule in /etc/config/firewall is
+/// what counts: a firewall that is not running (a dumb access point, or stopped) applies it
+/// when it starts, so a failed reload is a warning and the other steps go on.
+fn firewall_commit() -> Result<Vec<String>, String> {
     run(Command::new("uci").args(["commit", "firewall"]))?;
-    run(Command::new("/etc/init.d/firewall").arg("reload"))
+    match run(Command::new(FIREWALL_SCRIPT).arg("reload")) {
+        Ok(()) => Ok(Vec::new()),
+        Err(e) => Ok(vec![format!(
+            "the rule is saved in /etc/config/firewall but the firewall did not reload ({e}): \
+             it applies when the firewall starts (`{FIREWALL_SCRIPT} start`)"
+        )]),
+    }
 }
 
 /// Runs a command; a failure carries its output.
@@ -591,7 +630,7 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 }
 
 /// `/etc/init.d/qnetd enabled|running`: true when it says yes (exit 0).
-fn service_check(what: &str) -> bool {
+pub(crate) fn service_check(what: &str) -> bool {
     Command::new(ow::INIT_SCRIPT)
         .arg(what)
         .output()
@@ -599,7 +638,7 @@ fn service_check(what: &str) -> bool {
 }
 
 /// `uci -q get KEY`, None when unset or when uci is missing.
-fn uci_get(key: &str) -> Option<String> {
+pub(crate) fn uci_get(key: &str) -> Option<String> {
     let out = Command::new("uci").args(["-q", "get", key]).output().ok()?;
     out.status
         .success()

@@ -99,34 +99,141 @@ pub struct UciOptions {
 
 impl UciOptions {
     pub fn read() -> UciOptions {
-        UciOptions::parse(&fs::read_to_string(UCI_FILE).unwrap_or_default())
+        UciOptions::parse(&read_capped(Path::new(UCI_FILE)).unwrap_or_default())
     }
 
-    /// Reads `option NAME 'VALUE'` lines the way `uci` writes them.
+    /// The options of the `qnetd` section, read with uci's own rules ([`uci_statements`]): a
+    /// store path with a space in it is one path.
     pub fn parse(text: &str) -> UciOptions {
         let mut opts = UciOptions {
             store: PathBuf::from(DEFAULT_STORE_DIR),
             port: DEFAULT_PORT,
             user: super::account::NAME.to_string(),
         };
-        for line in text.lines() {
-            let mut words = line.split_whitespace();
-            if words.next() != Some("option") {
-                continue;
-            }
-            let (Some(name), Some(value)) = (words.next(), words.next()) else {
+        for words in uci_statements(text) {
+            // libuci takes `o` for `option`; more than a name and a value is an error there.
+            let [kind, name, value] = words.as_slice() else {
                 continue;
             };
-            let value = value.trim_matches(|c| c == '\'' || c == '"');
-            match name {
+            if kind != "option" && kind != "o" {
+                continue;
+            }
+            match name.as_str() {
                 "store" if !value.is_empty() => opts.store = PathBuf::from(value),
                 "port" => opts.port = value.parse().unwrap_or(opts.port),
-                "user" if !value.is_empty() => opts.user = value.to_string(),
+                "user" if !value.is_empty() => opts.user = value.clone(),
                 _ => {}
             }
         }
         opts
     }
+}
+
+/// The statements of a UCI file, each as its words, the way libuci reads them (file.c:
+/// parse_str, parse_single_quote, parse_double_quote, parse_backslash): words are separated by
+/// blanks and a statement ends at a newline or a `;`; `'...'` is literal and `"..."` takes
+/// backslash escapes, both may span lines; a bare backslash takes the next character as it is
+/// (at a line's end it joins the next line); quoted and bare parts next to each other make one
+/// word (`'a'\''b'` is `a'b`); `#` outside quotes ends the line. An unterminated quote (an
+/// error to uci) ends at the end of the text.
+pub fn uci_statements(text: &str) -> Vec<Vec<String>> {
+    let mut statements = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut chars = text.chars().peekable();
+    let blank = |c: &char| c.is_whitespace() && *c != '\n';
+    let mut end = |words: &mut Vec<String>| {
+        if !words.is_empty() {
+            statements.push(std::mem::take(words));
+        }
+    };
+    while let Some(&c) = chars.peek() {
+        match c {
+            '\n' | ';' => {
+                chars.next();
+                end(&mut words);
+            }
+            '#' => {
+                chars.by_ref().take_while(|&c| c != '\n').for_each(drop);
+                end(&mut words);
+            }
+            c if blank(&c) => {
+                chars.next();
+            }
+            _ => {
+                let (word, ends) = uci_word(&mut chars);
+                words.push(word);
+                if ends {
+                    end(&mut words);
+                }
+            }
+        }
+    }
+    end(&mut words);
+    statements
+}
+
+/// One word from its first character; true when a `#` or `;` in it ended the statement too.
+fn uci_word(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> (String, bool) {
+    let mut word = String::new();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            return (word, false);
+        }
+        chars.next();
+        match c {
+            '\'' => word.extend(chars.by_ref().take_while(|&c| c != '\'')),
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => escaped(chars, &mut word),
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => escaped(chars, &mut word),
+            '#' => {
+                chars.by_ref().take_while(|&c| c != '\n').for_each(drop);
+                return (word, true);
+            }
+            ';' => return (word, true),
+            c => word.push(c),
+        }
+    }
+    (word, false)
+}
+
+/// After a backslash: the next character as it is, or nothing for a line break (the line
+/// continues on the next).
+fn escaped(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, word: &mut String) {
+    match chars.next() {
+        Some('\n') | None => {}
+        Some('\r') if chars.peek() == Some(&'\n') => {
+            chars.next();
+        }
+        Some(c) => word.push(c),
+    }
+}
+
+/// A small text file read whole, up to a cap: a regular file of at most 1 MiB (a FIFO or a
+/// device at the path is refused, never waited on).
+pub fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    const MAX: u64 = 1 << 20;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not a regular file of at most 1 MiB", path.display()),
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// The keep.d list: every file install made or the user configured, so a sysupgrade keeps
@@ -142,6 +249,7 @@ pub fn keep_list(links: &[PathBuf], store: &Path) -> String {
     add(Path::new(INIT_SCRIPT));
     RC_LINKS.iter().for_each(|l| add(Path::new(l)));
     add(Path::new(UCI_FILE));
+    add(Path::new(super::state::STATE_FILE));
     // The whole store directory: sysupgrade expands directories to the files in them.
     let mut store = store.to_string_lossy().into_owned();
     if !store.ends_with('/') {
@@ -180,6 +288,66 @@ mod tests {
         );
         assert_eq!(o.port, 15403);
         assert_eq!(o.store, PathBuf::from("/srv/qnetd"));
+    }
+
+    #[test]
+    fn uci_values_are_read_with_ucis_quoting() {
+        let one = |text: &str| uci_statements(text);
+        let w = |words: &[&str]| vec![words.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+        for (text, want) in [
+            (
+                "option store '/mnt/usb stick/qnetd'",
+                w(&["option", "store", "/mnt/usb stick/qnetd"]),
+            ),
+            (
+                "\toption store \"/a b\\\"c\"  # comment",
+                w(&["option", "store", "/a b\"c"]),
+            ),
+            ("option store 'a'\\''b'", w(&["option", "store", "a'b"])),
+            ("option store /x\\ y", w(&["option", "store", "/x y"])),
+            ("option store 'it''s'", w(&["option", "store", "its"])),
+            ("option store ''", w(&["option", "store", ""])),
+            (
+                "option port 5403 # trailing",
+                w(&["option", "port", "5403"]),
+            ),
+            ("option store 'a#b'", w(&["option", "store", "a#b"])),
+            // Outside quotes `#` ends the line even inside a word, as libuci's parse_str.
+            ("option store /a#b c", w(&["option", "store", "/a"])),
+            (
+                "option store 'two\nlines'",
+                w(&["option", "store", "two\nlines"]),
+            ),
+            (
+                "option store /long\\\n/path",
+                w(&["option", "store", "/long/path"]),
+            ),
+            ("option store \"\\n\"", w(&["option", "store", "n"])),
+            (
+                "option store 'unterminated",
+                w(&["option", "store", "unterminated"]),
+            ),
+        ] {
+            assert_eq!(one(text), want, "{text:?}");
+        }
+        assert_eq!(
+            one("# option store '/ignored'\n\n"),
+            Vec::<Vec<String>>::new()
+        );
+        assert_eq!(
+            one("option port 1; option store /x\n"),
+            vec![
+                w(&["option", "port", "1"])[0].clone(),
+                w(&["option", "store", "/x"])[0].clone()
+            ]
+        );
+        let o = UciOptions::parse("config qnetd 'main'\n\toption store '/mnt/usb stick/qnetd'\n");
+        assert_eq!(o.store, PathBuf::from("/mnt/usb stick/qnetd"));
+        let o = UciOptions::parse("c qnetd main\n\to store \"/srv/q\"; o port 15403\n");
+        assert_eq!((o.store, o.port), (PathBuf::from("/srv/q"), 15403));
+        // Three words exactly: an option with a stray fourth word is not read as a prefix.
+        let o = UciOptions::parse("option store /mnt/usb stick\n");
+        assert_eq!(o.store, PathBuf::from(DEFAULT_STORE_DIR));
     }
 
     #[test]

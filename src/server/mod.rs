@@ -155,6 +155,11 @@ pub fn init_logging(debug: u8) {
 /// Run the daemon until SIGTERM/SIGINT or an IPC `shutdown`. Startup problems are logged as
 /// one clear error and give a failure exit code.
 pub fn run(cfg: Config) -> ExitCode {
+    // Whatever started us (procd applies its no_new_privs only inside ujail, and we run
+    // outside one): nothing we exec may gain privileges, not even through a setuid file.
+    if let Err(e) = rustix::thread::set_no_new_privs(true) {
+        log::warn!("cannot set no_new_privs: {e}");
+    }
     match start(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -203,7 +208,31 @@ fn prepare_tls(
     let Some(slot) = slot else {
         return Ok((None, None));
     };
-    let creds = tls::load_credentials(&dir).map_err(|e| e.to_string())?;
+    let creds = match tls::load_credentials(&dir) {
+        Ok(creds) => creds,
+        // Root is still making it (the OpenWrt init script's `cert init`, in the background):
+        // serve without TLS until it is complete, then read its revocations too.
+        Err(e) if cfg.wait_store => {
+            log::warn!(
+                "the certificate store {} is not complete yet ({e}): waiting for root to \
+                 create it (--wait-store); listening now, TLS starts once it is complete",
+                dir.display()
+            );
+            let job: TlsJob = Box::new(move || {
+                let creds = wait_for_store(&dir);
+                log::info!("the certificate store {} is complete", dir.display());
+                match RevocationList::load(&dir) {
+                    Ok(list) => revoked.replace(list),
+                    Err(e) => log::warn!("{e}: no certificate is refused as revoked"),
+                }
+                tls::build_from_credentials(creds, required, revoked)
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            });
+            return Ok((Some(slot), Some(job)));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     if certtool::random_pool_ready() {
         let config =
             tls::build_from_credentials(creds, required, revoked).map_err(|e| e.to_string())?;
@@ -220,6 +249,19 @@ fn prepare_tls(
             .map_err(|e| e.to_string())
     });
     Ok((Some(slot), Some(job)))
+}
+
+/// Polls until the store at `dir` is complete and its credentials load (root writes each file
+/// atomically, the CA export last; a load that fails half-way is tried again).
+fn wait_for_store(dir: &std::path::Path) -> certtool::ServerCredentials {
+    loop {
+        if certtool::store_exists(dir) {
+            if let Ok(creds) = tls::load_credentials(dir) {
+                return creds;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
 
 /// Runs `job` on a thread and makes its result available to STARTTLS; a failure stops the
@@ -257,7 +299,15 @@ fn start(cfg: Config) -> Result<(), String> {
     let max_clients = max_clients.value;
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
-    let revocations = Revocations::new(load_revocations(&cfg)?);
+    let revocations = Revocations::new(match load_revocations(&cfg) {
+        Ok(list) => list,
+        // A store root is still creating has nothing revoked: read once it is complete.
+        Err(e) if cfg.wait_store => {
+            log::warn!("{e}: read again once the certificate store is complete");
+            RevocationList::default()
+        }
+        Err(e) => return Err(e),
+    });
     let (tls, tls_job) = prepare_tls(&cfg, &revocations)?;
     // Guards: whatever is made from here on is removed again if a later step fails, and
     // when the daemon stops.

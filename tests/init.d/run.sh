@@ -124,7 +124,14 @@ run_case() {
 		unset "$v"
 	done
 	start_service
+	# The store's creation runs in the background (boot must not wait for it): wait for it,
+	# and list its calls last, in a fixed order.
+	wait
+	grep -e '^qnetd cert ' -e '^logger \[-t\] \[qnetd-cert-init\]$' "$calls" | sort >"$calls.bg"
+	grep -v -e '^qnetd cert ' -e '^logger \[-t\] \[qnetd-cert-init\]$' "$calls" >"$calls.fg"
+	cat "$calls.fg" >"$calls"
 	service_triggers
+	cat "$calls.bg" >>"$calls"
 	sed -e "s|@PROG@|$PROG|g" -e "s|@STORE@|$work/store|g" "$work/expected" >"$work/want"
 	cases=$((cases + 1))
 	# For tests/ops/ops_init_d.rs, which checks that `qnetd run` accepts the recorded command.
@@ -143,19 +150,20 @@ run_case() {
 	fi
 }
 
-# 1. The shipped default file, store missing: the daemon is told to create it (--init-store).
+# 1. The shipped default file, store present: the daemon reads it (--wait-store: it would wait
+#    for root to finish a store being made).
 command mkdir -p "$work/store"
+echo "-----BEGIN CERTIFICATE-----" >"$work/store/qnetd-cacert.crt"
 sed "s|/etc/corosync/qnetd/nssdb|$work/store|" "$here/../../init.d/qnetd.config" >"$work/default"
 cat >"$work/expected" <<'EOF'
 config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -166,13 +174,12 @@ run_case "default UCI file, first start" <"$work/default"
 
 # 2. Everything set, store present (no certificate step), advanced settings with spaces kept
 #    as one argument each.
-echo "-----BEGIN CERTIFICATE-----" >"$work/store/qnetd-cacert.crt"
 cat >"$work/expected" <<'EOF'
 config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [15403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [15403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--listen] [192.168.1.1]
 procd_append_param [command] [--client-cert-required] [off]
 procd_append_param [command] [--max-clients] [8]
@@ -181,7 +188,6 @@ procd_append_param [command] [-S] [dpd_enabled=off]
 procd_append_param [command] [-S] [heartbeat_interval_max=60000]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -208,11 +214,10 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -242,12 +247,11 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_append_param [command] [-S] [listen_backlog=20]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -273,12 +277,11 @@ config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_append_param [command] [--max-clients] [0]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -292,28 +295,27 @@ config qnetd 'main'
 EOF
 
 # 6. After `qnetd install` made the user: the daemon runs as qnetd, owns the run directory,
-#    and a store that does not exist yet is made the group's, for --init-store.
+#    and a store that does not exist yet is created by root (`qnetd cert init`, in the
+#    background), never by the daemon.
 echo 'qnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false' >>"$PASSWD_FILE"
 cat >"$work/expected" <<EOF
 config_load [qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 chown [5403:5403] [/var/run/corosync-qnetd]
-mkdir [-p] [$work/new-store]
-chgrp [5403] [$work/new-store]
-chmod [0770] [$work/new-store]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [$work/new-store] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--store] [$work/new-store] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
 procd_set_param [user] [qnetd]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [$work/new-store/qnetd-server.crt]
 procd_close_instance
 procd_add_reload_trigger [qnetd]
+logger [-t] [qnetd-cert-init]
+qnetd cert --dir $work/new-store init
 EOF
 run_case "user qnetd exists, new store" <<EOF
 config qnetd 'main'
@@ -327,11 +329,10 @@ logger [-t] [qnetd] [port 443 is below 1024: running as root, not qnetd]
 mkdir [-p] [/var/run/corosync-qnetd]
 chmod [0770] [/var/run/corosync-qnetd]
 procd_open_instance
-procd_set_param [command] [@PROG@] [run] [--port] [443] [--tls] [required] [--store] [@STORE@] [--init-store]
+procd_set_param [command] [@PROG@] [run] [--port] [443] [--tls] [required] [--store] [@STORE@] [--wait-store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]

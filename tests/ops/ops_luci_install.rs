@@ -235,8 +235,8 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
     assert_eq!(st.get("pid").num() as u32, pid);
     assert_eq!(st.get("port").num(), 5403.0);
     assert_eq!(st.get("tls").str(), "required");
-    // The daemon makes its store in the background on a first start (--init-store): until it
-    // is complete the answer is an error (no store yet, or one half made).
+    // Root makes the store in the background on a first start (the init script runs `qnetd cert
+    // init`; the daemon waits for it): until it is complete the answer is an error.
     let deadline = Instant::now() + Duration::from_secs(60);
     let certs = loop {
         let doc = Json::parse(r.ok(&[PLUGIN, "call", "certificates"]).trim_end()).unwrap();

@@ -215,8 +215,24 @@ fn help_and_docs_list_the_same_exit_codes() {
     assert_eq!(codes.len(), 5, "{help}");
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/daemon.md")).unwrap();
+    let json_doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/status-json.md"))
+            .unwrap();
+    let json_exit = json_doc
+        .split("Exit status")
+        .nth(1)
+        .and_then(|t| t.split("\n\n").next())
+        .unwrap_or_else(|| panic!("no exit status in docs/status-json.md"));
     for (code, text) in codes {
         let row = format!("| {code} | {text} |");
         assert!(doc.contains(&row), "docs/daemon.md lacks {row:?}");
+        // docs/status-json.md says each code with the same meaning (its first words).
+        let first = text.split([':', ' ']).next().unwrap_or_default();
+        let said = format!("`{code}` {first}");
+        assert!(
+            json_exit.contains(&said),
+            "docs/status-json.md lacks {said:?}:\n{json_exit}"
+        );
     }
+    assert!(!json_exit.contains("any other failure"), "{json_exit}");
 }

@@ -455,6 +455,26 @@ fn init_store_creates_a_missing_store_and_then_serves_tls() {
     });
 }
 
+/// `--wait-store` (what the procd script passes; root creates the store): the daemon listens
+/// and answers while the store is missing, never creates it itself, and serves TLS once root
+/// has made it.
+#[test]
+fn wait_store_listens_until_root_has_made_the_store_then_serves_tls() {
+    let tmp = TempDir::new("tls-wait-store");
+    let dir = tmp.path("store");
+    let d = Daemon::start(&tmp, &["--store", dir.to_str().unwrap(), "--wait-store"]);
+    d.wait_log("waiting for root to create it (--wait-store)");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(!dir.exists(), "the daemon made the store itself");
+    let store = Store::init(&dir);
+    d.wait_log("TLS is available");
+    let params = session("alpha", Some(store.client_tls("alpha")));
+    block_on(async {
+        let (_, reply) = probe::session(d.addr, &params).await.unwrap();
+        assert_eq!(reply.reply_error_code, Some(0));
+    });
+}
+
 /// A node of `cn` whose certificate is freshly issued by `store`; returns its serial too.
 fn node_tls(store: &Store, cn: &str) -> (ClientTls, u64) {
     let (der, key) = store.client_cert(cn);

@@ -160,6 +160,10 @@ fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
     };
     match CertStore::init(dir, opts) {
         Ok((store, InitOutcome::Created { dir_created, .. })) => {
+            if let Err(e) = crate::cli::cert::finish_shared_store(dir) {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
             if dir_created {
                 println!("Creating {}", dir.display());
             }

@@ -16,6 +16,7 @@ const MUSL: &str = "x86_64-unknown-linux-musl";
 pub const RC_COMMON: &str = include_str!("rc.common");
 pub const UCI: &str = include_str!("uci");
 pub const FIREWALL: &str = include_str!("firewall");
+pub const LOGREAD: &str = include_str!("logread");
 
 /// The static musl binary: `QNETD_STATIC_BIN` if set (tools/test.sh builds it), else built
 /// here for x86_64-unknown-linux-musl into this test's own target directory.
@@ -111,6 +112,7 @@ impl RouterRoot {
             write_exec(&path.join("etc/rc.common"), RC_COMMON);
             write_exec(&path.join("sbin/uci"), UCI);
             write_exec(&path.join("etc/init.d/firewall"), FIREWALL);
+            write_exec(&path.join("sbin/logread"), LOGREAD);
         }
         RouterRoot {
             path: path.to_path_buf(),
