@@ -155,7 +155,6 @@ procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [required] [--s
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -181,7 +180,6 @@ procd_append_param [command] [-S] [dpd_enabled=off]
 procd_append_param [command] [-S] [heartbeat_interval_max=60000]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -212,7 +210,6 @@ procd_set_param [command] [@PROG@] [run] [--port] [5403] [--tls] [off] [--store]
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -247,7 +244,6 @@ procd_append_param [command] [--client-cert-required] [on]
 procd_append_param [command] [-S] [listen_backlog=20]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -278,7 +274,6 @@ procd_append_param [command] [--client-cert-required] [on]
 procd_append_param [command] [--max-clients] [0]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -308,7 +303,6 @@ procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
 procd_set_param [user] [qnetd]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [$work/new-store/qnetd-server.crt]
@@ -331,7 +325,6 @@ procd_set_param [command] [@PROG@] [run] [--port] [443] [--tls] [required] [--st
 procd_append_param [command] [--client-cert-required] [on]
 procd_set_param [respawn] [3600] [5] [5]
 procd_set_param [no_new_privs] [1]
-procd_set_param [reload_signal] [HUP]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
 procd_set_param [file] [/etc/config/qnetd] [@STORE@/qnetd-server.crt]
@@ -366,6 +359,45 @@ config qnetd 'main'
 	option user 'root'
 	option http '[::]:5404'
 	option store '$work/store'
+EOF
+
+# 10. `reload` (procd's trigger after `uci commit qnetd`, LuCI's Save & Apply): the instance
+#     goes to procd again (`start`: procd restarts the daemon only if it changed), then SIGHUP
+#     through `qnetd reload`, at the lock file a `list setting` moved (commas split entries).
+start() {
+	record start "$@"
+	config_load qnetd
+}
+run_reload_case() {
+	name=$1
+	cat >"$UCI_CONFIG_DIR/qnetd"
+	: >"$calls"
+	for v in $(set | sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p'); do
+		unset "$v"
+	done
+	reload_service
+	cases=$((cases + 1))
+	if cmp -s "$work/expected" "$calls"; then
+		echo "ok: $name"
+	else
+		echo "FAIL: $name"
+		echo "--- expected"
+		cat "$work/expected"
+		echo "--- recorded"
+		cat "$calls"
+		failures=$((failures + 1))
+	fi
+}
+printf 'start\nconfig_load [qnetd]\nqnetd reload\n' >"$work/expected"
+run_reload_case "reload: start, then SIGHUP" <<EOF
+config qnetd 'main'
+	option debug '1'
+EOF
+printf 'start\nconfig_load [qnetd]\nqnetd reload --lock-file /tmp/q.pid\n' >"$work/expected"
+run_reload_case "reload: SIGHUP at a moved lock file" <<EOF
+config qnetd 'main'
+	list setting 'dpd_enabled=on'
+	list setting 'heartbeat_interval_max=60000,lock_file=/tmp/q.pid'
 EOF
 
 if [ "$failures" -ne 0 ]; then
