@@ -259,6 +259,14 @@ fn start(cfg: Config) -> Result<(), String> {
     // the lock, the status socket and the TCP listener.
     let revocations = Revocations::new(load_revocations(&cfg)?);
     let (tls, tls_job) = prepare_tls(&cfg, &revocations)?;
+    // The handlers come before the lock: `qnetd reload` signals whoever holds it, and SIGHUP's
+    // default action would kill a daemon that has the lock but no handler yet.
+    let signals = async_signal::Signals::new([
+        async_signal::Signal::Term,
+        async_signal::Signal::Int,
+        async_signal::Signal::Hup,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     // Guards: whatever is made from here on is removed again if a later step fails, and
     // when the daemon stops.
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
@@ -267,12 +275,6 @@ fn start(cfg: Config) -> Result<(), String> {
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
     let http = cfg.settings.http_listen.map(http::bind).transpose()?;
-    let signals = async_signal::Signals::new([
-        async_signal::Signal::Term,
-        async_signal::Signal::Int,
-        async_signal::Signal::Hup,
-    ])
-    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let daemon = Rc::new(Daemon {
         engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),
