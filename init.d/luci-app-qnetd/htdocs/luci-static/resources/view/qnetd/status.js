@@ -31,6 +31,27 @@ var VOTES = {
 
 var POLL_SECONDS = 5;
 
+// LuCI runs a poll function at once when it starts its polling loop, right after render:
+// that first run would repeat the call load() just made, so a run that comes sooner than
+// half an interval after the last call leaves the page as it is.
+var lastCall = 0;
+
+function callStatusNow() {
+	lastCall = Date.now();
+	return L.resolveDefault(callStatus(), { running: false, error: _('no answer from ubus object qnetd') });
+}
+
+// The vote as corosync-qnetd-tool shows it: the last one sent, and the ACK/NACK in force when
+// the last one was "no change".
+function voteText(n) {
+	if (!n.vote)
+		return '-';
+	var text = '%h'.format(VOTES[n.vote] || n.vote);
+	if (n.ack_nack_vote && n.ack_nack_vote != n.vote)
+		text += ' (%h)'.format(VOTES[n.ack_nack_vote] || n.ack_nack_vote);
+	return text;
+}
+
 // A cluster has its third vote when one of its nodes holds an ACK from us (as /health says).
 function hasVote(cluster) {
 	return (cluster.nodes || []).some(function(n) { return n.ack_nack_vote == 'ack'; });
@@ -105,7 +126,7 @@ function clusterBlock(c) {
 			'%h'.format(n.address),
 			yesNo(n.tls_active),
 			yesNo(n.cert_verified),
-			n.vote ? '%h'.format(VOTES[n.vote] || n.vote) : '-',
+			voteText(n),
 			_('every %s, last message %s ago').format(seconds(n.heartbeat_interval_ms),
 				seconds(n.ms_since_last_message))
 		];
@@ -155,7 +176,7 @@ function addClusterBlock(ifaces, st) {
 return view.extend({
 	load: function() {
 		return Promise.all([
-			L.resolveDefault(callStatus(), { running: false, error: _('no answer from ubus object qnetd') }),
+			callStatusNow(),
 			L.resolveDefault(callInterfaces(), [])
 		]);
 	},
@@ -167,12 +188,13 @@ return view.extend({
 		var add = E('div', {}, addClusterBlock(ifaces, st));
 
 		poll.add(function() {
-			return L.resolveDefault(callStatus(), { running: false, error: _('no answer from ubus object qnetd') })
-				.then(function(s) {
-					dom.content(daemon, daemonTable(s));
-					dom.content(clusters, clustersBlock(s));
-					dom.content(add, addClusterBlock(ifaces, s));
-				});
+			if (Date.now() - lastCall < POLL_SECONDS * 500)
+				return Promise.resolve();
+			return callStatusNow().then(function(s) {
+				dom.content(daemon, daemonTable(s));
+				dom.content(clusters, clustersBlock(s));
+				dom.content(add, addClusterBlock(ifaces, s));
+			});
 		}, POLL_SECONDS);
 
 		return E('div', {}, [
