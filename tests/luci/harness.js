@@ -1,8 +1,9 @@
 // Runs the LuCI views of init.d/luci-app-qnetd under node with stand-ins for the LuCI
 // classes they require (view, rpc, poll, dom, ui, form, E, _, String.prototype.format), so a
 // test can see what they render and call. Written for qnetd's tests from LuCI's documented
-// behaviour and checked against the real luci-base in a browser: a string given as element
-// content is HTML (as LuCI's dom helpers treat it); String.format's %h escapes with numeric
+// behaviour and checked against the real luci-base in a browser: a string given as an
+// element's only content is HTML, one in an array of children a text node (LuCI's
+// dom.append, where even null becomes the text "null"); String.format's %h escapes with numeric
 // entities and gives '' for null, %t is "1h 2m 5s", %d floors (0 for what is not a number);
 // rpc.declare's `expect` picks the reply's key and falls back to the expected value when the
 // key is missing or of another type; poll.add runs the function at once (LuCI starts its
@@ -57,10 +58,15 @@ String.prototype.format = function() {
 
 function isNode(x) { return x && typeof x == 'object' && x.tag; }
 
+// An element, or a text or HTML child already made from a string.
+function isChild(x) { return isNode(x) || (x != null && (x.text != null || x.html != null)); }
+
 function children(c) {
 	if (c == null)
 		return [];
-	return (Array.isArray(c) ? c : [c]).filter(function(x) { return x != null; });
+	if (Array.isArray(c))
+		return c.map(function(x) { return isChild(x) ? x : { text: `${x}` }; });
+	return [isChild(c) ? c : { html: `${c}` }];
 }
 
 function E(tag, attrs, kids) {
@@ -72,8 +78,10 @@ function E(tag, attrs, kids) {
 }
 
 function html(n) {
-	if (typeof n == 'string')
-		return n; // LuCI sets strings as innerHTML
+	if (n.html != null)
+		return n.html; // the only child: LuCI sets it as innerHTML
+	if (n.text != null)
+		return esc(n.text); // a text node
 	if (!isNode(n))
 		return String(n);
 	const attrs = Object.keys(n.attrs).filter(function(k) { return typeof n.attrs[k] != 'function'; })

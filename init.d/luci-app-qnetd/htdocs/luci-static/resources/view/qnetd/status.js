@@ -6,8 +6,9 @@
 
 // The arbiter's state, refreshed with one ubus call (qnetd status) every few seconds, and
 // what to run on a cluster to connect it. The answers are described in docs/openwrt.md.
-// Strings given as element content are HTML in LuCI: everything that comes from the daemon
-// or the network (cluster names are what clients send) goes through %h, which escapes it.
+// A string given as an element's only content is HTML in LuCI (one among other children is
+// a text node): everything that comes from the daemon or the network (cluster names are what
+// clients send) and is the only content goes through %h, which escapes it.
 
 var callStatus = rpc.declare({
 	object: 'qnetd',
@@ -137,7 +138,9 @@ function clusterBlock(c) {
 			E('span', { 'class': 'label ' + (vote ? 'success' : 'warning') },
 				vote ? _('has its third vote') : _('has no third vote')),
 			' ',
-			_('Algorithm: %h, tie-breaker: %h').format(c.algorithm, c.tie_breaker)
+			// A string among other children is a text node in LuCI (HTML only when it is the
+			// only child): no %h here, it would show its entities.
+			_('Algorithm: %s, tie-breaker: %s').format(c.algorithm, c.tie_breaker)
 		]),
 		table
 	]);
@@ -157,7 +160,7 @@ function addClusterBlock(ifaces, st) {
 		? addrs.map(function(a) {
 			return E('li', {}, [
 				E('code', 'pvecm qdevice setup %h'.format(a.address)),
-				' (%h)'.format(a.iface)
+				' (%s)'.format(a.iface)
 			]);
 		})
 		: [E('li', {}, E('code', 'pvecm qdevice setup ROUTER-ADDRESS'))];
