@@ -10,7 +10,7 @@ use std::process::Command;
 
 use super::{Plan, Step};
 
-/// rpcd's binary, and its init script (restarted: rpcd reads plugins and ACLs at start).
+/// rpcd's binary, and its init script (reloaded: on SIGHUP rpcd re-reads plugins and ACLs).
 pub const RPCD: &str = "/sbin/rpcd";
 pub const RPCD_INIT: &str = "/etc/init.d/rpcd";
 /// LuCI's static files: present when luci-base is installed.
@@ -118,8 +118,10 @@ impl Present {
 /// The steps of this module that are not plain file writes or removals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// `/etc/init.d/rpcd restart`.
-    RestartRpcd,
+    /// `/etc/init.d/rpcd reload`: rpcd re-executes itself on SIGHUP, reading its plugins and
+    /// ACLs again and keeping its sessions (a restart would log every LuCI user out and drop
+    /// their unsaved changes).
+    ReloadRpcd,
     /// Remove LuCI's menu and module caches.
     ClearCache,
     /// Remove our views' directory once it is empty.
@@ -129,9 +131,9 @@ pub enum Action {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::RestartRpcd => write!(
+            Action::ReloadRpcd => write!(
                 f,
-                "run {RPCD_INIT} restart (rpcd reads its plugins and ACLs at start)"
+                "run {RPCD_INIT} reload (rpcd reads its plugins and ACLs again; LuCI sessions stay)"
             ),
             Action::ClearCache => write!(
                 f,
@@ -144,7 +146,7 @@ impl fmt::Display for Action {
 
 pub fn apply(action: &Action) -> Result<(), String> {
     match action {
-        Action::RestartRpcd => super::run(Command::new(RPCD_INIT).arg("restart")),
+        Action::ReloadRpcd => super::run(Command::new(RPCD_INIT).arg("reload")),
         Action::ClearCache => clear_cache(Path::new(TMP)),
         Action::RemoveViewDir => match fs::remove_dir(VIEW_DIR) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -225,7 +227,7 @@ fn push_refresh(plan: &mut Plan, luci: bool) {
         plan.steps.push(Step::Luci(Action::ClearCache));
     }
     if Path::new(RPCD_INIT).is_file() {
-        plan.steps.push(Step::Luci(Action::RestartRpcd));
+        plan.steps.push(Step::Luci(Action::ReloadRpcd));
     }
 }
 

@@ -309,6 +309,14 @@ fn start(cfg: Config) -> Result<(), String> {
         Err(e) => return Err(e),
     });
     let (tls, tls_job) = prepare_tls(&cfg, &revocations)?;
+    // The handlers come before the lock: `qnetd reload` signals whoever holds it, and SIGHUP's
+    // default action would kill a daemon that has the lock but no handler yet.
+    let signals = async_signal::Signals::new([
+        async_signal::Signal::Term,
+        async_signal::Signal::Int,
+        async_signal::Signal::Hup,
+    ])
+    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     // Guards: whatever is made from here on is removed again if a later step fails, and
     // when the daemon stops.
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
@@ -328,12 +336,6 @@ fn start(cfg: Config) -> Result<(), String> {
             })
         })
         .transpose()?;
-    let signals = async_signal::Signals::new([
-        async_signal::Signal::Term,
-        async_signal::Signal::Int,
-        async_signal::Signal::Hup,
-    ])
-    .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let daemon = Rc::new(Daemon {
         engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),

@@ -369,6 +369,45 @@ config qnetd 'main'
 	option store '$work/store'
 EOF
 
+# 10. `reload` (procd's trigger after `uci commit qnetd`, LuCI's Save & Apply): the instance
+#     goes to procd again (`start`: procd restarts the daemon only if it changed), then SIGHUP
+#     through `qnetd reload`, at the lock file a `list setting` moved (commas split entries).
+start() {
+	record start "$@"
+	config_load qnetd
+}
+run_reload_case() {
+	name=$1
+	cat >"$UCI_CONFIG_DIR/qnetd"
+	: >"$calls"
+	for v in $(set | sed -n 's/^\(CONFIG_[A-Za-z0-9_]*\)=.*/\1/p'); do
+		unset "$v"
+	done
+	reload_service
+	cases=$((cases + 1))
+	if cmp -s "$work/expected" "$calls"; then
+		echo "ok: $name"
+	else
+		echo "FAIL: $name"
+		echo "--- expected"
+		cat "$work/expected"
+		echo "--- recorded"
+		cat "$calls"
+		failures=$((failures + 1))
+	fi
+}
+printf 'start\nconfig_load [qnetd]\nqnetd reload\n' >"$work/expected"
+run_reload_case "reload: start, then SIGHUP" <<EOF
+config qnetd 'main'
+	option debug '1'
+EOF
+printf 'start\nconfig_load [qnetd]\nqnetd reload --lock-file /tmp/q.pid\n' >"$work/expected"
+run_reload_case "reload: SIGHUP at a moved lock file" <<EOF
+config qnetd 'main'
+	list setting 'dpd_enabled=on'
+	list setting 'heartbeat_interval_max=60000,lock_file=/tmp/q.pid'
+EOF
+
 if [ "$failures" -ne 0 ]; then
 	echo "$failures case(s) failed"
 	exit 1

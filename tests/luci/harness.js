@@ -1,8 +1,13 @@
 // Runs the LuCI views of init.d/luci-app-qnetd under node with stand-ins for the LuCI
 // classes they require (view, rpc, poll, dom, ui, form, E, _, String.prototype.format), so a
 // test can see what they render and call. Written for qnetd's tests from LuCI's documented
-// behaviour, not LuCI's code: a string given as element content is HTML (as LuCI's dom
-// helpers treat it), `%h` escapes, rpc.declare's `expect` picks the reply's key.
+// behaviour and checked against the real luci-base in a browser: a string given as an
+// element's only content is HTML, one in an array of children a text node (LuCI's
+// dom.append, where even null becomes the text "null"); String.format's %h escapes with numeric
+// entities and gives '' for null, %t is "1h 2m 5s", %d floors (0 for what is not a number);
+// rpc.declare's `expect` picks the reply's key and falls back to the expected value when the
+// key is missing or of another type; poll.add runs the function at once (LuCI starts its
+// polling loop with a first step) and then every N seconds of a clock the test advances.
 //
 // usage: node harness.js VIEWS_DIR INPUT_JSON
 // INPUT_JSON: {"fixtures": {"OBJECT.METHOD": reply, ...}, "poll_status": reply,
@@ -19,8 +24,19 @@ const input = JSON.parse(process.argv[3]);
 const calls = [];
 
 function esc(s) {
-	return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-		.replace(/"/g, '&#34;').replace(/'/g, '&#39;');
+	if (s == null || typeof s == 'object' || typeof s == 'function')
+		return '';
+	return String(s).replace(/&/g, '&#38;').replace(/"/g, '&#34;').replace(/'/g, '&#39;')
+		.replace(/</g, '&#60;').replace(/>/g, '&#62;');
+}
+
+function duration(ts) {
+	ts = +ts || 0;
+	let tm = 0, th = 0, td = 0;
+	if (ts > 59) { tm = Math.floor(ts / 60); ts = ts % 60; }
+	if (tm > 59) { th = Math.floor(tm / 60); tm = tm % 60; }
+	if (th > 23) { td = Math.floor(th / 24); th = th % 24; }
+	return (td > 0 ? td + 'd ' : '') + th + 'h ' + tm + 'm ' + Math.floor(ts) + 's';
 }
 
 String.prototype.format = function() {
@@ -32,20 +48,25 @@ String.prototype.format = function() {
 		const a = args[i++];
 		switch (c) {
 		case 's': return String(a);
-		case 'd': return String(Math.floor(+a));
+		case 'd': return Math.floor(+a || 0).toFixed(0);
 		case 'h': return esc(a);
-		case 't': return String(a) + 's';
-		case 'f': return (+a).toFixed(prec ? +prec.slice(1) : 6);
+		case 't': return duration(a);
+		case 'f': return prec ? (+a || 0).toFixed(+prec.slice(1)) : String(+a || 0);
 		}
 	});
 };
 
 function isNode(x) { return x && typeof x == 'object' && x.tag; }
 
+// An element, or a text or HTML child already made from a string.
+function isChild(x) { return isNode(x) || (x != null && (x.text != null || x.html != null)); }
+
 function children(c) {
 	if (c == null)
 		return [];
-	return (Array.isArray(c) ? c : [c]).filter(function(x) { return x != null; });
+	if (Array.isArray(c))
+		return c.map(function(x) { return isChild(x) ? x : { text: `${x}` }; });
+	return [isChild(c) ? c : { html: `${c}` }];
 }
 
 function E(tag, attrs, kids) {
@@ -57,8 +78,10 @@ function E(tag, attrs, kids) {
 }
 
 function html(n) {
-	if (typeof n == 'string')
-		return n; // LuCI sets strings as innerHTML
+	if (n.html != null)
+		return n.html; // the only child: LuCI sets it as innerHTML
+	if (n.text != null)
+		return esc(n.text); // a text node
 	if (!isNode(n))
 		return String(n);
 	const attrs = Object.keys(n.attrs).filter(function(k) { return typeof n.attrs[k] != 'function'; })
@@ -87,8 +110,17 @@ function cbi_update_table(table, rows, placeholder) {
 	});
 }
 
+// The page's clock: Date.now() is what the test sets.
+let clock = 1000000;
+Date.now = function() { return clock; };
+
 let polls = [];
-const poll = { add: function(fn, every) { polls.push({ fn: fn, every: every }); } };
+const poll = {
+	add: function(fn, every) {
+		polls.push({ fn: fn, every: every });
+		fn();
+	}
+};
 
 const rpc = {
 	declare: function(opts) {
@@ -99,9 +131,14 @@ const rpc = {
 			if (!(key in input.fixtures))
 				return Promise.reject(new Error('no fixture ' + key));
 			let reply = input.fixtures[key];
-			const want = Object.keys(opts.expect || {})[0];
-			if (want != null && want != '')
-				reply = (reply && want in reply) ? reply[want] : opts.expect[want];
+			const type = Object.prototype.toString;
+			for (const want in opts.expect || {}) {
+				if (reply != null && want != '')
+					reply = reply[want];
+				if (reply == null || type.call(reply) != type.call(opts.expect[want]))
+					reply = opts.expect[want];
+				break;
+			}
 			return Promise.resolve(reply);
 		};
 	}
@@ -167,6 +204,7 @@ async function main() {
 	out.status_calls = calls.splice(0);
 	out.poll_every = polls.map(function(p) { return p.every; });
 	input.fixtures['qnetd.status'] = input.poll_status;
+	clock += polls[0].every * 1000;
 	await polls[0].fn();
 	out.status_after_poll_html = html(st.node);
 	out.poll_calls = calls.splice(0);

@@ -21,7 +21,7 @@ fn harness(shell: &[&str]) {
         "{shell:?}:\n{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("ok: ").count(), 11, "{stdout}");
+    assert_eq!(stdout.matches("ok: ").count(), 13, "{stdout}");
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
         "install: would write /usr/share/luci/menu.d/luci-app-qnetd.json (LuCI menu",
         "install: would write /usr/share/rpcd/acl.d/luci-app-qnetd.json (rpcd ACL",
         "install: would remove LuCI's menu cache /tmp/luci-indexcache* and /tmp/luci-modulecache",
-        "install: would run /etc/init.d/rpcd restart",
+        "install: would run /etc/init.d/rpcd reload",
     ] {
         assert!(plan.contains(want), "missing {want:?} in:\n{plan}");
     }
@@ -214,7 +214,7 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
         "index cache left"
     );
     assert!(!r.exists("/tmp/luci-modulecache"), "module cache left");
-    assert!(r.read("/tmp/rc.log").contains("rpcd restart"));
+    assert!(r.read("/tmp/rc.log").contains("rpcd reload"));
     let keep = r.read("/lib/upgrade/keep.d/qnetd");
     for path in std::iter::once(PLUGIN).chain(LUCI.iter().map(|(p, _)| *p)) {
         assert!(
@@ -251,11 +251,11 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
     assert_eq!(certs.get("ca").get("name").str(), "QNet CA");
 
     // Again: nothing to do, rpcd left alone.
-    let restarts = || r.read("/tmp/rc.log").matches("rpcd restart").count();
-    assert_eq!(restarts(), 1);
+    let reloads = || r.read("/tmp/rc.log").matches("rpcd reload").count();
+    assert_eq!(reloads(), 1);
     let again = r.ok(&["/usr/sbin/qnetd", "install"]);
     assert!(again.contains("install: nothing to do"), "{again}");
-    assert_eq!(restarts(), 1);
+    assert_eq!(reloads(), 1);
 
     // An older copy of a view is updated.
     let status_js = LUCI[0].0;
@@ -267,7 +267,7 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
         )),
         "{upd}"
     );
-    assert!(upd.contains("run /etc/init.d/rpcd restart"), "{upd}");
+    assert!(upd.contains("run /etc/init.d/rpcd reload"), "{upd}");
     assert_eq!(fs::read(r.root.file(status_js)).unwrap(), repo(LUCI[0].1));
 
     let un = r.ok(&["/usr/sbin/qnetd", "uninstall"]);
@@ -281,7 +281,7 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
         r.exists("/www/luci-static/resources/view"),
         "LuCI's own directory went"
     );
-    assert!(un.contains("run /etc/init.d/rpcd restart"), "{un}");
+    assert!(un.contains("run /etc/init.d/rpcd reload"), "{un}");
 }
 
 #[test]
@@ -298,7 +298,7 @@ fn without_luci_only_what_the_router_can_use() {
         assert!(!r.exists(path), "{path} written without LuCI");
     }
     assert!(!r.read("/lib/upgrade/keep.d/qnetd").contains("luci"));
-    assert!(r.read("/tmp/rc.log").contains("rpcd restart"));
+    assert!(r.read("/tmp/rc.log").contains("rpcd reload"));
     let un = r.ok(&["/usr/sbin/qnetd", "uninstall"]);
     assert!(!r.exists(PLUGIN), "{un}");
     drop(r);

@@ -248,7 +248,9 @@ const STATUS_FIXTURE: &str = r#"{"running":true,"pid":4242,"uptime_s":3725,"sche
   {"node_id":1,"address":"::ffff:192.168.1.11:41216","heartbeat_interval_ms":8000,
    "tls_active":true,"cert_verified":true,"vote":"ack","ack_nack_vote":"ack","ms_since_last_message":812},
   {"node_id":2,"address":"::ffff:192.168.1.12:41000","heartbeat_interval_ms":8000,
-   "tls_active":true,"cert_verified":true,"vote":"nack","ack_nack_vote":"nack","ms_since_last_message":100}]},
+   "tls_active":true,"cert_verified":true,"vote":"nack","ack_nack_vote":"nack","ms_since_last_message":100},
+  {"node_id":3,"address":"::ffff:192.168.1.13:41001","heartbeat_interval_ms":8000,
+   "tls_active":true,"cert_verified":true,"vote":"no_change","ack_nack_vote":"ack","ms_since_last_message":100}]},
  {"name":"HOSTILE","algorithm":"ffsplit","tie_breaker":"lowest","kap_tie_breaker":false,"nodes":[
   {"node_id":7,"address":"::ffff:10.0.0.7:40000","heartbeat_interval_ms":8000,
    "tls_active":false,"cert_verified":false,"vote":"wait_for_reply","ack_nack_vote":"nack",
@@ -403,7 +405,8 @@ fn calls_of(doc: &Json, key: &str) -> Vec<(String, String)> {
 fn views_render_what_the_daemon_says_and_escape_what_clients_send() {
     let (doc, settings, http) = run_harness();
 
-    // Status: one status call (and the interfaces once); one status call per poll.
+    // Status: one status call (and the interfaces once) though LuCI runs the poll at once
+    // after render; then one status call per poll.
     let status = doc.get("status_html").str();
     assert_eq!(
         calls_of(&doc, "status_calls"),
@@ -422,7 +425,7 @@ fn views_render_what_the_daemon_says_and_escape_what_clients_send() {
     for want in [
         "4242",
         "0.1.0",
-        "3725s",
+        "1h 2m 5s",
         "all addresses port 5403",
         "required, client certificate required",
         "Cluster pve",
@@ -430,7 +433,8 @@ fn views_render_what_the_daemon_says_and_escape_what_clients_send() {
         "has no third vote",
         "ACK",
         "NACK",
-        "WAIT FOR REPLY",
+        "WAIT FOR REPLY (NACK)",
+        "NO CHANGE (ACK)",
         "::ffff:192.168.1.11:41216",
         "every 8.0 s, last message 0.8 s ago",
         "pvecm qdevice setup 192.168.1.1",
@@ -450,7 +454,7 @@ fn views_render_what_the_daemon_says_and_escape_what_clients_send() {
         assert!(!status.contains(never), "{never:?} in:\n{status}");
     }
     assert!(
-        status.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        status.contains("&#60;img src=x onerror=alert(1)&#62;"),
         "{status}"
     );
     let after = doc.get("status_after_poll_html").str();
@@ -483,7 +487,7 @@ fn views_render_what_the_daemon_says_and_escape_what_clients_send() {
         "only the in-use, unrevoked certificate: {certs}"
     );
     let modal = doc.get("modal_html").str();
-    assert!(modal.contains("&lt;img src=x"), "{modal}");
+    assert!(modal.contains("&#60;img src=x"), "{modal}");
     assert!(!modal.contains("<img"), "{modal}");
     // The revoke names the cluster as the daemon knows it, unescaped, after confirmation.
     let revoke = doc.get("revoke_calls").arr();

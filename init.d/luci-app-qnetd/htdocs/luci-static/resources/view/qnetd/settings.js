@@ -48,6 +48,7 @@ var SETTINGS = {
 	handshake_timeout: [0, U32],
 	max_preinit_clients: [0, U32],
 	max_preinit_per_address: [0, U32],
+	max_clients_per_address: [0, U32],
 	http_listen: function(v) { return v == '' || isHttpListen(v); }
 };
 
@@ -78,7 +79,7 @@ function checkSetting(entry) {
 		var key = (eq < 0 ? items[i] : items[i].substr(0, eq)).toLowerCase();
 		var value = eq < 0 ? '' : items[i].substr(eq + 1);
 		if (key == '')
-			break;
+			return _('empty setting name (expected KEY=VALUE[,KEY=VALUE...])');
 		var rule = SETTINGS[key];
 		if (!rule)
 			return _('unknown setting "%s"; known: %s').format(key, Object.keys(SETTINGS).join(', '));

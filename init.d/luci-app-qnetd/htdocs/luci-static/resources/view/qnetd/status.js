@@ -6,8 +6,9 @@
 
 // The arbiter's state, refreshed with one ubus call (qnetd status) every few seconds, and
 // what to run on a cluster to connect it. The answers are described in docs/openwrt.md.
-// Strings given as element content are HTML in LuCI: everything that comes from the daemon
-// or the network (cluster names are what clients send) goes through %h, which escapes it.
+// A string given as an element's only content is HTML in LuCI (one among other children is
+// a text node): everything that comes from the daemon or the network (cluster names are what
+// clients send) and is the only content goes through %h, which escapes it.
 
 var callStatus = rpc.declare({
 	object: 'qnetd',
@@ -30,6 +31,27 @@ var VOTES = {
 };
 
 var POLL_SECONDS = 5;
+
+// LuCI runs a poll function at once when it starts its polling loop, right after render:
+// that first run would repeat the call load() just made, so a run that comes sooner than
+// half an interval after the last call leaves the page as it is.
+var lastCall = 0;
+
+function callStatusNow() {
+	lastCall = Date.now();
+	return L.resolveDefault(callStatus(), { running: false, error: _('no answer from ubus object qnetd') });
+}
+
+// The vote as corosync-qnetd-tool shows it: the last one sent, and the ACK/NACK in force when
+// the last one was "no change".
+function voteText(n) {
+	if (!n.vote)
+		return '-';
+	var text = '%h'.format(VOTES[n.vote] || n.vote);
+	if (n.ack_nack_vote && n.ack_nack_vote != n.vote)
+		text += ' (%h)'.format(VOTES[n.ack_nack_vote] || n.ack_nack_vote);
+	return text;
+}
 
 // A cluster has its third vote when one of its nodes holds an ACK from us (as /health says).
 function hasVote(cluster) {
@@ -105,7 +127,7 @@ function clusterBlock(c) {
 			'%h'.format(n.address),
 			yesNo(n.tls_active),
 			yesNo(n.cert_verified),
-			n.vote ? '%h'.format(VOTES[n.vote] || n.vote) : '-',
+			voteText(n),
 			_('every %s, last message %s ago').format(seconds(n.heartbeat_interval_ms),
 				seconds(n.ms_since_last_message))
 		];
@@ -116,7 +138,9 @@ function clusterBlock(c) {
 			E('span', { 'class': 'label ' + (vote ? 'success' : 'warning') },
 				vote ? _('has its third vote') : _('has no third vote')),
 			' ',
-			_('Algorithm: %h, tie-breaker: %h').format(c.algorithm, c.tie_breaker)
+			// A string among other children is a text node in LuCI (HTML only when it is the
+			// only child): no %h here, it would show its entities.
+			_('Algorithm: %s, tie-breaker: %s').format(c.algorithm, c.tie_breaker)
 		]),
 		table
 	]);
@@ -136,7 +160,7 @@ function addClusterBlock(ifaces, st) {
 		? addrs.map(function(a) {
 			return E('li', {}, [
 				E('code', 'pvecm qdevice setup %h'.format(a.address)),
-				' (%h)'.format(a.iface)
+				' (%s)'.format(a.iface)
 			]);
 		})
 		: [E('li', {}, E('code', 'pvecm qdevice setup ROUTER-ADDRESS'))];
@@ -155,7 +179,7 @@ function addClusterBlock(ifaces, st) {
 return view.extend({
 	load: function() {
 		return Promise.all([
-			L.resolveDefault(callStatus(), { running: false, error: _('no answer from ubus object qnetd') }),
+			callStatusNow(),
 			L.resolveDefault(callInterfaces(), [])
 		]);
 	},
@@ -167,12 +191,13 @@ return view.extend({
 		var add = E('div', {}, addClusterBlock(ifaces, st));
 
 		poll.add(function() {
-			return L.resolveDefault(callStatus(), { running: false, error: _('no answer from ubus object qnetd') })
-				.then(function(s) {
-					dom.content(daemon, daemonTable(s));
-					dom.content(clusters, clustersBlock(s));
-					dom.content(add, addClusterBlock(ifaces, s));
-				});
+			if (Date.now() - lastCall < POLL_SECONDS * 500)
+				return Promise.resolve();
+			return callStatusNow().then(function(s) {
+				dom.content(daemon, daemonTable(s));
+				dom.content(clusters, clustersBlock(s));
+				dom.content(add, addClusterBlock(ifaces, s));
+			});
 		}, POLL_SECONDS);
 
 		return E('div', {}, [
