@@ -27,6 +27,7 @@ pub mod install;
 #[cfg(all(target_env = "musl", target_arch = "mips"))]
 #[allow(unsafe_code)]
 mod mips_dlsym;
+#[cfg(feature = "probe")]
 pub mod probe;
 pub mod proto;
 pub mod refusal;

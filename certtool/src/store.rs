@@ -52,6 +52,7 @@ pub(crate) const PCS_MARKER_TEXT: &str =
 /// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
+#[cfg_attr(not(feature = "nss"), allow(dead_code))] // only import-nss writes keys by it
 pub(crate) const KEY_MODE: u32 = 0o600;
 /// Mode bits a private key we use must not have: any access by others, and write by the group.
 /// Group read is allowed: Debian's layout is root:coroqnetd 0640, its daemon reading as
