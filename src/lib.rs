@@ -35,4 +35,8 @@ pub mod server;
 pub mod settings;
 pub mod sftp;
 pub mod status;
+// A `pthread_setname_np` that spares the static builds musl's printf (see its comments).
+#[cfg(target_env = "musl")]
+#[allow(unsafe_code)]
+mod thread_name;
 pub mod tls;
