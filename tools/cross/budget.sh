@@ -82,10 +82,18 @@ where_the_bytes_went() {
             for (c in last) seen[c] = 1
             for (c in now) seen[c] = 1
             for (c in seen) printf "%s %d %d %d\n", c, last[c], now[c], now[c] - last[c]
-        }' "$last" "$now" | sort -k4,4nr -k1,1 |
+        }' "$last" "$now" | sort -k4,4nr -k1,1 | {
+        local same=0 crate l n d
         while read -r crate l n d; do
-            printf '  %-24s %12s %12s %+10d\n' "$crate" "$(commas "$l")" "$(commas "$n")" "$d"
+            if ((d == 0)); then
+                same=$((same + 1))
+                continue
+            fi
+            printf '  %-24s %12s %12s %12s\n' "$crate" "$(commas "$l")" "$(commas "$n")" \
+                "$( ((d > 0)) && echo +)$(commas "$d")"
         done
+        echo "  ($same crates unchanged)"
+    }
 }
 
 check() {
@@ -102,7 +110,7 @@ check() {
     fi
     printf 'budget: %-32s %12s bytes of %12s: OVER by %s bytes\n' "$target" "$(commas "$size")" \
         "$(commas "$budget")" "$(commas $((size - budget)))"
-    [[ $last == - ]] || echo "budget: the last passing build was $(commas "$last") bytes ($((size - last)) since)"
+    [[ $last == - ]] || echo "budget: the last passing build was $(commas "$last") bytes ($(commas $((size - last))) since)"
     where_the_bytes_went "$target" "$bin.crates"
     return 1
 }
