@@ -76,7 +76,7 @@ where_the_bytes_went() {
     fi
     [[ -f $last ]] || last=/dev/null
     echo "budget: where the bytes went ($target, symbol bytes per crate: last passing build -> now):"
-    printf '  %-24s %12s %12s %10s\n' crate last now change
+    printf '  %-24s %12s %12s %12s\n' crate last now change
     awk 'NR == FNR { last[$1] = $2; next } { now[$1] = $2 }
         END {
             for (c in last) seen[c] = 1
