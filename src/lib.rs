@@ -28,6 +28,7 @@ pub mod install;
 #[cfg(all(target_env = "musl", target_arch = "mips"))]
 #[allow(unsafe_code)]
 mod mips_dlsym;
+#[cfg(feature = "probe")]
 pub mod probe;
 pub mod proto;
 pub mod refusal;
@@ -35,4 +36,8 @@ pub mod server;
 pub mod settings;
 pub mod sftp;
 pub mod status;
+// A `pthread_setname_np` that spares the static builds musl's printf (see its comments).
+#[cfg(target_env = "musl")]
+#[allow(unsafe_code)]
+mod thread_name;
 pub mod tls;

@@ -33,8 +33,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// The name corosync-qdevice expects in the server certificate (`net_nss_qnetd_cn`).
-pub const SERVER_NAME: &str = "Qnetd Server";
+pub use crate::cli::probe::SERVER_NAME;
 
 type ProbeConn = Conn<Async<TcpStream>, futures_rustls::client::TlsStream<Prefixed>>;
 

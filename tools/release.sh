@@ -5,7 +5,9 @@
 #
 # VERSION must be Cargo.toml's version (the binaries print that one in --version). Writes
 # dist/VERSION/ (or DIR), after emptying it:
-#   qnetd-VERSION-TARGET          the static, stripped binary (tools/cross/build.sh)
+#   qnetd-VERSION-TARGET          the static, stripped binary (tools/cross/build.sh: x86_64 is
+#                                 the host build with every feature, the others router builds
+#                                 without nss, probe and tls12)
 #   qnetd-VERSION-TARGET.tar.gz   qnetd-VERSION-TARGET/{qnetd, init.d/, README.md, licence file}
 #   RELEASE-NOTES.md              commit, toolchain, each binary's size and SHA-256
 #   SHA256SUMS                    over all of the above (check: sha256sum -c SHA256SUMS)
@@ -71,6 +73,8 @@ export SOURCE_DATE_EPOCH
 # Release binaries are the default size flavor with the release profile, whatever the caller's
 # environment says.
 export QNETD_CROSS_FLAVOR=size QNETD_CROSS_PROFILE=release
+# ...and each target's own feature set (build.sh: the host build for x86_64, router builds).
+unset QNETD_CROSS_HOST
 
 OUT=$(realpath -m "${OUT:-$ROOT/dist/$VERSION}")
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/qnetd-release.XXXXXX")
@@ -129,6 +133,9 @@ notes() {
     echo "Built from commit $COMMIT (\`$SHORT\`), committed $(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S UTC')."
     echo "Toolchain: $(rustc -V), $cz, zig $zig; tools/cross/build.sh, flavor size."
     echo "Each binary is static and stripped; \`qnetd --version\` prints its target and commit."
+    echo "The x86_64 binary is the host build (every feature: also \`cert import-nss\`/\`export-nss\`,"
+    echo "\`probe\` and TLS 1.2), for Debian/Proxmox VE hosts and x86 routers; the others are router"
+    echo "builds without those (see the README's \"Releases\")."
     echo "Verify the downloads with \`sha256sum -c SHA256SUMS --ignore-missing\`."
     echo
     echo "| binary | bytes | OpenWrt architecture | SHA-256 |"

@@ -2,7 +2,8 @@
 //! PKCS#12 bundles for nodes. Used by the daemon (server credentials) and by the `qnetd cert`
 //! and `corosync-qnetd-certutil` commands. Never runs an external program, except for the
 //! migration from and to an upstream NSS database (`nss_import`, `nss_export`), which runs
-//! NSS's certutil/pk12util (`nss_tools`) on the host that has them.
+//! NSS's certutil/pk12util (`nss_tools`) on the host that has them (feature `nss`, which
+//! router builds leave out).
 //!
 //! System calls go through rustix, so the crate has no `unsafe` of its own.
 
@@ -14,11 +15,15 @@ mod csr;
 pub mod entropy;
 mod error;
 pub mod fsutil;
+#[cfg(feature = "nss")]
 pub mod nss_export;
+#[cfg(feature = "nss")]
 pub mod nss_import;
+#[cfg(feature = "nss")]
 pub mod nss_tools;
 pub mod ownership;
 pub mod p12;
+#[cfg(feature = "nss")]
 mod p12_read;
 mod pemfile;
 pub mod profile;

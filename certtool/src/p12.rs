@@ -19,7 +19,6 @@
 use der::asn1::{Any, BmpString, ObjectIdentifier, OctetString, SetOfVec};
 use der::{Decode, Encode, Sequence};
 use pkcs12::cms::content_info::ContentInfo;
-use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
 use pkcs12::pfx::{Pfx, Version};
 use pkcs12::{CertBag, DigestInfo, MacData, SafeBag};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -190,14 +189,48 @@ fn data_content(bags: &[SafeBag]) -> Result<ContentInfo, StoreError> {
     })
 }
 
+/// The MAC key: RFC 7292 B.2's KDF with SHA-256 and ID 3, for a 32-byte key, i.e. one hash
+/// output, so one pass of the KDF (no update of I). ring's SHA-256 rather than the pkcs12
+/// crate's generic KDF, which would link RustCrypto's sha2 (~12 KB on mipsel) for this alone.
+fn mac_key(password: &str, salt: &[u8], iterations: u32) -> Result<[u8; 32], StoreError> {
+    use ring::digest::{digest, Context, SHA256};
+    /// SHA-256's block size.
+    const V: usize = 64;
+    // The password as a BMPString (UTF-16BE, no surrogates) with a two-byte NUL terminator.
+    let mut pass = Vec::with_capacity(2 * password.len() + 2);
+    for c in password.chars() {
+        let c = u16::try_from(u32::from(c)).map_err(|_| {
+            StoreError::Crypto(format!(
+                "PKCS#12 MAC: the password's {c:?} is outside the Basic Multilingual Plane"
+            ))
+        })?;
+        pass.extend(c.to_be_bytes());
+    }
+    pass.extend([0, 0]);
+    // I = salt, then password, each repeated to a whole number of V-byte blocks.
+    let repeat = |src: &[u8]| -> Vec<u8> {
+        let len = V * src.len().div_ceil(V);
+        src.iter().copied().cycle().take(len).collect()
+    };
+    let mut ctx = Context::new(&SHA256);
+    ctx.update(&[3u8; V]);
+    ctx.update(&repeat(salt));
+    ctx.update(&repeat(&pass));
+    let mut a = ctx.finish();
+    for _ in 1..iterations {
+        a = digest(&SHA256, a.as_ref());
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(a.as_ref());
+    Ok(key)
+}
+
 /// HMAC-SHA256 over the AuthenticatedSafe, keyed with the PKCS#12 KDF (RFC 7292 B.2; the
 /// password as a NUL-terminated BMPString, which is what NSS and OpenSSL verify against).
 fn mac(data: &[u8], password: &str, rng: &SystemRandom) -> Result<MacData, StoreError> {
     let e = err("MAC");
     let salt = random::<16>(rng)?;
-    let key =
-        derive_key_utf8::<sha2::Sha256>(password, &salt, Pkcs12KeyType::Mac, ITERATIONS as i32, 32)
-            .map_err(&e)?;
+    let key = mac_key(password, &salt, ITERATIONS)?;
     let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), data);
     Ok(MacData {
         mac: DigestInfo {
@@ -210,4 +243,38 @@ fn mac(data: &[u8], password: &str, rng: &SystemRandom) -> Result<MacData, Store
         mac_salt: OctetString::new(salt.as_slice()).map_err(&e)?,
         iterations: ITERATIONS as i32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pkcs12::kdf::{derive_key_utf8, Pkcs12KeyType};
+
+    /// The same key as the pkcs12 crate's RFC 7292 KDF, for salts and passwords either side of
+    /// the 64-byte block (empty, non-ASCII, long) and several iteration counts.
+    #[test]
+    fn mac_key_is_rfc_7292s_kdf() {
+        let long = "x".repeat(70);
+        for password in ["", "a", "qnetd", "pässwörd €", long.as_str()] {
+            for salt in [&[0u8; 1][..], &[7; 16], &[9; 64], &[1; 65]] {
+                for rounds in [1, 2, 2048] {
+                    let want = derive_key_utf8::<sha2::Sha256>(
+                        password,
+                        salt,
+                        Pkcs12KeyType::Mac,
+                        rounds as i32,
+                        32,
+                    )
+                    .unwrap();
+                    let got = mac_key(password, salt, rounds).unwrap();
+                    assert_eq!(got.as_slice(), want, "{password:?} {salt:?} {rounds}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_password_outside_the_bmp_is_an_error() {
+        assert!(mac_key("🔑", &[1; 16], 1).is_err());
+    }
 }

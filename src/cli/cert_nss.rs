@@ -1,14 +1,35 @@
 //! `qnetd cert import-nss` / `export-nss`: moving between upstream corosync-qnetd's NSS
 //! database and our store without touching a node (see certtool's nss_import/nss_export), and
 //! the guard that keeps `cert init --force` from silently throwing such a CA away.
+//!
+//! Both commands run NSS's certutil and pk12util, which a router never has: a build without
+//! the `nss` feature (every router build) still knows them, but only to say where they are.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use argh::FromArgs;
+#[cfg(feature = "nss")]
 use certtool::nss_export::{self, ExportOptions};
+#[cfg(feature = "nss")]
 use certtool::nss_import::{self, ImportOptions};
 use certtool::StoreError;
+
+/// What a build without the `nss` feature answers to import-nss/export-nss (and what doctor's
+/// hint says): the commands need a host with NSS's tools and a build that has them.
+pub const NO_NSS_BUILD: &str = "this build has no NSS import/export (router builds leave it \
+     out: a router has no NSS certutil or pk12util); run it on the host that has them \
+     (libnss3-tools) with the x86_64 host build, qnetd-VERSION-x86_64-unknown-linux-musl of \
+     the release";
+
+/// Whether this build has import-nss/export-nss.
+pub const HAS_NSS: bool = cfg!(feature = "nss");
+
+#[cfg(not(feature = "nss"))]
+fn not_in_this_build(cmd: &str) -> ExitCode {
+    eprintln!("qnetd cert {cmd}: {NO_NSS_BUILD}");
+    ExitCode::from(super::EXIT_USAGE)
+}
 
 /// take over upstream corosync-qnetd's NSS database (its CA, server certificate, cluster certificates and serials) into a qnetd store; needs NSS's certutil and pk12util
 #[derive(FromArgs, Debug)]
@@ -35,6 +56,17 @@ pub struct ExportNssArgs {
     pub nssdb: PathBuf,
 }
 
+#[cfg(not(feature = "nss"))]
+pub fn import(_dir: &Path, _a: ImportNssArgs) -> ExitCode {
+    not_in_this_build("import-nss")
+}
+
+#[cfg(not(feature = "nss"))]
+pub fn export(_dir: &Path, _a: ExportNssArgs) -> ExitCode {
+    not_in_this_build("export-nss")
+}
+
+#[cfg(feature = "nss")]
 #[inline(never)]
 pub fn import(dir: &Path, a: ImportNssArgs) -> ExitCode {
     let out = match (a.out, a.store) {
@@ -109,6 +141,7 @@ pub fn import(dir: &Path, a: ImportNssArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+#[cfg(feature = "nss")]
 #[inline(never)]
 pub fn export(dir: &Path, a: ExportNssArgs) -> ExitCode {
     let opts = ExportOptions {

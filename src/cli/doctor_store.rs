@@ -97,7 +97,13 @@ fn upstream_store_check(name: &'static str, dir: &Path) -> Check {
             "take it over with its CA, so no node needs anything: `qnetd cert --store {d} \
              import-nss` on the host that has NSS's certutil and pk12util (libnss3-tools), or \
              `qnetd cert --store {d} import-nss --out DIR` to copy the store to a router; do not \
-             run `qnetd cert init --force`, which makes a new CA and orphans every enrolled node"
+             run `qnetd cert init --force`, which makes a new CA and orphans every enrolled \
+             node{}",
+            if super::cert_nss::HAS_NSS {
+                String::new()
+            } else {
+                format!(" ({})", super::cert_nss::NO_NSS_BUILD)
+            }
         ),
     )
 }

@@ -1,14 +1,27 @@
 //! `qnetd probe`: connect to a qnetd like a qdevice node would (PREINIT → STARTTLS → INIT, then
 //! a few echoes) and report each step. For smoke tests on the router itself and for checking a
-//! deployment from a cluster node.
+//! deployment from a cluster node. Router builds leave it out (feature `probe`: rustls' client
+//! side); there the command only says so.
 
+#[cfg(feature = "probe")]
 use crate::probe::{self, ClientTls, InitParams, SessionParams};
-use crate::proto::types::{Algorithm, MsgType};
+use crate::proto::types::Algorithm;
+#[cfg(feature = "probe")]
+use crate::proto::types::MsgType;
 use argh::FromArgs;
+#[cfg(feature = "probe")]
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+#[cfg(feature = "probe")]
 use std::time::{Duration, Instant};
+
+/// The name corosync-qdevice expects in the server certificate (`net_nss_qnetd_cn`).
+pub const SERVER_NAME: &str = "Qnetd Server";
+
+/// What a build without the `probe` feature answers.
+pub const NO_PROBE_BUILD: &str = "this build has no probe (router builds leave the TLS client \
+     side out); probe this router from a host, e.g. with the x86_64 build of the release";
 
 /// talk to a qnetd server as a qdevice node would and report each step (exit 0 = INIT accepted)
 #[derive(FromArgs, Debug)]
@@ -39,7 +52,7 @@ pub struct ProbeArgs {
     #[argh(option)]
     pub key: Option<PathBuf>,
     /// name the server certificate must carry (default "Qnetd Server")
-    #[argh(option, default = "String::from(probe::SERVER_NAME)")]
+    #[argh(option, default = "String::from(SERVER_NAME)")]
     pub server_name: String,
     /// echo requests to send after INIT (default 3)
     #[argh(option, default = "3")]
@@ -56,6 +69,13 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
     }
 }
 
+#[cfg(not(feature = "probe"))]
+pub fn main(_args: ProbeArgs) -> ExitCode {
+    eprintln!("qnetd probe: {NO_PROBE_BUILD}");
+    ExitCode::from(super::EXIT_USAGE)
+}
+
+#[cfg(feature = "probe")]
 #[inline(never)] // see cli::main
 pub fn main(args: ProbeArgs) -> ExitCode {
     let tls_flags = (args.ca.is_some(), args.cert.is_some(), args.key.is_some());
@@ -74,6 +94,7 @@ pub fn main(args: ProbeArgs) -> ExitCode {
     }
 }
 
+#[cfg(feature = "probe")]
 fn run(args: &ProbeArgs) -> Result<(), String> {
     let addr: SocketAddr = (args.host.as_str(), args.port)
         .to_socket_addrs()

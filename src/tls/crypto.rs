@@ -27,9 +27,13 @@ pub fn provider() -> CryptoProvider {
             cipher_suite::TLS13_AES_256_GCM_SHA384,
             // TLS 1.2 for NSS builds without TLS 1.3; our server keys are ECDSA, the RSA
             // suites serve the probe against a server with an RSA key (upstream's NSS store).
+            #[cfg(feature = "tls12")]
             cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            #[cfg(feature = "tls12")]
             cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            #[cfg(feature = "tls12")]
             cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            #[cfg(feature = "tls12")]
             cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
         ],
         kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
@@ -132,6 +136,7 @@ mod tests {
             .cipher_suites
             .iter()
             .any(|s| s.version() == &rustls::version::TLS13));
+        #[cfg(feature = "tls12")]
         assert!(p
             .cipher_suites
             .iter()

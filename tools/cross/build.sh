@@ -16,6 +16,11 @@
 #                                        rustup has it (the reference commands, bigger)
 #   QNETD_CROSS_PROFILE  cargo profile, default release
 #   QNETD_CROSS_SETUP=0  skip tools/cross/setup.sh (it is idempotent and fast, default runs it)
+#   QNETD_CROSS_HOST     1: the host build, every cargo feature (default for x86_64, which
+#                        Debian/Proxmox hosts run too); 0: the router build, without the
+#                        host-only features (default for the other targets): `nss`
+#                        (import-nss/export-nss run NSS's certutil and pk12util, which no router
+#                        has) and `probe` (a qdevice node's client side, a diagnostic for hosts)
 #   CARGO_TARGET_DIR     default <repo>/target
 #   DIST                 output directory, default <repo>/dist
 #   SOURCE_DATE_EPOCH    build time the binary records (`qnetd doctor`'s clock check), default
@@ -25,8 +30,10 @@
 # flags from .cargo/config.toml plus the flavor's flags passed with --config (cargo appends
 # them); RUSTC_BOOTSTRAP=1 lets stable rustc take -Zbuild-std and the other -Z flags. The
 # machine's paths are remapped (--remap-path-prefix) so that the bytes do not depend on where
-# the checkout, cargo home, toolchain or target dir are (tools/release.sh). Finally
-# the MIPS .pdr section (debug records `strip` keeps, ~10% of the file) and .comment are dropped.
+# the checkout, cargo home, toolchain or target dir are (tools/release.sh). The link
+# keeps the symbols, for dist/qnetd-<target>.crates (bytes per crate, tools/cross/budget.sh);
+# then llvm-objcopy strips them and drops the MIPS .pdr section (debug records `strip` keeps,
+# ~10% of the file) and .comment.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -94,25 +101,48 @@ needs_build_std() {
     esac
 }
 
-# Drop sections that `strip` keeps but nothing loads: MIPS .pdr (procedure descriptors, a debug
-# aid) and the toolchain .comment strings.
-drop_dead_sections() {
+# Strip the symbols (the link keeps them, for the per-crate figures) and drop sections that
+# `strip` keeps but nothing loads: MIPS .pdr (procedure descriptors, a debug aid) and the
+# toolchain .comment strings.
+strip_binary() {
     local file=$1 objcopy
     objcopy=$(find "$(rustc --print sysroot)/lib/rustlib" -name llvm-objcopy -type f | head -n1)
     [[ -n $objcopy ]] || die "llvm-objcopy missing: run tools/cross/setup.sh (rustup component llvm-tools)"
-    "$objcopy" --remove-section=.pdr --remove-section=.comment "$file"
+    "$objcopy" --strip-all --remove-section=.pdr --remove-section=.comment "$file"
+}
+
+# Cargo feature flags: every router feature; the host-only ones (nss, probe) for the host build.
+feature_args() {
+    local host=${QNETD_CROSS_HOST:-}
+    if [[ -z $host ]]; then
+        case $1 in
+        x86_64-*) host=1 ;;
+        *) host=0 ;;
+        esac
+    fi
+    case $host in
+    1) ;;
+    0) echo --no-default-features ;;
+    *) die "QNETD_CROSS_HOST must be 0 or 1, not '$host'" ;;
+    esac
 }
 
 build_one() {
     local target=$1
     local args=(zigbuild --profile "$PROFILE" --target "$target" --bin qnetd)
+    # shellcheck disable=SC2207 # one word or none
+    args+=($(feature_args "$target"))
     args+=(--config "target.$target.rustflags=$(extra_rustflags "$target")")
     if needs_build_std "$target"; then
         args+=("-Zbuild-std=std,panic_abort")
         [[ $FLAVOR == size* ]] && args+=(-Zbuild-std-features=optimize_for_size)
     fi
-    echo "build: RUSTC_BOOTSTRAP=1 cargo ${args[*]}" >&2
-    RUSTC_BOOTSTRAP=1 cargo "${args[@]}"
+    # Symbols kept at link time (stripped below): where the bytes went, per crate, for the
+    # budget check (tools/cross/budget.sh).
+    local strip_var=CARGO_PROFILE_${PROFILE^^}_STRIP
+    strip_var=${strip_var//-/_}
+    echo "build: $strip_var=false RUSTC_BOOTSTRAP=1 cargo ${args[*]}" >&2
+    env "$strip_var=false" RUSTC_BOOTSTRAP=1 cargo "${args[@]}"
 
     local profile_dir=$PROFILE
     [[ $PROFILE == dev ]] && profile_dir=debug
@@ -120,7 +150,8 @@ build_one() {
     mkdir -p "$DIST"
     local out=$DIST/qnetd-$target
     cp "$built" "$out.tmp"
-    drop_dead_sections "$out.tmp"
+    strip_binary "$out.tmp"
+    "$ROOT/tools/cross/budget.sh" crates "$built" "$(stat -c %s "$out.tmp")" >"$out.crates"
     mv "$out.tmp" "$out"
     local kind
     kind=$(file -b "$out")

@@ -6,8 +6,11 @@
 #   tools/cross/ci.sh all              all five targets
 #   tools/cross/ci.sh TARGET...        those targets
 #
-# Prints one line per target with its size and result, and a closing
-# "cross: N passed, N failed" line. Exit status 1 if any target failed to build or pass.
+# Each binary must fit its byte budget (tools/cross/budget.txt, checked by
+# tools/cross/budget.sh: over it, the target fails and the per-crate figures against the last
+# passing build say where the bytes went). Prints one line per target with its size against its
+# budget and its result, and a closing "cross: N passed, N failed" line. Exit status 1 if any
+# target failed to build, fit or pass.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -38,7 +41,7 @@ tools/cross/setup.sh || {
 }
 echo "cross: setup took $((SECONDS - started)) s"
 
-passed=0 failed=0 results=()
+passed=0 failed=0 over=0 results=() budgets=()
 for t in "$@"; do
     t0=$SECONDS
     if ! QNETD_CROSS_SETUP=0 tools/cross/build.sh "$t"; then
@@ -48,15 +51,24 @@ for t in "$@"; do
     fi
     t1=$SECONDS
     bin=$ROOT/dist/qnetd-$t
-    if tools/cross/smoke.sh "$t" "$bin"; then
+    fits=$(tools/cross/budget.sh check "$t" "$bin") || over=1
+    echo "$fits"
+    budgets+=("$(head -n1 <<<"$fits")")
+    if ((${over:-0})); then
+        results+=("$t: $(stat -c %s "$bin") bytes, OVER BUDGET")
+        failed=$((failed + 1))
+    elif tools/cross/smoke.sh "$t" "$bin"; then
         results+=("$t: $(stat -c %s "$bin") bytes, build $((t1 - t0)) s, smoke $((SECONDS - t1)) s: ok")
         passed=$((passed + 1))
     else
         results+=("$t: $(stat -c %s "$bin") bytes, SMOKE FAILED")
         failed=$((failed + 1))
     fi
+    over=0
 done
 
+# Every binary against its budget (tools/cross/budget.txt), then the results.
+printf '%s\n' "${budgets[@]}"
 printf 'cross: %s\n' "${results[@]}"
 echo "cross: total $((SECONDS - started)) s"
 echo "cross: $passed passed, $failed failed"

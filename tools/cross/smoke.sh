@@ -8,10 +8,14 @@
 #   3. `qnetd cert --store STORE sign --csr … --cluster smoke` (a node request made with openssl)
 #   4. `qnetd run` on 127.0.0.1:<free port> with that store, TLS required
 #   5. `qnetd probe` with the CA and the signed client certificate: PREINIT → STARTTLS →
-#      (mutual TLS) → INIT accepted, then echoes
+#      (mutual TLS) → INIT accepted, then echoes. A router build has no probe (feature
+#      `probe`): it must say so (exit 2), and the host's probe talks to the emulated daemon:
+#      $QNETD_PROBE_BIN, default dist/qnetd-x86_64-unknown-linux-musl (built first by ci.sh)
 #   6. a silent client is dropped after the handshake timeout (shortened to 1 s): timers work
 #   7. `qnetd status` over the daemon's local socket answers and reports the port
-#   8. SIGTERM: the daemon exits 0 within a bounded time
+#   8. `qnetd cert import-nss`: only a build with NSS import/export (x86_64) has it; a router
+#      build must say so and exit 2
+#   9. SIGTERM: the daemon exits 0 within a bounded time
 # Every wait is bounded; temp files and the daemon are cleaned up on any exit.
 # Needs: qemu-user-static, openssl, python3 (free port) — tools/cross/setup.sh installs them.
 set -euo pipefail
@@ -111,8 +115,19 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
 done
 say "run: listening on 127.0.0.1:$PORT after $(($(now_ms) - t0)) ms"
 
-# 5. our client: PREINIT → STARTTLS → mutual TLS → INIT, then echoes
-q probe --host 127.0.0.1 --port "$PORT" --cluster smoke --node-id 1 \
+# 5. our client: PREINIT → STARTTLS → mutual TLS → INIT, then echoes; from the host if this
+#    build has no probe (router builds), after checking that it says so
+probe=(q)
+rc=0
+q probe --port 1 >"$WORK/probe.out" 2>&1 || rc=$?
+if grep -q 'this build has no probe' "$WORK/probe.out"; then
+    ((rc == 2)) || fail "probe without the probe feature exited $rc, not 2"
+    PROBE_BIN=${QNETD_PROBE_BIN:-$ROOT/dist/qnetd-x86_64-unknown-linux-musl}
+    [[ -x $PROBE_BIN ]] || fail "this build has no probe and there is no host probe at $PROBE_BIN (build x86_64 first, or set QNETD_PROBE_BIN)"
+    probe=(timeout "$STEP_TIMEOUT" "$PROBE_BIN")
+    say "probe: not in this build (exit 2, as it should); probing from the host with $PROBE_BIN"
+fi
+"${probe[@]}" probe --host 127.0.0.1 --port "$PORT" --cluster smoke --node-id 1 \
     --ca "$STORE/qnetd-cacert.crt" --cert "$STORE/cluster-smoke.crt" --key "$WORK/node.key" \
     --echoes 2 >"$WORK/probe.out" 2>&1 || fail "probe: $(cat "$WORK/probe.out")"
 grep -q '^INIT accepted' "$WORK/probe.out" || fail "probe did not report INIT: $(cat "$WORK/probe.out")"
@@ -133,7 +148,20 @@ q status --socket "$WORK/qnetd.sock" >"$WORK/status.out" 2>&1 || fail "status: $
 grep -q "$PORT" "$WORK/status.out" || fail "status does not show port $PORT: $(cat "$WORK/status.out")"
 say "status: ok"
 
-# 8. clean shutdown
+# 8. NSS import/export: on a router build a clear refusal, exit 2 (the x86_64 build has it)
+rc=0
+q cert --store "$WORK/empty" import-nss >"$WORK/nss.out" 2>&1 || rc=$?
+if [[ $TARGET == x86_64-* && ${QNETD_CROSS_HOST:-1} == 1 ]]; then
+    ! grep -q 'this build has no NSS' "$WORK/nss.out" || fail "the x86_64 build has no import-nss"
+    say "import-nss: in this build"
+else
+    if ((rc != 2)) || ! grep -q 'this build has no NSS import/export' "$WORK/nss.out"; then
+        fail "import-nss on a router build: exit $rc, $(cat "$WORK/nss.out")"
+    fi
+    say "import-nss: not in this build (exit 2, as it should)"
+fi
+
+# 9. clean shutdown
 kill -TERM "$DAEMON_PID"
 deadline=$((SECONDS + STEP_TIMEOUT))
 while kill -0 "$DAEMON_PID" 2>/dev/null; do

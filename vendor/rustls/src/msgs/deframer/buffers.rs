@@ -205,7 +205,13 @@ impl DeframerVecBuffer {
         // we get a message with a length field out of range here,
         // we do a zero length read.  That looks like an EOF to
         // the next layer up, which is fine.
-        let new_bytes = rd.read(&mut self.buf[self.used..])?;
+        let read = rd.read(&mut self.buf[self.used..]);
+        if self.used == 0 && !matches!(read, Ok(n) if n > 0) {
+            // qnetd: nothing buffered and nothing read (would block, EOF or an error): give
+            // the buffer back instead of keeping READ_SIZE bytes per idle connection.
+            self.buf = Vec::new();
+        }
+        let new_bytes = read?;
         self.used += new_bytes;
         Ok(new_bytes)
     }
