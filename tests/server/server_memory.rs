@@ -130,7 +130,7 @@ fn hostile_clients_stay_within_the_memory_budget_and_the_status_tools_answer() {
             "-m",
             "0",
             "-S",
-            "max_preinit_clients=0,max_preinit_per_address=0",
+            "max_preinit_clients=0,max_preinit_per_address=0,max_clients_per_address=0",
         ],
     );
     d.settle();

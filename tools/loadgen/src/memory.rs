@@ -114,7 +114,7 @@ fn measure(
             "--tls",
             s.tls,
             "-S",
-            "max_preinit_clients=0,max_preinit_per_address=0,handshake_timeout=0",
+            "max_preinit_clients=0,max_preinit_per_address=0,max_clients_per_address=0,handshake_timeout=0",
         ]
         .map(String::from),
     );
