@@ -170,21 +170,30 @@ pub struct OutDir {
     path: PathBuf,
 }
 
-/// Makes or checks an output directory: a missing one is created 0700; what the path then
-/// leads to must be a directory of ours (or root's when we are root) that nobody else can
-/// write, or it is refused, with nothing written.
-pub fn output_dir(dir: &Path) -> Result<OutDir, StoreError> {
-    create_dir(dir, 0o700, None)?;
-    let what = || format!("cannot use {}", dir.display());
-    // The admin's path: a symlink they made is theirs to use; what it leads to is checked.
+/// Opens the directory `dir` (the admin's path: a symlink they made is theirs to use; what
+/// it leads to is checked) and says, through that descriptor, whether an account other than
+/// us and root could change it ([`writable_by_others`]). `what` prefixes an error.
+pub(crate) fn open_dir_checked(
+    dir: &Path,
+    what: &str,
+) -> Result<(OwnedFd, Option<String>), StoreError> {
     let fd = rustix::fs::open(
         dir,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| StoreError::io(what(), e.into()))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io(what(), e.into()))?;
-    if let Some(why) = writable_by_others(&st) {
+    .map_err(|e| StoreError::io(what, e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io(what, e.into()))?;
+    Ok((fd, writable_by_others(&st)))
+}
+
+/// Makes or checks an output directory: a missing one is created 0700; what the path then
+/// leads to must be a directory of ours (or root's when we are root) that nobody else can
+/// write, or it is refused, with nothing written.
+pub fn output_dir(dir: &Path) -> Result<OutDir, StoreError> {
+    create_dir(dir, 0o700, None)?;
+    let (fd, others) = open_dir_checked(dir, &format!("cannot use {}", dir.display()))?;
+    if let Some(why) = others {
         return Err(StoreError::Refused(format!(
             "{} {why}: that account could change the files written there before they are \
              used; give another directory (a missing one is created, mode 0700), or make this \
@@ -617,10 +626,22 @@ mod one_bounded_read {
     #[test]
     fn no_other_file_read_in_the_crate() {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        // The sources, submodules' directories (src/ownership/) included.
+        let (mut dirs, mut files) = (vec![src.clone()], Vec::new());
+        while let Some(dir) = dirs.pop() {
+            for ent in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = ent.path();
+                if path.is_dir() {
+                    dirs.push(path)
+                } else {
+                    files.push(path)
+                }
+            }
+        }
         let mut found = Vec::new();
-        for ent in std::fs::read_dir(&src).unwrap().flatten() {
-            let name = ent.file_name().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(ent.path()).unwrap();
+        for path in files {
+            let name = path.strip_prefix(&src).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
             // Product code only: up to the first test module.
             let product = text.split("#[cfg(test)]").next().unwrap_or("");
             for (i, line) in product.lines().enumerate() {

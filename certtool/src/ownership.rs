@@ -1,16 +1,22 @@
-//! Who owns what in a store, in one place: root's tools write by it ([`file_mode`]), writers
-//! refuse a store that breaks it ([`check_writer_store`]), `qnetd doctor` reports what breaks it
-//! ([`audit`]), and `qnetd install` gives a store to the daemon's group by it ([`apply`]).
+//! Who owns what in a store, in one place: one table ([`rule`]) that root's tools write by
+//! ([`file_mode`], [`file_owner`]), that writers refuse a store breaking ([`check_writer_store`]),
+//! that `qnetd doctor` ([`audit`]) and install's planning ([`violations`]) check, and that
+//! `qnetd install` and `cert init` bring a store to ([`enforce`], one fd-based walk).
 //!
-//! The model (docs/security.md, "Ownership of the store"):
-//! - root owns the store directory and every file in it: what root's tools write is root's,
-//!   with the store directory's group (the daemon's: `qnetd` on OpenWrt, `coroqnetd` on Debian);
-//! - the directory is 0750: the daemon's group lists and searches it and writes nothing;
-//! - the CA key is 0600: the daemon never reads it (only signing, as root, does);
-//! - every other file is 0640 (the server key and the files the daemon opens among them:
-//!   CA export, server certificate, registry); dot files (`.lock`, a write's temp file) are
-//!   root:root 0600, backup directories root:root 0700;
-//! - nothing in the store is writable by its group or by others, nor owned by another user.
+//! The model (docs/security.md, "Ownership of the store"), `GROUP` being the store directory's
+//! group (the daemon's: `qnetd` on OpenWrt, `coroqnetd` on Debian):
+//!
+//! | what                                   | owner          | mode |
+//! |----------------------------------------|----------------|------|
+//! | the store directory                    | root:GROUP     | 0750 |
+//! | the CA key                             | root:root      | 0600 |
+//! | dot files (lock, temp files of a write) | root:root     | 0600 |
+//! | subdirectories (backups: old CA keys)  | root:root      | 0700 |
+//! | every other file (server key, certificates, registry, serial) | root:GROUP | 0640 |
+//!
+//! So the daemon's group lists and searches the store, reads what the daemon opens and writes
+//! nothing; the daemon never reads the CA key (only signing does, as root). Nothing in the
+//! store is writable by its group or by others, nor owned by another user.
 //!
 //! A user who is not root running the tools on a store of their own gets the same modes, their
 //! own uid and group.
@@ -20,21 +26,23 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{FileType, Gid, Mode, OFlags, Uid};
-
 use crate::error::StoreError;
 use crate::fsutil;
 use crate::store::{CA_CERT_FILE, CA_KEY_FILE, REGISTRY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE};
 
+mod walk;
+
+pub use walk::{enforce, Outcome};
+
 /// The store directory: the group lists and searches it, only root writes.
 pub const DIR_MODE: u32 = 0o750;
-/// A backup directory `init --force` makes inside the store: root's alone.
+/// A subdirectory (a backup `init --force` makes inside the store): root's alone.
 pub const BACKUP_DIR_MODE: u32 = 0o700;
 /// The CA's private key: root's alone.
 pub const CA_KEY_MODE: u32 = 0o600;
-/// The daemon's private key: read by the daemon through the group.
-pub const SERVER_KEY_MODE: u32 = 0o640;
-/// Every other file: the group reads, nobody but root writes.
+/// Dot files (the lock, a write's temp file): root's tools' business alone.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Every other file, the server key among them: the group reads, nobody but root writes.
 pub const FILE_MODE: u32 = 0o640;
 
 /// The files of the store the daemon opens (besides listing the directory): what the
@@ -46,26 +54,89 @@ pub const DAEMON_READS: [&str; 4] = [
     REGISTRY_FILE,
 ];
 
+/// One row of the model: the owner is always root (or the writer, when not root); the group
+/// is root's or the store's (the daemon's), with this mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The store's group (the daemon's) when true, root's (0) when false.
+    pub store_group: bool,
+    pub mode: u32,
+}
+
+/// The table: the rule for the entry `name` of the store (`is_dir`: a subdirectory).
+pub fn rule(name: &str, is_dir: bool) -> Rule {
+    let private = |mode| Rule {
+        store_group: false,
+        mode,
+    };
+    if is_dir {
+        private(BACKUP_DIR_MODE)
+    } else if name == CA_KEY_FILE {
+        private(CA_KEY_MODE)
+    } else if name.starts_with('.') {
+        private(PRIVATE_FILE_MODE)
+    } else {
+        Rule {
+            store_group: true,
+            mode: FILE_MODE,
+        }
+    }
+}
+
+/// The rule for the store directory itself.
+pub const STORE_RULE: Rule = Rule {
+    store_group: true,
+    mode: DIR_MODE,
+};
+
+/// The owner and mode one entry of the store must have, for root with the daemon's group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+impl Rule {
+    /// This rule for root and the daemon's group `gid`.
+    pub fn wanted(self, gid: u32) -> Wanted {
+        Wanted {
+            uid: 0,
+            gid: if self.store_group { gid } else { 0 },
+            mode: self.mode,
+        }
+    }
+}
+
+/// What the model says for `name` in the store, `gid` being the daemon's group.
+pub fn wanted(name: &str, is_dir: bool, gid: u32) -> Wanted {
+    rule(name, is_dir).wanted(gid)
+}
+
+/// What the model says for the store directory itself.
+pub fn wanted_store(gid: u32) -> Wanted {
+    STORE_RULE.wanted(gid)
+}
+
 /// The mode a file named `name` has in the model.
 pub fn file_mode(name: &str) -> u32 {
-    match name {
-        CA_KEY_FILE => CA_KEY_MODE,
-        _ if name.starts_with('.') => CA_KEY_MODE,
-        SERVER_KEY_FILE => SERVER_KEY_MODE,
-        _ => FILE_MODE,
-    }
+    rule(name, false).mode
+}
+
+/// Whether the daemon's group gets the file `name` (all but the CA key and dot files).
+pub fn shared_with_group(name: &str) -> bool {
+    rule(name, false).store_group
 }
 
 /// The owner a file named `name` gets from a writer whose files are `owner`'s (root with the
 /// store's group): the CA key and dot files keep root's group, so not even a mode change
 /// would open them to the daemon's.
 pub fn file_owner(name: &str, owner: Option<fsutil::Owner>) -> Option<fsutil::Owner> {
-    let private = name == CA_KEY_FILE || name.starts_with('.');
     owner.map(|o| {
-        if private {
-            fsutil::Owner { gid: 0, ..o }
-        } else {
+        if shared_with_group(name) {
             o
+        } else {
+            fsutil::Owner { gid: 0, ..o }
         }
     })
 }
@@ -82,15 +153,9 @@ fn trusted_uid(uid: u32) -> bool {
 /// owns is one it can rewrite between our check and our use). Returns the directory's
 /// descriptor, through which the lock file is opened.
 pub fn check_writer_store(dir: &Path) -> Result<OwnedFd, StoreError> {
-    let what = || format!("cannot open the store {}", dir.display());
-    let fd = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| StoreError::io(what(), e.into()))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| StoreError::io(what(), e.into()))?;
-    if let Some(why) = fsutil::writable_by_others(&st) {
+    let what = format!("cannot open the store {}", dir.display());
+    let (fd, others) = fsutil::open_dir_checked(dir, &what)?;
+    if let Some(why) = others {
         return Err(StoreError::Refused(format!(
             "the store {} {why}: another account could change what root writes and reads \
              there, so nothing is written; fix: {}",
@@ -203,14 +268,14 @@ pub fn audit(dir: &Path, daemon: Option<(u32, u32)>) -> Vec<Breach> {
             fix: format!("chown root {d}"),
         });
     }
-    if writable_by_group_or_all(&dmeta) {
+    if writable_beyond(&dmeta, STORE_RULE) {
         out.push(Breach {
             path: dir.to_path_buf(),
             what: format!(
                 "is mode {:04o}: its group or every user can add, remove and replace its files",
                 dmeta.mode() & 0o7777
             ),
-            fix: format!("chmod 0750 {d}"),
+            fix: format!("chmod {:04o} {d}", STORE_RULE.mode),
         });
     }
     let Ok(rd) = fs::read_dir(dir) else {
@@ -250,20 +315,24 @@ fn audit_entry(path: &Path, daemon: Option<(u32, u32)>, dir_gid: u32, out: &mut 
     if meta.file_type().is_symlink() {
         return;
     }
-    if writable_by_group_or_all(&meta) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let rule = rule(&name, meta.is_dir());
+    if writable_beyond(&meta, rule) {
         push(
             out,
             format!("is mode {mode:04o}: writable by its group or by every user"),
             format!("chmod go-w {p}"),
         );
     }
-    let is_ca_key = path.file_name().is_some_and(|n| n == CA_KEY_FILE);
-    if is_ca_key {
+    if name == CA_KEY_FILE {
         let readable = match daemon {
-            Some((uid, gid)) => crate::ownership::permits(&meta, uid, gid, 0o4),
+            Some((uid, gid)) => permits(&meta, uid, gid, 0o4),
             None => mode & 0o004 != 0 || (mode & 0o040 != 0 && meta.gid() == dir_gid),
         };
-        if readable || mode & 0o077 != 0 {
+        if readable || mode & !rule.mode & 0o077 != 0 {
             push(
                 out,
                 format!(
@@ -271,15 +340,16 @@ fn audit_entry(path: &Path, daemon: Option<(u32, u32)>, dir_gid: u32, out: &mut 
                      CA key, which only root's signing needs",
                     meta.gid()
                 ),
-                format!("chmod 600 {p}"),
+                format!("chmod {:o} {p}", rule.mode),
             );
         }
     }
 }
 
-/// World-writable, or writable by a group other than root's.
-fn writable_by_group_or_all(meta: &fs::Metadata) -> bool {
-    meta.mode() & 0o002 != 0 || (meta.mode() & 0o020 != 0 && meta.gid() != 0)
+/// Writable by every user, or by a group other than root's, where `rule` does not grant it.
+fn writable_beyond(meta: &fs::Metadata, rule: Rule) -> bool {
+    let extra = meta.mode() & !rule.mode;
+    extra & 0o002 != 0 || (extra & 0o020 != 0 && meta.gid() != 0)
 }
 
 /// Whether `uid`/`gid` (no supplementary groups: the daemon's account has none) may `want`
@@ -299,77 +369,86 @@ pub fn permits(meta: &fs::Metadata, uid: u32, gid: u32, want: u32) -> bool {
     bits & want == want
 }
 
-/// What [`apply`] did not change, and why.
-#[derive(Clone, Debug, Default)]
-pub struct Applied {
-    /// Entries left as they were: a symlink, a hard link, or a special file.
-    pub refused: Vec<(PathBuf, String)>,
-}
-
-/// Gives the store `dir` to root and the daemon's group `gid` by the model, for `qnetd
-/// install`. The directory is changed first (through a descriptor opened with O_NOFOLLOW, so
-/// from then on only root can add or swap entries), then each entry is opened with
-/// O_NOFOLLOW|O_NONBLOCK and changed through that descriptor with fchown/fchmod: a symlink,
-/// a file with other hard links, or a special file is never changed and is reported.
-pub fn apply(dir: &Path, gid: u32) -> Result<Applied, StoreError> {
-    let what = || format!("cannot give {} to root and group {gid}", dir.display());
-    let fd = rustix::fs::open(
-        dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| StoreError::io(what(), e.into()))?;
-    set_owner_mode(&fd, 0, gid, DIR_MODE).map_err(|e| StoreError::io(what(), e))?;
-    let mut applied = Applied::default();
-    let rd = fs::read_dir(dir).map_err(|e| StoreError::io(what(), e))?;
-    for ent in rd.flatten() {
-        let name = ent.file_name();
-        let path = ent.path();
-        match apply_entry(&fd, &name, gid) {
-            Ok(()) => {}
-            Err(why) => applied.refused.push((path, why)),
+/// The entries of `store` that differ from the table for the daemon's group `gid`, in words
+/// (read only: for install's planning). Empty when the store is missing.
+pub fn violations(store: &Path, gid: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(meta) = fs::symlink_metadata(store) else {
+        return found;
+    };
+    if !meta.is_dir() {
+        found.push(format!("{} is not a directory", store.display()));
+        return found;
+    }
+    differs(store, &meta, wanted_store(gid), &mut found);
+    let Ok(entries) = fs::read_dir(store) else {
+        return found;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let name = e.file_name().to_string_lossy().into_owned();
+        if m.is_file() || m.is_dir() {
+            differs(&path, &m, wanted(&name, m.is_dir(), gid), &mut found);
+        } else {
+            found.push(format!("{} is not a regular file", path.display()));
         }
     }
-    applied.refused.sort();
-    Ok(applied)
+    found
 }
 
-fn apply_entry(dir: &OwnedFd, name: &std::ffi::OsStr, gid: u32) -> Result<(), String> {
-    let fd = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| match e {
-        rustix::io::Errno::LOOP => "a symbolic link: left alone".to_string(),
-        e => e.to_string(),
-    })?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
-    let name = name.to_string_lossy();
-    match FileType::from_raw_mode(st.st_mode) {
-        FileType::Directory => set_owner_mode(&fd, 0, 0, BACKUP_DIR_MODE),
-        FileType::RegularFile if st.st_nlink == 1 => {
-            let group = if name == CA_KEY_FILE || name.starts_with('.') {
-                0
-            } else {
-                gid
-            };
-            set_owner_mode(&fd, 0, group, file_mode(&name))
-        }
-        FileType::RegularFile => {
-            return Err(format!(
-                "has {} hard links (one may be a file elsewhere): left alone",
-                st.st_nlink
-            ))
-        }
-        _ => return Err("not a regular file: left alone".into()),
+fn differs(path: &Path, m: &fs::Metadata, want: Wanted, found: &mut Vec<String>) {
+    if m.uid() != want.uid || m.gid() != want.gid || m.mode() & 0o7777 != want.mode {
+        found.push(format!(
+            "{} is {}:{} {:04o}, not {}:{} {:04o}",
+            path.display(),
+            m.uid(),
+            m.gid(),
+            m.mode() & 0o7777,
+            want.uid,
+            want.gid,
+            want.mode
+        ));
     }
-    .map_err(|e| e.to_string())
 }
 
-fn set_owner_mode(fd: &OwnedFd, uid: u32, gid: u32, mode: u32) -> std::io::Result<()> {
-    rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_in_one_table() {
+        let g = 5403;
+        assert_eq!(wanted_store(g).mode, 0o750);
+        assert_eq!(wanted_store(g).gid, g);
+        assert_eq!(
+            wanted(CA_KEY_FILE, false, g),
+            Wanted {
+                uid: 0,
+                gid: 0,
+                mode: 0o600
+            }
+        );
+        assert_eq!(
+            wanted(SERVER_KEY_FILE, false, g),
+            Wanted {
+                uid: 0,
+                gid: g,
+                mode: 0o640
+            }
+        );
+        assert_eq!(wanted(".lock", false, g).gid, 0);
+        assert_eq!(wanted(".lock", false, g).mode, 0o600);
+        assert_eq!(wanted("backup-1", true, g).mode, 0o700);
+        assert_eq!(wanted("backup-1", true, g).gid, 0);
+        // What writers use is the same table.
+        assert_eq!(file_mode(CA_KEY_FILE), 0o600);
+        assert_eq!(file_mode(REGISTRY_FILE), 0o640);
+        for name in DAEMON_READS {
+            assert!(shared_with_group(name), "{name}");
+        }
+        assert!(!shared_with_group(CA_KEY_FILE));
+    }
 }

@@ -226,8 +226,8 @@ pub(super) fn finish_shared_store(dir: &Path) -> Result<(), StoreError> {
     let Some(gid) = crate::install::account::daemon_group_for_store(dir) else {
         return Ok(());
     };
-    let out = crate::install::store_model::enforce(dir, gid).map_err(StoreError::Refused)?;
-    for skipped in out.skipped {
+    let out = certtool::ownership::enforce(dir, gid)?;
+    for skipped in out.warnings() {
         eprintln!("warning: {skipped}");
     }
     Ok(())

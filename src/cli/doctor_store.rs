@@ -168,7 +168,9 @@ pub fn check_daemon_access(env: &Env) -> Check {
     let denied: Vec<String> = account::daemon_store_paths(&env.store)
         .into_iter()
         .filter(|(path, want)| {
-            std::fs::metadata(path).map_or(true, |m| !account::permits(&m, *uid, *gid, *want))
+            std::fs::metadata(path).map_or(true, |m| {
+                !certtool::ownership::permits(&m, *uid, *gid, *want)
+            })
         })
         .map(|(path, _)| path.display().to_string())
         .collect();

@@ -313,12 +313,9 @@ fn replace_keeping_mode(path: &Path, text: &str, default_mode: u32) -> Result<()
 
 // ---- the store, readable through the group --------------------------------------------
 
-/// The private key the daemon never reads: only signing does (as root). It keeps its owner.
-const CA_KEY: &str = certtool::CA_KEY_FILE;
-
-/// True when the store breaks the ownership model ([`super::store_model`]) for group `gid`.
+/// True when the store breaks the ownership model ([`certtool::ownership`]) for group `gid`.
 pub fn store_needs_group(store: &Path, gid: u32) -> bool {
-    !super::store_model::violations(store, gid).is_empty()
+    !certtool::ownership::violations(store, gid).is_empty()
 }
 
 /// The group a store root is about to create must get so that the installed daemon reads it
@@ -367,23 +364,6 @@ pub fn installed_daemon_account() -> Option<(String, u32, u32)> {
     Some((uci.user, uid, gid))
 }
 
-/// Whether `uid`/`gid` (no other groups: the daemon's account has none) may `want` (mode
-/// bits of the owner class: 4 read, 1 search) on a file of this owner and mode, the way
-/// the kernel picks one class.
-pub fn permits(meta: &fs::Metadata, uid: u32, gid: u32, want: u32) -> bool {
-    if uid == 0 {
-        return true;
-    }
-    let bits = if meta.uid() == uid {
-        meta.mode() >> 6
-    } else if meta.gid() == gid {
-        meta.mode() >> 3
-    } else {
-        meta.mode()
-    };
-    bits & want == want
-}
-
 /// The store's paths the daemon opens, with what it needs on each: the directory (list and
 /// search) and every file in it but the CA key, backups and dot files ([`store_files`]).
 pub fn daemon_store_paths(store: &Path) -> Vec<(std::path::PathBuf, u32)> {
@@ -393,11 +373,11 @@ pub fn daemon_store_paths(store: &Path) -> Vec<(std::path::PathBuf, u32)> {
 }
 
 /// Brings the store to the ownership model for group `gid`: root's, readable by the daemon's
-/// group, the CA key root's alone ([`super::store_model`]). Entries it leaves alone (a symlink,
-/// a hard link, a FIFO) are returned as warnings.
+/// group, the CA key root's alone ([`certtool::ownership::enforce`]). Entries it leaves alone
+/// (a symlink, a hard link, a FIFO) are returned as warnings.
 pub fn apply_share_store(store: &Path, gid: u32) -> Result<Vec<String>, String> {
-    let out = super::store_model::enforce(store, gid)?;
-    Ok(out.skipped)
+    let out = certtool::ownership::enforce(store, gid).map_err(|e| e.to_string())?;
+    Ok(out.warnings())
 }
 
 /// The store directory, made as group `gid`'s with `mode` under a temporary name and renamed
@@ -435,7 +415,7 @@ fn group_store_dir(store: &Path, gid: u32, mode: u32) -> std::io::Result<()> {
 
 /// Makes the store directory root is about to initialise as the installed daemon's group's
 /// when [`daemon_group_for_new_store`] says so: what init writes into it then takes that group
-/// (keys 0640). `mode`: the model's [`super::store_model::STORE_MODE`]. The group id given to
+/// (keys 0640). `mode`: the model's [`certtool::ownership::DIR_MODE`]. The group id given to
 /// it, if any.
 pub fn create_store_for_daemon(dir: &Path, mode: u32) -> std::io::Result<Option<u32>> {
     let Some(gid) = daemon_group_for_new_store(dir) else {
@@ -445,20 +425,17 @@ pub fn create_store_for_daemon(dir: &Path, mode: u32) -> std::io::Result<Option<
     Ok(Some(gid))
 }
 
-/// The regular files directly in the store but the CA key, with group and mode: the daemon
-/// never reads the CA key (only signing does, as root), so it is not given. Backups in subdirectories
-/// hold old CA keys: they stay root's. Dot files are the lock and temp files of a write in
-/// progress, not the daemon's to read.
+/// The regular files directly in the store the model gives the daemon's group
+/// ([`certtool::ownership::shared_with_group`]: not the CA key, which only signing reads, nor
+/// dot files, the lock and temp files of a write), with group and mode. Backups in
+/// subdirectories hold old CA keys: they stay root's.
 fn store_files(store: &Path) -> Vec<(std::path::PathBuf, u32, u32)> {
     let Ok(entries) = fs::read_dir(store) else {
         return Vec::new();
     };
     entries
         .flatten()
-        .filter(|e| {
-            let name = e.file_name();
-            !name.to_string_lossy().starts_with('.') && name != CA_KEY
-        })
+        .filter(|e| certtool::ownership::shared_with_group(&e.file_name().to_string_lossy()))
         .filter_map(|e| {
             let meta = fs::symlink_metadata(e.path()).ok()?;
             meta.is_file()

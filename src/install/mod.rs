@@ -11,7 +11,6 @@ pub mod luci;
 pub mod openwrt;
 pub mod serving;
 pub mod state;
-pub mod store_model;
 pub mod uninstall;
 pub mod version;
 

@@ -546,9 +546,9 @@ fn requests_say_the_rsa_size_rule_and_text_before_a_pem_block_is_skipped() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-/// `ownership::apply` (what `qnetd install` gives the store with): the model on every regular
-/// file, through descriptors; a symlink or a hard link the daemon's account planted is left
-/// alone, and what it points to is untouched.
+/// `ownership::enforce` (what `qnetd install` and `cert init` give the store with): the model
+/// on every regular file, through descriptors; a symlink or a hard link the daemon's account
+/// planted is left alone, and what it points to is untouched.
 #[test]
 fn applying_the_model_changes_files_through_descriptors_and_leaves_links_alone() {
     let Some(env) = Env::new("apply") else { return };
@@ -569,8 +569,8 @@ fn applying_the_model_changes_files_through_descriptors_and_leaves_links_alone()
     let hard = env.file("cluster-hard.crt");
     fs::hard_link(&victim, &hard).unwrap();
 
-    let applied = certtool::ownership::apply(&env.store(), DAEMON).unwrap();
-    let refused: Vec<&Path> = applied.refused.iter().map(|(p, _)| p.as_path()).collect();
+    let applied = certtool::ownership::enforce(&env.store(), DAEMON).unwrap();
+    let refused: Vec<&Path> = applied.skipped.iter().map(|(p, _)| p.as_path()).collect();
     assert_eq!(refused, [link.as_path(), hard.as_path()], "{applied:?}");
     assert_eq!(
         owner_mode(&victim),

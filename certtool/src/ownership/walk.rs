@@ -1,112 +1,68 @@
-//! Who owns what in the certificate store of an OpenWrt install, and making it so.
+//! The one walk that brings an existing store to the model ([`super::rule`]) without trusting
+//! a path twice, for `qnetd install` and `cert init` into an installed service's store.
 //!
-//! The model: root owns every file and directory of the store; the daemon's group may read
-//! what the daemon opens and write nothing. So the daemon's account can neither read the CA
-//! key nor change a file root's tools trust (the CA certificate pvecm hands to the nodes, the
-//! registry, the lock file).
-//!
-//! | what                                   | owner          | mode |
-//! |----------------------------------------|----------------|------|
-//! | the store directory                    | root:GROUP     | 0750 |
-//! | the CA key                             | root:root      | 0600 |
-//! | every other file (keys, certificates, registry, serial) | root:GROUP | 0640 |
-//! | dot files (lock, temp files of a write) | root:root     | 0600 |
-//! | subdirectories (backups: old CA keys)  | root:root      | 0700 |
-//!
-//! [`enforce`] changes a store to the model without trusting a path twice: a store the daemon
-//! could write (older installs made it 0770 and the daemon's own) may hold a symlink or hard
-//! link to /etc/shadow in place of a file. Each entry is opened once, relative to the store's
-//! own descriptor, with O_NOFOLLOW (and O_NONBLOCK: a FIFO must not hang us), checked through
-//! that descriptor (a regular file with one link, or a directory) and changed through it
-//! (fchown, fchmod). Anything else is left alone with a warning.
+//! A store the daemon could write (older installs made it 0770 and the daemon's own) may hold
+//! a symlink or hard link to /etc/shadow in place of a file. Each entry is opened once,
+//! relative to the store's own descriptor, with O_NOFOLLOW (and O_NONBLOCK: a FIFO must not
+//! hang us), checked through that descriptor (a regular file with one link, or a directory)
+//! and changed through it (fchown, fchmod). Anything else is left alone with the reason.
 
 use std::ffi::CStr;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Uid};
 
-/// The store directory: root's, searchable and listable by the daemon's group.
-pub const STORE_MODE: u32 = 0o750;
-/// The CA key: only signing reads it, as root.
-pub const CA_KEY_MODE: u32 = 0o600;
-/// Every other file the daemon may open: readable by its group, writable by root alone.
-pub const SHARED_FILE_MODE: u32 = 0o640;
-/// Lock and temp files: root's tools' business.
-pub const PRIVATE_FILE_MODE: u32 = 0o600;
-/// Backups of an earlier store (old CA keys among them).
-pub const SUBDIR_MODE: u32 = 0o700;
-
-/// The owner and mode one entry of the store must have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Wanted {
-    pub uid: u32,
-    pub gid: u32,
-    pub mode: u32,
-}
-
-/// What the model says for `name` in the store, `gid` being the daemon's group.
-pub fn wanted(name: &str, is_dir: bool, gid: u32) -> Wanted {
-    let root = |mode| Wanted {
-        uid: 0,
-        gid: 0,
-        mode,
-    };
-    if is_dir {
-        root(SUBDIR_MODE)
-    } else if name == certtool::CA_KEY_FILE {
-        root(CA_KEY_MODE)
-    } else if name.starts_with('.') {
-        root(PRIVATE_FILE_MODE)
-    } else {
-        Wanted {
-            uid: 0,
-            gid,
-            mode: SHARED_FILE_MODE,
-        }
-    }
-}
-
-/// The store directory itself.
-pub fn wanted_store(gid: u32) -> Wanted {
-    Wanted {
-        uid: 0,
-        gid,
-        mode: STORE_MODE,
-    }
-}
+use super::{wanted, wanted_store, Wanted};
+use crate::error::StoreError;
 
 /// What [`enforce`] did: entries changed, and entries left alone with the reason.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub changed: Vec<String>,
-    pub skipped: Vec<String>,
+    pub changed: Vec<PathBuf>,
+    /// Entries left alone (a symlink, a hard link, a special file), sorted by path.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl Outcome {
+    /// The entries left alone, one line each: `PATH: why`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|(path, why)| format!("{}: {why}", path.display()))
+            .collect()
+    }
 }
 
 /// Brings the existing store at `store` to the model for the daemon's group `gid`. The store
 /// path itself must be a real directory (a symlink there is refused). Errors only when the
 /// store cannot be opened or changed; a bad entry inside is skipped and reported.
-pub fn enforce(store: &Path, gid: u32) -> Result<Outcome, String> {
+pub fn enforce(store: &Path, gid: u32) -> Result<Outcome, StoreError> {
+    walk(store, gid).map_err(StoreError::Refused)
+}
+
+fn walk(store: &Path, gid: u32) -> Result<Outcome, String> {
     let shown = store.display();
     let dir = open_dir(rfs::CWD, store).map_err(|e| format!("cannot open {shown}: {e}"))?;
     let mut out = Outcome::default();
     let names = list(&dir).map_err(|e| format!("cannot list {shown}: {e}"))?;
     for name in names {
         let Ok(text) = name.to_str() else {
-            out.skipped
-                .push(format!("{shown}/{}: not UTF-8", name.to_string_lossy()));
+            let lossy = name.to_string_lossy().into_owned();
+            out.skipped.push((store.join(lossy), "not UTF-8".into()));
             continue;
         };
         match enforce_entry(&dir, &name, text, gid) {
-            Ok(true) => out.changed.push(format!("{shown}/{text}")),
+            Ok(true) => out.changed.push(store.join(text)),
             Ok(false) => {}
-            Err(why) => out.skipped.push(format!("{shown}/{text}: {why}")),
+            Err(why) => out.skipped.push((store.join(text), why)),
         }
     }
+    out.skipped.sort();
     // The directory last: while its entries change, the daemon's group keeps what it had.
     let meta = rfs::fstat(&dir).map_err(|e| format!("cannot stat {shown}: {e}"))?;
     if apply(&dir, &meta, wanted_store(gid)).map_err(|e| format!("{shown}: {e}"))? {
-        out.changed.push(shown.to_string());
+        out.changed.push(store.to_path_buf());
     }
     Ok(out)
 }
@@ -193,78 +149,9 @@ fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<std::ffi::CString>> {
     Ok(names)
 }
 
-/// The entries of `store` that break the model, in words (read only: for planning and
-/// doctor). Empty when the store is missing.
-pub fn violations(store: &Path, gid: u32) -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
-    let mut found = Vec::new();
-    let Ok(meta) = std::fs::symlink_metadata(store) else {
-        return found;
-    };
-    let check = |path: &Path, m: &std::fs::Metadata, want: Wanted, found: &mut Vec<String>| {
-        if m.uid() != want.uid || m.gid() != want.gid || m.mode() & 0o7777 != want.mode {
-            found.push(format!(
-                "{} is {}:{} {:04o}, not {}:{} {:04o}",
-                path.display(),
-                m.uid(),
-                m.gid(),
-                m.mode() & 0o7777,
-                want.uid,
-                want.gid,
-                want.mode
-            ));
-        }
-    };
-    if !meta.is_dir() {
-        found.push(format!("{} is not a directory", store.display()));
-        return found;
-    }
-    check(store, &meta, wanted_store(gid), &mut found);
-    let Ok(entries) = std::fs::read_dir(store) else {
-        return found;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let Ok(m) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        let name = e.file_name().to_string_lossy().into_owned();
-        if m.is_file() || m.is_dir() {
-            check(&path, &m, wanted(&name, m.is_dir(), gid), &mut found);
-        } else {
-            found.push(format!("{} is not a regular file", path.display()));
-        }
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_model_in_one_table() {
-        let g = 5403;
-        assert_eq!(wanted_store(g).mode, 0o750);
-        assert_eq!(
-            wanted(certtool::CA_KEY_FILE, false, g),
-            Wanted {
-                uid: 0,
-                gid: 0,
-                mode: 0o600
-            }
-        );
-        assert_eq!(
-            wanted(certtool::SERVER_KEY_FILE, false, g),
-            Wanted {
-                uid: 0,
-                gid: g,
-                mode: 0o640
-            }
-        );
-        assert_eq!(wanted(".lock", false, g).gid, 0);
-        assert_eq!(wanted("backup-1", true, g).mode, 0o700);
-    }
 
     /// The race of the issue, as an invariant: while another thread swaps a store file for a
     /// symlink to an outside file and back, again and again, no run of `enforce` changes the
@@ -278,7 +165,8 @@ mod tests {
             eprintln!("NOT RUN: needs root");
             return;
         }
-        let base = std::env::temp_dir().join(format!("qnetd-model-race-{}", std::process::id()));
+        let base =
+            std::env::temp_dir().join(format!("qnetd-ownership-race-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let store = base.join("store");
         std::fs::create_dir_all(&store).unwrap();
