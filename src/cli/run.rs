@@ -29,7 +29,7 @@ pub struct RunArgs {
     #[argh(option)]
     pub client_cert_required: Option<String>,
     /// accept at most this many clients; 0 = unlimited, as upstream (default: sized from the
-    /// machine's memory, 1/8 of MemTotal at 28 KiB per client, 256 to 16384; the startup log
+    /// machine's memory, 1/8 of MemTotal at 24 KiB per client, 256 to 16384; the startup log
     /// says the value)
     #[argh(option, short = 'm')]
     pub max_clients: Option<String>,

@@ -1,4 +1,4 @@
-//! `loadgen memory`: what one client costs the daemon, typical and worst case (the 28 KiB per
+//! `loadgen memory`: what one client costs the daemon, typical and worst case (the 24 KiB per
 //! client that sizes `max_clients`, `KIB_PER_CLIENT`, must hold whatever a client sends).
 //!
 //! For each scenario a fresh daemon is started (the given command, with `-p`, `-m 0`, the
