@@ -732,3 +732,11 @@ fn a_message_without_fields_encodes_to_a_bare_header_that_does_not_decode() {
     let m = decode(&hex("000f 00000008 fdf7 0004 00000022")).unwrap();
     assert_eq!(m, Message::new(MsgType::VoteInfoReply));
 }
+
+/// A node keeps three lists of up to 384 entries: at 9 bytes an entry (not 12, padded) the
+/// worst client fits the per-client memory budget (docs/daemon.md, "Memory").
+#[test]
+fn a_node_entry_takes_nine_bytes() {
+    assert_eq!(std::mem::size_of::<NodeInfo>(), 9);
+    assert_eq!(std::mem::size_of::<Option<NodeState>>(), 1);
+}

@@ -14,9 +14,10 @@
 /// The share of the machine's memory the connected clients may take together: 1/8.
 pub const MEMORY_SHARE_DIVISOR: u64 = 8;
 
-/// What one connected client is budgeted at, in KiB. Measured (docs/daemon.md, Memory):
-/// 15-18 KiB per INIT'd TLS client, less without TLS; the budget adds room for what a busy
-/// client holds on top (queued messages, a TLS handshake in progress, allocator slack).
+/// What one connected client is budgeted at, in KiB. The worst client measured (docs/daemon.md,
+/// Memory; `loadgen memory`) is a node of a 384-node cluster INIT'd over TLS with three full
+/// node lists: 21,599 bytes, 87.9% of 24 KiB (plaintext's worst, 20,466). A message still
+/// arriving (up to `max_client_receive_size`) is on top of this.
 pub const KIB_PER_CLIENT: u64 = 24;
 
 /// Never fewer than this: a 32 MB router (the smallest OpenWrt still runs on) serves 128

@@ -155,13 +155,21 @@ fn write_node(out: &mut String, node: &NodeStatus, verbose: bool) {
 /// `1, 2` or `1 (10), 2 (20)` when data-center ids are set.
 fn node_list(nodes: &[NodeInfo]) -> String {
     let mut s = String::new();
-    for (i, n) in nodes.iter().enumerate() {
+    for (
+        i,
+        &NodeInfo {
+            node_id,
+            data_center_id,
+            ..
+        },
+    ) in nodes.iter().enumerate()
+    {
         if i != 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "{}", n.node_id);
-        if n.data_center_id != 0 {
-            let _ = write!(s, " ({})", n.data_center_id);
+        let _ = write!(s, "{node_id}");
+        if data_center_id != 0 {
+            let _ = write!(s, " ({data_center_id})");
         }
     }
     s

@@ -251,11 +251,19 @@ fn max_clients_default_follows_a_cgroup_memory_limit() {
         &["-c".to_string(), script],
     );
     let log = d.wait_log("max_clients ");
-    let line = "max_clients 341 (from 64 MB of memory (the cgroup's limit); -m 0 for unlimited)";
-    assert!(log.contains(line), "want {line:?} in:\n{log}");
+    // 64 MB / 8 / KIB_PER_CLIENT.
+    let (want, clamped) = qnetd::server::memory::default_max_clients(64 * 1024);
+    assert!(
+        !clamped,
+        "64 MB is between the floor and the ceiling: {want}"
+    );
+    let line = format!(
+        "max_clients {want} (from 64 MB of memory (the cgroup's limit); -m 0 for unlimited)"
+    );
+    assert!(log.contains(&line), "want {line:?} in:\n{log}");
     let status = d.ipc("status verbose");
     assert!(
-        status.contains("Maximum allowed clients:\t341\n"),
+        status.contains(&format!("Maximum allowed clients:\t{want}\n")),
         "{status}"
     );
     drop(d);

@@ -1,5 +1,5 @@
-//! `loadgen memory`: what one client costs the daemon, typical and worst case (issue: the
-//! 24 KiB per client that sizes `max_clients` must hold whatever a client sends).
+//! `loadgen memory`: what one client costs the daemon, typical and worst case (the 24 KiB per
+//! client that sizes `max_clients`, `KIB_PER_CLIENT`, must hold whatever a client sends).
 //!
 //! For each scenario a fresh daemon is started (the given command, with `-p`, `-m 0`, the
 //! pre-INIT caps lifted and the scenario's `--tls`), one warm-up client connects, then N
