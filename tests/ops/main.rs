@@ -18,4 +18,5 @@ mod ops_render;
 mod ops_status_cli;
 mod ops_tool_compare;
 mod ops_tool_ipc;
+mod router;
 mod sftp;

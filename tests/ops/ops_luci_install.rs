@@ -4,11 +4,9 @@
 //! started, from inside the root with the default paths.
 
 use super::json::Json;
-use crate::support::router::{static_binary, RouterRoot};
+use super::router::Router;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PLUGIN: &str = "/usr/libexec/rpcd/qnetd";
@@ -36,151 +34,31 @@ const LUCI: [(&str, &str); 5] = [
     ),
 ];
 
-/// Stand-in for OpenWrt's /etc/init.d/rpcd: records the call, as the other stand-ins do.
-const RPCD_STANDIN: &str = "#!/bin/sh\necho \"rpcd $*\" >>/tmp/rc.log\n";
-
 fn repo(file: &str) -> Vec<u8> {
     fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
 }
 
-/// The root, with its own network namespace (the daemon install starts listens there only)
-/// and mount namespace (its /proc, which the plugin reads).
-struct Router {
-    root: RouterRoot,
-    holder: Child,
-}
-
-impl Router {
-    fn new(tag: &str, rpcd: bool, luci: bool) -> Router {
-        let dir = std::env::temp_dir().join(format!("qnetd-luci-{tag}-{}", std::process::id()));
-        let root = RouterRoot::build(&dir, &static_binary(), true);
-        if rpcd {
-            for (path, text) in [
-                ("/sbin/rpcd", "#!/bin/sh\n"),
-                ("/etc/init.d/rpcd", RPCD_STANDIN),
-            ] {
-                let p = root.file(path);
-                fs::create_dir_all(p.parent().unwrap()).unwrap();
-                fs::write(&p, text).unwrap();
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-            }
+/// `call status` of the installed plugin, until the daemon the install started answers.
+fn status_when_running(r: &Router) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = r.ok(&[PLUGIN, "call", "status"]);
+        let doc = Json::parse(out.trim_end()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        if doc.get("running") == &Json::Bool(true) {
+            return doc;
         }
-        if luci {
-            fs::create_dir_all(root.file("/www/luci-static/resources/view")).unwrap();
-        }
-        let setup = format!(
-            "mount --make-rprivate / && mount -t proc proc '{r}/proc' && \
-             mount --bind /dev '{r}/dev' && ip link set lo up && exec sleep 600",
-            r = root.path.display()
+        assert!(
+            Instant::now() < deadline,
+            "{out}\nlog:\n{}",
+            r.read("/tmp/qnetd.log")
         );
-        let holder = Command::new("unshare")
-            .args(["-n", "-m", "sh", "-c", &setup])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("unshare -n -m (run as root)");
-        let through = format!(
-            "/proc/{}/root{}/proc/self",
-            holder.id(),
-            root.path.display()
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !Path::new(&through).exists() {
-            assert!(
-                Instant::now() < deadline,
-                "the root's /proc was not mounted"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Router { root, holder }
-    }
-
-    fn sh(&self, args: &[&str]) -> (String, String, i32) {
-        let out = Command::new("nsenter")
-            .args([
-                "-t",
-                &self.holder.id().to_string(),
-                "-n",
-                "-m",
-                "--",
-                "chroot",
-            ])
-            .arg(&self.root.path)
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .stdin(Stdio::null())
-            .output()
-            .expect("nsenter");
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-            out.status.code().unwrap_or(-1),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (out, err, code) = self.sh(args);
-        assert_eq!(code, 0, "{args:?} failed:\n{out}\n{err}");
-        out
-    }
-
-    fn read(&self, inside: &str) -> String {
-        fs::read_to_string(self.root.file(inside)).unwrap_or_default()
-    }
-
-    fn exists(&self, inside: &str) -> bool {
-        fs::symlink_metadata(self.root.file(inside)).is_ok()
-    }
-
-    fn mode(&self, inside: &str) -> u32 {
-        fs::metadata(self.root.file(inside))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o7777
-    }
-
-    /// `call status` of the installed plugin, until the daemon the install started answers.
-    fn status_when_running(&self) -> Json {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = self.ok(&[PLUGIN, "call", "status"]);
-            let doc = Json::parse(out.trim_end()).unwrap_or_else(|e| panic!("{e}: {out}"));
-            if doc.get("running") == &Json::Bool(true) {
-                return doc;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{out}\nlog:\n{}",
-                self.read("/tmp/qnetd.log")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Router {
-    fn drop(&mut self) {
-        // Every process whose root is this directory: the daemon the stand-in procd started.
-        let root = fs::canonicalize(&self.root.path).unwrap_or_default();
-        if let Ok(procs) = fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                if fs::read_link(p.path().join("root")).ok().as_deref() == Some(root.as_path()) {
-                    let _ = Command::new("kill").arg("-9").arg(p.file_name()).status();
-                }
-            }
-        }
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.root.path);
-        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 #[test]
 fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
-    let r = Router::new("with", true, true);
+    let r = Router::with_rpcd("luci-with", true);
     fs::write(r.root.file("/tmp/luci-indexcache.0123abcd.json"), "{}").unwrap();
     fs::create_dir_all(r.root.file("/tmp/luci-modulecache/luci")).unwrap();
 
@@ -226,7 +104,7 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
     // The installed plugin, under the root's BusyBox, finds the daemon by the default paths.
     let list = Json::parse(r.ok(&[PLUGIN, "list"]).trim_end()).unwrap();
     assert_eq!(list.keys(), ["status", "certificates", "health", "revoke"]);
-    let st = r.status_when_running();
+    let st = status_when_running(&r);
     let pid: u32 = r
         .read("/var/run/procd-standin/qnetd.pid")
         .trim()
@@ -287,7 +165,7 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
 #[test]
 fn without_luci_only_what_the_router_can_use() {
     // rpcd without LuCI: the plugin only (`ubus call qnetd status` works without the page).
-    let r = Router::new("rpcd", true, false);
+    let r = Router::with_rpcd("luci-rpcd", false);
     let out = r.ok(&["/tmp/qnetd", "install"]);
     assert!(
         out.contains("skipped the LuCI page: LuCI is not installed"),
@@ -304,7 +182,7 @@ fn without_luci_only_what_the_router_can_use() {
     drop(r);
 
     // Neither: nothing of either, and the install says why.
-    let r = Router::new("none", false, false);
+    let r = Router::new("luci-none", true);
     let plan = r.ok(&["/tmp/qnetd", "install", "--dry-run"]);
     assert!(
         plan.contains("skipped the rpcd plugin and the LuCI page: no rpcd here"),
