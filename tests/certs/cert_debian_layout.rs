@@ -30,15 +30,6 @@ fn chown(path: &Path, uid: u32, gid: u32, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 struct Layout {
     _tmp: TempDir,
     bin: PathBuf,
@@ -174,7 +165,7 @@ fn node_request(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&csr)
         .output()
         .unwrap();
-    assert!(out.status.success(), "openssl req: {}", text(&out));
+    assert!(out.status.success(), "openssl req: {}", output_text(&out));
     (key, csr)
 }
 
@@ -185,7 +176,11 @@ fn debian_layout_root_signs_while_the_daemon_runs_as_coroqnetd() {
     // The package's first step: -i -G (no group write), as root, in the store directory
     // the package gave to coroqnetd: every file takes its group.
     let out = l.root("corosync-qnetd-certutil", &["-i", "-G"]);
-    assert!(out.status.success(), "certutil -i -G: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "certutil -i -G: {}",
+        output_text(&out)
+    );
     assert_eq!(owner_mode(&l.store), (0, GID, 0o750), "store directory");
     // The ownership model: coroqnetd reads the server key, never the CA key.
     assert_eq!(owner_mode(&l.file("qnetd-server.key")), (0, GID, 0o640));
@@ -208,7 +203,7 @@ fn debian_layout_root_signs_while_the_daemon_runs_as_coroqnetd() {
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("QNetd address"),
         "{}",
-        text(&status)
+        output_text(&status)
     );
 
     // pvecm qdevice setup's arbiter side, as root while the daemon runs: -i again (exit 1,
@@ -220,16 +215,20 @@ fn debian_layout_root_signs_while_the_daemon_runs_as_coroqnetd() {
         out.status.code(),
         Some(1),
         "certutil -i again: {}",
-        text(&out)
+        output_text(&out)
     );
-    assert!(text(&out).contains("already exists"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("already exists"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(owner_mode(&l.file("qnetd-ca.key")), before);
     let (key, csr) = node_request(l._tmp.path());
     let out = l.root(
         "corosync-qnetd-certutil",
         &["-s", "-c", csr.to_str().unwrap(), "-n", "mycluster"],
     );
-    assert!(out.status.success(), "certutil -s: {}", text(&out));
+    assert!(out.status.success(), "certutil -s: {}", output_text(&out));
     let cert = l.file("cluster-mycluster.crt");
     assert_eq!(owner_mode(&cert), (0, GID, 0o640), "root's new certificate");
 
@@ -258,14 +257,14 @@ fn debian_layout_root_signs_while_the_daemon_runs_as_coroqnetd() {
     assert!(
         out.status.success(),
         "probe with the signed certificate: {}",
-        text(&out)
+        output_text(&out)
     );
     let out = Command::new(env!("CARGO_BIN_EXE_qnetd"))
         .args(["reload", "--lock-file"])
         .arg(l.run.join("corosync-qnetd.pid"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "reload: {}", text(&out));
+    assert!(out.status.success(), "reload: {}", output_text(&out));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !probe(&["--echoes", "1"]).status.success() {
         assert!(
@@ -306,7 +305,7 @@ fn an_upstream_debian_store_imported_in_place_serves_as_coroqnetd() {
         .arg("import-nss")
         .output()
         .unwrap();
-    assert!(out.status.success(), "import-nss: {}", text(&out));
+    assert!(out.status.success(), "import-nss: {}", output_text(&out));
     // The ownership model: coroqnetd reads the server key, never the CA key.
     assert_eq!(owner_mode(&l.file("qnetd-server.key")), (0, GID, 0o640));
     assert_eq!(owner_mode(&l.file("qnetd-ca.key")), (0, 0, 0o600));
@@ -322,6 +321,6 @@ fn an_upstream_debian_store_imported_in_place_serves_as_coroqnetd() {
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("QNetd address"),
         "{}",
-        text(&status)
+        output_text(&status)
     );
 }

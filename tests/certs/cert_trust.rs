@@ -5,7 +5,7 @@
 //! the attacker plants is in place before root's command starts. Runs as root; the daemon's
 //! account is a numeric uid/gid with no passwd entry (chown and setpriv need none).
 
-use crate::support::ops::wait_child_exit;
+use crate::support::ops::{output_text, wait_child_exit};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ impl Env {
 
     fn init(&self) {
         let out = self.cert(&["init"]);
-        assert!(out.status.success(), "init: {}", text(&out));
+        assert!(out.status.success(), "init: {}", output_text(&out));
     }
 
     /// A node's certificate request for `cn` (ECDSA P-256, DER, as NSS writes it).
@@ -120,19 +120,10 @@ fn run(mut cmd: Command) -> Output {
         panic!(
             "still running after {:?}, killed: {}",
             start.elapsed(),
-            text(&out)
+            output_text(&out)
         );
     }
     child.wait_with_output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn chown(path: &Path, uid: u32, gid: u32) {
@@ -171,7 +162,7 @@ fn a_fresh_store_follows_the_model_and_the_daemons_account_reads_only_what_it_op
         "--cluster",
         "alpha",
     ]);
-    assert!(out.status.success(), "sign: {}", text(&out));
+    assert!(out.status.success(), "sign: {}", output_text(&out));
 
     assert_eq!(
         owner_mode(&env.store()),
@@ -265,30 +256,38 @@ fn a_lock_symlink_is_never_followed_and_nothing_is_created_at_its_target() {
     assert!(
         !target.exists(),
         "root created the lock's target: {}",
-        text(&out)
+        output_text(&out)
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("chmod 0750"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("chmod 0750"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(env.serial(), before);
     assert!(!env.file("cluster-clusterA.crt").exists());
 
     // The directory made root's again, the daemon's symlink still there: its entry is refused.
     chmod(&env.store(), 0o750);
     let out = env.certutil(&["-s", "-c", csr.to_str().unwrap(), "-n", "clusterA"]);
-    assert!(!target.exists(), "{}", text(&out));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!target.exists(), "{}", output_text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     assert!(
-        text(&out).contains(&format!("{} (uid {DAEMON})", lock.display())),
+        output_text(&out).contains(&format!("{} (uid {DAEMON})", lock.display())),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     // Even a symlink of root's own is not followed (O_NOFOLLOW), nor a FIFO used.
     chown(&lock, 0, 0);
     let out = env.certutil(&["-s", "-c", csr.to_str().unwrap(), "-n", "clusterA"]);
-    assert!(!target.exists(), "{}", text(&out));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("symbolic link"), "{}", text(&out));
+    assert!(!target.exists(), "{}", output_text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("symbolic link"),
+        "{}",
+        output_text(&out)
+    );
     fs::remove_file(&lock).unwrap();
     assert!(Command::new("mkfifo")
         .arg(&lock)
@@ -296,13 +295,17 @@ fn a_lock_symlink_is_never_followed_and_nothing_is_created_at_its_target() {
         .unwrap()
         .success());
     let out = env.certutil(&["-s", "-c", csr.to_str().unwrap(), "-n", "clusterA"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("not a regular file"),
+        "{}",
+        output_text(&out)
+    );
 
     // A lock file of root's: signing works.
     fs::remove_file(&lock).unwrap();
     let out = env.certutil(&["-s", "-c", csr.to_str().unwrap(), "-n", "clusterA"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// Issue: `qnetd doctor` passed a 0777 store; root's tools wrote into it. Any store another
@@ -325,8 +328,17 @@ fn a_store_another_account_can_change_is_refused_with_nothing_written() {
         chown(&env.store(), uid, gid);
         chmod(&env.store(), mode);
         let out = sign();
-        assert_eq!(out.status.code(), Some(1), "{mode:o}: {}", text(&out));
-        assert!(text(&out).contains(words), "{mode:o}: {}", text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{mode:o}: {}",
+            output_text(&out)
+        );
+        assert!(
+            output_text(&out).contains(words),
+            "{mode:o}: {}",
+            output_text(&out)
+        );
         assert_eq!(env.serial(), "102\n");
         assert_eq!(fs::read(env.file("registry.txt")).unwrap(), registry);
     }
@@ -336,12 +348,12 @@ fn a_store_another_account_can_change_is_refused_with_nothing_written() {
     // A file the daemon's account owns, in a store of root's: refused, named.
     chown(&env.file("registry.txt"), DAEMON, DAEMON);
     let out = sign();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let named = format!("{} (uid {DAEMON})", env.file("registry.txt").display());
-    assert!(text(&out).contains(&named), "{}", text(&out));
+    assert!(output_text(&out).contains(&named), "{}", output_text(&out));
     chown(&env.file("registry.txt"), 0, 0);
     let out = sign();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// A store under a directory another account can write: that account could rename the store
@@ -356,12 +368,16 @@ fn a_store_under_a_directory_another_account_can_write_is_refused() {
     let sign = || env.cert(&["sign", "--csr", csr.to_str().unwrap(), "--cluster", "alpha"]);
     chown(&env.root, DAEMON, DAEMON);
     let out = sign();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("above the store"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("above the store"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(env.serial(), "102\n");
     chown(&env.root, 0, 0);
     let out = sign();
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// Issue: `mkdir /tmp/mycluster; chown nobody /tmp/mycluster`, then `qnetd cert bundle --out
@@ -385,7 +401,12 @@ fn bundle_output_is_made_fresh_0700_or_refused_when_another_account_could_change
             "--out",
             out_dir.to_str().unwrap(),
         ]);
-        assert_eq!(out.status.code(), Some(1), "{uid} {mode:o}: {}", text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{uid} {mode:o}: {}",
+            output_text(&out)
+        );
         assert!(
             fs::read_dir(&out_dir).unwrap().next().is_none(),
             "written into it"
@@ -400,7 +421,7 @@ fn bundle_output_is_made_fresh_0700_or_refused_when_another_account_could_change
         "--out",
         out_dir.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(owner_mode(&out_dir), (0, 0, 0o700));
     assert_eq!(owner_mode(&out_dir.join("enrol-node.sh")).0, 0);
 }
@@ -432,18 +453,26 @@ fn request_reads_are_bounded_regular_files_and_never_block() {
     ] {
         let p = path.to_str().unwrap();
         let out = env.cert(&["sign", "--csr", p, "--cluster", "x"]);
-        assert_eq!(out.status.code(), Some(1), "{p}: {}", text(&out));
-        assert!(text(&out).contains(words), "{p}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(1), "{p}: {}", output_text(&out));
+        assert!(
+            output_text(&out).contains(words),
+            "{p}: {}",
+            output_text(&out)
+        );
         let out = env.certutil(&["-s", "-c", p, "-n", "x"]);
-        assert_eq!(out.status.code(), Some(2), "{p}: {}", text(&out));
-        assert!(text(&out).contains(words), "{p}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{p}: {}", output_text(&out));
+        assert!(
+            output_text(&out).contains(words),
+            "{p}: {}",
+            output_text(&out)
+        );
     }
     assert_eq!(env.serial(), "102\n");
     // The admin's own symlink to a request is followed.
     let link = env.root.join("link.csr");
     std::os::unix::fs::symlink(env.csr("x"), &link).unwrap();
     let out = env.cert(&["sign", "--csr", link.to_str().unwrap(), "--cluster", "x"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// Issue: sign clusterB (104), `echo 103 > serial.txt` (a restore from an older backup), sign
@@ -457,7 +486,7 @@ fn serials_never_repeat_when_serial_txt_is_set_back() {
     let sign = |cn: &str| {
         let csr = env.csr(cn);
         let out = env.cert(&["sign", "--csr", csr.to_str().unwrap(), "--cluster", cn]);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
         let der = fs::read(env.file(&format!("cluster-{cn}.crt"))).unwrap();
         certtool::certinfo::summary(&der).unwrap().serial
     };
@@ -483,15 +512,15 @@ fn revoking_a_serial_two_certificates_share_is_refused_naming_both() {
     for cn in ["clusterA", "clusterB"] {
         let csr = env.csr(cn);
         let out = env.cert(&["sign", "--csr", csr.to_str().unwrap(), "--cluster", cn]);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
     }
     // What the old serial bug left: clusterB's entry carries clusterA's serial 103.
     let reg = fs::read_to_string(env.file("registry.txt")).unwrap();
     let reg = reg.replace("104\tcluster", "103\tcluster");
     fs::write(env.file("registry.txt"), &reg).unwrap();
     let out = env.cert(&["revoke", "--serial", "103"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    let t = output_text(&out);
     assert!(t.contains("given to 2 certificates"), "{t}");
     assert!(
         t.contains("\"clusterA\"") && t.contains("\"clusterB\""),
@@ -514,14 +543,18 @@ fn requests_say_the_rsa_size_rule_and_text_before_a_pem_block_is_skipped() {
         "--cluster",
         "small",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     assert!(
-        text(&out).contains("RSA key has 1024 bits"),
+        output_text(&out).contains("RSA key has 1024 bits"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
-    assert!(text(&out).contains("2048"), "{}", text(&out));
-    assert!(!text(&out).contains("does not verify"), "{}", text(&out));
+    assert!(output_text(&out).contains("2048"), "{}", output_text(&out));
+    assert!(
+        !output_text(&out).contains("does not verify"),
+        "{}",
+        output_text(&out)
+    );
 
     let pem = env.csr_with("withtext", &["-newkey", "rsa:2048"], "PEM");
     let texted = env.root.join("texted.csr");
@@ -543,7 +576,7 @@ fn requests_say_the_rsa_size_rule_and_text_before_a_pem_block_is_skipped() {
         "--cluster",
         "withtext",
     ]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
 }
 
 /// `ownership::enforce` (what `qnetd install` and `cert init` give the store with): the model

@@ -4,7 +4,7 @@
 //! ops_luci_views.rs's.
 
 use super::json::Json;
-use crate::support::server::{block_on, joined, path_arg, Daemon, TempDir};
+use crate::support::server::{block_on, path_arg, split_cluster, Daemon, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -151,36 +151,6 @@ fn check_cert(c: &Json, name: &str) {
     }
     c.get("revoked_at");
     c.get("reason");
-}
-
-/// Two nodes of cluster `c` over plain TCP, one told ACK (the split's lower node id), as
-/// server_http's tests make them.
-async fn split_cluster(addr: std::net::SocketAddr) -> Vec<qnetd::probe::Probe> {
-    use qnetd::proto::types::{Heuristics, MsgType, NodeInfo, NodeListType, RingId};
-    let nodes = [NodeInfo::new(1), NodeInfo::new(2)];
-    let mut probes = Vec::new();
-    for id in [1u32, 2] {
-        let ring = RingId {
-            node_id: id,
-            seq: 4 + u64::from(id),
-        };
-        let mut p = joined(addr, id, ring, &nodes).await;
-        let got = p
-            .node_list(
-                NodeListType::Membership,
-                Some(ring),
-                None,
-                &[NodeInfo::new(id)],
-                Heuristics::Pass,
-            )
-            .await
-            .unwrap();
-        for m in got.iter().filter(|m| m.msg_type == MsgType::VoteInfo) {
-            p.vote_info_reply(m).await.unwrap();
-        }
-        probes.push(p);
-    }
-    probes
 }
 
 #[test]

@@ -3,7 +3,9 @@
 
 use crate::support::server as server_support;
 
-use server_support::{bin, block_on, free_port, joined, path_arg, Daemon, Store, TempDir};
+use server_support::{
+    bin, block_on, free_port, path_arg, split_cluster, tcp_from, Daemon, Store, TempDir,
+};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -361,21 +363,6 @@ fn http_on_the_qnetd_port_is_refused_with_words() {
     assert_eq!(code, 200, "{body}");
 }
 
-/// A connection to `to` from the source address `from` (any 127.x.y.z is loopback on Linux).
-fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
-    use rustix::net::{bind, connect, socket_with, AddressFamily, SocketFlags, SocketType};
-    let fd = socket_with(
-        AddressFamily::INET,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    bind(&fd, &SocketAddr::from((from, 0))).unwrap();
-    connect(&fd, &to).unwrap();
-    TcpStream::from(fd)
-}
-
 #[test]
 fn at_most_16_connections_and_health_answers_after_they_go() {
     let tmp = TempDir::new("http-many");
@@ -386,7 +373,7 @@ fn at_most_16_connections_and_health_answers_after_they_go() {
     let mut idle: Vec<TcpStream> = Vec::new();
     // Four from each of five addresses: each within its share of 4.
     for i in 0..20 {
-        idle.push(connect_from([127, 0, 1, 1 + i / 4], http));
+        idle.push(tcp_from([127, 0, 1, 1 + i / 4], http));
         // Accepted in this order: the 17th and later find every place taken.
         std::thread::sleep(Duration::from_millis(30));
     }
@@ -421,11 +408,10 @@ fn slow_connections_from_one_host_cannot_starve_health() {
     let flooder = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let mut held: Vec<TcpStream> = (0..40)
-                .map(|_| connect_from([127, 0, 0, 1], http))
-                .collect();
+            let mut held: Vec<TcpStream> =
+                (0..40).map(|_| tcp_from([127, 0, 0, 1], http)).collect();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                held.extend((0..10).map(|_| connect_from([127, 0, 0, 1], http)));
+                held.extend((0..10).map(|_| tcp_from([127, 0, 0, 1], http)));
                 std::thread::sleep(Duration::from_millis(50));
             }
             held.len()
@@ -559,37 +545,6 @@ fn a_head_sent_one_byte_at_a_time_is_answered() {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
-}
-
-/// Two nodes of cluster `c` split (each sees only itself): ffsplit gives node 1 the ACK.
-/// Returns the connected probes.
-async fn split_cluster(addr: SocketAddr) -> Vec<qnetd::probe::Probe> {
-    use qnetd::proto::types::{Heuristics, MsgType, NodeInfo, NodeListType, RingId};
-    let nodes = [NodeInfo::new(1), NodeInfo::new(2)];
-    let mut probes = Vec::new();
-    for id in [1u32, 2] {
-        let ring = RingId {
-            node_id: id,
-            seq: 4 + u64::from(id),
-        };
-        let mut p = joined(addr, id, ring, &nodes).await;
-        let me = [NodeInfo::new(id)];
-        let got = p
-            .node_list(
-                NodeListType::Membership,
-                Some(ring),
-                None,
-                &me,
-                Heuristics::Pass,
-            )
-            .await
-            .unwrap();
-        for m in got.iter().filter(|m| m.msg_type == MsgType::VoteInfo) {
-            p.vote_info_reply(m).await.unwrap();
-        }
-        probes.push(p);
-    }
-    probes
 }
 
 #[test]

@@ -121,20 +121,9 @@ fn max_clients_holds_under_concurrent_connects() {
     assert_eq!(d.connected_clients(), "Connected clients:\t\t5");
 }
 
-/// A connection to `to` from the source address `from` (any 127.x.y.z is loopback on Linux).
+/// A probe on a connection to `to` from the source address `from`.
 async fn connect_from(from: [u8; 4], to: SocketAddr) -> Probe {
-    use rustix::net::{bind, connect, socket_with, AddressFamily, SocketFlags, SocketType};
-    let fd = socket_with(
-        AddressFamily::INET,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    bind(&fd, &SocketAddr::from((from, 0))).unwrap();
-    connect(&fd, &to).unwrap();
-    let stream = std::net::TcpStream::from(fd);
-    Probe::from_stream(smol::Async::new(stream).unwrap())
+    Probe::from_stream(smol::Async::new(server_support::tcp_from(from, to)).unwrap())
 }
 
 /// PREINIT then INIT on an open connection: a real qdevice node's plaintext session.

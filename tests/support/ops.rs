@@ -364,3 +364,13 @@ pub fn two_clusters() -> ServerStatus {
         ],
     }
 }
+
+/// A finished command's exit code, stdout and stderr, for assertion messages.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

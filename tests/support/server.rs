@@ -308,3 +308,48 @@ pub async fn joined(
     .unwrap();
     p
 }
+
+/// A connection to `to` from the source address `from` (any 127.x.y.z is loopback on Linux).
+pub fn tcp_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    use rustix::net::{bind, connect, socket_with, AddressFamily, SocketFlags, SocketType};
+    let fd = socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    bind(&fd, &SocketAddr::from((from, 0))).unwrap();
+    connect(&fd, &to).unwrap();
+    TcpStream::from(fd)
+}
+
+/// Two nodes of cluster `c` over plain TCP, split (each sees only itself): ffsplit gives
+/// node 1, the lower id, the ACK. Returns the connected probes, which keep the votes.
+pub async fn split_cluster(addr: SocketAddr) -> Vec<qnetd::probe::Probe> {
+    use qnetd::proto::types::{Heuristics, MsgType, NodeInfo, NodeListType, RingId};
+    let nodes = [NodeInfo::new(1), NodeInfo::new(2)];
+    let mut probes = Vec::new();
+    for id in [1u32, 2] {
+        let ring = RingId {
+            node_id: id,
+            seq: 4 + u64::from(id),
+        };
+        let mut p = joined(addr, id, ring, &nodes).await;
+        let got = p
+            .node_list(
+                NodeListType::Membership,
+                Some(ring),
+                None,
+                &[NodeInfo::new(id)],
+                Heuristics::Pass,
+            )
+            .await
+            .unwrap();
+        for m in got.iter().filter(|m| m.msg_type == MsgType::VoteInfo) {
+            p.vote_info_reply(m).await.unwrap();
+        }
+        probes.push(p);
+    }
+    probes
+}
