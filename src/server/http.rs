@@ -371,7 +371,7 @@ fn respond(daemon: &Daemon, request: &Request) -> Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
             body: Body::Metrics(
-                Box::new(daemon.snapshot()),
+                Box::new(daemon.snapshot_without_lists()),
                 Box::new(facts(daemon, now_secs())),
             ),
         },
