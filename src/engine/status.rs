@@ -6,6 +6,17 @@ impl Engine {
     /// A snapshot for the status renderers. The listener's fields (address, port, max
     /// clients) are left empty: they are the driver's to fill in.
     pub fn status(&self, now: Instant) -> ServerStatus {
+        self.snapshot(now, Lists::Copied)
+    }
+
+    /// The same without the nodes' config, membership and quorum lists (left empty), for
+    /// renderers that only count nodes and votes (`/metrics`): up to three 384-node lists per
+    /// client are not copied for them.
+    pub fn status_without_lists(&self, now: Instant) -> ServerStatus {
+        self.snapshot(now, Lists::Left)
+    }
+
+    fn snapshot(&self, now: Instant, lists: Lists) -> ServerStatus {
         ServerStatus {
             listen_addr: None,
             port: 0,
@@ -18,12 +29,17 @@ impl Engine {
             clusters: self
                 .clusters
                 .iter()
-                .filter_map(|c| self.cluster_status(c, now))
+                .filter_map(|c| self.cluster_status(c, now, lists))
                 .collect(),
         }
     }
 
-    pub(super) fn cluster_status(&self, cluster: &Cluster, now: Instant) -> Option<ClusterStatus> {
+    pub(super) fn cluster_status(
+        &self,
+        cluster: &Cluster,
+        now: Instant,
+        lists: Lists,
+    ) -> Option<ClusterStatus> {
         let first = cluster.nodes.first()?;
         Some(ClusterStatus {
             name: cluster.name.clone(),
@@ -36,22 +52,31 @@ impl Engine {
             nodes: cluster
                 .nodes
                 .iter()
-                .filter_map(|n| self.node_status(n, now))
+                .filter_map(|n| self.node_status(n, now, lists))
                 .collect(),
         })
     }
 
-    pub(super) fn node_status(&self, node: &Node, now: Instant) -> Option<NodeStatus> {
+    pub(super) fn node_status(
+        &self,
+        node: &Node,
+        now: Instant,
+        lists: Lists,
+    ) -> Option<NodeStatus> {
         let client = self.clients.get(&node.client)?;
+        let copy = |list: &Vec<crate::proto::types::NodeInfo>| match lists {
+            Lists::Copied => list.clone(),
+            Lists::Left => Vec::new(),
+        };
         Some(NodeStatus {
             node_id: node.node_id,
             client_addr: client.addr.clone(),
             heartbeat_interval_ms: client.heartbeat_interval,
             config_version: node.config_version,
-            config_nodes: node.config_nodes.clone(),
+            config_nodes: copy(&node.config_nodes),
             ring_id: node.ring_id,
-            membership_nodes: node.membership_nodes.clone(),
-            quorum_nodes: node.quorum_nodes.clone(),
+            membership_nodes: copy(&node.membership_nodes),
+            quorum_nodes: copy(&node.quorum_nodes),
             heuristics: node.heuristics,
             membership_heuristics: node.membership_heuristics,
             regular_heuristics: node.regular_heuristics,
@@ -62,4 +87,11 @@ impl Engine {
             ms_since_last_message: millis(now.saturating_duration_since(client.last_activity)),
         })
     }
+}
+
+/// Whether a snapshot copies the nodes' lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lists {
+    Copied,
+    Left,
 }

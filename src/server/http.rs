@@ -17,7 +17,7 @@ use super::admission::Source;
 use super::Daemon;
 use crate::proto::types::{TlsMode, Vote};
 use crate::status::ipc::health_body;
-use crate::status::json::{quote, vote_word};
+use crate::status::prometheus::{self, Facts};
 use crate::status::snapshot::ServerStatus;
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -274,6 +274,9 @@ pub enum Body {
     /// answer never holds the whole document: with a daemon full of clients it would be
     /// megabytes. No Content-Length: the body ends with the connection.
     Json(Box<ServerStatus>),
+    /// `/metrics`, written a cluster at a time as it is rendered (`prometheus::chunks`), for
+    /// the same reason.
+    Metrics(Box<ServerStatus>, Box<Facts>),
 }
 
 impl Response {
@@ -320,13 +323,33 @@ impl Response {
             }
             Body::Json(st) => {
                 stream.write_all(self.head().as_bytes()).await?;
-                for chunk in crate::status::json::chunks(st) {
-                    stream.write_all(chunk.as_bytes()).await?;
-                }
-                Ok(())
+                write_chunks(stream, crate::status::json::chunks(st)).await
+            }
+            Body::Metrics(st, facts) => {
+                stream.write_all(self.head().as_bytes()).await?;
+                write_chunks(stream, prometheus::chunks(st, facts)).await
             }
         }
     }
+}
+
+/// Bytes gathered before a write: pieces as small as one Prometheus sample are sent together,
+/// so a long answer takes few writes while holding at most this plus one piece.
+const WRITE_BATCH: usize = 16 * 1024;
+
+async fn write_chunks(
+    stream: &mut Async<TcpStream>,
+    chunks: impl Iterator<Item = String>,
+) -> std::io::Result<()> {
+    let mut batch = String::new();
+    for chunk in chunks {
+        batch.push_str(&chunk);
+        if batch.len() >= WRITE_BATCH {
+            stream.write_all(batch.as_bytes()).await?;
+            batch.clear();
+        }
+    }
+    stream.write_all(batch.as_bytes()).await
 }
 
 fn reason(status: u16) -> &'static str {
@@ -344,11 +367,14 @@ fn reason(status: u16) -> &'static str {
 fn respond(daemon: &Daemon, request: &Request) -> Response {
     match request.path.as_str() {
         "/health" => health(daemon, request.query.as_deref()),
-        "/metrics" => Response::new(
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics(daemon, &daemon.snapshot(), now_secs()),
-        ),
+        "/metrics" => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: Body::Metrics(
+                Box::new(daemon.snapshot_without_lists()),
+                Box::new(facts(daemon, now_secs())),
+            ),
+        },
         "/status.json" => Response {
             status: 200,
             content_type: "application/json",
@@ -505,221 +531,29 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// The most one client adds to the `/metrics` body, whatever it sent: its cluster's name (at
-/// most 512 bytes, `engine::limits`) appears in at most 7 samples, each byte escaped to at
-/// most 3 (tested; docs/daemon.md, "Status replies").
-pub const METRICS_BYTES_PER_CLIENT: usize = 12 * 1024;
-
-/// The Prometheus text exposition of the daemon's state.
-pub fn metrics(daemon: &Daemon, st: &ServerStatus, now: i64) -> String {
-    let mut m = Metrics::default();
-    m.gauge(
-        "qnetd_build_info",
-        "Build information; the value is always 1.",
-        &[(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")), 1i64)],
-    );
-    m.gauge(
-        "qnetd_start_time_seconds",
-        "Start time of the daemon, seconds since the Unix epoch.",
-        &[("", daemon.started_unix)],
-    );
-    m.gauge(
-        "qnetd_connected_clients",
-        "TCP clients connected, including those that have not finished INIT.",
-        &[("", st.connected_clients as i64)],
-    );
-    m.gauge(
-        "qnetd_max_clients",
-        "Most clients accepted at once; 0 = unlimited.",
-        &[("", st.max_clients as i64)],
-    );
-    m.gauge(
-        "qnetd_clusters",
-        "Clusters with at least one connected node.",
-        &[("", st.clusters.len() as i64)],
-    );
-    cluster_metrics(&mut m, st);
-    cert_metrics(&mut m, daemon, now);
-    counter_metrics(&mut m, daemon);
-    m.out
-}
-
-fn cluster_metrics(m: &mut Metrics, st: &ServerStatus) {
-    let nodes: Vec<(String, i64)> = st
-        .clusters
-        .iter()
-        .map(|c| (format!("cluster={}", label(&c.name)), c.nodes.len() as i64))
-        .collect();
-    m.gauge_owned(
-        "qnetd_cluster_nodes",
-        "Nodes of the cluster connected.",
-        &nodes,
-    );
-    let mut votes = Vec::new();
-    for c in &st.clusters {
-        let words = [
-            Vote::Ack,
-            Vote::Nack,
-            Vote::AskLater,
-            Vote::WaitForReply,
-            Vote::NoChange,
-        ];
-        for v in words {
-            let count = c
-                .nodes
-                .iter()
-                .filter(|n| n.last_sent_ack_nack_vote == Some(v))
-                .count();
-            if count > 0 || matches!(v, Vote::Ack | Vote::Nack) {
-                votes.push((
-                    format!("cluster={},vote=\"{}\"", label(&c.name), vote_word(v)),
-                    count as i64,
-                ));
-            }
-        }
-        let none = c
-            .nodes
-            .iter()
-            .filter(|n| n.last_sent_ack_nack_vote.is_none())
-            .count();
-        if none > 0 {
-            votes.push((
-                format!("cluster={},vote=\"none\"", label(&c.name)),
-                none as i64,
-            ));
-        }
-    }
-    m.gauge_owned(
-        "qnetd_cluster_votes",
-        "Nodes of the cluster by the last ACK/NACK vote sent to them (none = no vote yet).",
-        &votes,
-    );
-}
-
-fn cert_metrics(m: &mut Metrics, daemon: &Daemon, now: i64) {
+/// What `/metrics` shows beside the snapshot: the certificates' expiry (read afresh from the
+/// store) and the daemon's and engine's counters.
+pub fn facts(daemon: &Daemon, now: i64) -> Facts {
     let expiry = read_expiry(daemon);
-    m.gauge(
-        "qnetd_cert_store_readable",
-        "1 if the certificate store and its certificates could be read (TLS off: 1).",
-        &[("", i64::from(expiry.is_ok()))],
-    );
-    if let Ok(Some(e)) = expiry {
-        m.gauge(
-            "qnetd_cert_expiry_seconds",
-            "Seconds until the certificate expires (negative: expired).",
-            &[
-                ("cert=\"ca\"", e.ca - now),
-                ("cert=\"server\"", e.server - now),
-            ],
-        );
-    }
-}
-
-fn counter_metrics(m: &mut Metrics, daemon: &Daemon) {
     let c = &daemon.counters;
-    m.counter(
-        "qnetd_tls_handshakes_total",
-        "TLS handshakes by result.",
-        &[
-            ("result=\"ok\"", c.tls_ok.get()),
-            ("result=\"failed\"", c.tls_failed.get()),
-        ],
-    );
-    let at_accept: Vec<(String, u64)> = super::admission::Refusal::LIMITS
-        .iter()
-        .zip(&c.refused_at_accept)
-        .map(|(limit, n)| (format!("limit={}", quote(limit)), n.get()))
-        .collect();
-    m.counter_owned(
-        "qnetd_connections_refused_total",
-        "Client connections closed at accept, by the limit that was reached.",
-        &at_accept,
-    );
-    m.counter(
-        "qnetd_http_connections_refused_total",
-        "HTTP connections closed at accept: the most served at once were open.",
-        &[("", c.http_refused.get())],
-    );
     let engine = daemon.engine.borrow();
-    let refusals: Vec<(String, u64)> = engine
-        .counters()
-        .refusals()
-        .map(|(reason, n)| (format!("reason={}", quote(reason)), n))
-        .collect();
-    let votes: Vec<(String, u64)> = engine
-        .counters()
-        .votes()
-        .map(|(vote, n)| (format!("vote={}", quote(vote)), n))
-        .collect();
-    m.counter_owned(
-        "qnetd_votes_sent_total",
-        "Votes sent to nodes (replies and VOTE_INFO): the decisions taken, by vote.",
-        &votes,
-    );
-    m.counter_owned(
-        "qnetd_refusals_total",
-        "Client messages refused with an error reply, by reason.",
-        &refusals,
-    );
-}
-
-/// A label value: the cluster name as text, quoted and escaped as the format wants.
-fn label(name: &[u8]) -> String {
-    let text = String::from_utf8_lossy(name);
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Builds the exposition: HELP and TYPE once per family, then its samples.
-#[derive(Default)]
-struct Metrics {
-    out: String,
-}
-
-impl Metrics {
-    fn family<V: std::fmt::Display>(
-        &mut self,
-        name: &str,
-        kind: &str,
-        help: &str,
-        samples: &[(&str, V)],
-    ) {
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            if labels.is_empty() {
-                let _ = writeln!(self.out, "{name} {value}");
-            } else {
-                let _ = writeln!(self.out, "{name}{{{labels}}} {value}");
-            }
-        }
-    }
-
-    fn gauge(&mut self, name: &str, help: &str, samples: &[(&str, i64)]) {
-        self.family(name, "gauge", help, samples);
-    }
-
-    fn gauge_owned(&mut self, name: &str, help: &str, samples: &[(String, i64)]) {
-        let borrowed: Vec<(&str, i64)> = samples.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        self.family(name, "gauge", help, &borrowed);
-    }
-
-    fn counter(&mut self, name: &str, help: &str, samples: &[(&str, u64)]) {
-        self.family(name, "counter", help, samples);
-    }
-
-    fn counter_owned(&mut self, name: &str, help: &str, samples: &[(String, u64)]) {
-        let borrowed: Vec<(&str, u64)> = samples.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        self.family(name, "counter", help, &borrowed);
+    Facts {
+        started_unix: daemon.started_unix,
+        cert_store_readable: expiry.is_ok(),
+        expiry_in: match expiry {
+            Ok(Some(e)) => Some((e.ca - now, e.server - now)),
+            _ => None,
+        },
+        tls_ok: c.tls_ok.get(),
+        tls_failed: c.tls_failed.get(),
+        refused_at_accept: super::admission::Refusal::LIMITS
+            .iter()
+            .zip(&c.refused_at_accept)
+            .map(|(limit, n)| (*limit, n.get()))
+            .collect(),
+        http_refused: c.http_refused.get(),
+        votes_sent: engine.counters().votes().collect(),
+        refusals: engine.counters().refusals().collect(),
     }
 }
 
@@ -765,21 +599,6 @@ mod tests {
         assert_eq!(percent_decode("%"), b"%");
     }
 
-    /// /metrics is rendered whole (families group samples across clusters); what one client
-    /// adds to it is bounded by the engine's caps (a 512-byte name in at most 7 samples).
-    #[test]
-    fn each_client_adds_a_bounded_amount_to_metrics() {
-        let d = super::super::tests::daemon();
-        let mut st = d.snapshot();
-        let base = metrics(&d, &st, 0).len();
-        for n in 1..=3u8 {
-            st.clusters
-                .push(crate::status::bounds_tests::largest_cluster(n));
-            let per_client = (metrics(&d, &st, 0).len() - base) / usize::from(n);
-            assert!(per_client <= METRICS_BYTES_PER_CLIENT, "{per_client}");
-        }
-    }
-
     #[test]
     fn a_cluster_is_healthy_once_a_node_holds_an_ack_vote() {
         use crate::status::snapshot::{ClusterStatus, NodeStatus};
@@ -799,7 +618,7 @@ mod tests {
             .unwrap()
             .contains("no connected nodes"));
         st.clusters[0].nodes[0].last_sent_ack_nack_vote = Some(Vote::Nack);
-        let text = metrics(&d, &st, 0);
+        let text = prometheus::render(&st, &facts(&d, 0));
         assert!(
             text.contains("qnetd_cluster_votes{cluster=\"alpha\",vote=\"nack\"} 1"),
             "{text}"

@@ -124,11 +124,21 @@ impl Daemon {
 
     /// A fresh status snapshot for the status socket.
     pub fn snapshot(&self) -> ServerStatus {
+        self.with_listener(self.engine.borrow().status(Instant::now()))
+    }
+
+    /// A snapshot without the nodes' lists, for `/metrics` (which only counts nodes and
+    /// votes): a slow reader of it holds a copy of names and counts, not of every list.
+    pub fn snapshot_without_lists(&self) -> ServerStatus {
+        self.with_listener(self.engine.borrow().status_without_lists(Instant::now()))
+    }
+
+    fn with_listener(&self, engine: ServerStatus) -> ServerStatus {
         ServerStatus {
             listen_addr: self.cfg.listen_addr.clone(),
             port: self.cfg.port,
             max_clients: self.max_clients,
-            ..self.engine.borrow().status(Instant::now())
+            ..engine
         }
     }
 }

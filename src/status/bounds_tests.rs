@@ -1,8 +1,8 @@
 //! Every status reply grows by a bounded amount per client: the engine keeps at most a
 //! 512-byte cluster name and three 384-node lists per client (`engine::limits`), so the
 //! largest client a hostile peer can make adds at most [`super::MAX_REPLY_BYTES_PER_CLIENT`]
-//! to any reply, and the streamed replies (list, json) come in pieces of one node each
-//! (docs/daemon.md, "Status replies").
+//! to any reply, and the streamed replies (list, json, metrics) come in pieces of one node
+//! (metrics: one cluster) each (docs/daemon.md, "Status replies").
 
 use super::snapshot::{ClusterStatus, NodeStatus, ServerStatus};
 use crate::engine::limits::{MAX_CLUSTER_NAME_LEN, MAX_NODE_LIST_LEN};
@@ -79,7 +79,12 @@ pub(crate) fn replies(st: &ServerStatus) -> Vec<(&'static str, usize)> {
         ("list", list_text(st, false, None).len()),
         ("json", super::json::to_json(st).len()),
         ("table", super::table::render(st).len()),
+        ("metrics", metrics(st).concat().len()),
     ]
+}
+
+fn metrics(st: &ServerStatus) -> Vec<String> {
+    super::prometheus::chunks(st, &super::prometheus::Facts::default()).collect()
 }
 
 #[test]
@@ -110,13 +115,15 @@ fn streamed_replies_come_a_node_at_a_time() {
     let json: Vec<String> = super::json::chunks(&st).collect();
     let list: Vec<Vec<u8>> = super::upstream::list_chunks(&st, true, None).collect();
     assert_eq!(json.concat(), super::json::to_json(&st));
+    let metrics = metrics(&st);
     assert_eq!(list.concat(), super::upstream::list_text(&st, true, None));
     for chunk in json
         .iter()
+        .chain(&metrics)
         .map(String::len)
         .chain(list.iter().map(Vec::len))
     {
         assert!(chunk <= super::MAX_REPLY_BYTES_PER_CLIENT, "{chunk}");
     }
-    assert!(json.len() > 8 && list.len() > 6);
+    assert!(json.len() > 8 && list.len() > 6 && metrics.len() > 6);
 }

@@ -298,6 +298,14 @@ fn full_ffsplit_session_bytes() {
     assert!(!node.tls_active);
     assert_eq!(node.last_sent_vote, Some(Vote::NoChange));
     assert_eq!(node.last_sent_ack_nack_vote, Some(Vote::Ack));
+    // /metrics' snapshot: the same, the lists left out.
+    let mut listless = status.clone();
+    for n in &mut listless.clusters[0].nodes {
+        n.config_nodes.clear();
+        n.membership_nodes.clear();
+        n.quorum_nodes.clear();
+    }
+    assert_eq!(h.engine.status_without_lists(h.now), listless);
     h.advance(ms(1500));
     assert_eq!(
         h.engine.status(h.now).clusters[0].nodes[0].ms_since_last_message,

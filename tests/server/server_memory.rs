@@ -44,9 +44,9 @@ fn request(s: &mut (impl Read + Write), m: &Message) -> (u16, Option<u16>) {
     (r.msg_type, r.error())
 }
 
-/// A plaintext client (`--tls on`) with a name of `name_len` bytes that INITs and sends
+/// A plaintext client (`--tls on`, also /metrics' memory test) with a name of `name_len` bytes that INITs and sends
 /// config, membership and quorum lists of `list_len` nodes; the error codes it got.
-fn hostile(
+pub(crate) fn hostile(
     addr: std::net::SocketAddr,
     i: usize,
     name_len: usize,
