@@ -39,6 +39,13 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// of the places, so a host needs four addresses to take them all; a monitoring system
 /// makes one request at a time.
 pub const MAX_PER_ADDRESS: usize = 4;
+/// `/status.json` answers being written at once. Each holds a copy of the status with every
+/// node's lists (about 11.5 KB per client with full lists) until a slow reader has taken it
+/// all; one at a time keeps that to one copy, whatever the connections do (the others get
+/// 503 and `Retry-After`).
+pub const MAX_FULL_SNAPSHOTS: usize = 1;
+/// The body of the 503 a `/status.json` gets while another is written.
+const BUSY: &str = "another /status.json answer is being written; retry\n";
 /// `/health` fails when a certificate expires within this time.
 pub const EXPIRY_MARGIN_SECS: i64 = 30 * 24 * 3600;
 /// Request bytes read after the answer (a body we ignore), so that closing does not reset
@@ -74,10 +81,11 @@ pub async fn serve(ex: &LocalExecutor<'_>, daemon: Rc<Daemon>, listener: Async<T
             continue;
         };
         let d = daemon.clone();
+        let slots_of_task = slots.clone();
         ex.spawn(async move {
             let _slot = slot;
             let mut stream = stream;
-            connection(&d, &mut stream)
+            connection(&d, &slots_of_task, &mut stream)
                 .or(async {
                     Timer::after(DEADLINE).await;
                 })
@@ -96,6 +104,8 @@ struct SlotCounts {
     all: usize,
     /// Only sources with connections: an entry goes with its last connection.
     by_source: HashMap<Source, usize>,
+    /// `/status.json` answers being written ([`MAX_FULL_SNAPSHOTS`]).
+    full_snapshots: usize,
 }
 
 impl Slots {
@@ -113,6 +123,28 @@ impl Slots {
             slots: self.clone(),
             source,
         })
+    }
+}
+
+impl Slots {
+    /// Leave to hold a full status copy while `/status.json` is written, unless
+    /// [`MAX_FULL_SNAPSHOTS`] are held already.
+    fn take_full_snapshot(&self) -> Option<SnapshotPermit> {
+        let mut counts = self.0.borrow_mut();
+        if counts.full_snapshots >= MAX_FULL_SNAPSHOTS {
+            return None;
+        }
+        counts.full_snapshots += 1;
+        Some(SnapshotPermit(self.clone()))
+    }
+}
+
+/// Held by a `/status.json` answer until it is written; given back on drop.
+pub struct SnapshotPermit(Slots);
+
+impl Drop for SnapshotPermit {
+    fn drop(&mut self) {
+        self.0 .0.borrow_mut().full_snapshots -= 1;
     }
 }
 
@@ -136,11 +168,11 @@ impl Drop for Slot {
 }
 
 /// Reads one request, answers it, closes.
-async fn connection(daemon: &Daemon, stream: &mut Async<TcpStream>) {
+async fn connection(daemon: &Daemon, slots: &Slots, stream: &mut Async<TcpStream>) {
     let mut buf = Vec::with_capacity(1024);
     let answer = match read_head(stream, &mut buf).await {
         Head::Complete(len) => match parse(&buf[..len]) {
-            Ok(request) => respond(daemon, &request),
+            Ok(request) => respond(daemon, slots, &request),
             Err(status) => Response::error(status),
         },
         Head::TooBig => Response::error(431),
@@ -273,7 +305,9 @@ pub enum Body {
     /// `/status.json`, written a node at a time as it is rendered (`json::chunks`), so the
     /// answer never holds the whole document: with a daemon full of clients it would be
     /// megabytes. No Content-Length: the body ends with the connection.
-    Json(Box<ServerStatus>),
+    Json(Box<ServerStatus>, SnapshotPermit),
+    /// 503 for a `/status.json` asked while another is written ([`MAX_FULL_SNAPSHOTS`]).
+    Busy,
     /// `/metrics`, written a cluster at a time as it is rendered (`prometheus::chunks`), for
     /// the same reason.
     Metrics(Box<ServerStatus>, Box<Facts>),
@@ -303,8 +337,14 @@ impl Response {
             reason(self.status),
             self.content_type,
         );
-        if let Body::Text(text) = &self.body {
-            let _ = write!(head, "Content-Length: {}\r\n", text.len());
+        match &self.body {
+            Body::Text(text) => {
+                let _ = write!(head, "Content-Length: {}\r\n", text.len());
+            }
+            Body::Busy => {
+                let _ = write!(head, "Content-Length: {}\r\nRetry-After: 1\r\n", BUSY.len());
+            }
+            Body::Json(..) | Body::Metrics(..) => {}
         }
         head.push_str("Connection: close\r\nCache-Control: no-store\r\n");
         if self.status == 405 {
@@ -321,7 +361,12 @@ impl Response {
                 out.extend_from_slice(text.as_bytes());
                 stream.write_all(&out).await
             }
-            Body::Json(st) => {
+            Body::Busy => {
+                let mut out = self.head().into_bytes();
+                out.extend_from_slice(BUSY.as_bytes());
+                stream.write_all(&out).await
+            }
+            Body::Json(st, _permit) => {
                 stream.write_all(self.head().as_bytes()).await?;
                 write_chunks(stream, crate::status::json::chunks(st)).await
             }
@@ -364,7 +409,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn respond(daemon: &Daemon, request: &Request) -> Response {
+fn respond(daemon: &Daemon, slots: &Slots, request: &Request) -> Response {
     match request.path.as_str() {
         "/health" => health(daemon, request.query.as_deref()),
         "/metrics" => Response {
@@ -375,10 +420,17 @@ fn respond(daemon: &Daemon, request: &Request) -> Response {
                 Box::new(facts(daemon, now_secs())),
             ),
         },
-        "/status.json" => Response {
-            status: 200,
-            content_type: "application/json",
-            body: Body::Json(Box::new(daemon.snapshot())),
+        "/status.json" => match slots.take_full_snapshot() {
+            Some(permit) => Response {
+                status: 200,
+                content_type: "application/json",
+                body: Body::Json(Box::new(daemon.snapshot()), permit),
+            },
+            None => Response {
+                status: 503,
+                content_type: "text/plain; charset=utf-8",
+                body: Body::Busy,
+            },
         },
         _ => Response::error(404),
     }
@@ -591,6 +643,26 @@ mod tests {
         let mut long = vec![b'a'; MAX_HEAD + 10];
         long.extend_from_slice(b"\r\n\r\n");
         assert_eq!(head_end(&long, 0), None);
+    }
+
+    #[test]
+    fn one_status_json_answer_at_a_time_holds_a_full_status_copy() {
+        let d = super::super::tests::daemon();
+        let slots = Slots::default();
+        let get = |path: &str| Request {
+            path: path.into(),
+            query: None,
+        };
+        let first = respond(&d, &slots, &get("/status.json"));
+        assert_eq!(first.status, 200);
+        // While the first is being written, a second gets 503 (Retry-After), not a copy.
+        let second = respond(&d, &slots, &get("/status.json"));
+        assert_eq!(second.status, 503);
+        assert!(second.head().contains("Retry-After: 1\r\n"));
+        // /metrics needs no full copy and is answered meanwhile.
+        assert_eq!(respond(&d, &slots, &get("/metrics")).status, 200);
+        drop(first);
+        assert_eq!(respond(&d, &slots, &get("/status.json")).status, 200);
     }
 
     #[test]
