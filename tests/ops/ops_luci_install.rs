@@ -4,6 +4,7 @@
 //! started, from inside the root with the default paths.
 
 use super::json::Json;
+use super::ops_luci::embedded;
 use crate::support::router::{static_binary, RouterRoot};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -38,10 +39,6 @@ const LUCI: [(&str, &str); 5] = [
 
 /// Stand-in for OpenWrt's /etc/init.d/rpcd: records the call, as the other stand-ins do.
 const RPCD_STANDIN: &str = "#!/bin/sh\necho \"rpcd $*\" >>/tmp/rc.log\n";
-
-fn repo(file: &str) -> Vec<u8> {
-    fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
-}
 
 /// The root, with its own network namespace (the daemon install starts listens there only)
 /// and mount namespace (its /proc, which the plugin reads).
@@ -202,11 +199,15 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
     assert!(!out.contains("FAILED"), "{out}");
     assert_eq!(
         fs::read(r.root.file(PLUGIN)).unwrap(),
-        repo("init.d/rpcd/qnetd")
+        embedded("init.d/rpcd/qnetd").as_bytes()
     );
     assert_eq!(r.mode(PLUGIN), 0o755);
     for (path, file) in LUCI {
-        assert_eq!(fs::read(r.root.file(path)).unwrap(), repo(file), "{path}");
+        assert_eq!(
+            fs::read(r.root.file(path)).unwrap(),
+            embedded(file).as_bytes(),
+            "{path}"
+        );
         assert_eq!(r.mode(path), 0o644, "{path}");
     }
     assert!(
@@ -268,7 +269,10 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
         "{upd}"
     );
     assert!(upd.contains("run /etc/init.d/rpcd reload"), "{upd}");
-    assert_eq!(fs::read(r.root.file(status_js)).unwrap(), repo(LUCI[0].1));
+    assert_eq!(
+        fs::read(r.root.file(status_js)).unwrap(),
+        embedded(LUCI[0].1).as_bytes()
+    );
 
     let un = r.ok(&["/usr/sbin/qnetd", "uninstall"]);
     assert!(!un.contains("FAILED"), "{un}");
