@@ -66,8 +66,8 @@ fn embed() {
     for file in EMBEDDED {
         let from = Path::new("init.d").join(file);
         println!("cargo:rerun-if-changed={}", from.display());
-        let text = std::fs::read_to_string(&from)
-            .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        let text =
+            std::fs::read_to_string(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
         let small = minify::embedded(file, &text).unwrap_or_else(|e| panic!("{e}"));
         let to = out.join(file);
         std::fs::create_dir_all(to.parent().expect("a file under embed/"))
