@@ -5,6 +5,11 @@
 //! - `QNETD_TARGET` (the target triple) and `QNETD_COMMIT` (the git commit, "-dirty" if the
 //!   compiled sources differ from it) for `qnetd --version`, so that a binary found on a router
 //!   says what it is and where it came from.
+//! - `$OUT_DIR/embed/`: the rpcd plugin and the LuCI files that `qnetd install` writes (from
+//!   init.d/, the one source), without comments and indentation (build/minify.rs).
+
+#[path = "build/minify.rs"]
+mod minify;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +22,8 @@ const SOURCES: &[&str] = &[
     "certtool/src",
     "certtool/Cargo.toml",
     "build.rs",
+    "build",
+    "init.d",
     "Cargo.toml",
     "Cargo.lock",
 ];
@@ -39,6 +46,34 @@ fn main() {
     println!("cargo:rustc-env=QNETD_TARGET={target}");
     println!("cargo:rustc-env=QNETD_COMMIT={}", commit());
     println!("cargo:rerun-if-env-changed=QNETD_COMMIT");
+    embed();
+}
+
+/// The files `qnetd install` embeds (src/install/luci.rs), as build/minify.rs makes them, under
+/// `$OUT_DIR/embed/` with their paths below init.d/.
+const EMBEDDED: &[&str] = &[
+    "rpcd/qnetd",
+    "luci-app-qnetd/htdocs/luci-static/resources/view/qnetd/status.js",
+    "luci-app-qnetd/htdocs/luci-static/resources/view/qnetd/certificates.js",
+    "luci-app-qnetd/htdocs/luci-static/resources/view/qnetd/settings.js",
+    "luci-app-qnetd/root/usr/share/luci/menu.d/luci-app-qnetd.json",
+    "luci-app-qnetd/root/usr/share/rpcd/acl.d/luci-app-qnetd.json",
+];
+
+fn embed() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("embed");
+    println!("cargo:rerun-if-changed=build/minify.rs");
+    for file in EMBEDDED {
+        let from = Path::new("init.d").join(file);
+        println!("cargo:rerun-if-changed={}", from.display());
+        let text =
+            std::fs::read_to_string(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        let small = minify::embedded(file, &text).unwrap_or_else(|e| panic!("{e}"));
+        let to = out.join(file);
+        std::fs::create_dir_all(to.parent().expect("a file under embed/"))
+            .unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+        std::fs::write(&to, small).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    }
 }
 
 /// The checkout's commit (12 hex digits, "-dirty" with uncommitted changes to [`SOURCES`]);

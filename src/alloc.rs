@@ -244,3 +244,85 @@ mod tests {
         }
     }
 }
+
+/// C's allocator is the same dlmalloc heap: musl's own C code (opendir, getaddrinfo, realpath,
+/// ...) and std's calls into libc allocate here. Without these the static builds also carry
+/// zig's libc allocator (its SmpAllocator with a second heap, ~8 KB on mipsel). musl allows
+/// replacing malloc in a static binary; these are the entry points it and zig's libc have, and
+/// strdup, which zig's libc implements on its own allocator rather than on malloc (its copy
+/// would otherwise reach our free).
+/// Alignment beyond malloc's natural one (two words) goes through dlmalloc's memalign.
+mod c_abi {
+    use super::ALLOC;
+    use std::ffi::{c_char, c_int, c_void};
+
+    const NATURAL_ALIGN: usize = 2 * std::mem::size_of::<usize>();
+
+    #[no_mangle]
+    pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+        let (_guard, heap) = ALLOC.heap();
+        (*heap).c_malloc(size).cast()
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
+        let Some(total) = count.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
+        let (_guard, heap) = ALLOC.heap();
+        (*heap).calloc(total, NATURAL_ALIGN).cast()
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+        let (_guard, heap) = ALLOC.heap();
+        (*heap).c_realloc(ptr.cast(), size).cast()
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn free(ptr: *mut c_void) {
+        let (_guard, heap) = ALLOC.heap();
+        (*heap).c_free(ptr.cast())
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+        if !align.is_power_of_two() {
+            return std::ptr::null_mut();
+        }
+        let (_guard, heap) = ALLOC.heap();
+        (*heap).c_memalign(align, size).cast()
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+        aligned_alloc(align, size)
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn posix_memalign(
+        out: *mut *mut c_void,
+        align: usize,
+        size: usize,
+    ) -> c_int {
+        if !align.is_power_of_two() || align % std::mem::size_of::<usize>() != 0 {
+            return libc::EINVAL;
+        }
+        let ptr = aligned_alloc(align, size);
+        if ptr.is_null() {
+            return libc::ENOMEM;
+        }
+        *out = ptr;
+        0
+    }
+
+    #[no_mangle]
+    pub unsafe extern "C" fn strdup(text: *const c_char) -> *mut c_char {
+        let len = libc::strlen(text) + 1;
+        let copy = malloc(len).cast::<c_char>();
+        if !copy.is_null() {
+            std::ptr::copy_nonoverlapping(text, copy, len);
+        }
+        copy
+    }
+}

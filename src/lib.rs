@@ -14,6 +14,10 @@ mod output;
 
 pub mod algo;
 pub mod certname;
+// A small `qsort` that spares the static builds zig's (see its comments).
+#[cfg(any(target_env = "musl", test))]
+#[allow(unsafe_code)]
+mod c_sort;
 // Unsafe by nature: a GlobalAlloc (an unsafe trait) that hands dlmalloc's free pages
 // back to the kernel (see its comments).
 #[cfg(target_env = "musl")]

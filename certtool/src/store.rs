@@ -55,6 +55,8 @@ pub(crate) const PCS_MARKER_TEXT: &str =
 /// Upstream NSS databases: their presence means "a database exists" to upstream's `-i`.
 pub const NSS_DB_FILES: [&str; 2] = ["cert9.db", "cert8.db"];
 
+/// Mode of the CA certificate that import-nss and export-nss write beside the store.
+#[cfg(feature = "nss")]
 pub(crate) const CA_EXPORT_MODE: u32 = ownership::FILE_MODE;
 
 /// What the TLS server needs, all DER.

@@ -1,7 +1,8 @@
 //! The rpcd plugin (`ubus call qnetd …`) and the LuCI page that `qnetd install` writes where
 //! the router has them: the plugin wherever rpcd runs, the page where LuCI is installed too.
 //! The bytes come from the repository's init.d/ (one source, as the init script), laid out as
-//! an OpenWrt package would install them.
+//! an OpenWrt package would install them, without their comments and indentation (build.rs,
+//! build/minify.rs: a router needs neither, and they cost flash).
 
 use std::fmt;
 use std::fs;
@@ -40,7 +41,11 @@ macro_rules! luci_file {
         Embedded {
             path: concat!("/www/", $inside),
             mode: 0o644,
-            text: include_str!(concat!("../../init.d/luci-app-qnetd/htdocs/", $inside)),
+            text: include_str!(concat!(
+                env!("OUT_DIR"),
+                "/embed/luci-app-qnetd/htdocs/",
+                $inside
+            )),
             what: $what,
         }
     };
@@ -48,7 +53,11 @@ macro_rules! luci_file {
         Embedded {
             path: concat!("/", $inside),
             mode: 0o644,
-            text: include_str!(concat!("../../init.d/luci-app-qnetd/root/", $inside)),
+            text: include_str!(concat!(
+                env!("OUT_DIR"),
+                "/embed/luci-app-qnetd/root/",
+                $inside
+            )),
             what: $what,
         }
     };
@@ -58,7 +67,7 @@ macro_rules! luci_file {
 pub const RPCD_PLUGIN: Embedded = Embedded {
     path: PLUGIN,
     mode: 0o755,
-    text: include_str!("../../init.d/rpcd/qnetd"),
+    text: include_str!(concat!(env!("OUT_DIR"), "/embed/rpcd/qnetd")),
     what: "rpcd plugin: ubus object qnetd",
 };
 

@@ -6,6 +6,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../../build/minify.rs"]
+mod minify;
+
 mod json;
 mod ops_doctor;
 mod ops_init_d;

@@ -22,10 +22,30 @@ pub(super) const MENU: &str =
     "init.d/luci-app-qnetd/root/usr/share/luci/menu.d/luci-app-qnetd.json";
 pub(super) const ACL: &str = "init.d/luci-app-qnetd/root/usr/share/rpcd/acl.d/luci-app-qnetd.json";
 
+/// Repository file `file`'s bytes as `qnetd install` embeds them (build/minify.rs).
+pub(super) fn embedded(file: &str) -> String {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    super::minify::embedded(file, &text).unwrap()
+}
+
+/// The views as embedded, in a directory of `tmp`: what tests/luci/harness.js and node run.
+pub(super) fn embedded_views(tmp: &TempDir) -> PathBuf {
+    let dir = tmp.path("views");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(root().join(VIEWS)).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let text = embedded(&format!("{VIEWS}/{name}"));
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    dir
+}
+
 /// The plugin run as rpcd runs it, by BusyBox sh with only BusyBox's applets on the PATH (as
 /// on a router), pointed at a test daemon's files.
 pub(super) struct Plugin {
     bin_dir: PathBuf,
+    /// The plugin as embedded (build/minify.rs).
+    script: PathBuf,
     socket: PathBuf,
     pidfile: PathBuf,
     store: PathBuf,
@@ -39,8 +59,11 @@ impl Plugin {
         for applet in String::from_utf8_lossy(&list.stdout).split_whitespace() {
             let _ = std::os::unix::fs::symlink("/bin/busybox", bin_dir.join(applet));
         }
+        let script = tmp.path("rpcd-qnetd");
+        std::fs::write(&script, embedded(PLUGIN)).unwrap();
         Plugin {
             bin_dir,
+            script,
             socket,
             pidfile,
             store,
@@ -52,7 +75,7 @@ impl Plugin {
         use std::io::Write;
         let mut child = Command::new("busybox")
             .arg("sh")
-            .arg(root().join(PLUGIN))
+            .arg(&self.script)
             .args(args)
             .env_clear()
             .env("PATH", &self.bin_dir)

@@ -4,9 +4,9 @@
 //! started, from inside the root with the default paths.
 
 use super::json::Json;
+use super::ops_luci::embedded;
 use super::router::Router;
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const PLUGIN: &str = "/usr/libexec/rpcd/qnetd";
@@ -33,10 +33,6 @@ const LUCI: [(&str, &str); 5] = [
         "init.d/luci-app-qnetd/root/usr/share/rpcd/acl.d/luci-app-qnetd.json",
     ),
 ];
-
-fn repo(file: &str) -> Vec<u8> {
-    fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
-}
 
 /// `call status` of the installed plugin, until the daemon the install started answers.
 fn status_when_running(r: &Router) -> Json {
@@ -80,11 +76,15 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
     assert!(!out.contains("FAILED"), "{out}");
     assert_eq!(
         fs::read(r.root.file(PLUGIN)).unwrap(),
-        repo("init.d/rpcd/qnetd")
+        embedded("init.d/rpcd/qnetd").as_bytes()
     );
     assert_eq!(r.mode(PLUGIN), 0o755);
     for (path, file) in LUCI {
-        assert_eq!(fs::read(r.root.file(path)).unwrap(), repo(file), "{path}");
+        assert_eq!(
+            fs::read(r.root.file(path)).unwrap(),
+            embedded(file).as_bytes(),
+            "{path}"
+        );
         assert_eq!(r.mode(path), 0o644, "{path}");
     }
     assert!(
@@ -146,7 +146,10 @@ fn with_luci_install_writes_the_page_and_plugin_and_uninstall_removes_them() {
         "{upd}"
     );
     assert!(upd.contains("run /etc/init.d/rpcd reload"), "{upd}");
-    assert_eq!(fs::read(r.root.file(status_js)).unwrap(), repo(LUCI[0].1));
+    assert_eq!(
+        fs::read(r.root.file(status_js)).unwrap(),
+        embedded(LUCI[0].1).as_bytes()
+    );
 
     let un = r.ok(&["/usr/sbin/qnetd", "uninstall"]);
     assert!(!un.contains("FAILED"), "{un}");

@@ -4,7 +4,7 @@
 //! rpcd plugin.
 
 use super::json::Json;
-use super::ops_luci::{root, Plugin, ACL, MENU, PLUGIN, VIEWS};
+use super::ops_luci::{embedded_views, root, Plugin, ACL, MENU, PLUGIN, VIEWS};
 use crate::support::server::TempDir;
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -135,8 +135,11 @@ fn acl_grants_exactly_what_the_views_call() {
 fn views_parse_and_menu_and_acl_are_valid_json() {
     let names: Vec<String> = views().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["certificates.js", "settings.js", "status.js"]);
+    // What node must parse is what `qnetd install` writes.
+    let tmp = TempDir::new("luci-parse");
+    let embedded = embedded_views(&tmp);
     for name in &names {
-        let path = root().join(VIEWS).join(name);
+        let path = embedded.join(name);
         let out = Command::new("node")
             .arg("--check")
             .arg(&path)
@@ -373,9 +376,11 @@ fn run_harness() -> (Json, Vec<String>, Vec<String>) {
         list(&http)
     );
     Json::parse(&input).expect("the harness input is JSON");
+    // The views as `qnetd install` embeds them.
+    let tmp = TempDir::new("luci-harness");
     let out = Command::new("node")
         .arg(root().join("tests/luci/harness.js"))
-        .arg(root().join(VIEWS))
+        .arg(embedded_views(&tmp))
         .arg(&input)
         .output()
         .expect("node (apt install nodejs)");

@@ -74,6 +74,8 @@ extra_rustflags() {
         # A panic is a bug (the daemon must not panic on input): "size" aborts at once, without
         # the message formatting machinery; "size-msg" still prints "panicked: <message>".
         [[ $FLAVOR == size ]] && flags+=(-Zunstable-options -Cpanic=immediate-abort)
+        # With nothing that unwinds, zig's musl's unwind tables (.eh_frame, ~16 KB) go too.
+        [[ $FLAVOR == size ]] && flags+=("-Clink-arg=-Wl,-T,$ROOT/tools/cross/no-eh-frame.ld")
         ;;
     plain) ;;
     *) die "QNETD_CROSS_FLAVOR must be size, size-msg or plain, not '$FLAVOR'" ;;
