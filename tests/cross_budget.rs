@@ -128,12 +128,12 @@ const MIPS_GOAL: u64 = 1_500_000;
 /// The MIPS budget in force: this round's build plus ~0.5%. It may only go down, towards
 /// [`MIPS_GOAL`]; raising it needs this line changed too, in a commit that says why.
 const MIPS_CEILING: u64 = 1_560_000;
+const _: () = assert!(MIPS_CEILING >= MIPS_GOAL);
 
 /// The repository's own budget: every router target has one, and the MIPS ones are held at
 /// the ceiling in force, no higher.
 #[test]
 fn the_budget_file_covers_every_target_and_holds_mips_to_its_ceiling() {
-    assert!(MIPS_CEILING >= MIPS_GOAL);
     let file = fs::read_to_string(repo().join("tools/cross/budget.txt")).unwrap();
     let budgets: Vec<(&str, u64, u64)> = file
         .lines()
