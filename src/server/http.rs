@@ -510,7 +510,8 @@ fn health(daemon: &Daemon, query: Option<&str>) -> Response {
 /// [`crate::status::ipc::StatusSource`]): the daemon's TLS and certificates, then the
 /// cluster's vote if one is named.
 pub fn health_problem(daemon: &Daemon, cluster: Option<&[u8]>) -> Option<String> {
-    daemon_problem(daemon).or_else(|| cluster_problem(&daemon.snapshot(), cluster?))
+    // The votes are all it reads: no copy of every node's lists for a monitoring poll.
+    daemon_problem(daemon).or_else(|| cluster_problem(&daemon.snapshot_without_lists(), cluster?))
 }
 
 impl crate::status::ipc::StatusSource for Rc<Daemon> {

@@ -127,8 +127,9 @@ impl Daemon {
         self.with_listener(self.engine.borrow().status(Instant::now()))
     }
 
-    /// A snapshot without the nodes' lists, for `/metrics` (which only counts nodes and
-    /// votes): a slow reader of it holds a copy of names and counts, not of every list.
+    /// A snapshot without the nodes' lists, for `/metrics` and the health verdict (which only
+    /// count nodes and votes): a slow reader of it holds a copy of names and counts, not of
+    /// every list.
     pub fn snapshot_without_lists(&self) -> ServerStatus {
         self.with_listener(self.engine.borrow().status_without_lists(Instant::now()))
     }
