@@ -215,25 +215,11 @@ fn escaped(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, word: &mut Stri
     }
 }
 
-/// A small text file read whole, up to a cap: a regular file of at most 1 MiB (a FIFO or a
-/// device at the path is refused, never waited on).
+/// A small text file read whole (UCI, passwd, group): certtool's bounded read, so a regular
+/// file of at most 1 MiB (a FIFO or a device at the path is refused, never waited on), as UTF-8.
 pub fn read_capped(path: &Path) -> std::io::Result<String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    const MAX: u64 = 1 << 20;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() || meta.len() > MAX {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{} is not a regular file of at most 1 MiB", path.display()),
-        ));
-    }
-    let mut text = String::new();
-    file.take(MAX).read_to_string(&mut text)?;
-    Ok(text)
+    let data = certtool::fsutil::read_bounded(path, 1 << 20, certtool::fsutil::Links::Follow)?;
+    String::from_utf8(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// The keep.d list: every file install made or the user configured, so a sysupgrade keeps
