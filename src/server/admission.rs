@@ -154,7 +154,7 @@ struct Counts {
 }
 
 /// One less for `source` in `map`; the entry goes at 0, and the table's memory with the last.
-fn decrement(map: &mut HashMap<Source, usize>, source: Source) {
+pub(super) fn decrement(map: &mut HashMap<Source, usize>, source: Source) {
     if let Some(n) = map.get_mut(&source) {
         *n -= 1;
         if *n == 0 {

@@ -158,12 +158,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut counts = self.slots.0.borrow_mut();
         counts.all -= 1;
-        if let Some(n) = counts.by_source.get_mut(&self.source) {
-            *n -= 1;
-            if *n == 0 {
-                counts.by_source.remove(&self.source);
-            }
-        }
+        super::admission::decrement(&mut counts.by_source, self.source);
     }
 }
 
