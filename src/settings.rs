@@ -13,8 +13,9 @@ use std::time::Duration;
 pub const DEFAULT_PORT: u16 = 5403;
 /// Where the certificates live (upstream's NSS database directory; ours is a plain store).
 pub const DEFAULT_STORE_DIR: &str = certtool::DEFAULT_DIR;
-/// Moves the default store for every `qnetd` command and `corosync-qnetd-certutil` (whose
-/// upstream path is fixed), e.g. for a store on another partition of a router.
+/// Moves the default store for every `qnetd` command, `corosync-qnetd` and
+/// `corosync-qnetd-certutil` (whose upstream path is fixed), e.g. for a store on another
+/// partition of a router.
 pub const STORE_DIR_ENV: &str = "QNETD_CERT_DIR";
 
 /// The store a command uses when it is given none: `$QNETD_CERT_DIR`, else the default.
@@ -303,7 +304,88 @@ impl Default for Config {
     }
 }
 
+/// An option of a front end's command line that takes a value: `corosync-qnetd`'s letters and
+/// `qnetd run`'s long flags name the same ones, and [`Config::set_option`] parses each with
+/// the one parser of its meaning (the `-S` key's, where there is one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliOption {
+    /// `-l`, `--listen`
+    Listen,
+    /// `-p`, `--port`
+    Port,
+    /// `-s`, `--tls`
+    Tls,
+    /// `-c`, `--client-cert-required`
+    ClientCertRequired,
+    /// `-m`, `--max-clients`
+    MaxClients,
+    /// `-S` (a list `key=value[,...]`), `--setting`
+    Settings,
+    /// `--store`: `-S nss_db_dir=`
+    Store,
+    /// `--lock-file`: `-S lock_file=`
+    LockFile,
+    /// `--socket`: `-S local_socket_file=`
+    Socket,
+    /// `--http`: `-S http_listen=`
+    Http,
+}
+
 impl Config {
+    /// Where every front end starts: upstream's defaults, with the store a command uses when
+    /// it is given none ([`default_store_dir`]: `$QNETD_CERT_DIR`, else upstream's path), so
+    /// `corosync-qnetd`, `qnetd run` and `corosync-qnetd-certutil` agree on it.
+    pub fn for_command_line() -> Config {
+        let mut cfg = Config::default();
+        cfg.settings.nss_db_dir = default_store_dir();
+        cfg
+    }
+
+    /// Apply one valued option. Options take effect in the order they are applied, so the
+    /// front end decides precedence by its order alone: upstream's in argv order, `qnetd run`'s
+    /// every `--setting` list first, then its specific flags ([`Config::from_flags`]).
+    pub fn set_option(&mut self, option: CliOption, value: &str) -> Result<(), ConfigError> {
+        let key = match option {
+            CliOption::Listen => {
+                self.listen_addr = Some(value.to_string());
+                return Ok(());
+            }
+            CliOption::Port => return self.set_port(value),
+            CliOption::Tls => return self.set_tls(value),
+            CliOption::ClientCertRequired => return self.set_client_cert_required(value),
+            CliOption::MaxClients => return self.set_max_clients(value),
+            CliOption::Settings => return self.apply_settings(value),
+            CliOption::Store => "nss_db_dir",
+            CliOption::LockFile => "lock_file",
+            CliOption::Socket => "local_socket_file",
+            CliOption::Http => "http_listen",
+        };
+        self.settings.set(key, value).map(|_| ()).map_err(|_| {
+            ConfigError(match option {
+                CliOption::Http => format!(
+                    "--http must be ADDR:PORT, e.g. 0.0.0.0:5404 or [::1]:5404 (got '{value}')"
+                ),
+                _ => format!("{} must not be empty (same as -S {key}=)", option.flag()),
+            })
+        })
+    }
+
+    /// The configuration of `qnetd run`-style flags: `--setting` lists first, in order, then
+    /// each specific flag given, so a specific flag wins over the same key in a list.
+    pub fn from_flags<'a>(
+        lists: impl IntoIterator<Item = &'a str>,
+        flags: impl IntoIterator<Item = (CliOption, &'a str)>,
+    ) -> Result<Config, ConfigError> {
+        let mut cfg = Config::for_command_line();
+        for list in lists {
+            cfg.set_option(CliOption::Settings, list)?;
+        }
+        for (option, value) in flags {
+            cfg.set_option(option, value)?;
+        }
+        Ok(cfg)
+    }
+
     /// `-s on|off|req`; `required` is accepted too (case-insensitive, as upstream's strcasecmp).
     pub fn set_tls(&mut self, value: &str) -> Result<(), ConfigError> {
         self.tls = match value.to_ascii_lowercase().as_str() {
@@ -384,6 +466,24 @@ impl Config {
     /// Where the certificates are (`-S nss_db_dir=`, `qnetd run --store`).
     pub fn store_dir(&self) -> &std::path::Path {
         &self.settings.nss_db_dir
+    }
+}
+
+impl CliOption {
+    /// `qnetd run`'s name of the option, for messages.
+    fn flag(self) -> &'static str {
+        match self {
+            CliOption::Listen => "--listen",
+            CliOption::Port => "--port",
+            CliOption::Tls => "--tls",
+            CliOption::ClientCertRequired => "--client-cert-required",
+            CliOption::MaxClients => "--max-clients",
+            CliOption::Settings => "--setting",
+            CliOption::Store => "--store",
+            CliOption::LockFile => "--lock-file",
+            CliOption::Socket => "--socket",
+            CliOption::Http => "--http",
+        }
     }
 }
 

@@ -1,9 +1,8 @@
 //! `qnetd run`: the daemon with friendly, documented flags. It builds the same validated
 //! [`Config`] as upstream's `corosync-qnetd` command line (`cli::compat::qnetd`).
 
-use crate::settings::{AddressFamily, Config, ConfigError};
+use crate::settings::{AddressFamily, CliOption, Config, ConfigError};
 use argh::FromArgs;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// run the quorum arbiter daemon in the foreground (logs to stderr)
@@ -36,14 +35,14 @@ pub struct RunArgs {
     /// certificate store directory (default $QNETD_CERT_DIR, else /etc/corosync/qnetd/nssdb;
     /// `qnetd cert init` creates it)
     #[argh(option)]
-    pub store: Option<PathBuf>,
+    pub store: Option<String>,
     /// PID lock file (default /var/run/corosync-qnetd/corosync-qnetd.pid)
     #[argh(option)]
-    pub lock_file: Option<PathBuf>,
+    pub lock_file: Option<String>,
     /// status socket for `qnetd status` and corosync-qnetd-tool (default
     /// /var/run/corosync-qnetd/corosync-qnetd.sock)
     #[argh(option)]
-    pub socket: Option<PathBuf>,
+    pub socket: Option<String>,
     /// advanced setting KEY=VALUE, as upstream's -S (repeatable; e.g. dpd_enabled=off,
     /// heartbeat_interval_max=60000, handshake_timeout=30000)
     #[argh(option, short = 'S')]
@@ -68,18 +67,10 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The validated configuration these flags describe. Specific flags (--store, --lock-file,
-    /// --socket) win over the same key given with --setting.
+    /// The validated configuration these flags describe: every `--setting` list first, then
+    /// the specific flags, each parsed as its `-S` key is (settings.rs decides the order).
     pub fn to_config(&self) -> Result<Config, ConfigError> {
-        let mut cfg = Config::default();
-        // Precedence, lowest first: the default store ($QNETD_CERT_DIR or the built-in path),
-        // -S nss_db_dir= (any case, as every -S key), --store.
-        cfg.settings.nss_db_dir = crate::settings::default_store_dir();
-        for list in &self.setting {
-            cfg.apply_settings(list)?;
-        }
-        cfg.listen_addr = self.listen.clone();
-        cfg.family = match (self.ipv4, self.ipv6) {
+        let family = match (self.ipv4, self.ipv6) {
             (true, true) => {
                 return Err(ConfigError(
                     "--ipv4 and --ipv6 exclude each other".to_string(),
@@ -89,35 +80,22 @@ impl RunArgs {
             (false, true) => AddressFamily::V6,
             (false, false) => AddressFamily::Any,
         };
-        if let Some(p) = &self.port {
-            cfg.set_port(p)?;
-        }
-        if let Some(t) = &self.tls {
-            cfg.set_tls(t)?;
-        }
-        if let Some(c) = &self.client_cert_required {
-            cfg.set_client_cert_required(c)?;
-        }
-        if let Some(m) = &self.max_clients {
-            cfg.set_max_clients(m)?;
-        }
-        if let Some(dir) = &self.store {
-            cfg.settings.nss_db_dir = dir.clone();
-        }
-        if let Some(path) = &self.lock_file {
-            cfg.settings.lock_file = path.clone();
-        }
-        if let Some(path) = &self.socket {
-            cfg.settings.local_socket_file = path.clone();
-        }
-        if let Some(http) = &self.http {
-            cfg.settings.http_listen =
-                crate::settings::parse_http_listen(http).ok_or_else(|| {
-                    ConfigError(format!(
-                        "--http must be ADDR:PORT, e.g. 0.0.0.0:5404 or [::1]:5404 (got '{http}')"
-                    ))
-                })?;
-        }
+        let flags = [
+            (CliOption::Listen, &self.listen),
+            (CliOption::Port, &self.port),
+            (CliOption::Tls, &self.tls),
+            (CliOption::ClientCertRequired, &self.client_cert_required),
+            (CliOption::MaxClients, &self.max_clients),
+            (CliOption::Store, &self.store),
+            (CliOption::LockFile, &self.lock_file),
+            (CliOption::Socket, &self.socket),
+            (CliOption::Http, &self.http),
+        ];
+        let given = flags
+            .into_iter()
+            .filter_map(|(option, value)| Some((option, value.as_deref()?)));
+        let mut cfg = Config::from_flags(self.setting.iter().map(String::as_str), given)?;
+        cfg.family = family;
         cfg.debug = u8::from(self.debug);
         cfg.init_store = self.init_store;
         cfg.wait_store = self.wait_store;
@@ -178,7 +156,7 @@ mod tests {
         assert_eq!(c.max_clients, Some(3));
         assert_eq!(c.store_dir(), std::path::Path::new("/tmp/s"));
         assert!(!c.settings.dpd_enabled);
-        assert_eq!(c.settings.lock_file, PathBuf::from("/tmp/q.pid"));
+        assert_eq!(c.settings.lock_file, std::path::PathBuf::from("/tmp/q.pid"));
         assert_eq!(c.debug, 1);
     }
 
@@ -190,6 +168,30 @@ mod tests {
         }
         let c = parse(&["-S", "NSS_DB_DIR=/x", "--store", "/y"]).unwrap();
         assert_eq!(c.store_dir(), std::path::Path::new("/y"));
+    }
+
+    #[test]
+    fn path_flags_are_parsed_as_their_setting_keys_are() {
+        for (flag, key) in [
+            ("--store", "nss_db_dir"),
+            ("--lock-file", "lock_file"),
+            ("--socket", "local_socket_file"),
+        ] {
+            let by_flag = parse(&[flag, ""]).unwrap_err();
+            assert!(by_flag.contains(flag) && by_flag.contains(key), "{by_flag}");
+            assert!(parse(&["-S", &format!("{key}=")]).is_err(), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_default_store_is_the_same_for_both_command_lines() {
+        let native = parse(&[]).unwrap();
+        let compat = match crate::cli::compat::qnetd::parse(&[]).unwrap() {
+            crate::cli::compat::qnetd::Parsed::Run(c) => c,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(native.store_dir(), compat.store_dir());
+        assert_eq!(native.store_dir(), crate::settings::default_store_dir());
     }
 
     #[test]

@@ -394,7 +394,7 @@ fn closed_stdout_ends_commands_quietly() {
 
 /// One name for the store everywhere (`--store`, `--dir` kept for `qnetd cert`), and
 /// `QNETD_CERT_DIR` honoured by every command that has a store, not only by
-/// corosync-qnetd-certutil.
+/// corosync-qnetd-certutil: corosync-qnetd too.
 #[test]
 fn store_flag_and_environment_are_the_same_for_every_command() {
     let s = Store::new("storeflag");
@@ -451,6 +451,20 @@ fn store_flag_and_environment_are_the_same_for_every_command() {
     assert!(
         out(&o).contains(missing),
         "--store over the environment: {}",
+        out(&o)
+    );
+    // Upstream's command line starts from the same default store as `qnetd run`.
+    let o = {
+        use std::os::unix::process::CommandExt;
+        let mut c = Command::new(QNETD);
+        c.arg0("corosync-qnetd")
+            .args(["-f", "-l", "127.0.0.1", "-p", "1", "-s", "on"])
+            .env("QNETD_CERT_DIR", missing);
+        c.output().unwrap()
+    };
+    assert!(
+        out(&o).contains(missing),
+        "QNETD_CERT_DIR for corosync-qnetd: {}",
         out(&o)
     );
 }

@@ -6,7 +6,7 @@
 //! `-f` is accepted and changes nothing.
 
 use crate::proto::types::{Algorithm, MsgType};
-use crate::settings::{AddressFamily, Config, ConfigError};
+use crate::settings::{AddressFamily, CliOption, Config, ConfigError};
 use std::process::ExitCode;
 
 /// What the command line asks for.
@@ -23,7 +23,7 @@ const USAGE: &str = "usage: corosync-qnetd [-46dfhv] [-l listen_addr] [-p listen
 /// or separate arguments `-p5403` / `-p 5403`, `--` ends options; GNU getopt also skips
 /// non-option words, which upstream then ignores).
 pub fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
-    let mut cfg = Config::default();
+    let mut cfg = Config::for_command_line();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -65,18 +65,16 @@ pub fn parse(args: &[String]) -> Result<Parsed, ConfigError> {
 }
 
 fn apply_valued(cfg: &mut Config, flag: char, value: &str) -> Result<(), ConfigError> {
-    match flag {
-        'c' => cfg.set_client_cert_required(value),
-        'l' => {
-            cfg.listen_addr = Some(value.to_string());
-            Ok(())
-        }
-        'm' => cfg.set_max_clients(value),
-        'p' => cfg.set_port(value),
-        'S' => cfg.apply_settings(value),
-        's' => cfg.set_tls(value),
-        _ => Ok(()),
-    }
+    let option = match flag {
+        'c' => CliOption::ClientCertRequired,
+        'l' => CliOption::Listen,
+        'm' => CliOption::MaxClients,
+        'p' => CliOption::Port,
+        'S' => CliOption::Settings,
+        's' => CliOption::Tls,
+        _ => return Ok(()),
+    };
+    cfg.set_option(option, value)
 }
 
 /// Upstream's `-v` text: version, supported algorithms and message types.
