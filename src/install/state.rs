@@ -8,10 +8,9 @@
 //! `uninstall --purge` still knows.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use certtool::fsutil::write_atomic;
+use certtool::fsutil::{read_bounded, write_atomic, Links};
 
 pub const STATE_DIR: &str = "/etc/qnetd";
 pub const STATE_FILE: &str = "/etc/qnetd/installed";
@@ -56,13 +55,17 @@ impl Record {
     /// The system's record; empty when there is none (an install older than the record: it
     /// made things we cannot tell from someone else's, so purge keeps them).
     pub fn read() -> Record {
-        let mut text = String::new();
-        let read = fs::File::open(STATE_FILE)
-            .and_then(|f| f.take(MAX_SIZE).read_to_string(&mut text).map(|_| ()));
-        if read.is_err() {
-            return Record::default();
+        Record::read_from(Path::new(STATE_FILE))
+    }
+
+    /// The record at `path`, read as root reads every file another account might have
+    /// planted: a regular file only (never a link, never waiting on a FIFO), at most
+    /// `MAX_SIZE` bytes. Anything else is no record, so purge keeps what it cannot prove ours.
+    fn read_from(path: &Path) -> Record {
+        match read_bounded(path, MAX_SIZE, Links::Refuse) {
+            Ok(bytes) => Record::parse(&String::from_utf8_lossy(&bytes)),
+            Err(_) => Record::default(),
         }
-        Record::parse(&text)
     }
 
     pub fn parse(text: &str) -> Record {
@@ -116,6 +119,37 @@ pub fn missing_parents(path: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_that_is_a_link_a_fifo_or_too_big_is_no_record() {
+        let dir = std::env::temp_dir().join(format!("qnetd-state-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let real = dir.join("real");
+        fs::write(&real, "user qnetd\n").unwrap();
+        assert_eq!(
+            Record::read_from(&real),
+            Record(vec![Made::User("qnetd".into())])
+        );
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(Record::read_from(&link), Record::default());
+        let fifo = dir.join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Read without a writer: it must not wait.
+        assert_eq!(Record::read_from(&fifo), Record::default());
+        let big = dir.join("big");
+        fs::write(&big, "user qnetd\n".repeat(10_000)).unwrap();
+        assert_eq!(Record::read_from(&big), Record::default());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn records_round_trip_and_ignore_what_is_not_a_record() {
