@@ -1,7 +1,7 @@
 //! The allocator of the static musl builds: dlmalloc, behind our own lock and on our own
 //! mmap calls, so that the daemon can ask it to give free memory back ([`release_free`]),
 //! which neither dlmalloc's ready-made global allocator nor its `trim` does for free memory
-//! below the heap's top (issue 15 finding 9).
+//! below the heap's top.
 //!
 //! Why dlmalloc: musl's own malloc (mallocng) keeps ~75% more memory per client for this
 //! daemon's allocation pattern (measured: 32.7 kB vs 18.5 kB per idle TLS client at 2,000

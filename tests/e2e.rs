@@ -677,7 +677,7 @@ fn e2e_qnetd_unreachable_node_dropped_by_dpd_then_reconnects() {
     r.print();
 }
 
-/// The router story (issue 10): a root holding only BusyBox, Dropbear and our static binary;
+/// The router story: a root holding only BusyBox, Dropbear and our static binary;
 /// `qnetd install --firewall` there; then pvecm's ssh/scp sequence from a node with the real
 /// OpenSSH client (whose scp speaks SFTP: served by our built-in sftp-server through the
 /// path Dropbear was compiled with), and a real 2-node cluster quorate through the daemon the
@@ -770,7 +770,7 @@ fn e2e_router_busybox_dropbear_pvecm_setup_trixie_openssh_10() {
     router_pvecm_setup("router-trixie", true);
 }
 
-// ---- migration from Debian's corosync-qnetd and back (issue 11) ----------------------------
+// ---- migration from Debian's corosync-qnetd and back ----------------------------------------
 
 const STORE: &str = "/etc/corosync/qnetd/nssdb";
 
@@ -1388,7 +1388,7 @@ fn e2e_flood_of_idle_connections_leaves_the_cluster_its_vote() {
 }
 
 /// `-S http_listen=` on upstream's command line: `/health?cluster=` follows the vote of a
-/// real cluster, `/metrics` shows both nodes with an ACK (issue 14).
+/// real cluster, `/metrics` shows both nodes with an ACK.
 #[test]
 fn e2e_http_health_follows_the_vote() {
     let mut bed = Bed::new("http", 2);

@@ -1,6 +1,6 @@
 //! Engine tests: the decision algorithms, sessions driven frame by frame, seeded random sessions,
 //! and the engine against Debian's corosync-qnetd.
-//! One crate per area, so the library is linked once for these tests (issue 12); shared
+//! One crate per area, so the library is linked once for these tests; shared
 //! helpers are in tests/support/.
 
 #[path = "../support/mod.rs"]

@@ -1,5 +1,5 @@
 //! Wire-level tests: a real upstream session decoded and re-encoded, and the fuzz corpus replay.
-//! One crate per area, so the library is linked once for these tests (issue 12); shared
+//! One crate per area, so the library is linked once for these tests; shared
 //! helpers are in tests/support/.
 
 #[path = "../support/mod.rs"]

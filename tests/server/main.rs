@@ -1,6 +1,6 @@
 //! The built daemon on a loopback port: its life, limits, start and stop on disk, TLS paths, and
 //! bad input (framing, limits, sequence, TLS, TLVs).
-//! One crate per area, so the library is linked once for these tests (issue 12); shared
+//! One crate per area, so the library is linked once for these tests; shared
 //! helpers are in tests/support/.
 
 #[path = "../support/mod.rs"]

@@ -1,5 +1,5 @@
 //! `--http`: /health, /metrics, /status.json and the bounds of the HTTP responder, with real
-//! curl against the built daemon (issue 14).
+//! curl against the built daemon.
 
 use crate::support::server as server_support;
 

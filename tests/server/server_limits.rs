@@ -432,7 +432,7 @@ pub(crate) fn wait_rss(d: &Daemon, ok: impl Fn(u64) -> bool) -> u64 {
     }
 }
 
-/// Issue 15 finding 9: the memory 2,000 idle connections took was kept after they were gone
+/// The memory 2,000 idle connections took was kept after they were gone
 /// (3.5 MB -> 13 MB, for good). Once the connections drop to a quarter of their peak the
 /// daemon gives the allocator's free pages back.
 #[test]

@@ -33,7 +33,7 @@ fn spawn(tmp: &TempDir, port: u16, lock: &Path, socket: &Path) -> Daemon {
     d
 }
 
-/// Finding 5: the port is taken, so the start fails after the lock file and the status
+/// The port is taken, so the start fails after the lock file and the status
 /// socket (and their directory) were made: all three must be gone again.
 #[test]
 fn a_failed_start_removes_the_lock_file_the_socket_and_the_directory_it_made() {
@@ -76,7 +76,7 @@ fn a_stop_removes_the_lock_file_and_the_socket() {
     assert!(!run.join("q.sock").exists(), "socket left");
 }
 
-/// Finding 6: a second daemon with its own lock file but the first one's `--socket` must not
+/// A second daemon with its own lock file but the first one's `--socket` must not
 /// take that socket over (nor remove it when it stops): it refuses to start, and the first
 /// one's status keeps answering.
 #[test]
@@ -146,7 +146,7 @@ fn a_stale_socket_is_replaced_and_a_foreign_one_is_left_alone() {
     );
 }
 
-/// Issue 15: without `-m` the limit is sized from the machine's memory, and the startup log
+/// Without `-m` the limit is sized from the machine's memory, and the startup log
 /// and the status say which; `-m 0` stays upstream's unlimited.
 #[test]
 fn max_clients_defaults_to_a_memory_sized_value_and_dash_m_zero_is_unlimited() {
@@ -271,7 +271,7 @@ fn max_clients_default_follows_a_cgroup_memory_limit() {
 }
 
 /// `--version` says what the binary is and where it came from: the version, the target triple
-/// (here the host's, as the test builds natively) and the checkout's commit (issue 13).
+/// (here the host's, as the test builds natively) and the checkout's commit.
 #[test]
 fn version_names_the_target_and_the_commit() {
     let out = std::process::Command::new(bin())
