@@ -8,7 +8,7 @@
 
 #![deny(unsafe_code)]
 
-// First: its `println!`, `print!` and `eprintln!` replace std's in every module below.
+// First: its `outln!`, `out!` and `errln!` are how every module below prints.
 #[macro_use]
 mod output;
 

@@ -5,9 +5,10 @@
 //! tool dies of SIGPIPE there instead, quietly. The standard library ignores SIGPIPE before
 //! `main`, and restoring its default action needs `unsafe` libc (rustix has no safe call for
 //! it); the daemon also relies on SIGPIPE staying ignored when a client hangs up while it
-//! writes. So the crate's `println!`/`print!` (defined here, shadowing std's in every module
-//! of this crate) end the program with 141, what a shell reports for a tool SIGPIPE ended, and
-//! `eprintln!` drops what it cannot write to a closed stderr.
+//! writes. So the crate prints with `outln!`/`out!` (defined here), which end the program with
+//! 141, what a shell reports for a tool SIGPIPE ended, and `errln!`, which drops what it
+//! cannot write to a closed stderr. std's `println!` family is refused by clippy
+//! (`disallowed-macros` in clippy.toml), so no command prints around them.
 
 use std::fmt::Arguments;
 use std::io::{ErrorKind, Write};
@@ -44,8 +45,8 @@ fn output_failed(e: &std::io::Error) -> ! {
     std::process::exit(CLOSED_OUTPUT_EXIT)
 }
 
-/// std's `println!`, except that a closed stdout ends the program quietly (see the module).
-macro_rules! println {
+/// Like std's `println!`, except that a closed stdout ends the program quietly (see the module).
+macro_rules! outln {
     () => {
         $crate::output::stdout(format_args!(""), true)
     };
@@ -54,15 +55,15 @@ macro_rules! println {
     };
 }
 
-/// std's `print!`, except that a closed stdout ends the program quietly (see the module).
-macro_rules! print {
+/// Like std's `print!`, except that a closed stdout ends the program quietly (see the module).
+macro_rules! out {
     ($($arg:tt)*) => {
         $crate::output::stdout(format_args!($($arg)*), false)
     };
 }
 
-/// std's `eprintln!`, except that a closed stderr is not a panic (see the module).
-macro_rules! eprintln {
+/// Like std's `eprintln!`, except that a closed stderr is not a panic (see the module).
+macro_rules! errln {
     () => {
         $crate::output::stderr(format_args!(""))
     };

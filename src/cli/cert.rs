@@ -139,7 +139,7 @@ pub fn main(args: CertArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("qnetd cert: {e}");
+            errln!("qnetd cert: {e}");
             ExitCode::FAILURE
         }
     }
@@ -147,9 +147,7 @@ pub fn main(args: CertArgs) -> ExitCode {
 
 fn wait_note() {
     if !certtool::random_pool_ready() {
-        eprintln!(
-            "waiting for the kernel's random pool to be initialised (getrandom would block)…"
-        );
+        errln!("waiting for the kernel's random pool to be initialised (getrandom would block)…");
     }
 }
 
@@ -166,7 +164,7 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
     let (store, outcome) = CertStore::init(dir, opts)?;
     finish_shared_store(dir)?;
     if matches!(outcome, InitOutcome::Created { .. }) && certtool::has_nss_database(dir) {
-        eprintln!(
+        errln!(
             "note: {} also holds an NSS database from upstream corosync-qnetd; its CA is not \
              used: nodes enrolled with it must be enrolled again with the new CA",
             dir.display()
@@ -174,24 +172,24 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
     }
     match outcome {
         InitOutcome::Unchanged => {
-            println!(
+            outln!(
                 "certificate store {} is already initialised: nothing changed (use --force to re-create it)",
                 dir.display()
             );
         }
         InitOutcome::Created { backup, .. } => {
             if let Some(b) = backup {
-                println!("previous certificates moved to {}", b.display());
+                outln!("previous certificates moved to {}", b.display());
             }
             for l in store.list()?.iter().filter(|l| l.current) {
-                println!(
+                outln!(
                     "created {:?} serial {} (SHA-256 {})",
                     l.entry.name,
                     l.entry.serial,
                     certtool::colon_fingerprint(&l.entry.sha256)
                 );
             }
-            println!(
+            outln!(
                 "CA certificate exported as {}",
                 store.path(certtool::CA_CERT_FILE).display()
             );
@@ -211,7 +209,7 @@ pub(super) fn share_new_store(dir: &Path) -> Result<(), StoreError> {
         }
     })?;
     if let Some(gid) = shared {
-        println!(
+        outln!(
             "created {} for group {} (gid {gid}), the daemon's",
             dir.display(),
             crate::install::account::NAME
@@ -228,7 +226,7 @@ pub(super) fn finish_shared_store(dir: &Path) -> Result<(), StoreError> {
     };
     let out = certtool::ownership::enforce(dir, gid)?;
     for skipped in out.warnings() {
-        eprintln!("warning: {skipped}");
+        errln!("warning: {skipped}");
     }
     Ok(())
 }
@@ -239,7 +237,7 @@ fn sign(dir: &Path, a: SignArgs) -> Result<(), StoreError> {
     let request = read_request(&a.csr)?;
     wait_note(); // ECDSA signatures need fresh randomness too
     let issued = store.sign_request(&request, &a.cluster)?;
-    println!(
+    outln!(
         "signed the certificate of cluster {:?} (serial {}), stored in {}",
         a.cluster,
         issued.entry.serial,
@@ -264,7 +262,7 @@ fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {
         .out
         .unwrap_or_else(|| dir.join(format!("bundle-{}", a.cluster)));
     let b = certtool::bundle::make(&store, &a.cluster, &out)?;
-    println!(
+    outln!(
         "issued the node certificate of cluster {:?} (serial {}) into the bundle only ({}); \
          the store's {} is left as it is",
         a.cluster,
@@ -272,19 +270,19 @@ fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {
         b.cert_path.display(),
         certtool::cluster_cert_file(&a.cluster)
     );
-    println!("bundle written to {}:", b.dir.display());
-    println!(
+    outln!("bundle written to {}:", b.dir.display());
+    outln!(
         "  {}  (key + certificate, nickname {:?}, empty password)",
         certtool::bundle::P12_FILE,
         certtool::bundle::NODE_NICKNAME
     );
-    println!("  {}  (the CA)", certtool::CA_CERT_FILE);
-    println!(
+    outln!("  {}  (the CA)", certtool::CA_CERT_FILE);
+    outln!(
         "  {}  (one self-contained script doing the commands below)",
         certtool::bundle::SCRIPT_FILE
     );
-    println!();
-    print!("{}", b.commands);
+    outln!();
+    out!("{}", b.commands);
     Ok(())
 }
 
@@ -293,12 +291,12 @@ fn bundle(dir: &Path, a: BundleArgs) -> Result<(), StoreError> {
 fn list_json(dir: &Path) -> ExitCode {
     match super::cert_json::document(dir) {
         Ok(doc) => {
-            println!("{doc}");
+            outln!("{doc}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            println!("{}", super::cert_json::error_document(&e));
-            eprintln!("qnetd cert: {e}");
+            outln!("{}", super::cert_json::error_document(&e));
+            errln!("qnetd cert: {e}");
             ExitCode::FAILURE
         }
     }
@@ -315,9 +313,13 @@ fn list(dir: &Path) -> Result<(), StoreError> {
         .max()
         .unwrap_or(0)
         .max("SERIAL".len());
-    println!(
+    outln!(
         "{:<8} {:<24} {:>width$}  {:<10} {:>9}  SHA-256",
-        "KIND", "NAME", "SERIAL", "NOT-AFTER", "DAYS-LEFT"
+        "KIND",
+        "NAME",
+        "SERIAL",
+        "NOT-AFTER",
+        "DAYS-LEFT"
     );
     let mut warnings = Vec::new();
     for l in listed {
@@ -330,7 +332,7 @@ fn list(dir: &Path) -> Result<(), StoreError> {
             (None, true) => String::new(),
             (None, false) => " (replaced)".to_string(),
         };
-        println!(
+        outln!(
             "{:<8} {:<24} {:>width$}  {:<10} {:>9}  {}{}",
             kind,
             e.name,
@@ -355,7 +357,7 @@ fn list(dir: &Path) -> Result<(), StoreError> {
     }
     list_unrecorded_revocations(&store)?;
     for w in warnings {
-        eprintln!("{w}");
+        errln!("{w}");
     }
     Ok(())
 }
@@ -368,7 +370,7 @@ fn list_unrecorded_revocations(store: &CertStore) -> Result<(), StoreError> {
         .iter()
         .filter(|r| reg.entry(r.serial).is_none())
     {
-        println!(
+        outln!(
             "{:<8} {:<24} {:>6}  (not in the registry; revoked {}: {})",
             "cluster",
             "?",
@@ -406,10 +408,10 @@ fn revoke(dir: &Path, target: RevokeTarget<'_>, reason: &str) -> Result<(), Stor
     let store = CertStore::open(dir)?;
     let outcome = store.revoke(target, reason)?;
     for (entry, r) in &outcome.revoked {
-        println!("revoked {}", describe(entry.as_ref(), r));
+        outln!("revoked {}", describe(entry.as_ref(), r));
     }
     for (entry, r) in &outcome.already {
-        println!(
+        outln!(
             "already revoked {} (revoked {}: {})",
             describe(entry.as_ref(), r),
             r.revoked_at_text(),
@@ -417,7 +419,7 @@ fn revoke(dir: &Path, target: RevokeTarget<'_>, reason: &str) -> Result<(), Stor
         );
     }
     if !outcome.revoked.is_empty() {
-        println!(
+        outln!(
             "a running daemon refuses it after `qnetd reload` (or SIGHUP), which also drops the \
              nodes connected with it"
         );

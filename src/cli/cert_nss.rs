@@ -27,7 +27,7 @@ pub const HAS_NSS: bool = cfg!(feature = "nss");
 
 #[cfg(not(feature = "nss"))]
 fn not_in_this_build(cmd: &str) -> ExitCode {
-    eprintln!("qnetd cert {cmd}: {NO_NSS_BUILD}");
+    errln!("qnetd cert {cmd}: {NO_NSS_BUILD}");
     ExitCode::from(super::EXIT_USAGE)
 }
 
@@ -82,17 +82,17 @@ pub fn import(dir: &Path, a: ImportNssArgs) -> ExitCode {
     }) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("qnetd cert import-nss: {e}");
-            eprintln!("qnetd cert import-nss: nothing was written");
+            errln!("qnetd cert import-nss: {e}");
+            errln!("qnetd cert import-nss: nothing was written");
             return ExitCode::FAILURE;
         }
     };
     for s in &report.skipped {
-        eprintln!("warning: not taken over: {s}");
+        errln!("warning: not taken over: {s}");
     }
     let store = report.store.display();
     if report.written.is_empty() {
-        println!(
+        outln!(
             "{store} already holds this CA ({:?}, serial {}) and every certificate of {}: \
              nothing to do",
             report.ca.name,
@@ -101,37 +101,38 @@ pub fn import(dir: &Path, a: ImportNssArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    println!(
+    outln!(
         "imported {} into {store}{}:",
         nssdb.display(),
         if report.in_place { " (in place)" } else { "" }
     );
-    println!(
+    outln!(
         "  CA {:?} serial {} (SHA-256 {}) with its key",
         report.ca.name,
         report.ca.serial,
         certtool::colon_fingerprint(&report.ca.sha256)
     );
-    println!(
+    outln!(
         "  server certificate {:?} serial {} with its key (upstream's own, re-used)",
-        report.server.name, report.server.serial
+        report.server.name,
+        report.server.serial
     );
     for c in &report.clusters {
-        println!("  cluster {:?} serial {}", c.name, c.serial);
+        outln!("  cluster {:?} serial {}", c.name, c.serial);
     }
-    println!(
+    outln!(
         "  serial.txt: {} (the next certificate gets {})",
         report.last_serial,
         report.last_serial + 1
     );
-    println!("  written: {}", report.written.join(", "));
+    outln!("  written: {}", report.written.join(", "));
     if report.in_place {
-        println!(
+        outln!(
             "The upstream files are unchanged: stop corosync-qnetd and start qnetd on {store} \
              (the nodes need nothing)."
         );
     } else {
-        println!(
+        outln!(
             "Copy {store} to the router as {} (e.g. `scp -r {store}/. root@ROUTER:{}/`), stop \
              corosync-qnetd here, give the router this host's address, start qnetd there.",
             certtool::DEFAULT_DIR,
@@ -150,7 +151,7 @@ pub fn export(dir: &Path, a: ExportNssArgs) -> ExitCode {
     };
     match nss_export::export(&opts) {
         Ok(r) if r.written.is_empty() => {
-            println!(
+            outln!(
                 "{} already holds this store's CA, server certificate and cluster \
                  certificates as an NSS database: nothing to do",
                 r.nssdb.display()
@@ -158,21 +159,21 @@ pub fn export(dir: &Path, a: ExportNssArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(r) => {
-            println!(
+            outln!(
                 "wrote an NSS database for upstream corosync-qnetd to {}: {}",
                 r.nssdb.display(),
                 r.written.join(", ")
             );
-            println!(
+            outln!(
                 "  \"QNet CA\" (trust CT,,) and \"QNetd Cert\" with their keys, empty \
                  pwdfile.txt, {} cluster certificate(s)",
                 r.clusters.len()
             );
-            println!("Stop qnetd and start corosync-qnetd on it; the nodes need nothing.");
+            outln!("Stop qnetd and start corosync-qnetd on it; the nodes need nothing.");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("qnetd cert export-nss: {e}");
+            errln!("qnetd cert export-nss: {e}");
             ExitCode::FAILURE
         }
     }

@@ -563,22 +563,22 @@ pub fn main(args: DoctorArgs) -> ExitCode {
     let checks = run_checks(&env);
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &checks {
-        println!("{}  {:<width$}  {}", c.level.label(), c.name, c.detail);
+        outln!("{}  {:<width$}  {}", c.level.label(), c.name, c.detail);
         if let Some(fix) = &c.fix {
-            println!("      {:<width$}  fix: {fix}", "");
+            outln!("      {:<width$}  fix: {fix}", "");
         }
     }
     let failed = checks.iter().any(|c| c.level == Level::Fail);
     let address = args.address.or_else(guess_address);
-    println!();
+    outln!();
     if failed {
-        println!("Fix the failures above, then on one Proxmox VE node of the cluster run:");
+        outln!("Fix the failures above, then on one Proxmox VE node of the cluster run:");
     } else {
-        println!("Ready. On one Proxmox VE node of the cluster run:");
+        outln!("Ready. On one Proxmox VE node of the cluster run:");
     }
-    println!("  {}", setup_line(address, args.port));
+    outln!("  {}", setup_line(address, args.port));
     if address.is_none() {
-        println!("  (could not tell this host's LAN address; pass --address to print it)");
+        outln!("  (could not tell this host's LAN address; pass --address to print it)");
     }
     if failed {
         ExitCode::FAILURE

@@ -80,7 +80,7 @@ pub fn main(args: InstallArgs) -> ExitCode {
     };
     let openwrt = !args.links_only && openwrt::is_openwrt();
     if openwrt && !args.dry_run && !is_root() {
-        eprintln!("qnetd install: run it as root (it writes /usr/sbin, /etc and /lib)");
+        errln!("qnetd install: run it as root (it writes /usr/sbin, /etc and /lib)");
         return ExitCode::FAILURE;
     }
     let opts = InstallOptions {
@@ -103,7 +103,7 @@ pub fn main_uninstall(args: UninstallArgs) -> ExitCode {
     };
     let openwrt = openwrt::is_openwrt();
     if openwrt && !args.dry_run && !is_root() {
-        eprintln!("qnetd uninstall: run it as root");
+        errln!("qnetd uninstall: run it as root");
         return ExitCode::FAILURE;
     }
     let opts = UninstallOptions {
@@ -121,36 +121,36 @@ pub fn main_uninstall(args: UninstallArgs) -> ExitCode {
 /// firewall that is not running) never stop either.
 fn carry_out(cmd: &str, plan: &Plan, dry_run: bool) -> ExitCode {
     for note in &plan.notes {
-        println!("{cmd}: note: {note}");
+        outln!("{cmd}: note: {note}");
     }
     for warning in &plan.warnings {
-        eprintln!("{cmd}: warning: {warning}");
+        errln!("{cmd}: warning: {warning}");
     }
     for refusal in &plan.refusals {
-        eprintln!("{cmd}: refused: {refusal}");
+        errln!("{cmd}: refused: {refusal}");
     }
     if !plan.refusals.is_empty() {
-        eprintln!("{cmd}: nothing changed");
+        errln!("{cmd}: nothing changed");
         return ExitCode::FAILURE;
     }
     if plan.steps.is_empty() {
-        println!("{cmd}: nothing to do");
+        outln!("{cmd}: nothing to do");
     }
     let mut ok = true;
     for step in &plan.steps {
         if dry_run {
-            println!("{cmd}: would {step}");
+            outln!("{cmd}: would {step}");
             continue;
         }
         match install::apply(step) {
             Ok(warnings) => {
-                println!("{cmd}: {step}: done");
+                outln!("{cmd}: {step}: done");
                 for w in warnings {
-                    eprintln!("{cmd}: warning: {w}");
+                    errln!("{cmd}: warning: {w}");
                 }
             }
             Err(e) => {
-                eprintln!("{cmd}: {step}: FAILED: {e}");
+                errln!("{cmd}: {step}: FAILED: {e}");
                 ok = false;
                 if cmd == "install" {
                     break;
@@ -169,12 +169,12 @@ fn this_binary(cmd: &str, given: Option<&Path>) -> Option<PathBuf> {
     let path = match given.map_or_else(std::env::current_exe, |p| Ok(p.to_path_buf())) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("qnetd {cmd}: cannot find this binary's path: {e}; pass --target");
+            errln!("qnetd {cmd}: cannot find this binary's path: {e}; pass --target");
             return None;
         }
     };
     std::fs::canonicalize(&path)
-        .map_err(|e| eprintln!("qnetd {cmd}: {}: {e}", path.display()))
+        .map_err(|e| errln!("qnetd {cmd}: {}: {e}", path.display()))
         .ok()
 }
 
@@ -183,12 +183,12 @@ fn existing_dir(cmd: &str, dir: &Path, must_exist: bool) -> Option<PathBuf> {
     match std::fs::canonicalize(dir) {
         Ok(d) if d.is_dir() => Some(d),
         Ok(d) => {
-            eprintln!("qnetd {cmd}: {} is not a directory", d.display());
+            errln!("qnetd {cmd}: {} is not a directory", d.display());
             None
         }
         Err(_) if !must_exist => Some(dir.to_path_buf()),
         Err(e) => {
-            eprintln!("qnetd {cmd}: {}: {e}", dir.display());
+            errln!("qnetd {cmd}: {}: {e}", dir.display());
             None
         }
     }

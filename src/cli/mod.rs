@@ -34,8 +34,8 @@ pub fn usage_error(cmd: &str, message: impl std::fmt::Display) -> ExitCode {
     } else {
         format!("qnetd {cmd}")
     };
-    eprintln!("{name}: {message}");
-    eprintln!("Run `{name} --help` for the flags.");
+    errln!("{name}: {message}");
+    errln!("Run `{name} --help` for the flags.");
     ExitCode::from(EXIT_USAGE)
 }
 
@@ -122,7 +122,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Err(early) => {
             // --help goes to stdout with success; parse errors to stderr with EXIT_USAGE.
             return if early.status.is_ok() {
-                println!("{}", early.output);
+                outln!("{}", early.output);
                 ExitCode::SUCCESS
             } else {
                 usage_error(&command_words(&rest), early.output.trim_end())
@@ -130,7 +130,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     if cli.version {
-        println!("{}", version_line());
+        outln!("{}", version_line());
         return ExitCode::SUCCESS;
     }
     match cli.command {
@@ -144,7 +144,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::Probe(a)) => probe::main(a),
         Some(Command::SftpServer(a)) => crate::sftp::main(&a.args),
         None => {
-            eprintln!("qnetd: no command given; try `qnetd --help`");
+            errln!("qnetd: no command given; try `qnetd --help`");
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -71,7 +71,7 @@ fn algorithm(name: &str) -> Result<Algorithm, String> {
 
 #[cfg(not(feature = "probe"))]
 pub fn main(_args: ProbeArgs) -> ExitCode {
-    eprintln!("qnetd probe: {NO_PROBE_BUILD}");
+    errln!("qnetd probe: {NO_PROBE_BUILD}");
     ExitCode::from(super::EXIT_USAGE)
 }
 
@@ -88,7 +88,7 @@ pub fn main(args: ProbeArgs) -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("qnetd probe: {e}");
+            errln!("qnetd probe: {e}");
             ExitCode::FAILURE
         }
     }
@@ -134,7 +134,7 @@ fn run(args: &ProbeArgs) -> Result<(), String> {
                 reply.msg_type
             ));
         }
-        println!(
+        outln!(
             "INIT accepted by {addr} in {} ms (TLS: {})",
             started.elapsed().as_millis(),
             probe
@@ -144,7 +144,7 @@ fn run(args: &ProbeArgs) -> Result<(), String> {
         for _ in 0..args.echoes {
             let t = Instant::now();
             probe.echo().await.map_err(|e| e.to_string())?;
-            println!("echo reply in {} us", t.elapsed().as_micros());
+            outln!("echo reply in {} us", t.elapsed().as_micros());
             smol::Timer::after(Duration::from_millis(10)).await;
         }
         Ok(())

@@ -35,18 +35,18 @@ enum NotSent {
 pub fn main(args: ReloadArgs) -> ExitCode {
     match send_hup(&args.lock_file) {
         Ok(pid) => {
-            println!(
+            outln!(
                 "asked qnetd (pid {pid}) to reload: its log says how many certificates are \
                  revoked and which nodes it dropped"
             );
             ExitCode::SUCCESS
         }
         Err(NotSent::NotRunning(why)) => {
-            eprintln!("qnetd reload: qnetd is not running ({why})");
+            errln!("qnetd reload: qnetd is not running ({why})");
             ExitCode::from(super::EXIT_NOT_RUNNING)
         }
         Err(NotSent::Failed(why)) => {
-            eprintln!("qnetd reload: {why}");
+            errln!("qnetd reload: {why}");
             ExitCode::FAILURE
         }
     }

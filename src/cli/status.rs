@@ -69,14 +69,14 @@ pub fn main(args: StatusArgs) -> ExitCode {
     let raw = match client::exchange_within(&args.socket, &command, timeout) {
         Ok(raw) => raw,
         Err(ClientError::Connect(e)) if not_running(&e) => {
-            eprintln!(
+            errln!(
                 "qnetd status: qnetd is not running (nothing answers on {socket}: {})",
                 client::strerror(&e)
             );
             return ExitCode::from(super::EXIT_NOT_RUNNING);
         }
         Err(ClientError::Connect(e)) => {
-            eprintln!(
+            errln!(
                 "qnetd status: cannot connect to {socket}: {}",
                 client::strerror(&e)
             );
@@ -85,7 +85,7 @@ pub fn main(args: StatusArgs) -> ExitCode {
         Err(ClientError::Io(e))
             if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
         {
-            eprintln!(
+            errln!(
                 "qnetd status: the daemon on {socket} did not answer within {} s",
                 args.timeout
             );
@@ -98,7 +98,7 @@ pub fn main(args: StatusArgs) -> ExitCode {
             return closed_without_answer(&socket);
         }
         Err(ClientError::Io(e)) => {
-            eprintln!(
+            errln!(
                 "qnetd status: talking to {socket} failed: {}",
                 client::strerror(&e)
             );
@@ -114,18 +114,18 @@ pub fn main(args: StatusArgs) -> ExitCode {
             let msg = String::from_utf8_lossy(&msg);
             let msg = msg.trim_end();
             if msg.starts_with("Unknown command") {
-                eprintln!(
+                errln!(
                     "qnetd status: the daemon on {socket} answered \"{msg}\": it is probably \
                      upstream corosync-qnetd; use `corosync-qnetd-tool -l -v` instead"
                 );
             } else {
-                eprintln!("qnetd status: the daemon answered: {msg}");
+                errln!("qnetd status: the daemon answered: {msg}");
             }
             ExitCode::from(EXIT_DAEMON_ERROR)
         }
         Reply::Empty => closed_without_answer(&socket),
         Reply::UnknownStatus | Reply::StatusTooLong => {
-            eprintln!("qnetd status: unexpected reply on {socket}: is that a qnetd status socket?");
+            errln!("qnetd status: unexpected reply on {socket}: is that a qnetd status socket?");
             ExitCode::FAILURE
         }
     }
@@ -157,7 +157,7 @@ fn health_request(name: &str) -> Result<Vec<u8>, String> {
 }
 
 fn closed_without_answer(socket: &impl std::fmt::Display) -> ExitCode {
-    eprintln!(
+    errln!(
         "qnetd status: the daemon on {socket} closed the connection without answering \
          (too many status clients?)"
     );

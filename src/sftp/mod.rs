@@ -137,15 +137,15 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(o) => o,
         Err(msg) => {
             if !msg.is_empty() {
-                eprintln!("sftp-server: {msg}");
+                errln!("sftp-server: {msg}");
             }
-            eprintln!("{USAGE}");
+            errln!("{USAGE}");
             return ExitCode::from(1);
         }
     };
     if opts.query {
         for (name, _) in REQUESTS {
-            println!("{name}");
+            outln!("{name}");
         }
         return ExitCode::SUCCESS;
     }
@@ -156,13 +156,13 @@ pub fn main(args: &[String]) -> ExitCode {
         let dir = expand_start_dir(dir);
         // As OpenSSH: a start directory that cannot be entered is reported, not fatal.
         if let Err(e) = std::env::set_current_dir(&dir) {
-            eprintln!("sftp-server: chdir to \"{dir}\" failed: {e}");
+            errln!("sftp-server: chdir to \"{dir}\" failed: {e}");
         }
     }
     match run(opts.policy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sftp-server: {e}");
+            errln!("sftp-server: {e}");
             // OpenSSH's server exits 11 on an oversized packet.
             ExitCode::from(if matches!(e, Fatal::Length(_)) { 11 } else { 1 })
         }

@@ -132,7 +132,7 @@ mod tests {
         ] {
             let started = std::time::Instant::now();
             assert_eq!(realpath(input).unwrap(), want, "{name}");
-            println!(
+            outln!(
                 "realpath of {} bytes of {name}: {:?}",
                 input.len(),
                 started.elapsed()

@@ -96,7 +96,7 @@ fn each_client_adds_a_bounded_amount_to_every_reply() {
         st.connected_clients += 1;
         for ((what, size), (_, base)) in replies(&st).into_iter().zip(&base) {
             let per_client = (size - base) / usize::from(n);
-            eprintln!("{what}: {per_client} bytes per client");
+            errln!("{what}: {per_client} bytes per client");
             assert!(
                 per_client <= super::MAX_REPLY_BYTES_PER_CLIENT,
                 "{what}: {per_client} bytes per client"

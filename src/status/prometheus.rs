@@ -400,7 +400,7 @@ qnetd_refusals_total{reason="bad_cluster_name"} 4
         };
         let one = largest(1);
         let many = largest(4096);
-        eprintln!("largest piece: {one} bytes with 1 cluster, {many} with 4096");
+        errln!("largest piece: {one} bytes with 1 cluster, {many} with 4096");
         assert_eq!(one, many);
         assert!(many <= 16 * 1024, "{many}");
     }

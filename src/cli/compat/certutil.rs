@@ -93,15 +93,15 @@ fn program_name() -> String {
 
 fn usage() -> ExitCode {
     let me = program_name();
-    println!("{me}: [-i|-s] [-c certificate] [-G] [-n cluster_name]");
-    println!();
-    println!(" -i                  Initialize QNetd CA and generate server certificate");
-    println!(" -s                  Sign cluster certificate (needs cluster certificate)");
-    println!(" -c certificate      CRQ certificate file name");
-    println!(" -G                  Do not set group write bit for new files");
-    println!(" -n cluster_name     Name of cluster (for -s operation)");
-    println!();
-    println!(
+    outln!("{me}: [-i|-s] [-c certificate] [-G] [-n cluster_name]");
+    outln!();
+    outln!(" -i                  Initialize QNetd CA and generate server certificate");
+    outln!(" -s                  Sign cluster certificate (needs cluster certificate)");
+    outln!(" -c certificate      CRQ certificate file name");
+    outln!(" -G                  Do not set group write bit for new files");
+    outln!(" -n cluster_name     Name of cluster (for -s operation)");
+    outln!();
+    outln!(
         "The certificate store is {} unless the {DIR_ENV} environment variable names another \
          directory.",
         certtool::DEFAULT_DIR
@@ -118,11 +118,11 @@ pub fn main(args: &[String]) -> ExitCode {
     let flags = match parse(args) {
         Ok(f) => f,
         Err(ParseError::Invalid(c)) => {
-            eprintln!("Invalid option: -{c}");
+            errln!("Invalid option: -{c}");
             return ExitCode::from(1);
         }
         Err(ParseError::MissingArgument(c)) => {
-            eprintln!("Option -{c} requires an argument.");
+            errln!("Option -{c} requires an argument.");
             return ExitCode::from(1);
         }
     };
@@ -141,17 +141,17 @@ pub fn main(args: &[String]) -> ExitCode {
 
 fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
     if certtool::store_exists(dir) {
-        eprintln!(
+        errln!(
             "Certificate database ({}) already exists. Delete it to initialize new db",
             dir.display()
         );
         return ExitCode::from(1);
     }
     if !certtool::random_pool_ready() {
-        println!("Waiting for the kernel's random pool to be initialised…");
+        outln!("Waiting for the kernel's random pool to be initialised…");
     }
     if let Err(e) = crate::cli::cert::share_new_store(dir) {
-        eprintln!("{e}");
+        errln!("{e}");
         return ExitCode::from(1);
     }
     let opts = InitOptions {
@@ -161,14 +161,14 @@ fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
     match CertStore::init(dir, opts) {
         Ok((store, InitOutcome::Created { dir_created, .. })) => {
             if let Err(e) = crate::cli::cert::finish_shared_store(dir) {
-                eprintln!("{e}");
+                errln!("{e}");
                 return ExitCode::from(1);
             }
             if dir_created {
-                println!("Creating {}", dir.display());
+                outln!("Creating {}", dir.display());
             }
-            println!("Creating new CA");
-            println!(
+            outln!("Creating new CA");
+            outln!(
                 "QNetd CA certificate is exported as {}",
                 store.path(certtool::CA_CERT_FILE).display()
             );
@@ -176,14 +176,14 @@ fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
         }
         // Raced with another init: same answer as upstream's existence check.
         Ok((_, InitOutcome::Unchanged)) => {
-            eprintln!(
+            errln!(
                 "Certificate database ({}) already exists. Delete it to initialize new db",
                 dir.display()
             );
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             ExitCode::from(1)
         }
     }
@@ -192,25 +192,25 @@ fn init(dir: &std::path::Path, no_group_write: bool) -> ExitCode {
 fn sign(dir: &std::path::Path, flags: &Flags) -> ExitCode {
     let csr = flags.csr.clone().unwrap_or_default();
     if csr.is_empty() || std::fs::metadata(&csr).is_err() {
-        eprintln!("Can't open certificate file {csr}");
+        errln!("Can't open certificate file {csr}");
         return ExitCode::from(2);
     }
     let cluster = flags.cluster.clone().unwrap_or_default();
     if cluster.is_empty() {
-        eprintln!("You have to specify cluster name");
+        errln!("You have to specify cluster name");
         return ExitCode::from(2);
     }
     let store = match CertStore::open(dir) {
         Ok(s) => s,
         Err(certtool::StoreError::NotInitialised { .. }) => {
-            eprintln!(
+            errln!(
                 "Certificate database doesn't exists. Use {} -i to create it",
                 program_name()
             );
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return ExitCode::from(1);
         }
     };
@@ -219,21 +219,21 @@ fn sign(dir: &std::path::Path, flags: &Flags) -> ExitCode {
     let request = match crate::cli::cert::read_request(std::path::Path::new(&csr)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("Can't open certificate file {csr}: {e}");
+            errln!("Can't open certificate file {csr}: {e}");
             return ExitCode::from(2);
         }
     };
-    println!("Signing cluster certificate");
+    outln!("Signing cluster certificate");
     if !certtool::random_pool_ready() {
-        println!("Waiting for the kernel's random pool to be initialised…");
+        outln!("Waiting for the kernel's random pool to be initialised…");
     }
     match store.sign_request(&request, &cluster) {
         Ok(issued) => {
-            println!("Certificate stored in {}", issued.path.display());
+            outln!("Certificate stored in {}", issued.path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             ExitCode::from(1)
         }
     }

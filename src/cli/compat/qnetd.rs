@@ -129,15 +129,15 @@ pub fn main(args: &[String]) -> ExitCode {
             crate::server::run(*cfg)
         }
         Ok(Parsed::Version) => {
-            println!("{}", version_text());
+            outln!("{}", version_text());
             ExitCode::FAILURE
         }
         Ok(Parsed::Usage) => {
-            println!("{USAGE}");
+            outln!("{USAGE}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("corosync-qnetd: {e}");
+            errln!("corosync-qnetd: {e}");
             ExitCode::FAILURE
         }
     }

@@ -86,14 +86,14 @@ pub fn parse(argv0: &str, args: &[OsString]) -> Result<ToolArgs, ParseStop> {
 }
 
 fn usage() {
-    println!("usage: {PROGRAM} [-Hhlsv] [-c cluster_name] [-p qnetd_ipc_socket_path]");
+    outln!("usage: {PROGRAM} [-Hhlsv] [-c cluster_name] [-p qnetd_ipc_socket_path]");
 }
 
 /// `err(3)`-style message: short program name, message, and for OS errors the strerror text.
 fn fail(code: u8, message: &str) -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_else(|| PROGRAM.into());
     let short = argv0.rsplit('/').next().unwrap_or(&argv0).to_string();
-    eprintln!("{short}: {message}");
+    errln!("{short}: {message}");
     ExitCode::from(code)
 }
 
@@ -114,7 +114,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
         Err(ParseStop::Error(msg)) => {
-            eprintln!("{msg}");
+            errln!("{msg}");
             usage();
             return ExitCode::from(1);
         }

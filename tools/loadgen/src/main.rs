@@ -3,6 +3,9 @@
 //! Single-threaded (one smol executor, one task per node and per cluster), so it loads one
 //! core; the daemon under test is pinned to another one. See tools/bench/side-by-side.sh.
 
+// A measuring tool: it prints with std's macros (clippy.toml refuses them in the product).
+#![allow(clippy::disallowed_macros)]
+
 mod certs;
 mod client;
 mod cluster;
