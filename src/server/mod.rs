@@ -1,11 +1,13 @@
 //! The daemon: a single-threaded smol driver around the pure protocol engine.
 //!
-//! One task per client ([`client`]), one accept loop ([`listener`]), the status socket
-//! (`status::ipc`), SIGTERM/SIGINT for a clean exit and SIGHUP to reload the revoked
-//! certificates ([`revocation`]). The engine lives in a `RefCell`
+//! One task per client ([`client`]); one accept loop ([`accept`]) for each listener: the
+//! qnetd port ([`listener`]), HTTP ([`http`]) and the status socket ([`status_socket`]);
+//! SIGTERM/SIGINT for a clean exit and SIGHUP to reload the revoked certificates
+//! ([`revocation`]). The engine lives in a `RefCell`
 //! shared by all tasks; every output it returns is routed to the FIFO of the client it is
 //! addressed to, so each client's bytes leave in exactly the engine's order.
 
+pub mod accept;
 pub mod admission;
 pub mod client;
 pub mod http;
@@ -15,6 +17,7 @@ pub mod memory;
 pub mod ratelog;
 pub mod revocation;
 pub mod runfiles;
+pub mod status_socket;
 pub mod tls;
 
 use crate::engine::{ClientId, Engine, EngineConfig, Output};
@@ -25,14 +28,27 @@ use revocation::{PeerCert, RevocationList, Revocations};
 use rustls::ServerConfig;
 use smol::channel::Sender;
 use smol::future::FutureExt;
-use smol::{Async, LocalExecutor, Timer};
+use smol::{Async, LocalExecutor};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+/// A task of the daemon's executor. Every task is boxed before it is spawned ([`spawn`]):
+/// the executor's task machinery is then compiled once, for this type, rather than once for
+/// each kind of task (bytes on a router).
+pub type Task<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs `task` on `ex` until it ends (or the executor is dropped).
+pub fn spawn<'a>(ex: &LocalExecutor<'a>, task: Task<'a>) {
+    ex.spawn(task).detach();
+}
 
 /// One item of a client's outgoing FIFO.
 #[derive(Debug)]
@@ -384,21 +400,10 @@ fn start(cfg: Config) -> Result<(), String> {
     let ex = LocalExecutor::new();
     let (stop_tx, stop_rx) = smol::channel::bounded::<String>(1);
     let why = smol::block_on(ex.run(async {
-        let d = daemon.clone();
-        let ipc_stop = stop_tx.clone();
-        ex.spawn(async move {
-            let limits = crate::status::ipc::IpcLimits::from(&d.cfg.settings);
-            crate::status::ipc::serve_with_limits(ipc_listener, limits, d.clone(), move || {
-                let _ = ipc_stop.try_send("shutdown requested on the status socket".into());
-            })
-            .await
-        })
-        .detach();
-        ex.spawn(ratelog::flush_every_second()).detach();
+        spawn(&ex, Box::pin(ratelog::flush_every_second()));
         if let Some(job) = tls_job {
             let slot = daemon.tls.clone();
-            let tls_stop = stop_tx.clone();
-            ex.spawn(finish_tls_setup(job, slot, tls_stop)).detach();
+            spawn(&ex, Box::pin(finish_tls_setup(job, slot, stop_tx.clone())));
         }
         let signal_wait = async {
             use smol::stream::StreamExt;
@@ -415,16 +420,23 @@ fn start(cfg: Config) -> Result<(), String> {
             }
         };
         let stop = async { stop_rx.recv().await.unwrap_or_default() };
-        // Beside the accept loop (not spawned) because it spawns its connections on `ex`.
+        // The listeners run beside each other here, not spawned: they spawn their
+        // connections on `ex`, which a task of `ex` cannot borrow.
+        let status_loop = async {
+            let limits = status_socket::IpcLimits::from(&daemon.cfg.settings);
+            status_socket::serve_with_limits(&ex, ipc_listener, limits, daemon.clone()).await;
+            "shutdown requested on the status socket".to_string()
+        };
         let http_loop = async {
             match http {
-                Some(listener) => http::serve(&ex, daemon.clone(), listener).await,
-                None => std::future::pending::<()>().await,
+                Some(listener) => match http::serve(&ex, daemon.clone(), listener).await {},
+                None => std::future::pending::<String>().await,
             }
-            "the HTTP listener stopped".to_string()
         };
-        accept_loop(&ex, daemon.clone(), tcp)
+        let qnetd_loop = async { match accept_loop(&ex, daemon.clone(), tcp).await {} };
+        qnetd_loop
             .or(http_loop)
+            .or(status_loop)
             .or(signal_wait)
             .or(stop)
             .await
@@ -508,7 +520,7 @@ fn bind_status_socket(
         .settings
         .local_socket_umask
         .map(|m| rustix::process::umask(rustix::fs::Mode::from_raw_mode(m)));
-    let bound = crate::status::ipc::bind(path);
+    let bound = status_socket::bind(path);
     if let Some(old) = old_umask {
         rustix::process::umask(old);
     }
@@ -528,51 +540,50 @@ fn bind_status_socket(
 
 /// Accept clients forever; each admitted one gets its own task on `ex`, holding its
 /// admission ticket until the task ends.
-async fn accept_loop(
-    ex: &LocalExecutor<'_>,
+async fn accept_loop<'ex>(
+    ex: &LocalExecutor<'ex>,
     daemon: Rc<Daemon>,
     tcp: Async<TcpListener>,
-) -> String {
+) -> Infallible {
     let admission = admission::Admission::new(admission::Limits {
         max_clients: daemon.max_clients,
         max_preinit: daemon.cfg.settings.max_preinit_clients,
         max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
         max_clients_per_address: daemon.cfg.settings.max_clients_per_address,
     });
-    ex.spawn(memory::give_back_after_floods(admission.clone()))
-        .detach();
-    loop {
-        let (stream, peer) = match tcp.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                ratelog::log(
-                    log::Level::Warn,
-                    "accept failed",
-                    format_args!("accept failed: {e}"),
-                );
-                Timer::after(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let addr = listener::peer_string(peer);
-        let ticket = match admission.admit(peer.ip()) {
-            Ok(ticket) => ticket,
-            Err(refusal) => {
-                Counters::count(&daemon.counters.refused_at_accept[refusal.index()]);
-                ratelog::log(
-                    log::Level::Warn,
-                    refusal.kind(),
-                    format_args!("client {addr} refused: {}", refusal.words()),
-                );
-                drop(stream);
-                continue;
-            }
-        };
-        let _ = stream.get_ref().set_nodelay(true);
-        ex.spawn(client::serve(daemon.clone(), stream, addr, ticket))
-            .detach();
-    }
+    spawn(
+        ex,
+        Box::pin(memory::give_back_after_floods(admission.clone())),
+    );
+    let tcp = &tcp;
+    accept::accept_loop(
+        ex,
+        accept::Port::Qnetd,
+        move || tcp.accept(),
+        |stream, peer| {
+            let addr = listener::peer_string(peer);
+            let ticket = match admission.admit(Some(peer.ip())) {
+                Ok(ticket) => ticket,
+                Err(refusal) => {
+                    Counters::count(&daemon.counters.refused_at_accept[refusal.index()]);
+                    ratelog::log(
+                        log::Level::Warn,
+                        refusal.kind(),
+                        format_args!("client {addr} refused: {}", refusal.words()),
+                    );
+                    return None;
+                }
+            };
+            let _ = stream.get_ref().set_nodelay(true);
+            Some(Box::pin(client::serve(
+                daemon.clone(),
+                stream,
+                addr,
+                ticket,
+            )))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
