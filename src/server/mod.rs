@@ -298,7 +298,7 @@ async fn finish_tls_setup(
     slot: Option<Rc<TlsSlot>>,
     stop: smol::channel::Sender<String>,
 ) {
-    match smol::unblock(job).await {
+    match on_thread(job).await {
         Ok(Some(config)) => {
             if let Some(slot) = slot {
                 let _ = slot.set(futures_rustls::TlsAcceptor::from(config)).await;
@@ -311,6 +311,23 @@ async fn finish_tls_setup(
             let _ = stop.try_send("TLS setup failed".into());
         }
     }
+}
+
+/// Runs the one blocking job the daemon has on a thread of its own and waits for its result.
+/// A plain thread, not `smol::unblock`: that pool's executor and its task type would be
+/// linked for this one call (bytes on a router).
+async fn on_thread(job: TlsJob) -> Result<Option<Arc<ServerConfig>>, String> {
+    let (done, result) = smol::channel::bounded(1);
+    std::thread::Builder::new()
+        .name("tls-setup".into())
+        .spawn(move || {
+            let _ = done.send_blocking(job());
+        })
+        .map_err(|e| format!("cannot start a thread for the TLS setup: {e}"))?;
+    result
+        .recv()
+        .await
+        .unwrap_or_else(|_| Err("the TLS setup thread ended without a result".into()))
 }
 
 fn start(cfg: Config) -> Result<(), String> {
