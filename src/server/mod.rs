@@ -18,6 +18,7 @@ pub mod ratelog;
 pub mod revocation;
 pub mod runfiles;
 pub mod status_socket;
+pub mod stop;
 pub mod tls;
 
 use crate::engine::{ClientId, Engine, EngineConfig, Output};
@@ -39,6 +40,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
+use stop::Stop;
 
 /// A task of the daemon's executor. Every task is boxed before it is spawned ([`spawn`]):
 /// the executor's task machinery is then compiled once, for this type, rather than once for
@@ -180,7 +182,8 @@ pub fn init_logging(debug: u8) {
 }
 
 /// Run the daemon until SIGTERM/SIGINT or an IPC `shutdown`. Startup problems are logged as
-/// one clear error and give a failure exit code.
+/// one clear error and give a failure exit code, as does a stop nobody asked for (a failed
+/// background TLS setup).
 pub fn run(cfg: Config) -> ExitCode {
     // Whatever started us (procd applies its no_new_privs only inside ujail, and we run
     // outside one): nothing we exec may gain privileges, not even through a setuid file.
@@ -188,7 +191,8 @@ pub fn run(cfg: Config) -> ExitCode {
         log::warn!("cannot set no_new_privs: {e}");
     }
     match start(cfg) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(stop) if stop.is_failure() => ExitCode::FAILURE,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
             ExitCode::FAILURE
@@ -296,7 +300,7 @@ fn wait_for_store(dir: &std::path::Path) -> certtool::ServerCredentials {
 async fn finish_tls_setup(
     job: TlsJob,
     slot: Option<Rc<TlsSlot>>,
-    stop: smol::channel::Sender<String>,
+    stop: smol::channel::Sender<Stop>,
 ) {
     match on_thread(job).await {
         Ok(Some(config)) => {
@@ -308,7 +312,7 @@ async fn finish_tls_setup(
         Ok(None) => {}
         Err(e) => {
             log::error!("{e}");
-            let _ = stop.try_send("TLS setup failed".into());
+            let _ = stop.try_send(Stop::TlsSetupFailed);
         }
     }
 }
@@ -330,7 +334,8 @@ async fn on_thread(job: TlsJob) -> Result<Option<Arc<ServerConfig>>, String> {
         .unwrap_or_else(|_| Err("the TLS setup thread ended without a result".into()))
 }
 
-fn start(cfg: Config) -> Result<(), String> {
+/// Runs the daemon; why it stopped, or why it could not start.
+fn start(cfg: Config) -> Result<Stop, String> {
     for warning in &cfg.warnings {
         log::warn!("{warning}");
     }
@@ -415,7 +420,7 @@ fn start(cfg: Config) -> Result<(), String> {
     }
 
     let ex = LocalExecutor::new();
-    let (stop_tx, stop_rx) = smol::channel::bounded::<String>(1);
+    let (stop_tx, stop_rx) = smol::channel::bounded::<Stop>(1);
     let why = smol::block_on(ex.run(async {
         spawn(&ex, Box::pin(ratelog::flush_every_second()));
         if let Some(job) = tls_job {
@@ -428,26 +433,30 @@ fn start(cfg: Config) -> Result<(), String> {
             loop {
                 match signals.next().await {
                     Some(Ok(async_signal::Signal::Hup)) => reload(&daemon),
-                    Some(Ok(async_signal::Signal::Term)) => break "received SIGTERM".to_string(),
-                    Some(Ok(async_signal::Signal::Int)) => break "received SIGINT".to_string(),
-                    Some(Ok(sig)) => break format!("received {sig:?}"),
-                    Some(Err(e)) => break format!("signal handling failed: {e}"),
-                    None => break "signal stream ended".to_string(),
+                    Some(Ok(sig)) => break Stop::Signal(sig),
+                    Some(Err(e)) => break Stop::SignalsFailed(e),
+                    None => break Stop::SignalsEnded,
                 }
             }
         };
-        let stop = async { stop_rx.recv().await.unwrap_or_default() };
+        let stop = async {
+            match stop_rx.recv().await {
+                Ok(stop) => stop,
+                // Every sender gone: nothing can ask for a stop this way any more.
+                Err(_) => std::future::pending().await,
+            }
+        };
         // The listeners run beside each other here, not spawned: they spawn their
         // connections on `ex`, which a task of `ex` cannot borrow.
         let status_loop = async {
             let limits = status_socket::IpcLimits::from(&daemon.cfg.settings);
             status_socket::serve_with_limits(&ex, ipc_listener, limits, daemon.clone()).await;
-            "shutdown requested on the status socket".to_string()
+            Stop::StatusShutdown
         };
         let http_loop = async {
             match http {
                 Some(listener) => match http::serve(&ex, daemon.clone(), listener).await {},
-                None => std::future::pending::<String>().await,
+                None => std::future::pending::<Stop>().await,
             }
         };
         let qnetd_loop = async { match accept_loop(&ex, daemon.clone(), tcp).await {} };
@@ -466,7 +475,7 @@ fn start(cfg: Config) -> Result<(), String> {
     drop(socket_file);
     drop(ex);
     drop(lock);
-    Ok(())
+    Ok(why)
 }
 
 /// The revoked certificates at start. Only TLS checks them; a registry that cannot be read

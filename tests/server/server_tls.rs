@@ -455,6 +455,21 @@ fn init_store_creates_a_missing_store_and_then_serves_tls() {
     });
 }
 
+/// A TLS setup that runs in the background and fails stops the daemon with a failure exit
+/// code (a service manager must see it failed), its error logged. Here `--init-store` cannot
+/// create the store: its path is a dangling symbolic link.
+#[test]
+fn a_failed_background_tls_setup_exits_with_a_failure() {
+    let tmp = TempDir::new("tls-init-store-fails");
+    let dir = tmp.path("store");
+    std::os::unix::fs::symlink(tmp.path("nowhere/store"), &dir).unwrap();
+    let mut d = Daemon::spawn(&tmp, &["--store", dir.to_str().unwrap(), "--init-store"]);
+    let status = d.wait_exit();
+    let log = d.log();
+    assert!(log.contains("TLS setup failed; shutting down"), "{log}");
+    assert_eq!(status.code(), Some(1), "{log}");
+}
+
 /// `--wait-store` (what the procd script passes; root creates the store): the daemon listens
 /// and answers while the store is missing, never creates it itself, and serves TLS once root
 /// has made it.
