@@ -15,6 +15,7 @@
 
 use super::accept::{accept_loop, Port};
 use super::admission::{Admission, Limits};
+use super::listener::BindError;
 use super::Daemon;
 use crate::proto::types::TlsMode;
 use crate::status::health::{cluster_problem, health_body};
@@ -54,10 +55,12 @@ pub const EXPIRY_MARGIN_SECS: i64 = 30 * 24 * 3600;
 const DRAIN_MAX: usize = 64 * 1024;
 
 /// Binds the HTTP listener (at startup, so a taken port stops the start with a clear error).
-pub fn bind(addr: std::net::SocketAddr) -> Result<Async<TcpListener>, String> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen for HTTP on {addr} (--http): {e}"))?;
-    Async::new(listener).map_err(|e| format!("cannot watch the HTTP socket {addr}: {e}"))
+pub fn bind(addr: std::net::SocketAddr) -> Result<Async<TcpListener>, BindError> {
+    let listener = TcpListener::bind(addr).map_err(|source| BindError::Http { addr, source })?;
+    Async::new(listener).map_err(|source| BindError::Watch {
+        addr: Some(addr),
+        source,
+    })
 }
 
 /// Accepts HTTP connections forever, each in its own task on `ex`.

@@ -370,18 +370,19 @@ fn start(cfg: Config) -> Result<Stop, String> {
     // when the daemon stops.
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
     let (ipc_listener, socket_file) = bind_status_socket(&cfg)?;
-    let tcp = listener::bind(&cfg)?;
+    let tcp = listener::bind(&cfg).map_err(|e| e.to_string())?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
-    let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
+    let tcp = Async::new(tcp)
+        .map_err(|source| listener::BindError::Watch { addr: None, source }.to_string())?;
     // The configuration refused a collision it could see; a listen address given as a host
     // name is only known here.
     let http = cfg
         .settings
         .http_listen
         .map(|addr| {
-            http::bind(addr).map_err(|e| match addr.port() == cfg.port {
+            http::bind(addr).map_err(|e| match e.is_addr_in_use() && addr.port() == cfg.port {
                 true => format!("{e}: it is the qnetd port (-p); give --http a port of its own"),
-                false => e,
+                false => e.to_string(),
             })
         })
         .transpose()?;
