@@ -204,14 +204,40 @@ pub fn run(cfg: Config) -> ExitCode {
 /// on a thread. `Ok(None)` = nothing to serve (TLS off, store made for pvecm only).
 type TlsJob = Box<dyn FnOnce() -> Result<Option<Arc<ServerConfig>>, String> + Send>;
 
+/// What [`prepare_tls`] decided.
+struct TlsSetup {
+    /// What STARTTLS will use; None with TLS off.
+    slot: Option<Rc<TlsSlot>>,
+    /// The part of the setup left for a thread.
+    job: Option<TlsJob>,
+    /// `--wait-store` and the store is not complete: the job reads the revoked
+    /// certificates again once it is.
+    waits_for_store: bool,
+}
+
+impl TlsSetup {
+    fn now(slot: Option<Rc<TlsSlot>>) -> TlsSetup {
+        TlsSetup {
+            slot,
+            job: None,
+            waits_for_store: false,
+        }
+    }
+
+    fn later(slot: Option<Rc<TlsSlot>>, job: TlsJob) -> TlsSetup {
+        TlsSetup {
+            slot,
+            job: Some(job),
+            waits_for_store: false,
+        }
+    }
+}
+
 /// What STARTTLS will use, and the part of its setup that must not delay listening. The
 /// store is read now (a missing one is refused at once, unless `--init-store`); the rustls
 /// configuration is built now only if the kernel's random pool is ready, else on a thread:
 /// a boot without entropy must never keep us from listening and answering.
-fn prepare_tls(
-    cfg: &Config,
-    revocations: &Arc<Revocations>,
-) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), String> {
+fn prepare_tls(cfg: &Config, revocations: &Arc<Revocations>) -> Result<TlsSetup, String> {
     let dir = cfg.store_dir().to_path_buf();
     let revoked = revocations.clone();
     let required = cfg.client_cert_required;
@@ -234,10 +260,10 @@ fn prepare_tls(
                 .map(Some)
                 .map_err(|e| e.to_string())
         });
-        return Ok((slot, Some(job)));
+        return Ok(TlsSetup::later(slot, job));
     }
     let Some(slot) = slot else {
-        return Ok((None, None));
+        return Ok(TlsSetup::now(None));
     };
     let creds = match tls::load_credentials(&dir) {
         Ok(creds) => creds,
@@ -260,7 +286,10 @@ fn prepare_tls(
                     .map(Some)
                     .map_err(|e| e.to_string())
             });
-            return Ok((Some(slot), Some(job)));
+            return Ok(TlsSetup {
+                waits_for_store: true,
+                ..TlsSetup::later(Some(slot), job)
+            });
         }
         Err(e) => return Err(e.to_string()),
     };
@@ -268,7 +297,7 @@ fn prepare_tls(
         let config =
             tls::build_from_credentials(creds, required, revoked).map_err(|e| e.to_string())?;
         let _ = slot.set_blocking(futures_rustls::TlsAcceptor::from(config));
-        return Ok((Some(slot), None));
+        return Ok(TlsSetup::now(Some(slot)));
     }
     log::warn!(
         "the kernel's random pool is not ready yet (no hardware RNG?): listening now, TLS \
@@ -279,7 +308,7 @@ fn prepare_tls(
             .map(Some)
             .map_err(|e| e.to_string())
     });
-    Ok((Some(slot), Some(job)))
+    Ok(TlsSetup::later(Some(slot), job))
 }
 
 /// Polls until the store at `dir` is complete and its credentials load (root writes each file
@@ -348,16 +377,12 @@ fn start(cfg: Config) -> Result<Stop, String> {
     let max_clients = max_clients.value;
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
-    let revocations = Revocations::new(match load_revocations(&cfg) {
-        Ok(list) => list,
-        // A store root is still creating has nothing revoked: read once it is complete.
-        Err(e) if cfg.wait_store => {
-            log::warn!("{e}: read again once the certificate store is complete");
-            RevocationList::default()
-        }
-        Err(e) => return Err(e),
-    });
-    let (tls, tls_job) = prepare_tls(&cfg, &revocations)?;
+    let (revocations, tls_setup) = revocations_and_tls(&cfg)?;
+    let TlsSetup {
+        slot: tls,
+        job: tls_job,
+        ..
+    } = tls_setup;
     // The handlers come before the lock: `qnetd reload` signals whoever holds it, and SIGHUP's
     // default action would kill a daemon that has the lock but no handler yet.
     let signals = async_signal::Signals::new([
@@ -477,6 +502,26 @@ fn start(cfg: Config) -> Result<Stop, String> {
     drop(ex);
     drop(lock);
     Ok(why)
+}
+
+/// The revoked certificates and the TLS setup, read before anything is bound.
+fn revocations_and_tls(cfg: &Config) -> Result<(Arc<Revocations>, TlsSetup), String> {
+    let (revoked, unread) = match load_revocations(cfg) {
+        Ok(list) => (list, None),
+        Err(e) if cfg.wait_store => (RevocationList::default(), Some(e)),
+        Err(e) => return Err(e),
+    };
+    let revocations = Revocations::new(revoked);
+    let tls = prepare_tls(cfg, &revocations)?;
+    if let Some(e) = unread {
+        // Forgiven only while root is still making the store: the wait reads the registry
+        // again once the store is complete. A complete store's must be read now.
+        if !tls.waits_for_store {
+            return Err(e);
+        }
+        log::warn!("{e}: read again once the certificate store is complete");
+    }
+    Ok((revocations, tls))
 }
 
 /// The revoked certificates at start. Only TLS checks them; a registry that cannot be read

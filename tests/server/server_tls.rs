@@ -627,6 +627,29 @@ fn sighup_with_an_unreadable_registry_keeps_the_previous_revocations() {
     ));
 }
 
+/// `--wait-store` forgives an unreadable registry only while the store is not complete (root
+/// is still making it; it is read again once it is). A complete store whose registry cannot
+/// be read stops the start as without `--wait-store`: running on would let revoked nodes in.
+#[test]
+fn wait_store_with_a_complete_store_refuses_an_unreadable_registry() {
+    let tmp = TempDir::new("tls-wait-store-bad-registry");
+    let store = Store::init(&tmp.path("store"));
+    let (_, serial) = node_tls(&store, "alpha");
+    revoke(&store, certtool::RevokeTarget::Serial(serial), "gone");
+    let reg = store.dir.join(certtool::REGISTRY_FILE);
+    let mut text = std::fs::read_to_string(&reg).unwrap();
+    text.push_str("garbage line\n");
+    std::fs::write(&reg, text).unwrap();
+    let mut d = Daemon::spawn(&tmp, &["--store", &store_arg(&store), "--wait-store"]);
+    let status = d.wait_exit();
+    let log = d.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("cannot read the revoked certificates"),
+        "{log}"
+    );
+}
+
 #[test]
 fn reload_without_a_running_daemon_exits_3() {
     let tmp = TempDir::new("tls-reload-none");
