@@ -324,13 +324,9 @@ fn wait_for_store(dir: &std::path::Path) -> certtool::ServerCredentials {
     }
 }
 
-/// Runs `job` on a thread and makes its result available to STARTTLS; a failure stops the
-/// daemon with the reason logged.
-async fn finish_tls_setup(
-    job: TlsJob,
-    slot: Option<Rc<TlsSlot>>,
-    stop: smol::channel::Sender<Stop>,
-) {
+/// Runs `job` on a thread and makes its result available to STARTTLS; returns only if it
+/// failed (the reason logged): the daemon stops then.
+async fn finish_tls_setup(job: TlsJob, slot: Option<Rc<TlsSlot>>) -> Stop {
     match on_thread(job).await {
         Ok(Some(config)) => {
             if let Some(slot) = slot {
@@ -341,26 +337,33 @@ async fn finish_tls_setup(
         Ok(None) => {}
         Err(e) => {
             log::error!("{e}");
-            let _ = stop.try_send(Stop::TlsSetupFailed);
+            return Stop::TlsSetupFailed;
         }
     }
+    std::future::pending().await
 }
 
 /// Runs the one blocking job the daemon has on a thread of its own and waits for its result.
 /// A plain thread, not `smol::unblock`: that pool's executor and its task type would be
 /// linked for this one call (bytes on a router).
 async fn on_thread(job: TlsJob) -> Result<Option<Arc<ServerConfig>>, String> {
-    let (done, result) = smol::channel::bounded(1);
+    let result = Arc::new(std::sync::Mutex::new(None));
+    // Closed when the thread is done: a channel of the type the daemon has anyway.
+    let (done, finished) = smol::channel::bounded::<()>(1);
+    let out = result.clone();
     std::thread::Builder::new()
         .name("tls-setup".into())
         .spawn(move || {
-            let _ = done.send_blocking(job());
+            let r = job();
+            if let Ok(mut out) = out.lock() {
+                *out = Some(r);
+            }
+            drop(done);
         })
         .map_err(|e| format!("cannot start a thread for the TLS setup: {e}"))?;
-    result
-        .recv()
-        .await
-        .unwrap_or_else(|_| Err("the TLS setup thread ended without a result".into()))
+    let _ = finished.recv().await;
+    let r = result.lock().ok().and_then(|mut r| r.take());
+    r.unwrap_or_else(|| Err("the TLS setup thread ended without a result".into()))
 }
 
 /// Runs the daemon; why it stopped, or why it could not start.
@@ -446,13 +449,8 @@ fn start(cfg: Config) -> Result<Stop, String> {
     }
 
     let ex = LocalExecutor::new();
-    let (stop_tx, stop_rx) = smol::channel::bounded::<Stop>(1);
     let why = smol::block_on(ex.run(async {
         spawn(&ex, Box::pin(ratelog::flush_every_second()));
-        if let Some(job) = tls_job {
-            let slot = daemon.tls.clone();
-            spawn(&ex, Box::pin(finish_tls_setup(job, slot, stop_tx.clone())));
-        }
         let signal_wait = async {
             use smol::stream::StreamExt;
             let mut signals = signals;
@@ -465,11 +463,10 @@ fn start(cfg: Config) -> Result<Stop, String> {
                 }
             }
         };
-        let stop = async {
-            match stop_rx.recv().await {
-                Ok(stop) => stop,
-                // Every sender gone: nothing can ask for a stop this way any more.
-                Err(_) => std::future::pending().await,
+        let tls_setup = async {
+            match tls_job {
+                Some(job) => finish_tls_setup(job, daemon.tls.clone()).await,
+                None => std::future::pending().await,
             }
         };
         // The listeners run beside each other here, not spawned: they spawn their
@@ -490,7 +487,7 @@ fn start(cfg: Config) -> Result<Stop, String> {
             .or(http_loop)
             .or(status_loop)
             .or(signal_wait)
-            .or(stop)
+            .or(tls_setup)
             .await
     }));
     log::info!("{why}; shutting down");
