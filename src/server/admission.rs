@@ -457,6 +457,28 @@ mod tests {
     }
 
     #[test]
+    fn a_local_client_counts_against_max_clients_only() {
+        let a = Admission::new(Limits {
+            max_clients: 2,
+            max_preinit_per_address: 1,
+            max_clients_per_address: 1,
+            ..Limits::default()
+        });
+        let mut local = a.admit(None).unwrap();
+        assert!(local.may_init().is_ok());
+        local.initialised();
+        let second = a.admit(None).unwrap();
+        assert_eq!(a.admit(None).unwrap_err(), Refusal::MaxClients(2));
+        {
+            let counts = a.counts.borrow();
+            assert!(counts.preinit_by_source.is_empty());
+            assert!(counts.initialised_by_source.is_empty());
+        }
+        drop((local, second));
+        assert_eq!((a.clients(), a.preinit()), (0, 0));
+    }
+
+    #[test]
     fn sources_unmap_ipv4_and_group_ipv6_by_64() {
         assert_eq!(
             Source::of(ip("::ffff:10.0.0.5")),
