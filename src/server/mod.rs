@@ -450,7 +450,6 @@ fn start(cfg: Config) -> Result<Stop, String> {
 
     let ex = LocalExecutor::new();
     let why = smol::block_on(ex.run(async {
-        spawn(&ex, Box::pin(ratelog::flush_every_second()));
         let signal_wait = async {
             use smol::stream::StreamExt;
             let mut signals = signals;
@@ -482,12 +481,15 @@ fn start(cfg: Config) -> Result<Stop, String> {
                 None => std::future::pending::<Stop>().await,
             }
         };
+        // Beside the listeners too (a spawned task would be one more kind of task).
+        let flush_log = async { match ratelog::flush_every_second().await {} };
         let qnetd_loop = async { match accept_loop(&ex, daemon.clone(), tcp).await {} };
         qnetd_loop
             .or(http_loop)
             .or(status_loop)
             .or(signal_wait)
             .or(tls_setup)
+            .or(flush_log)
             .await
     }));
     log::info!("{why}; shutting down");
@@ -608,7 +610,7 @@ fn bind_status_socket(
 }
 
 /// Accept clients forever; each admitted one gets its own task on `ex`, holding its
-/// admission ticket until the task ends.
+/// admission ticket until the task ends. Beside it, memory is given back after a flood.
 async fn accept_loop<'ex>(
     ex: &LocalExecutor<'ex>,
     daemon: Rc<Daemon>,
@@ -620,12 +622,9 @@ async fn accept_loop<'ex>(
         max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
         max_clients_per_address: daemon.cfg.settings.max_clients_per_address,
     });
-    spawn(
-        ex,
-        Box::pin(memory::give_back_after_floods(admission.clone())),
-    );
+    let give_back = memory::give_back_after_floods(admission.clone());
     let tcp = &tcp;
-    accept::accept_loop(
+    let accept = accept::accept_loop(
         ex,
         accept::Port::Qnetd,
         move || tcp.accept(),
@@ -651,8 +650,8 @@ async fn accept_loop<'ex>(
                 ticket,
             )))
         },
-    )
-    .await
+    );
+    smol::future::or(accept, give_back).await
 }
 
 #[cfg(test)]
