@@ -1,8 +1,10 @@
 //! Who may connect: the connection limits, counted at accept time.
 //!
-//! The accept loop asks [`Admission::admit`] before it spawns a client task; a yes is a
-//! [`Ticket`] that the task owns, and dropping it (however the task ends: a close, an error,
-//! the daemon shutting down) gives the place back. Counting here rather than in the tasks'
+//! Every listener of the daemon (the qnetd port, HTTP, the status socket) counts its
+//! connections here, each with an [`Admission`] of its own limits. The accept loop
+//! ([`super::accept`]) asks [`Admission::admit`] before it spawns a connection's task; a yes
+//! is a [`Ticket`] that the task owns, and dropping it (however the task ends: a close, an
+//! error, the daemon shutting down) gives the place back. Counting here rather than in the tasks'
 //! tables is what makes the limits exact under a burst: the accept loop accepts a whole
 //! backlog before any new task has run, so a table the tasks fill is always behind.
 //!
@@ -154,7 +156,7 @@ struct Counts {
 }
 
 /// One less for `source` in `map`; the entry goes at 0, and the table's memory with the last.
-pub(super) fn decrement(map: &mut HashMap<Source, usize>, source: Source) {
+fn decrement(map: &mut HashMap<Source, usize>, source: Source) {
     if let Some(n) = map.get_mut(&source) {
         *n -= 1;
         if *n == 0 {
@@ -167,9 +169,11 @@ pub(super) fn decrement(map: &mut HashMap<Source, usize>, source: Source) {
 }
 
 impl Counts {
-    fn leave_preinit(&mut self, source: Source) {
+    fn leave_preinit(&mut self, source: Option<Source>) {
         self.preinit = self.preinit.saturating_sub(1);
-        decrement(&mut self.preinit_by_source, source);
+        if let Some(source) = source {
+            decrement(&mut self.preinit_by_source, source);
+        }
     }
 }
 
@@ -188,9 +192,10 @@ impl Admission {
         }
     }
 
-    /// Admit one more connection from `peer`, or say why not.
-    pub fn admit(&self, peer: IpAddr) -> Result<Ticket, Refusal> {
-        let source = Source::of(peer);
+    /// Admit one more connection from `peer`, or say why not. A peer without an address
+    /// (the status socket's local clients) has no source and no per-source caps.
+    pub fn admit(&self, peer: Option<IpAddr>) -> Result<Ticket, Refusal> {
+        let source = peer.map(Source::of);
         let mut counts = self.counts.borrow_mut();
         let over = |max: usize, n: usize| max != 0 && n >= max;
         let l = &self.limits;
@@ -200,17 +205,19 @@ impl Admission {
         if over(l.max_preinit, counts.preinit) {
             return Err(Refusal::Preinit(l.max_preinit));
         }
-        let from_source = counts.preinit_by_source.get(&source).copied().unwrap_or(0);
-        if over(l.max_preinit_per_address, from_source) {
-            return Err(Refusal::PreinitFromSource(
-                l.max_preinit_per_address,
-                source,
-            ));
+        if let Some(source) = source {
+            let from_source = counts.preinit_by_source.get(&source).copied().unwrap_or(0);
+            if over(l.max_preinit_per_address, from_source) {
+                return Err(Refusal::PreinitFromSource(
+                    l.max_preinit_per_address,
+                    source,
+                ));
+            }
+            *counts.preinit_by_source.entry(source).or_insert(0) += 1;
         }
         counts.clients += 1;
         counts.peak = counts.peak.max(counts.clients);
         counts.preinit += 1;
-        *counts.preinit_by_source.entry(source).or_insert(0) += 1;
         Ok(Ticket {
             counts: self.counts.clone(),
             source,
@@ -251,7 +258,8 @@ enum TicketState {
 #[derive(Debug)]
 pub struct Ticket {
     counts: Rc<RefCell<Counts>>,
-    source: Source,
+    /// None for a local client: no per-source count (the same size as a `Source`).
+    source: Option<Source>,
     state: TicketState,
     /// `max_clients_per_address` (0 = unlimited).
     max_per_source: usize,
@@ -262,15 +270,18 @@ impl Ticket {
     /// than its share. Always yes once the connection is INIT'd (a second INIT is the
     /// engine's to answer).
     pub fn may_init(&self) -> Result<(), ShareFull> {
+        let Some(source) = self.source else {
+            return Ok(());
+        };
         if self.state == TicketState::Initialised || self.max_per_source == 0 {
             return Ok(());
         }
         let counts = self.counts.borrow();
-        let n = counts.initialised_by_source.get(&self.source).copied();
+        let n = counts.initialised_by_source.get(&source).copied();
         if n.unwrap_or(0) >= self.max_per_source {
             return Err(ShareFull {
                 max: self.max_per_source,
-                source: self.source,
+                source,
             });
         }
         Ok(())
@@ -283,7 +294,9 @@ impl Ticket {
             self.state = TicketState::Initialised;
             let mut counts = self.counts.borrow_mut();
             counts.leave_preinit(self.source);
-            *counts.initialised_by_source.entry(self.source).or_insert(0) += 1;
+            if let Some(source) = self.source {
+                *counts.initialised_by_source.entry(source).or_insert(0) += 1;
+            }
         }
     }
 
@@ -299,7 +312,9 @@ impl Drop for Ticket {
         match self.state {
             TicketState::Preinit => counts.leave_preinit(self.source),
             TicketState::Initialised => {
-                decrement(&mut counts.initialised_by_source, self.source);
+                if let Some(source) = self.source {
+                    decrement(&mut counts.initialised_by_source, source);
+                }
             }
         }
         counts.clients = counts.clients.saturating_sub(1);
@@ -326,23 +341,28 @@ mod tests {
     #[test]
     fn max_clients_is_exact_and_places_come_back_on_drop() {
         let a = Admission::new(limits(2, 0, 0));
-        let t1 = a.admit(ip("10.0.0.1")).unwrap();
-        let t2 = a.admit(ip("10.0.0.2")).unwrap();
-        assert_eq!(a.admit(ip("10.0.0.3")).unwrap_err(), Refusal::MaxClients(2));
+        let t1 = a.admit(Some(ip("10.0.0.1"))).unwrap();
+        let t2 = a.admit(Some(ip("10.0.0.2"))).unwrap();
+        assert_eq!(
+            a.admit(Some(ip("10.0.0.3"))).unwrap_err(),
+            Refusal::MaxClients(2)
+        );
         assert_eq!(a.clients(), 2);
         drop(t1);
         assert_eq!(a.clients(), 1);
-        let _t3 = a.admit(ip("10.0.0.3")).unwrap();
-        assert!(a.admit(ip("10.0.0.3")).is_err());
+        let _t3 = a.admit(Some(ip("10.0.0.3"))).unwrap();
+        assert!(a.admit(Some(ip("10.0.0.3"))).is_err());
         drop(t2);
-        assert!(a.admit(ip("10.0.0.3")).is_ok());
+        assert!(a.admit(Some(ip("10.0.0.3"))).is_ok());
     }
 
     #[test]
     fn the_peak_is_kept_until_taken() {
         let a = Admission::new(Limits::default());
-        let tickets: Vec<Ticket> = (0..5).map(|_| a.admit(ip("10.0.0.1")).unwrap()).collect();
-        let keep = a.admit(ip("10.0.0.2")).unwrap();
+        let tickets: Vec<Ticket> = (0..5)
+            .map(|_| a.admit(Some(ip("10.0.0.1"))).unwrap())
+            .collect();
+        let keep = a.admit(Some(ip("10.0.0.2"))).unwrap();
         drop(tickets);
         assert_eq!(a.take_peak(), 6);
         // Taken: it starts again from the one connection left.
@@ -356,7 +376,7 @@ mod tests {
     fn zero_is_unlimited() {
         let a = Admission::new(Limits::default());
         let tickets: Vec<Ticket> = (0..1000)
-            .map(|_| a.admit(ip("10.0.0.1")).unwrap())
+            .map(|_| a.admit(Some(ip("10.0.0.1"))).unwrap())
             .collect();
         assert_eq!((a.clients(), a.preinit()), (1000, 1000));
         drop(tickets);
@@ -370,7 +390,9 @@ mod tests {
             max_clients_per_address: 2,
             ..Limits::default()
         });
-        let mut hog: Vec<Ticket> = (0..3).map(|_| a.admit(ip("10.0.0.9")).unwrap()).collect();
+        let mut hog: Vec<Ticket> = (0..3)
+            .map(|_| a.admit(Some(ip("10.0.0.9"))).unwrap())
+            .collect();
         for t in &mut hog[..2] {
             t.may_init().unwrap();
             t.initialised();
@@ -383,7 +405,7 @@ mod tests {
             "2 sessions from 10.0.0.9 have finished INIT already (max_clients_per_address)"
         );
         // Another address, and an IPv6 host's neighbour /64, have shares of their own.
-        let mut node = a.admit(ip("10.0.0.1")).unwrap();
+        let mut node = a.admit(Some(ip("10.0.0.1"))).unwrap();
         assert!(node.may_init().is_ok());
         node.initialised();
         // A session that goes gives its place in the share back.
@@ -398,14 +420,16 @@ mod tests {
     #[test]
     fn one_source_fills_only_its_share_and_init_frees_it() {
         let a = Admission::new(limits(0, 10, 3));
-        let mut flood: Vec<Ticket> = (0..3).map(|_| a.admit(ip("10.0.0.9")).unwrap()).collect();
-        let refused = a.admit(ip("10.0.0.9")).unwrap_err();
+        let mut flood: Vec<Ticket> = (0..3)
+            .map(|_| a.admit(Some(ip("10.0.0.9"))).unwrap())
+            .collect();
+        let refused = a.admit(Some(ip("10.0.0.9"))).unwrap_err();
         assert_eq!(
             refused.words(),
             "3 connections from 10.0.0.9 have not finished INIT yet (max_preinit_per_address)"
         );
         // Another host still gets in.
-        let mut node = a.admit(ip("10.0.0.1")).unwrap();
+        let mut node = a.admit(Some(ip("10.0.0.1"))).unwrap();
         node.initialised();
         assert!(!node.is_preinit());
         assert_eq!((a.clients(), a.preinit()), (4, 3));
@@ -413,7 +437,7 @@ mod tests {
         flood[0].initialised();
         flood[0].initialised(); // twice is once
         assert_eq!((a.clients(), a.preinit()), (4, 2));
-        assert!(a.admit(ip("10.0.0.9")).is_ok());
+        assert!(a.admit(Some(ip("10.0.0.9"))).is_ok());
         drop(flood);
         drop(node);
         assert_eq!((a.clients(), a.preinit()), (0, 0));
@@ -422,11 +446,36 @@ mod tests {
     #[test]
     fn global_preinit_cap_counts_every_source() {
         let a = Admission::new(limits(0, 2, 0));
-        let t1 = a.admit(ip("10.0.0.1")).unwrap();
-        let _t2 = a.admit(ip("10.0.0.2")).unwrap();
-        assert_eq!(a.admit(ip("10.0.0.3")).unwrap_err(), Refusal::Preinit(2));
+        let t1 = a.admit(Some(ip("10.0.0.1"))).unwrap();
+        let _t2 = a.admit(Some(ip("10.0.0.2"))).unwrap();
+        assert_eq!(
+            a.admit(Some(ip("10.0.0.3"))).unwrap_err(),
+            Refusal::Preinit(2)
+        );
         drop(t1);
-        assert!(a.admit(ip("10.0.0.3")).is_ok());
+        assert!(a.admit(Some(ip("10.0.0.3"))).is_ok());
+    }
+
+    #[test]
+    fn a_local_client_counts_against_max_clients_only() {
+        let a = Admission::new(Limits {
+            max_clients: 2,
+            max_preinit_per_address: 1,
+            max_clients_per_address: 1,
+            ..Limits::default()
+        });
+        let mut local = a.admit(None).unwrap();
+        assert!(local.may_init().is_ok());
+        local.initialised();
+        let second = a.admit(None).unwrap();
+        assert_eq!(a.admit(None).unwrap_err(), Refusal::MaxClients(2));
+        {
+            let counts = a.counts.borrow();
+            assert!(counts.preinit_by_source.is_empty());
+            assert!(counts.initialised_by_source.is_empty());
+        }
+        drop((local, second));
+        assert_eq!((a.clients(), a.preinit()), (0, 0));
     }
 
     #[test]
@@ -448,8 +497,8 @@ mod tests {
             "2001:db8:1:2::/64"
         );
         let a = Admission::new(limits(0, 0, 1));
-        let _t = a.admit(ip("2001:db8::1")).unwrap();
-        assert!(a.admit(ip("2001:db8::2")).is_err());
-        assert!(a.admit(ip("2001:db8:0:1::2")).is_ok());
+        let _t = a.admit(Some(ip("2001:db8::1"))).unwrap();
+        assert!(a.admit(Some(ip("2001:db8::2"))).is_err());
+        assert!(a.admit(Some(ip("2001:db8:0:1::2"))).is_ok());
     }
 }

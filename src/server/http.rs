@@ -13,17 +13,19 @@
 //! one source address (more are closed at accept): one host holding connections open cannot
 //! take the places a monitoring system needs for `/health`.
 
-use super::admission::Source;
+use super::accept::{accept_loop, Port};
+use super::admission::{Admission, Limits};
+use super::listener::BindError;
 use super::Daemon;
-use crate::proto::types::{TlsMode, Vote};
-use crate::status::ipc::health_body;
+use crate::proto::types::TlsMode;
+use crate::status::health::{cluster_problem, health_body};
 use crate::status::prometheus::{self, Facts};
 use crate::status::snapshot::ServerStatus;
 use smol::future::FutureExt;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::{Async, LocalExecutor, Timer};
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::rc::Rc;
@@ -53,121 +55,84 @@ pub const EXPIRY_MARGIN_SECS: i64 = 30 * 24 * 3600;
 const DRAIN_MAX: usize = 64 * 1024;
 
 /// Binds the HTTP listener (at startup, so a taken port stops the start with a clear error).
-pub fn bind(addr: std::net::SocketAddr) -> Result<Async<TcpListener>, String> {
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen for HTTP on {addr} (--http): {e}"))?;
-    Async::new(listener).map_err(|e| format!("cannot watch the HTTP socket {addr}: {e}"))
+pub fn bind(addr: std::net::SocketAddr) -> Result<Async<TcpListener>, BindError> {
+    let listener = TcpListener::bind(addr).map_err(|source| BindError::Http { addr, source })?;
+    Async::new(listener).map_err(|source| BindError::Watch {
+        addr: Some(addr),
+        source,
+    })
 }
 
 /// Accepts HTTP connections forever, each in its own task on `ex`.
-pub async fn serve(ex: &LocalExecutor<'_>, daemon: Rc<Daemon>, listener: Async<TcpListener>) {
-    let slots = Slots::default();
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                super::ratelog::log(
-                    log::Level::Warn,
-                    "http accept failed",
-                    format_args!("HTTP accept failed: {e}"),
-                );
-                Timer::after(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(slot) = slots.take(Source::of(peer.ip())) else {
-            super::Counters::count(&daemon.counters.http_refused);
-            drop(stream);
-            continue;
-        };
-        let d = daemon.clone();
-        let slots_of_task = slots.clone();
-        ex.spawn(async move {
-            let _slot = slot;
-            let mut stream = stream;
-            connection(&d, &slots_of_task, &mut stream)
-                .or(async {
-                    Timer::after(DEADLINE).await;
-                })
-                .await;
-        })
-        .detach();
-    }
+pub async fn serve<'ex>(
+    ex: &LocalExecutor<'ex>,
+    daemon: Rc<Daemon>,
+    listener: Async<TcpListener>,
+) -> Infallible {
+    // A connection never INITs: the pre-INIT cap per source is the cap per source.
+    let admission = Admission::new(Limits {
+        max_clients: MAX_CONNECTIONS,
+        max_preinit_per_address: MAX_PER_ADDRESS,
+        ..Limits::default()
+    });
+    let snapshots = Snapshots::default();
+    let listener = &listener;
+    accept_loop(
+        ex,
+        Port::Http,
+        move || listener.accept(),
+        |stream, peer| {
+            let Ok(ticket) = admission.admit(Some(peer.ip())) else {
+                super::Counters::count(&daemon.counters.http_refused);
+                return None;
+            };
+            let (d, snapshots) = (daemon.clone(), snapshots.clone());
+            Some(Box::pin(async move {
+                let _ticket = ticket;
+                let mut stream = stream;
+                connection(&d, &snapshots, &mut stream)
+                    .or(async {
+                        Timer::after(DEADLINE).await;
+                    })
+                    .await;
+            }))
+        },
+    )
+    .await
 }
 
-/// The connections being served: how many in all, and from each source.
+/// The `/status.json` answers being written ([`MAX_FULL_SNAPSHOTS`]).
 #[derive(Default, Clone)]
-struct Slots(Rc<RefCell<SlotCounts>>);
+struct Snapshots(Rc<Cell<usize>>);
 
-#[derive(Default)]
-struct SlotCounts {
-    all: usize,
-    /// Only sources with connections: an entry goes with its last connection.
-    by_source: HashMap<Source, usize>,
-    /// `/status.json` answers being written ([`MAX_FULL_SNAPSHOTS`]).
-    full_snapshots: usize,
-}
-
-impl Slots {
-    /// A place for a connection from `source`, unless [`MAX_CONNECTIONS`] are served, or
-    /// [`MAX_PER_ADDRESS`] from that source.
-    fn take(&self, source: Source) -> Option<Slot> {
-        let mut counts = self.0.borrow_mut();
-        let from_source = counts.by_source.get(&source).copied().unwrap_or(0);
-        if counts.all >= MAX_CONNECTIONS || from_source >= MAX_PER_ADDRESS {
-            return None;
-        }
-        counts.all += 1;
-        counts.by_source.insert(source, from_source + 1);
-        Some(Slot {
-            slots: self.clone(),
-            source,
-        })
-    }
-}
-
-impl Slots {
+impl Snapshots {
     /// Leave to hold a full status copy while `/status.json` is written, unless
     /// [`MAX_FULL_SNAPSHOTS`] are held already.
-    fn take_full_snapshot(&self) -> Option<SnapshotPermit> {
-        let mut counts = self.0.borrow_mut();
-        if counts.full_snapshots >= MAX_FULL_SNAPSHOTS {
+    fn take(&self) -> Option<SnapshotPermit> {
+        if self.0.get() >= MAX_FULL_SNAPSHOTS {
             return None;
         }
-        counts.full_snapshots += 1;
+        self.0.set(self.0.get() + 1);
         Some(SnapshotPermit(self.clone()))
     }
 }
 
 /// Held by a `/status.json` answer until it is written; given back on drop.
-pub struct SnapshotPermit(Slots);
+pub struct SnapshotPermit(Snapshots);
 
 impl Drop for SnapshotPermit {
     fn drop(&mut self) {
-        self.0 .0.borrow_mut().full_snapshots -= 1;
-    }
-}
-
-/// One place among the [`MAX_CONNECTIONS`]; given back on drop.
-struct Slot {
-    slots: Slots,
-    source: Source,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut counts = self.slots.0.borrow_mut();
-        counts.all -= 1;
-        super::admission::decrement(&mut counts.by_source, self.source);
+        let held = &self.0 .0;
+        held.set(held.get() - 1);
     }
 }
 
 /// Reads one request, answers it, closes.
-async fn connection(daemon: &Daemon, slots: &Slots, stream: &mut Async<TcpStream>) {
+async fn connection(daemon: &Daemon, snapshots: &Snapshots, stream: &mut Async<TcpStream>) {
     let mut buf = Vec::with_capacity(1024);
     let answer = match read_head(stream, &mut buf).await {
         Head::Complete(len) => match parse(&buf[..len]) {
-            Ok(request) => respond(daemon, slots, &request),
+            Ok(request) => respond(daemon, snapshots, &request),
             Err(status) => Response::error(status),
         },
         Head::TooBig => Response::error(431),
@@ -404,7 +369,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn respond(daemon: &Daemon, slots: &Slots, request: &Request) -> Response {
+fn respond(daemon: &Daemon, snapshots: &Snapshots, request: &Request) -> Response {
     match request.path.as_str() {
         "/health" => health(daemon, request.query.as_deref()),
         "/metrics" => Response {
@@ -415,7 +380,7 @@ fn respond(daemon: &Daemon, slots: &Slots, request: &Request) -> Response {
                 Box::new(facts(daemon, now_secs())),
             ),
         },
-        "/status.json" => match slots.take_full_snapshot() {
+        "/status.json" => match snapshots.take() {
             Some(permit) => Response {
                 status: 200,
                 content_type: "application/json",
@@ -533,19 +498,6 @@ fn daemon_problem(daemon: &Daemon) -> Option<String> {
     }
 }
 
-/// `?cluster=NAME`: the cluster must have connected nodes, one of them holding an ACK vote.
-pub fn cluster_problem(status: &ServerStatus, name: &[u8]) -> Option<String> {
-    let shown = String::from_utf8_lossy(name);
-    let Some(cluster) = status.clusters.iter().find(|c| c.name == name) else {
-        return Some(format!("cluster {shown} has no connected nodes"));
-    };
-    let acked = cluster
-        .nodes
-        .iter()
-        .any(|n| n.last_sent_ack_nack_vote == Some(Vote::Ack));
-    (!acked).then(|| format!("no node of cluster {shown} holds an ACK vote"))
-}
-
 /// The percent-decoded value of `key` in a query string (`+` is a space, as forms send it).
 pub fn query_param(query: &str, key: &str) -> Option<Vec<u8>> {
     query.split('&').find_map(|pair| {
@@ -608,6 +560,7 @@ pub fn facts(daemon: &Daemon, now: i64) -> Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::types::Vote;
 
     #[test]
     fn requests_parse_and_bad_ones_get_their_status() {
@@ -644,7 +597,7 @@ mod tests {
     #[test]
     fn one_status_json_answer_at_a_time_holds_a_full_status_copy() {
         let d = super::super::tests::daemon();
-        let slots = Slots::default();
+        let slots = Snapshots::default();
         let get = |path: &str| Request {
             path: path.into(),
             query: None,

@@ -4,11 +4,81 @@
 
 use crate::settings::{AddressFamily, Config};
 use rustix::net::{self as rnet, sockopt};
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::{fmt, io};
 
-/// Bind the listener the configuration asks for. Errors are sentences for the user.
-pub fn bind(cfg: &Config) -> Result<TcpListener, String> {
+/// Why the qnetd port or the HTTP port could not be listened on; Display is a sentence for
+/// the user.
+#[derive(Debug)]
+pub enum BindError {
+    /// The qnetd port: bind or listen on `addr` failed.
+    Listen { addr: SocketAddr, source: io::Error },
+    /// `--http`: bind or listen on `addr` failed.
+    Http { addr: SocketAddr, source: io::Error },
+    /// The socket could not be registered with the reactor (`addr`: the HTTP one's).
+    Watch {
+        addr: Option<SocketAddr>,
+        source: io::Error,
+    },
+    /// `-l HOST` does not resolve.
+    Resolve { host: String, source: io::Error },
+    /// `-l HOST` has no address of the family `-4`/`-6` asks for.
+    NoAddressOfFamily { host: String },
+}
+
+impl BindError {
+    /// The address is taken by another socket.
+    pub fn is_addr_in_use(&self) -> bool {
+        match self {
+            BindError::Listen { source, .. } | BindError::Http { source, .. } => {
+                source.kind() == io::ErrorKind::AddrInUse
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindError::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            BindError::Http { addr, source } => {
+                write!(f, "cannot listen for HTTP on {addr} (--http): {source}")
+            }
+            BindError::Watch {
+                addr: Some(addr),
+                source,
+            } => write!(f, "cannot watch the HTTP socket {addr}: {source}"),
+            BindError::Watch { addr: None, source } => {
+                write!(f, "cannot watch the listening socket: {source}")
+            }
+            BindError::Resolve { host, source } => {
+                write!(f, "cannot resolve listen address '{host}': {source}")
+            }
+            BindError::NoAddressOfFamily { host } => {
+                write!(
+                    f,
+                    "listen address '{host}' has no address of the requested family"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BindError::Listen { source, .. }
+            | BindError::Http { source, .. }
+            | BindError::Watch { source, .. }
+            | BindError::Resolve { source, .. } => Some(source),
+            BindError::NoAddressOfFamily { .. } => None,
+        }
+    }
+}
+
+/// Bind the listener the configuration asks for.
+pub fn bind(cfg: &Config) -> Result<TcpListener, BindError> {
     let backlog = i32::try_from(cfg.settings.listen_backlog).unwrap_or(i32::MAX);
     let port = cfg.port;
     match &cfg.listen_addr {
@@ -21,20 +91,18 @@ pub fn bind(cfg: &Config) -> Result<TcpListener, String> {
                 let v6only = cfg.family == AddressFamily::V6;
                 match bind_one(addr, backlog, v6only) {
                     Ok(l) => return Ok(l),
-                    Err(e) => last_err = Some(format!("cannot listen on {addr}: {e}")),
+                    Err(source) => last_err = Some(BindError::Listen { addr, source }),
                 }
             }
-            Err(last_err.unwrap_or_else(|| {
-                format!("listen address '{host}' has no address of the requested family")
-            }))
+            Err(last_err.unwrap_or_else(|| BindError::NoAddressOfFamily { host: host.clone() }))
         }
     }
 }
 
-fn bind_wildcard(family: AddressFamily, port: u16, backlog: i32) -> Result<TcpListener, String> {
+fn bind_wildcard(family: AddressFamily, port: u16, backlog: i32) -> Result<TcpListener, BindError> {
     let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
     let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-    let describe = |addr: SocketAddr, e: io::Error| format!("cannot listen on {addr}: {e}");
+    let describe = |addr: SocketAddr, source: io::Error| BindError::Listen { addr, source };
     match family {
         AddressFamily::V4 => bind_one(v4, backlog, false).map_err(|e| describe(v4, e)),
         // Upstream's man page: -6 forces IPv6.
@@ -58,12 +126,15 @@ fn bind_wildcard(family: AddressFamily, port: u16, backlog: i32) -> Result<TcpLi
     }
 }
 
-fn resolve(host: &str, port: u16, family: AddressFamily) -> Result<Vec<SocketAddr>, String> {
+fn resolve(host: &str, port: u16, family: AddressFamily) -> Result<Vec<SocketAddr>, BindError> {
     let all: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => (host, port)
             .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve listen address '{host}': {e}"))?
+            .map_err(|source| BindError::Resolve {
+                host: host.to_string(),
+                source,
+            })?
             .collect(),
     };
     Ok(all
@@ -281,8 +352,14 @@ mod tests {
         };
         assert!(bind(&cfg).unwrap().local_addr().unwrap().is_ipv4());
         cfg.family = AddressFamily::V6;
-        assert!(bind(&cfg)
-            .unwrap_err()
-            .contains("no address of the requested family"));
+        let e = bind(&cfg).unwrap_err();
+        assert!(
+            matches!(&e, BindError::NoAddressOfFamily { host } if host == "127.0.0.1"),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "listen address '127.0.0.1' has no address of the requested family"
+        );
     }
 }

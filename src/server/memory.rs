@@ -1,4 +1,4 @@
-//! The daemon and the machine's memory (issue 15).
+//! The daemon and the machine's memory.
 //!
 //! How many clients the daemon accepts when `-m` is not given: sized from the machine's
 //! memory, so a flood of clients cannot take a small router's memory, while `-m 0` keeps
@@ -10,6 +10,8 @@
 //! connections (2,000 idle connections gone left 13 MB of a 3.5 MB daemon resident), so when
 //! the connections drop to a fraction of their peak, [`release_free_memory`] asks it to
 //! return them (docs/daemon.md, Memory).
+
+use std::convert::Infallible;
 
 /// The share of the machine's memory the connected clients may take together: 1/8.
 pub const MEMORY_SHARE_DIVISOR: u64 = 8;
@@ -156,7 +158,7 @@ pub const FLOOD_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_
 
 /// The edge: every [`FLOOD_CHECK_INTERVAL`], give freed memory back to the system once a
 /// flood of connections is over. Runs forever.
-pub async fn give_back_after_floods(admission: super::admission::Admission) {
+pub async fn give_back_after_floods(admission: super::admission::Admission) -> Infallible {
     loop {
         smol::Timer::after(FLOOD_CHECK_INTERVAL).await;
         let peak = admission.take_peak();

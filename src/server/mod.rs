@@ -1,11 +1,13 @@
 //! The daemon: a single-threaded smol driver around the pure protocol engine.
 //!
-//! One task per client ([`client`]), one accept loop ([`listener`]), the status socket
-//! (`status::ipc`), SIGTERM/SIGINT for a clean exit and SIGHUP to reload the revoked
-//! certificates ([`revocation`]). The engine lives in a `RefCell`
+//! One task per client ([`client`]); one accept loop ([`accept`]) for each listener: the
+//! qnetd port ([`listener`]), HTTP ([`http`]) and the status socket ([`status_socket`]);
+//! SIGTERM/SIGINT for a clean exit and SIGHUP to reload the revoked certificates
+//! ([`revocation`]). The engine lives in a `RefCell`
 //! shared by all tasks; every output it returns is routed to the FIFO of the client it is
 //! addressed to, so each client's bytes leave in exactly the engine's order.
 
+pub mod accept;
 pub mod admission;
 pub mod client;
 pub mod http;
@@ -15,6 +17,8 @@ pub mod memory;
 pub mod ratelog;
 pub mod revocation;
 pub mod runfiles;
+pub mod status_socket;
+pub mod stop;
 pub mod tls;
 
 use crate::engine::{ClientId, Engine, EngineConfig, Output};
@@ -25,14 +29,28 @@ use revocation::{PeerCert, RevocationList, Revocations};
 use rustls::ServerConfig;
 use smol::channel::Sender;
 use smol::future::FutureExt;
-use smol::{Async, LocalExecutor, Timer};
+use smol::{Async, LocalExecutor};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use stop::Stop;
+
+/// A task of the daemon's executor. Every task is boxed before it is spawned ([`spawn`]):
+/// the executor's task machinery is then compiled once, for this type, rather than once for
+/// each kind of task (bytes on a router).
+pub type Task<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs `task` on `ex` until it ends (or the executor is dropped).
+pub fn spawn<'a>(ex: &LocalExecutor<'a>, task: Task<'a>) {
+    ex.spawn(task).detach();
+}
 
 /// One item of a client's outgoing FIFO.
 #[derive(Debug)]
@@ -164,7 +182,8 @@ pub fn init_logging(debug: u8) {
 }
 
 /// Run the daemon until SIGTERM/SIGINT or an IPC `shutdown`. Startup problems are logged as
-/// one clear error and give a failure exit code.
+/// one clear error and give a failure exit code, as does a stop nobody asked for (a failed
+/// background TLS setup).
 pub fn run(cfg: Config) -> ExitCode {
     // Whatever started us (procd applies its no_new_privs only inside ujail, and we run
     // outside one): nothing we exec may gain privileges, not even through a setuid file.
@@ -172,7 +191,8 @@ pub fn run(cfg: Config) -> ExitCode {
         log::warn!("cannot set no_new_privs: {e}");
     }
     match start(cfg) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(stop) if stop.is_failure() => ExitCode::FAILURE,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");
             ExitCode::FAILURE
@@ -184,14 +204,40 @@ pub fn run(cfg: Config) -> ExitCode {
 /// on a thread. `Ok(None)` = nothing to serve (TLS off, store made for pvecm only).
 type TlsJob = Box<dyn FnOnce() -> Result<Option<Arc<ServerConfig>>, String> + Send>;
 
+/// What [`prepare_tls`] decided.
+struct TlsSetup {
+    /// What STARTTLS will use; None with TLS off.
+    slot: Option<Rc<TlsSlot>>,
+    /// The part of the setup left for a thread.
+    job: Option<TlsJob>,
+    /// `--wait-store` and the store is not complete: the job reads the revoked
+    /// certificates again once it is.
+    waits_for_store: bool,
+}
+
+impl TlsSetup {
+    fn now(slot: Option<Rc<TlsSlot>>) -> TlsSetup {
+        TlsSetup {
+            slot,
+            job: None,
+            waits_for_store: false,
+        }
+    }
+
+    fn later(slot: Option<Rc<TlsSlot>>, job: TlsJob) -> TlsSetup {
+        TlsSetup {
+            slot,
+            job: Some(job),
+            waits_for_store: false,
+        }
+    }
+}
+
 /// What STARTTLS will use, and the part of its setup that must not delay listening. The
 /// store is read now (a missing one is refused at once, unless `--init-store`); the rustls
 /// configuration is built now only if the kernel's random pool is ready, else on a thread:
 /// a boot without entropy must never keep us from listening and answering.
-fn prepare_tls(
-    cfg: &Config,
-    revocations: &Arc<Revocations>,
-) -> Result<(Option<Rc<TlsSlot>>, Option<TlsJob>), String> {
+fn prepare_tls(cfg: &Config, revocations: &Arc<Revocations>) -> Result<TlsSetup, String> {
     let dir = cfg.store_dir().to_path_buf();
     let revoked = revocations.clone();
     let required = cfg.client_cert_required;
@@ -214,10 +260,10 @@ fn prepare_tls(
                 .map(Some)
                 .map_err(|e| e.to_string())
         });
-        return Ok((slot, Some(job)));
+        return Ok(TlsSetup::later(slot, job));
     }
     let Some(slot) = slot else {
-        return Ok((None, None));
+        return Ok(TlsSetup::now(None));
     };
     let creds = match tls::load_credentials(&dir) {
         Ok(creds) => creds,
@@ -240,7 +286,10 @@ fn prepare_tls(
                     .map(Some)
                     .map_err(|e| e.to_string())
             });
-            return Ok((Some(slot), Some(job)));
+            return Ok(TlsSetup {
+                waits_for_store: true,
+                ..TlsSetup::later(Some(slot), job)
+            });
         }
         Err(e) => return Err(e.to_string()),
     };
@@ -248,7 +297,7 @@ fn prepare_tls(
         let config =
             tls::build_from_credentials(creds, required, revoked).map_err(|e| e.to_string())?;
         let _ = slot.set_blocking(futures_rustls::TlsAcceptor::from(config));
-        return Ok((Some(slot), None));
+        return Ok(TlsSetup::now(Some(slot)));
     }
     log::warn!(
         "the kernel's random pool is not ready yet (no hardware RNG?): listening now, TLS \
@@ -259,7 +308,7 @@ fn prepare_tls(
             .map(Some)
             .map_err(|e| e.to_string())
     });
-    Ok((Some(slot), Some(job)))
+    Ok(TlsSetup::later(Some(slot), job))
 }
 
 /// Polls until the store at `dir` is complete and its credentials load (root writes each file
@@ -275,14 +324,10 @@ fn wait_for_store(dir: &std::path::Path) -> certtool::ServerCredentials {
     }
 }
 
-/// Runs `job` on a thread and makes its result available to STARTTLS; a failure stops the
-/// daemon with the reason logged.
-async fn finish_tls_setup(
-    job: TlsJob,
-    slot: Option<Rc<TlsSlot>>,
-    stop: smol::channel::Sender<String>,
-) {
-    match smol::unblock(job).await {
+/// Runs `job` on a thread and makes its result available to STARTTLS; returns only if it
+/// failed (the reason logged): the daemon stops then.
+async fn finish_tls_setup(job: TlsJob, slot: Option<Rc<TlsSlot>>) -> Stop {
+    match on_thread(job).await {
         Ok(Some(config)) => {
             if let Some(slot) = slot {
                 let _ = slot.set(futures_rustls::TlsAcceptor::from(config)).await;
@@ -292,12 +337,37 @@ async fn finish_tls_setup(
         Ok(None) => {}
         Err(e) => {
             log::error!("{e}");
-            let _ = stop.try_send("TLS setup failed".into());
+            return Stop::TlsSetupFailed;
         }
     }
+    std::future::pending().await
 }
 
-fn start(cfg: Config) -> Result<(), String> {
+/// Runs the one blocking job the daemon has on a thread of its own and waits for its result.
+/// A plain thread, not `smol::unblock`: that pool's executor and its task type would be
+/// linked for this one call (bytes on a router).
+async fn on_thread(job: TlsJob) -> Result<Option<Arc<ServerConfig>>, String> {
+    let result = Arc::new(std::sync::Mutex::new(None));
+    // Closed when the thread is done: a channel of the type the daemon has anyway.
+    let (done, finished) = smol::channel::bounded::<()>(1);
+    let out = result.clone();
+    std::thread::Builder::new()
+        .name("tls-setup".into())
+        .spawn(move || {
+            let r = job();
+            if let Ok(mut out) = out.lock() {
+                *out = Some(r);
+            }
+            drop(done);
+        })
+        .map_err(|e| format!("cannot start a thread for the TLS setup: {e}"))?;
+    let _ = finished.recv().await;
+    let r = result.lock().ok().and_then(|mut r| r.take());
+    r.unwrap_or_else(|| Err("the TLS setup thread ended without a result".into()))
+}
+
+/// Runs the daemon; why it stopped, or why it could not start.
+fn start(cfg: Config) -> Result<Stop, String> {
     for warning in &cfg.warnings {
         log::warn!("{warning}");
     }
@@ -310,16 +380,12 @@ fn start(cfg: Config) -> Result<(), String> {
     let max_clients = max_clients.value;
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
-    let revocations = Revocations::new(match load_revocations(&cfg) {
-        Ok(list) => list,
-        // A store root is still creating has nothing revoked: read once it is complete.
-        Err(e) if cfg.wait_store => {
-            log::warn!("{e}: read again once the certificate store is complete");
-            RevocationList::default()
-        }
-        Err(e) => return Err(e),
-    });
-    let (tls, tls_job) = prepare_tls(&cfg, &revocations)?;
+    let (revocations, tls_setup) = revocations_and_tls(&cfg)?;
+    let TlsSetup {
+        slot: tls,
+        job: tls_job,
+        ..
+    } = tls_setup;
     // The handlers come before the lock: `qnetd reload` signals whoever holds it, and SIGHUP's
     // default action would kill a daemon that has the lock but no handler yet.
     let signals = async_signal::Signals::new([
@@ -332,18 +398,19 @@ fn start(cfg: Config) -> Result<(), String> {
     // when the daemon stops.
     let lock = lockfile::LockFile::acquire(&cfg.settings.lock_file)?;
     let (ipc_listener, socket_file) = bind_status_socket(&cfg)?;
-    let tcp = listener::bind(&cfg)?;
+    let tcp = listener::bind(&cfg).map_err(|e| e.to_string())?;
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
-    let tcp = Async::new(tcp).map_err(|e| format!("cannot watch the listening socket: {e}"))?;
+    let tcp = Async::new(tcp)
+        .map_err(|source| listener::BindError::Watch { addr: None, source }.to_string())?;
     // The configuration refused a collision it could see; a listen address given as a host
     // name is only known here.
     let http = cfg
         .settings
         .http_listen
         .map(|addr| {
-            http::bind(addr).map_err(|e| match addr.port() == cfg.port {
+            http::bind(addr).map_err(|e| match e.is_addr_in_use() && addr.port() == cfg.port {
                 true => format!("{e}: it is the qnetd port (-p); give --http a port of its own"),
-                false => e,
+                false => e.to_string(),
             })
         })
         .transpose()?;
@@ -382,51 +449,47 @@ fn start(cfg: Config) -> Result<(), String> {
     }
 
     let ex = LocalExecutor::new();
-    let (stop_tx, stop_rx) = smol::channel::bounded::<String>(1);
     let why = smol::block_on(ex.run(async {
-        let d = daemon.clone();
-        let ipc_stop = stop_tx.clone();
-        ex.spawn(async move {
-            let limits = crate::status::ipc::IpcLimits::from(&d.cfg.settings);
-            crate::status::ipc::serve_with_limits(ipc_listener, limits, d.clone(), move || {
-                let _ = ipc_stop.try_send("shutdown requested on the status socket".into());
-            })
-            .await
-        })
-        .detach();
-        ex.spawn(ratelog::flush_every_second()).detach();
-        if let Some(job) = tls_job {
-            let slot = daemon.tls.clone();
-            let tls_stop = stop_tx.clone();
-            ex.spawn(finish_tls_setup(job, slot, tls_stop)).detach();
-        }
         let signal_wait = async {
             use smol::stream::StreamExt;
             let mut signals = signals;
             loop {
                 match signals.next().await {
                     Some(Ok(async_signal::Signal::Hup)) => reload(&daemon),
-                    Some(Ok(async_signal::Signal::Term)) => break "received SIGTERM".to_string(),
-                    Some(Ok(async_signal::Signal::Int)) => break "received SIGINT".to_string(),
-                    Some(Ok(sig)) => break format!("received {sig:?}"),
-                    Some(Err(e)) => break format!("signal handling failed: {e}"),
-                    None => break "signal stream ended".to_string(),
+                    Some(Ok(sig)) => break Stop::Signal(sig),
+                    Some(Err(e)) => break Stop::SignalsFailed(e),
+                    None => break Stop::SignalsEnded,
                 }
             }
         };
-        let stop = async { stop_rx.recv().await.unwrap_or_default() };
-        // Beside the accept loop (not spawned) because it spawns its connections on `ex`.
+        let tls_setup = async {
+            match tls_job {
+                Some(job) => finish_tls_setup(job, daemon.tls.clone()).await,
+                None => std::future::pending().await,
+            }
+        };
+        // The listeners run beside each other here, not spawned: they spawn their
+        // connections on `ex`, which a task of `ex` cannot borrow.
+        let status_loop = async {
+            let limits = status_socket::IpcLimits::from(&daemon.cfg.settings);
+            status_socket::serve_with_limits(&ex, ipc_listener, limits, daemon.clone()).await;
+            Stop::StatusShutdown
+        };
         let http_loop = async {
             match http {
-                Some(listener) => http::serve(&ex, daemon.clone(), listener).await,
-                None => std::future::pending::<()>().await,
+                Some(listener) => match http::serve(&ex, daemon.clone(), listener).await {},
+                None => std::future::pending::<Stop>().await,
             }
-            "the HTTP listener stopped".to_string()
         };
-        accept_loop(&ex, daemon.clone(), tcp)
+        // Beside the listeners too (a spawned task would be one more kind of task).
+        let flush_log = async { match ratelog::flush_every_second().await {} };
+        let qnetd_loop = async { match accept_loop(&ex, daemon.clone(), tcp).await {} };
+        qnetd_loop
             .or(http_loop)
+            .or(status_loop)
             .or(signal_wait)
-            .or(stop)
+            .or(tls_setup)
+            .or(flush_log)
             .await
     }));
     log::info!("{why}; shutting down");
@@ -437,7 +500,27 @@ fn start(cfg: Config) -> Result<(), String> {
     drop(socket_file);
     drop(ex);
     drop(lock);
-    Ok(())
+    Ok(why)
+}
+
+/// The revoked certificates and the TLS setup, read before anything is bound.
+fn revocations_and_tls(cfg: &Config) -> Result<(Arc<Revocations>, TlsSetup), String> {
+    let (revoked, unread) = match load_revocations(cfg) {
+        Ok(list) => (list, None),
+        Err(e) if cfg.wait_store => (RevocationList::default(), Some(e)),
+        Err(e) => return Err(e),
+    };
+    let revocations = Revocations::new(revoked);
+    let tls = prepare_tls(cfg, &revocations)?;
+    if let Some(e) = unread {
+        // Forgiven only while root is still making the store: the wait reads the registry
+        // again once the store is complete. A complete store's must be read now.
+        if !tls.waits_for_store {
+            return Err(e);
+        }
+        log::warn!("{e}: read again once the certificate store is complete");
+    }
+    Ok((revocations, tls))
 }
 
 /// The revoked certificates at start. Only TLS checks them; a registry that cannot be read
@@ -508,7 +591,7 @@ fn bind_status_socket(
         .settings
         .local_socket_umask
         .map(|m| rustix::process::umask(rustix::fs::Mode::from_raw_mode(m)));
-    let bound = crate::status::ipc::bind(path);
+    let bound = status_socket::bind(path);
     if let Some(old) = old_umask {
         rustix::process::umask(old);
     }
@@ -527,52 +610,48 @@ fn bind_status_socket(
 }
 
 /// Accept clients forever; each admitted one gets its own task on `ex`, holding its
-/// admission ticket until the task ends.
-async fn accept_loop(
-    ex: &LocalExecutor<'_>,
+/// admission ticket until the task ends. Beside it, memory is given back after a flood.
+async fn accept_loop<'ex>(
+    ex: &LocalExecutor<'ex>,
     daemon: Rc<Daemon>,
     tcp: Async<TcpListener>,
-) -> String {
+) -> Infallible {
     let admission = admission::Admission::new(admission::Limits {
         max_clients: daemon.max_clients,
         max_preinit: daemon.cfg.settings.max_preinit_clients,
         max_preinit_per_address: daemon.cfg.settings.max_preinit_per_address,
         max_clients_per_address: daemon.cfg.settings.max_clients_per_address,
     });
-    ex.spawn(memory::give_back_after_floods(admission.clone()))
-        .detach();
-    loop {
-        let (stream, peer) = match tcp.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                ratelog::log(
-                    log::Level::Warn,
-                    "accept failed",
-                    format_args!("accept failed: {e}"),
-                );
-                Timer::after(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let addr = listener::peer_string(peer);
-        let ticket = match admission.admit(peer.ip()) {
-            Ok(ticket) => ticket,
-            Err(refusal) => {
-                Counters::count(&daemon.counters.refused_at_accept[refusal.index()]);
-                ratelog::log(
-                    log::Level::Warn,
-                    refusal.kind(),
-                    format_args!("client {addr} refused: {}", refusal.words()),
-                );
-                drop(stream);
-                continue;
-            }
-        };
-        let _ = stream.get_ref().set_nodelay(true);
-        ex.spawn(client::serve(daemon.clone(), stream, addr, ticket))
-            .detach();
-    }
+    let give_back = memory::give_back_after_floods(admission.clone());
+    let tcp = &tcp;
+    let accept = accept::accept_loop(
+        ex,
+        accept::Port::Qnetd,
+        move || tcp.accept(),
+        |stream, peer| {
+            let addr = listener::peer_string(peer);
+            let ticket = match admission.admit(Some(peer.ip())) {
+                Ok(ticket) => ticket,
+                Err(refusal) => {
+                    Counters::count(&daemon.counters.refused_at_accept[refusal.index()]);
+                    ratelog::log(
+                        log::Level::Warn,
+                        refusal.kind(),
+                        format_args!("client {addr} refused: {}", refusal.words()),
+                    );
+                    return None;
+                }
+            };
+            let _ = stream.get_ref().set_nodelay(true);
+            Some(Box::pin(client::serve(
+                daemon.clone(),
+                stream,
+                addr,
+                ticket,
+            )))
+        },
+    );
+    smol::future::or(accept, give_back).await
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ pub fn flush() {
 }
 
 /// `flush` every second, forever (the daemon's task).
-pub async fn flush_every_second() {
+pub async fn flush_every_second() -> std::convert::Infallible {
     loop {
         smol::Timer::after(Duration::from_secs(1)).await;
         flush();

@@ -1,5 +1,6 @@
-//! The local status socket, speaking upstream's IPC protocol (docs/protocol.md, "Status socket") so
-//! Debian's `corosync-qnetd-tool`, crmsh and pcs work against us unchanged.
+//! The requests and replies of the local status socket, in upstream's IPC protocol
+//! (docs/protocol.md, "Status socket") so Debian's `corosync-qnetd-tool`, crmsh and pcs work
+//! against us unchanged. Pure: the socket's server is `server::status_socket`.
 //!
 //! One request line per connection: read until a `\n`, answer `OK\n<text>` or
 //! `Error\n<message>\n`, close. Besides upstream's `status`, `list` and `shutdown` we answer two
@@ -7,57 +8,13 @@
 //! (the `qnetd status` view) and `health [cluster NAME]` (the verdict of HTTP `/health`, for
 //! a daemon run without `--http`).
 
+use super::health::{cluster_problem, health_body};
 use super::snapshot::ServerStatus;
 use super::upstream::{c_str, list_chunks, status_text};
 use super::{json, table};
-use crate::server::ratelog;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::net::unix::{UnixListener, UnixStream};
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// Upstream's default `local_socket_file` (defined in `settings`).
 pub use crate::settings::DEFAULT_LOCAL_SOCKET_FILE as DEFAULT_SOCKET;
-
-/// Upstream reads a request in chunks of at most this many bytes.
-const READ_CHUNK: usize = 256;
-
-/// Limits of the IPC server; defaults are upstream's advanced-settings defaults.
-#[derive(Debug, Clone)]
-pub struct IpcLimits {
-    /// Simultaneous IPC connections (`ipc_max_clients`); 0 = unlimited. At the limit, the
-    /// connection idle longest is closed for a new one; with none idle, the new one is
-    /// closed at once (see [`serve_with_limits`]).
-    pub max_clients: usize,
-    /// Request buffer (`ipc_max_receive_size`); a longer request drops the connection.
-    pub max_receive_size: usize,
-    /// `ipc_max_send_size`: accepted as upstream's setting, but replies are written a node
-    /// at a time and never refused for their size (see [`reply_chunks`]).
-    pub max_send_size: usize,
-    /// Not in upstream: a connection that sends no complete line within this time (counted
-    /// from its first read), or does not read its reply within it, is closed, so a stuck local
-    /// client cannot hold one of the few IPC slots forever.
-    pub idle_timeout: Duration,
-}
-
-impl Default for IpcLimits {
-    fn default() -> IpcLimits {
-        IpcLimits::from(&crate::settings::AdvancedSettings::default())
-    }
-}
-
-impl From<&crate::settings::AdvancedSettings> for IpcLimits {
-    fn from(s: &crate::settings::AdvancedSettings) -> IpcLimits {
-        IpcLimits {
-            max_clients: s.ipc_max_clients,
-            max_receive_size: s.ipc_max_receive_size,
-            max_send_size: s.ipc_max_send_size,
-            idle_timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// Upstream's request tokenizer (`dynar-simple-lex.c`, quote mode) over one request buffer.
 ///
@@ -223,22 +180,13 @@ pub trait StatusSource {
 
     /// Why the daemon (and `cluster`, if given) is not healthy; `None` = healthy.
     fn health_problem(&self, cluster: Option<&[u8]>) -> Option<String> {
-        cluster.and_then(|c| crate::server::http::cluster_problem(&self.snapshot(), c))
+        cluster.and_then(|c| cluster_problem(&self.snapshot(), c))
     }
 }
 
 impl<F: Fn() -> ServerStatus> StatusSource for F {
     fn snapshot(&self) -> ServerStatus {
         self()
-    }
-}
-
-/// The body of `/health` and of the `health` command: `{"status":"ok"}` or
-/// `{"status":"fail","reason":…}`, one line.
-pub fn health_body(problem: Option<&str>) -> String {
-    match problem {
-        None => "{\"status\":\"ok\"}\n".to_string(),
-        Some(why) => format!("{{\"status\":\"fail\",\"reason\":{}}}\n", json::quote(why)),
     }
 }
 
@@ -251,7 +199,7 @@ pub fn respond(request: &Request, source: &impl StatusSource) -> Vec<u8> {
 }
 
 /// Whether answering `request` needs the status snapshot.
-fn needs_snapshot(request: &Request) -> bool {
+pub fn needs_snapshot(request: &Request) -> bool {
     matches!(
         request,
         Request::Status { .. } | Request::List { .. } | Request::Json | Request::Table
@@ -264,7 +212,7 @@ fn needs_snapshot(request: &Request) -> bool {
 /// "Can't get QNetd status" past it, so a daemon full of clients had no status at all; we
 /// accept the setting and never refuse a reply for its size.) `st` is the snapshot, when
 /// [`needs_snapshot`].
-fn reply_chunks<'a>(
+pub fn reply_chunks<'a>(
     request: &'a Request,
     st: Option<&'a ServerStatus>,
     source: &impl StatusSource,
@@ -304,298 +252,6 @@ fn error_reply(message: &[u8]) -> Vec<u8> {
     reply.extend_from_slice(message);
     reply.push(b'\n');
     reply
-}
-
-/// Bind the status socket at `path`, replacing a stale socket file as upstream does. The
-/// caller removes the file when the daemon exits.
-pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    UnixListener::bind(path)
-}
-
-/// Serve the status socket with `limits` until a client's `shutdown` request has been
-/// answered; then call `shutdown` and return. Connections are handled concurrently on a small
-/// local executor that lives inside this future, so the daemon only has to spawn (or select
-/// on) this one future.
-///
-/// When all `max_clients` slots are taken, the connection that has waited longest without
-/// sending a complete request is closed to make room (upstream closes the new one instead).
-/// Why: upstream's way lets anything that connects and sends nothing (`nc -U`, a hung
-/// monitoring script, a local user in the socket's group) lock `corosync-qnetd-tool`, crmsh
-/// and pcs out of the daemon, and a shorter timeout alone only shortens the lock-out: whoever
-/// holds the slots can reconnect. Real tools send their request right after connecting, so
-/// a connection found with nothing to read is the one to give up, and the new one is served.
-/// Only a connection whose read has been tried and found empty counts as idle: one whose
-/// request is already in the socket buffer but not read yet (a burst of accepts) is not.
-pub async fn serve_with_limits(
-    listener: UnixListener,
-    limits: IpcLimits,
-    source: impl StatusSource,
-    shutdown: impl Fn(),
-) {
-    let slots = Slots::default();
-    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-    let ex = smol::LocalExecutor::new();
-    let accept = async {
-        loop {
-            let accepted = smol::future::or(async { Some(listener.accept().await) }, async {
-                let _ = stop_rx.recv().await;
-                None
-            })
-            .await;
-            let stream = match accepted {
-                None => break,
-                Some(Ok((stream, _))) => stream,
-                Some(Err(e)) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    log::warn!("status socket: accept failed: {e}");
-                    smol::Timer::after(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            if !make_room(&slots, limits.max_clients) {
-                ratelog::log(
-                    log::Level::Warn,
-                    "IPC clients at maximum",
-                    format_args!(
-                        "status socket: maximum IPC clients ({}) reached, all busy with \
-                         requests; closing the new connection",
-                        limits.max_clients
-                    ),
-                );
-                drop(stream);
-                continue;
-            }
-            let slot = slots.add();
-            let (limits, source, stop_tx) = (&limits, &source, &stop_tx);
-            ex.spawn(async move {
-                if handle(stream, limits, source, slot).await {
-                    let _ = stop_tx.try_send(());
-                }
-            })
-            .detach();
-            // Let the new connection's task read before the next accept: a request already
-            // waiting in its buffer is then read, so make_room never takes it for idle.
-            smol::future::yield_now().await;
-        }
-    };
-    // Not `ex.run(accept)`: that gives this executor a second runner whose 512-slot task
-    // queue is initialised at once; ticking needs none (measured: the daemon's anonymous
-    // memory before any client 160 -> 152-156 kB).
-    let tick = async {
-        loop {
-            ex.tick().await;
-        }
-    };
-    smol::future::or(accept, tick).await;
-    log::info!("status socket: shutdown requested over IPC");
-    shutdown();
-}
-
-/// Whether a new connection may be served: yes below `max` (0 = unlimited), or after closing
-/// the connection that has been idle longest.
-fn make_room(slots: &Slots, max: usize) -> bool {
-    if max == 0 || slots.len() < max {
-        return true;
-    }
-    match slots.evict_longest_idle(Instant::now()) {
-        Some(idle) => {
-            ratelog::log(
-                log::Level::Info,
-                "IPC idle client closed",
-                format_args!(
-                    "status socket: all {max} IPC slots taken; closed the connection idle \
-                     longest ({} ms without a request) to serve a new one",
-                    idle.as_millis()
-                ),
-            );
-            true
-        }
-        None => false,
-    }
-}
-
-/// The open connections of one server: their count is the limit's, and the idle ones can
-/// be closed to make room.
-#[derive(Default)]
-struct Slots {
-    next_id: Cell<u64>,
-    open: RefCell<Vec<SlotEntry>>,
-}
-
-struct SlotEntry {
-    id: u64,
-    /// Set when a read first found nothing to read, cleared when the request is complete:
-    /// while set the connection is idle and may be closed to make room.
-    idle_since: Option<Instant>,
-    evict: smol::channel::Sender<()>,
-}
-
-impl Slots {
-    fn len(&self) -> usize {
-        self.open.borrow().len()
-    }
-
-    fn add(&self) -> Slot<'_> {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        let (evict, evicted) = smol::channel::bounded(1);
-        self.open.borrow_mut().push(SlotEntry {
-            id,
-            idle_since: None,
-            evict,
-        });
-        Slot {
-            slots: self,
-            id,
-            evicted,
-        }
-    }
-
-    fn set_idle(&self, id: u64, idle: bool) {
-        if let Some(e) = self.open.borrow_mut().iter_mut().find(|e| e.id == id) {
-            e.idle_since = match (idle, e.idle_since) {
-                (true, Some(since)) => Some(since),
-                (true, None) => Some(Instant::now()),
-                (false, _) => None,
-            };
-        }
-    }
-
-    /// Close the connection idle longest; how long it was idle, or None if none is idle.
-    /// Its entry goes at once, so the next call picks another one.
-    fn evict_longest_idle(&self, now: Instant) -> Option<Duration> {
-        let mut open = self.open.borrow_mut();
-        let (index, since) = open
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.idle_since.map(|since| (i, since)))
-            .min_by_key(|&(_, since)| since)?;
-        let entry = open.swap_remove(index);
-        let _ = entry.evict.try_send(());
-        Some(now.saturating_duration_since(since))
-    }
-}
-
-/// One connection's place in [`Slots`], given up when dropped.
-struct Slot<'a> {
-    slots: &'a Slots,
-    id: u64,
-    evicted: smol::channel::Receiver<()>,
-}
-
-impl Slot<'_> {
-    fn set_idle(&self, idle: bool) {
-        self.slots.set_idle(self.id, idle);
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.slots.open.borrow_mut().retain(|e| e.id != self.id);
-    }
-}
-
-/// What waiting for the client's next bytes ended with.
-enum Wait<T> {
-    Done(T),
-    TimedOut,
-    Evicted,
-}
-
-/// `io` unless the deadline passes or the connection is closed to make room first.
-async fn bounded<T>(io: impl Future<Output = T>, deadline: Instant, slot: &Slot<'_>) -> Wait<T> {
-    let io = async { Wait::Done(io.await) };
-    let timer = async {
-        smol::Timer::at(deadline).await;
-        Wait::TimedOut
-    };
-    let evicted = async {
-        let _ = slot.evicted.recv().await;
-        Wait::Evicted
-    };
-    smol::future::or(io, smol::future::or(evicted, timer)).await
-}
-
-/// One connection: read one line, answer, close. Returns true if it was a `shutdown` whose
-/// reply was fully written (upstream shuts down only then).
-async fn handle(
-    mut stream: UnixStream,
-    limits: &IpcLimits,
-    source: &impl StatusSource,
-    slot: Slot<'_>,
-) -> bool {
-    let Some(request) = read_request(&mut stream, limits, &slot).await else {
-        return false;
-    };
-    let parsed = parse_request(&request);
-    let st = needs_snapshot(&parsed).then(|| source.snapshot());
-    // A client that does not read a long reply must not keep its slot forever either.
-    let deadline = Instant::now() + limits.idle_timeout;
-    let write = async {
-        for chunk in reply_chunks(&parsed, st.as_ref(), source) {
-            stream.write_all(&chunk).await?;
-        }
-        stream.flush().await
-    };
-    match bounded(write, deadline, &slot).await {
-        Wait::Done(Ok(())) => parsed == Request::Shutdown,
-        Wait::Done(Err(e)) => {
-            log::debug!("status socket: write failed: {e}");
-            false
-        }
-        Wait::TimedOut | Wait::Evicted => {
-            log::debug!("status socket: client did not read its reply in time");
-            false
-        }
-    }
-}
-
-/// Read up to and including the first `\n`, within `idle_timeout` from the start (not per
-/// read, so a byte now and then does not keep a slot). None if the client went, sent too
-/// much, took too long or was closed to make room.
-async fn read_request(
-    stream: &mut UnixStream,
-    limits: &IpcLimits,
-    slot: &Slot<'_>,
-) -> Option<Vec<u8>> {
-    let deadline = Instant::now() + limits.idle_timeout;
-    let mut request = Vec::new();
-    let mut chunk = [0u8; READ_CHUNK];
-    loop {
-        // Marked idle only while this read waits: one that finds data ready returns before
-        // any other task (make_room) runs.
-        slot.set_idle(true);
-        let n = match bounded(stream.read(&mut chunk), deadline, slot).await {
-            Wait::Done(Ok(0)) => return None,
-            Wait::Done(Ok(n)) => n,
-            Wait::Done(Err(e)) => {
-                log::debug!("status socket: read failed: {e}");
-                return None;
-            }
-            Wait::TimedOut => {
-                log::debug!("status socket: client sent no request in time");
-                return None;
-            }
-            Wait::Evicted => return None,
-        };
-        if request.len() + n > limits.max_receive_size {
-            log::warn!(
-                "status socket: request longer than {} bytes, dropping the client",
-                limits.max_receive_size
-            );
-            return None;
-        }
-        request.extend_from_slice(&chunk[..n]);
-        if chunk[..n].contains(&b'\n') {
-            slot.set_idle(false);
-            return Some(request);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -689,28 +345,5 @@ mod tests {
             b"Error\nUnknown command 'frob'\n"
         );
         assert_eq!(respond(&Request::Shutdown, &snap), b"OK\n");
-    }
-
-    #[test]
-    fn the_slot_idle_longest_is_evicted_and_a_busy_one_never() {
-        let slots = Slots::default();
-        let (a, b, busy) = (slots.add(), slots.add(), slots.add());
-        b.set_idle(true);
-        std::thread::sleep(Duration::from_millis(2));
-        a.set_idle(true);
-        busy.set_idle(true);
-        busy.set_idle(false); // its request is complete
-        let now = Instant::now();
-        assert!(slots.evict_longest_idle(now).is_some());
-        assert_eq!(b.evicted.try_recv(), Ok(()));
-        assert_eq!(slots.len(), 2);
-        assert!(slots.evict_longest_idle(now).is_some());
-        assert_eq!(a.evicted.try_recv(), Ok(()));
-        assert_eq!(slots.evict_longest_idle(now), None);
-        assert!(busy.evicted.try_recv().is_err());
-        drop((a, b));
-        assert_eq!(slots.len(), 1);
-        drop(busy);
-        assert_eq!(slots.len(), 0);
     }
 }

@@ -1,7 +1,9 @@
-//! Status: the local IPC socket (upstream's protocol), its client, and the renderers
-//! (upstream's text, the people's table, JSON, Prometheus).
+//! Status: the local IPC socket's requests and replies (upstream's protocol; its server is
+//! `server::status_socket`), its client, and the renderers (upstream's text, the people's
+//! table, JSON, Prometheus, the health verdict).
 
 pub mod client;
+pub mod health;
 pub mod ipc;
 pub mod json;
 pub mod prometheus;

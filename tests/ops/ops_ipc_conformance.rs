@@ -93,7 +93,7 @@ fn same_replies_as_debian_daemon() {
 
 /// Ten idle connections fill both servers. Debian's daemon closes the eleventh without a
 /// reply and serves again once an idle one goes away. Ours, deliberately not like upstream
-/// (an idle client must not lock the tools out, see `ipc::serve_with_limits`), serves the
+/// (an idle client must not lock the tools out, see `status_socket::serve_with_limits`), serves the
 /// eleventh and closes the connection idle longest instead.
 #[test]
 fn client_limit_like_debian_daemon_but_idle_ones_make_room() {
@@ -153,7 +153,7 @@ fn shutdown_like_debian_daemon() {
 fn a_trickling_request_is_closed_at_the_idle_timeout() {
     let dir = TempDir::new("ipc-trickle");
     let socket = dir.path().join("ours.sock");
-    let limits = qnetd::status::ipc::IpcLimits {
+    let limits = qnetd::server::status_socket::IpcLimits {
         idle_timeout: Duration::from_millis(300),
         ..Default::default()
     };

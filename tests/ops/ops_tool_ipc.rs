@@ -1,6 +1,6 @@
-//! Our status socket server (`status::ipc::serve_with_limits`) and our `corosync-qnetd-tool`,
-//! each checked against Debian's 3.0.3 tool: same bytes on stdout and stderr, same exit codes,
-//! for every flag, with two clusters in the snapshot.
+//! Our status socket server (`server::status_socket::serve_with_limits`) and our
+//! `corosync-qnetd-tool`, each checked against Debian's 3.0.3 tool: same bytes on stdout and
+//! stderr, same exit codes, for every flag, with two clusters in the snapshot.
 
 use crate::support::ops as ops_common;
 

@@ -363,6 +363,39 @@ fn http_on_the_qnetd_port_is_refused_with_words() {
     assert_eq!(code, 200, "{body}");
 }
 
+/// With `-l` a host name, the collision is only seen when HTTP binds: "Address already in
+/// use" then says it is the qnetd port. Any other bind error (an address this host does
+/// not have) is said as it is, without that hint.
+#[test]
+fn an_http_bind_error_names_the_qnetd_port_only_when_it_is_taken_by_it() {
+    let tmp = TempDir::new("http-bind-error");
+    let port = free_port().to_string();
+    let (lock, socket) = (path_arg(&tmp.path("q.pid")), path_arg(&tmp.path("q.sock")));
+    let run = |http: &str| {
+        let out = Command::new(bin())
+            .args(["run", "--tls", "off", "-4", "-l", "localhost", "-p", &port])
+            .args(["--http", &format!("{http}:{port}")])
+            .args(["--lock-file", &lock, "--socket", &socket])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{http}: {err}");
+        err
+    };
+    let hint = "it is the qnetd port (-p); give --http a port of its own";
+    let taken = run("127.0.0.1");
+    assert!(taken.contains(hint), "{taken}");
+    // 192.0.2.1 (TEST-NET-1) is no address of this host.
+    let foreign = run("192.0.2.1");
+    assert!(
+        foreign.contains(&format!(
+            "cannot listen for HTTP on 192.0.2.1:{port} (--http)"
+        )),
+        "{foreign}"
+    );
+    assert!(!foreign.contains(hint), "{foreign}");
+}
+
 #[test]
 fn at_most_16_connections_and_health_answers_after_they_go() {
     let tmp = TempDir::new("http-many");

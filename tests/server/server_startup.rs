@@ -261,6 +261,8 @@ fn max_clients_default_follows_a_cgroup_memory_limit() {
         "max_clients {want} (from 64 MB of memory (the cgroup's limit); -m 0 for unlimited)"
     );
     assert!(log.contains(&line), "want {line:?} in:\n{log}");
+    // The line is logged before the status socket is bound.
+    d.wait_listening();
     let status = d.ipc("status verbose");
     assert!(
         status.contains(&format!("Maximum allowed clients:\t{want}\n")),

@@ -455,6 +455,21 @@ fn init_store_creates_a_missing_store_and_then_serves_tls() {
     });
 }
 
+/// A TLS setup that runs in the background and fails stops the daemon with a failure exit
+/// code (a service manager must see it failed), its error logged. Here `--init-store` cannot
+/// create the store: its path is a dangling symbolic link.
+#[test]
+fn a_failed_background_tls_setup_exits_with_a_failure() {
+    let tmp = TempDir::new("tls-init-store-fails");
+    let dir = tmp.path("store");
+    std::os::unix::fs::symlink(tmp.path("nowhere/store"), &dir).unwrap();
+    let mut d = Daemon::spawn(&tmp, &["--store", dir.to_str().unwrap(), "--init-store"]);
+    let status = d.wait_exit();
+    let log = d.log();
+    assert!(log.contains("TLS setup failed; shutting down"), "{log}");
+    assert_eq!(status.code(), Some(1), "{log}");
+}
+
 /// `--wait-store` (what the procd script passes; root creates the store): the daemon listens
 /// and answers while the store is missing, never creates it itself, and serves TLS once root
 /// has made it.
@@ -610,6 +625,29 @@ fn sighup_with_an_unreadable_registry_keeps_the_previous_revocations() {
     d.wait_log(&format!(
         "client certificate serial {serial} of cluster alpha was revoked"
     ));
+}
+
+/// `--wait-store` forgives an unreadable registry only while the store is not complete (root
+/// is still making it; it is read again once it is). A complete store whose registry cannot
+/// be read stops the start as without `--wait-store`: running on would let revoked nodes in.
+#[test]
+fn wait_store_with_a_complete_store_refuses_an_unreadable_registry() {
+    let tmp = TempDir::new("tls-wait-store-bad-registry");
+    let store = Store::init(&tmp.path("store"));
+    let (_, serial) = node_tls(&store, "alpha");
+    revoke(&store, certtool::RevokeTarget::Serial(serial), "gone");
+    let reg = store.dir.join(certtool::REGISTRY_FILE);
+    let mut text = std::fs::read_to_string(&reg).unwrap();
+    text.push_str("garbage line\n");
+    std::fs::write(&reg, text).unwrap();
+    let mut d = Daemon::spawn(&tmp, &["--store", &store_arg(&store), "--wait-store"]);
+    let status = d.wait_exit();
+    let log = d.log();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("cannot read the revoked certificates"),
+        "{log}"
+    );
 }
 
 #[test]

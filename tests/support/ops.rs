@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use qnetd::proto::types::{Algorithm, Heuristics, NodeInfo, RingId, TieBreaker, TlsMode, Vote};
-use qnetd::status::ipc;
+use qnetd::server::status_socket;
 use qnetd::status::snapshot::{ClusterStatus, NodeStatus, ServerStatus};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -131,20 +131,26 @@ pub struct OurServer {
 
 impl OurServer {
     pub fn start(socket: &Path, snapshot: ServerStatus) -> OurServer {
-        Self::start_with(socket, ipc::IpcLimits::default(), snapshot)
+        Self::start_with(socket, status_socket::IpcLimits::default(), snapshot)
     }
 
-    pub fn start_with(socket: &Path, limits: ipc::IpcLimits, snapshot: ServerStatus) -> OurServer {
-        let listener = ipc::bind(socket).unwrap();
+    pub fn start_with(
+        socket: &Path,
+        limits: status_socket::IpcLimits,
+        snapshot: ServerStatus,
+    ) -> OurServer {
+        let listener = status_socket::bind(socket).unwrap();
         let shut_down = Arc::new(AtomicBool::new(false));
         let flag = shut_down.clone();
         let thread = std::thread::spawn(move || {
-            smol::block_on(ipc::serve_with_limits(
+            let ex = smol::LocalExecutor::new();
+            smol::block_on(ex.run(status_socket::serve_with_limits(
+                &ex,
                 listener,
                 limits,
                 move || snapshot.clone(),
-                move || flag.store(true, Ordering::SeqCst),
-            ))
+            )));
+            flag.store(true, Ordering::SeqCst);
         });
         OurServer {
             socket: socket.to_path_buf(),
