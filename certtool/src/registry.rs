@@ -57,6 +57,13 @@ impl Entry {
         (self.not_after - now).div_euclid(86_400)
     }
 
+    /// Whether it expires within the warning margin from now, or has expired
+    /// ([`crate::profile::expires_soon`]).
+    pub fn expires_soon(&self) -> bool {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        crate::profile::expires_soon(self.not_after, now)
+    }
+
     /// notAfter as YYYY-MM-DD (UTC).
     pub fn not_after_date(&self) -> String {
         time::OffsetDateTime::from_unix_timestamp(self.not_after)
