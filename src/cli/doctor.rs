@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Certificates expiring within this many days get a warning.
-const WARN_DAYS: i64 = 30;
 const DAY: i64 = 86_400;
 
 /// check that this host is ready to be a Proxmox VE / corosync qdevice, and print the setup line
@@ -134,7 +132,7 @@ impl Env {
             sftp_servers: sftp_server_candidates(),
             ssh_path: SSH_PATH.iter().map(PathBuf::from).collect(),
             this_binary: std::env::current_exe().ok(),
-            daemon_account: crate::install::account::installed_daemon_account(),
+            daemon_account: crate::install::service::installed_daemon_account(),
         }
     }
 }
@@ -211,7 +209,7 @@ pub fn check_expiry(env: &Env) -> Check {
         if days < 0 {
             level = worst(level, *expired_level);
             notes.push(format!("{what} expired on {until}"));
-        } else if days < WARN_DAYS {
+        } else if certtool::profile::expires_soon(*not_after, now) {
             level = worst(level, Level::Warn);
             notes.push(format!("{what} expires in {days} days ({until})"));
         } else {
