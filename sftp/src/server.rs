@@ -145,6 +145,7 @@ impl Server {
         Ok(())
     }
 
+    /// One request, one reply: each arm names the call that answers it.
     fn dispatch(&mut self, packet: Packet, out: &mut Vec<u8>) {
         use Request as Q;
         let id = packet.id;
@@ -165,51 +166,28 @@ impl Server {
                 handle,
                 offset,
                 data,
-            } => match self.file(handle) {
-                Some((file, _)) => done(out, id, file.write_all_at(data, offset)),
-                None => p::status(out, id, Status::Failure),
-            },
+            } => self.on_file(out, id, handle, Status::Failure, |f| {
+                Reply::Done(f.write_all_at(data, offset))
+            }),
             Q::Stat { path: f } => stat(out, id, std::fs::metadata(path(f))),
             Q::Lstat { path: f } => stat(out, id, std::fs::symlink_metadata(path(f))),
-            Q::Fstat { handle } => match self.file(handle) {
-                Some((file, _)) => stat(out, id, file.metadata()),
-                None => p::status(out, id, Status::Failure),
-            },
+            Q::Fstat { handle } => self.on_file(out, id, handle, Status::Failure, |f| {
+                Reply::Stat(f.metadata())
+            }),
             Q::Setstat { path: f, attrs } => done(out, id, set_path_attrs(path(f), &attrs, true)),
-            Q::Lsetstat { path: f, attrs } => {
-                if attrs.flags & p::ATTR_SIZE != 0 {
-                    p::status(out, id, Status::BadMessage); // a symlink has no size to set
-                } else {
-                    done(out, id, set_path_attrs(path(f), &attrs, false))
-                }
-            }
-            Q::Fsetstat { handle, attrs } => match self.file(handle) {
-                Some((file, _)) => done(out, id, set_file_attrs(file, &attrs)),
-                None => p::status(out, id, Status::Failure),
-            },
+            Q::Lsetstat { path: f, attrs } => lsetstat(out, id, path(f), &attrs),
+            Q::Fsetstat { handle, attrs } => self.on_file(out, id, handle, Status::Failure, |f| {
+                Reply::Done(set_file_attrs(f, &attrs))
+            }),
             Q::Opendir { path: f } => self.opendir(out, id, f),
             Q::Readdir { handle } => self.readdir(out, id, handle),
             Q::Remove { path: f } => done(out, id, std::fs::remove_file(path(f))),
-            Q::Mkdir { path: f, attrs } => {
-                let mode = if attrs.flags & p::ATTR_PERMISSIONS != 0 {
-                    attrs.perm & 0o7777
-                } else {
-                    0o777
-                };
-                done(
-                    out,
-                    id,
-                    std::fs::DirBuilder::new().mode(mode).create(path(f)),
-                )
-            }
+            Q::Mkdir { path: f, attrs } => done(out, id, mkdir(path(f), &attrs)),
             Q::Rmdir { path: f } => done(out, id, std::fs::remove_dir(path(f))),
             Q::Realpath { path: f } => name_or_status(out, id, realpath(f)),
             Q::Rename { from, to } => done(out, id, rename_no_replace(path(from), path(to))),
             Q::PosixRename { from, to } => done(out, id, std::fs::rename(path(from), path(to))),
-            Q::Readlink { path: f } => {
-                let r = std::fs::read_link(path(f)).map(|t| t.into_os_string().into_vec());
-                name_or_status(out, id, r)
-            }
+            Q::Readlink { path: f } => name_or_status(out, id, readlink(path(f))),
             Q::Symlink { target, link } => done(
                 out,
                 id,
@@ -217,24 +195,13 @@ impl Server {
             ),
             Q::Hardlink { from, to } => done(out, id, std::fs::hard_link(path(from), path(to))),
             Q::Statvfs { path: f } => statvfs(out, id, rustix::fs::statvfs(path(f))),
-            Q::Fstatvfs { handle } => match self.file(handle) {
-                Some((file, _)) => statvfs(out, id, rustix::fs::fstatvfs(file)),
-                None => p::status(out, id, Status::Failure),
-            },
-            Q::Fsync { handle } => match self.file(handle) {
-                Some((file, _)) => done(out, id, file.sync_all()),
-                None => p::status(out, id, Status::NoSuchFile),
-            },
-            Q::Limits => p::extended_u64s(
-                out,
-                id,
-                &[
-                    p::MAX_PACKET as u64,
-                    u64::from(p::MAX_READ),
-                    p::MAX_PACKET as u64 - 1024,
-                    MAX_HANDLES as u64,
-                ],
-            ),
+            Q::Fstatvfs { handle } => self.on_file(out, id, handle, Status::Failure, |f| {
+                Reply::Statvfs(rustix::fs::fstatvfs(f))
+            }),
+            Q::Fsync { handle } => self.on_file(out, id, handle, Status::NoSuchFile, |f| {
+                Reply::Done(f.sync_all())
+            }),
+            Q::Limits => limits(out, id),
             Q::ExpandPath { path: f } => self.expand_path(out, id, f),
             Q::CopyData {
                 from,
@@ -242,25 +209,43 @@ impl Server {
                 len,
                 to,
                 to_offset,
-            } => {
-                let r = self.copy_data(from, from_offset, len, to, to_offset);
-                match r {
-                    Ok(s) => p::status(out, id, s),
-                    Err(e) => done(out, id, Err(e)),
-                }
-            }
-            Q::HomeDirectory { user } => {
-                let home = self.home(user).map(<[u8]>::to_vec);
-                match home {
-                    Some(h) => p::one_name(out, id, &h),
-                    None => p::status(out, id, Status::Failure),
-                }
-            }
+            } => match self.copy_data(from, from_offset, len, to, to_offset) {
+                Ok(s) => p::status(out, id, s),
+                Err(e) => done(out, id, Err(e)),
+            },
+            Q::HomeDirectory { user } => self.home_directory(out, id, user),
             Q::UsersGroupsById { uids, gids } => self.users_groups(out, id, uids, gids),
             Q::UnknownExtended { .. } | Q::Unknown { .. } => {
                 p::status(out, id, Status::OpUnsupported)
             }
             Q::Init { .. } => p::status(out, id, Status::BadMessage), // handled by `handle`
+        }
+    }
+
+    /// A request on an open file: `act` answers it, or `missing` when `handle` names no open
+    /// file (FAILURE, as OpenSSH's server; NO_SUCH_FILE for fsync).
+    fn on_file(
+        &self,
+        out: &mut Vec<u8>,
+        id: u32,
+        handle: &[u8],
+        missing: Status,
+        act: impl FnOnce(&std::fs::File) -> Reply,
+    ) {
+        let Some((file, _)) = self.file(handle) else {
+            return p::status(out, id, missing);
+        };
+        match act(file) {
+            Reply::Done(r) => done(out, id, r),
+            Reply::Stat(m) => stat(out, id, m),
+            Reply::Statvfs(r) => statvfs(out, id, r),
+        }
+    }
+
+    fn home_directory(&mut self, out: &mut Vec<u8>, id: u32, user: &[u8]) {
+        match self.home(user) {
+            Some(h) => p::one_name(out, id, h),
+            None => p::status(out, id, Status::Failure),
         }
     }
 
@@ -322,6 +307,46 @@ impl Server {
         w.string(&users).string(&groups);
         w.finish();
     }
+}
+
+/// What a request on an open file answers with ([`Server::on_file`]).
+enum Reply {
+    Done(io::Result<()>),
+    Stat(io::Result<std::fs::Metadata>),
+    Statvfs(rustix::io::Result<rustix::fs::StatVfs>),
+}
+
+/// lsetstat@openssh.com: SETSTAT without following a symlink; a link has no size to set.
+fn lsetstat(out: &mut Vec<u8>, id: u32, f: &Path, attrs: &p::Attrs) {
+    if attrs.flags & p::ATTR_SIZE != 0 {
+        return p::status(out, id, Status::BadMessage);
+    }
+    done(out, id, set_path_attrs(f, attrs, false))
+}
+
+/// MKDIR with the requested permissions (0777 less the umask when none are given).
+fn mkdir(f: &Path, attrs: &p::Attrs) -> io::Result<()> {
+    let mode = if attrs.flags & p::ATTR_PERMISSIONS != 0 {
+        attrs.perm & 0o7777
+    } else {
+        0o777
+    };
+    std::fs::DirBuilder::new().mode(mode).create(f)
+}
+
+fn readlink(f: &Path) -> io::Result<Vec<u8>> {
+    std::fs::read_link(f).map(|t| t.into_os_string().into_vec())
+}
+
+/// limits@openssh.com: packet, read and write sizes, open handles.
+fn limits(out: &mut Vec<u8>, id: u32) {
+    let fields = [
+        p::MAX_PACKET as u64,
+        u64::from(p::MAX_READ),
+        p::MAX_PACKET as u64 - 1024,
+        MAX_HANDLES as u64,
+    ];
+    p::extended_u64s(out, id, &fields)
 }
 
 fn stat(out: &mut Vec<u8>, id: u32, m: io::Result<std::fs::Metadata>) {
