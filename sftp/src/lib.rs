@@ -146,21 +146,22 @@ const CLOSED_OUTPUT_EXIT: u8 = 141;
 
 /// A line on stderr; a closed stderr is ignored (there is nowhere left to report it), where
 /// `eprintln!` would panic.
-fn complain(line: &str) {
+fn complain(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// `-Q requests`: the request names, one a line.
 fn list_requests() -> ExitCode {
-    let names: String = REQUESTS
+    let mut out = std::io::stdout().lock();
+    let written = REQUESTS
         .iter()
-        .map(|(name, _)| format!("{name}\n"))
-        .collect();
-    match std::io::stdout().lock().write_all(names.as_bytes()) {
+        .try_for_each(|(name, _)| writeln!(out, "{name}"))
+        .and_then(|()| out.flush());
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(CLOSED_OUTPUT_EXIT),
         Err(e) => {
-            complain(&format!("sftp-server: cannot write the output: {e}"));
+            complain(format_args!("sftp-server: cannot write the output: {e}"));
             ExitCode::from(1)
         }
     }
@@ -176,9 +177,9 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(o) => o,
         Err(msg) => {
             if !msg.is_empty() {
-                complain(&format!("sftp-server: {msg}"));
+                complain(format_args!("sftp-server: {msg}"));
             }
-            complain(USAGE);
+            complain(format_args!("{USAGE}"));
             return ExitCode::from(1);
         }
     };
@@ -192,13 +193,13 @@ pub fn main(args: &[String]) -> ExitCode {
         let dir = expand_start_dir(dir);
         // As OpenSSH: a start directory that cannot be entered is reported, not fatal.
         if let Err(e) = std::env::set_current_dir(&dir) {
-            complain(&format!("sftp-server: chdir to \"{dir}\" failed: {e}"));
+            complain(format_args!("sftp-server: chdir to \"{dir}\" failed: {e}"));
         }
     }
     match run(opts.policy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            complain(&format!("sftp-server: {e}"));
+            complain(format_args!("sftp-server: {e}"));
             // OpenSSH's server exits 11 on an oversized packet.
             ExitCode::from(if matches!(e, Fatal::Length(_)) { 11 } else { 1 })
         }
