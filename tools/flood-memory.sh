@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Memory of the daemon before, during and after a flood of idle connections (issue 15,
-# finding 9): does it give the memory back once they are gone?
+# Memory of the daemon before, during and after a flood of idle connections: does it give
+# the memory back once they are gone?
 #
 #   tools/flood-memory.sh [QNETD_BINARY]
 #
