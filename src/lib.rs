@@ -38,7 +38,6 @@ pub mod proto;
 pub mod refusal;
 pub mod server;
 pub mod settings;
-pub mod sftp;
 pub mod status;
 // A `pthread_setname_np` that spares the static builds musl's printf (see its comments).
 #[cfg(target_env = "musl")]

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         "corosync-qnetd" => qnetd::cli::compat::qnetd::main(rest),
         "corosync-qnetd-certutil" => qnetd::cli::compat::certutil::main(rest),
         "corosync-qnetd-tool" => qnetd::cli::compat::tool::main(rest),
-        "sftp-server" => qnetd::sftp::main(rest),
+        "sftp-server" => qnetd_sftp::main(rest),
         _ => qnetd::cli::main(&args),
     }
 }

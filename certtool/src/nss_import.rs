@@ -510,24 +510,18 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 
 /// What the store lacks: file name → content and mode, in the order they are written.
 struct Plan {
-    files: Vec<(String, Vec<u8>, u32)>,
+    files: Vec<PlannedFile>,
     serial: u64,
 }
+
+/// One file the plan writes: name, content, mode.
+type PlannedFile = (String, Vec<u8>, u32);
 
 /// Compares the target with what the import would write; refuses a target that holds
 /// something else. A store already imported gets an empty plan ("nothing to do").
 fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateError> {
-    let file_mode = ownership::FILE_MODE;
-    let mut files = Vec::new();
-    let existing = |f: &str| -> Result<Option<Vec<u8>>, MigrateError> {
-        match fsutil::read_bounded(&target.join(f), fsutil::cap::NSS, fsutil::Links::Refuse) {
-            Ok(d) => Ok(Some(d)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => fail(format!("cannot read {}: {e}", target.join(f).display())),
-        }
-    };
     // The CA export: in place it is upstream's own file (checked above).
-    let ca_export = existing(CA_CERT_FILE)?;
+    let ca_export = existing(target, CA_CERT_FILE)?;
     if let Some(data) = &ca_export {
         check_ca_export(target, data, &up.ca_der).map_err(|_| {
             MigrateError(format!(
@@ -537,11 +531,47 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
             ))
         })?;
     }
+    let mut files = key_and_server_files(up, target)?;
+    let (registry_file, cluster_files) = registry_and_cluster_files(up, target, in_place)?;
+    files.extend(cluster_files);
+    // Before the key and certificate files: a certificate never exists unrecorded.
+    if let Some(f) = registry_file {
+        files.insert(0, f);
+    }
+    let (serial, serial_file) = serial_file(up, target)?;
+    if let Some(f) = serial_file {
+        files.insert(0, f);
+    }
+    if in_place {
+        // In place the CA export exists already; the server certificate completes the store.
+        if let Some(pos) = files.iter().position(|(f, _, _)| f == SERVER_CERT_FILE) {
+            let last = files.remove(pos);
+            files.push(last);
+        }
+    } else {
+        files.extend(completing_files(up, target, ca_export.is_none())?);
+    }
+    Ok(Plan { files, serial })
+}
+
+/// The target's file `f`, None when it does not exist.
+fn existing(target: &Path, f: &str) -> Result<Option<Vec<u8>>, MigrateError> {
+    match fsutil::read_bounded(&target.join(f), fsutil::cap::NSS, fsutil::Links::Refuse) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => fail(format!("cannot read {}: {e}", target.join(f).display())),
+    }
+}
+
+/// The two keys and the server certificate the target lacks; another key or certificate
+/// already there is refused.
+fn key_and_server_files(up: &Upstream, target: &Path) -> Result<Vec<PlannedFile>, MigrateError> {
+    let mut files = Vec::new();
     for (file, key, what) in [
         (CA_KEY_FILE, &up.ca_key, "CA key"),
         (SERVER_KEY_FILE, &up.server_key, "server key"),
     ] {
-        match existing(file)? {
+        match existing(target, file)? {
             None => files.push((file.to_string(), key_pem(key), ownership::file_mode(file))),
             Some(pem_data) if same_key(&pem_data, key) => {}
             Some(_) => {
@@ -552,11 +582,11 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
             }
         }
     }
-    match existing(SERVER_CERT_FILE)? {
+    match existing(target, SERVER_CERT_FILE)? {
         None => files.push((
             SERVER_CERT_FILE.to_string(),
             pem::encode(&pem::Pem::new("CERTIFICATE", up.server_der.clone())).into_bytes(),
-            file_mode,
+            ownership::FILE_MODE,
         )),
         Some(d) if der_or_pem(&d).as_deref() == Some(up.server_der.as_slice()) => {}
         Some(_) => {
@@ -566,9 +596,18 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
             ))
         }
     }
-    let registry_path = target.join(REGISTRY_FILE);
-    // Revocations made before a repeated import stay as they are.
-    let mut existing_registry = registry::read(&registry_path)?;
+    Ok(files)
+}
+
+/// The registry with the CA, server and cluster certificates added (None when it lists them
+/// all already; revocations made before a repeated import stay as they are), and the cluster
+/// certificate files the target lacks (none in place: they are upstream's own files there).
+fn registry_and_cluster_files(
+    up: &Upstream,
+    target: &Path,
+    in_place: bool,
+) -> Result<(Option<PlannedFile>, Vec<PlannedFile>), MigrateError> {
+    let mut existing_registry = registry::read(&target.join(REGISTRY_FILE))?;
     let mut entries = std::mem::take(&mut existing_registry.entries);
     let known = |e: &Entry, list: &[Entry]| list.iter().any(|x| x.sha256 == e.sha256);
     let before = entries.len();
@@ -579,6 +618,7 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
             entries.push(e);
         }
     }
+    let mut files = Vec::new();
     for (file, data, entry) in &up.clusters {
         if !known(entry, &entries) {
             entries.push(entry.clone());
@@ -586,8 +626,8 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
         if in_place {
             continue;
         }
-        match existing(file)? {
-            None => files.push((file.clone(), data.clone(), file_mode)),
+        match existing(target, file)? {
+            None => files.push((file.clone(), data.clone(), ownership::FILE_MODE)),
             Some(d) if d == *data => {}
             // Signed later by this store (the registry knows it): the newer one stays.
             Some(d) if entries.iter().any(|e| e.sha256 == sha256_hex(&d)) => {}
@@ -600,59 +640,63 @@ fn plan(up: &Upstream, target: &Path, in_place: bool) -> Result<Plan, MigrateErr
             }
         }
     }
-    if entries.len() != before {
-        // Before the key and certificate files: a certificate never exists unrecorded.
-        files.insert(
-            0,
-            (
-                REGISTRY_FILE.to_string(),
-                registry::render_registry(&registry::Registry {
-                    entries,
-                    revocations: existing_registry.revocations,
-                })
-                .into_bytes(),
-                file_mode,
-            ),
-        );
-    }
-    let current_serial = match existing(SERIAL_FILE)? {
+    let registry_file = (entries.len() != before).then(|| {
+        let text = registry::render_registry(&registry::Registry {
+            entries,
+            revocations: existing_registry.revocations,
+        });
+        (
+            REGISTRY_FILE.to_string(),
+            text.into_bytes(),
+            ownership::FILE_MODE,
+        )
+    });
+    Ok((registry_file, files))
+}
+
+/// The serial the store continues from (the larger of the target's and the NSS database's),
+/// and the serial file when the target's does not say it already.
+fn serial_file(up: &Upstream, target: &Path) -> Result<(u64, Option<PlannedFile>), MigrateError> {
+    let current_serial = match existing(target, SERIAL_FILE)? {
         Some(d) => String::from_utf8_lossy(&d).trim().parse::<u64>().ok(),
         None => None,
     };
     let serial = current_serial.unwrap_or(0).max(up.last_serial);
-    if current_serial != Some(serial) {
-        files.insert(
-            0,
-            (
-                SERIAL_FILE.to_string(),
-                format!("{serial}\n").into_bytes(),
-                file_mode,
-            ),
-        );
+    let file = (current_serial != Some(serial)).then(|| {
+        let text = format!("{serial}\n");
+        (
+            SERIAL_FILE.to_string(),
+            text.into_bytes(),
+            ownership::FILE_MODE,
+        )
+    });
+    Ok((serial, file))
+}
+
+/// For a store beside the NSS database: the file that tells pcs the store is initialised,
+/// then, last, the CA export that completes the store (upstream's file, byte for byte: what
+/// pvecm gave the nodes).
+fn completing_files(
+    up: &Upstream,
+    target: &Path,
+    lacks_ca_export: bool,
+) -> Result<Vec<PlannedFile>, MigrateError> {
+    let mut files = Vec::new();
+    if existing(target, store::PCS_MARKER_FILE)?.is_none() {
+        files.push((
+            store::PCS_MARKER_FILE.to_string(),
+            store::PCS_MARKER_TEXT.as_bytes().to_vec(),
+            ownership::FILE_MODE,
+        ));
     }
-    if !in_place {
-        if existing(store::PCS_MARKER_FILE)?.is_none() {
-            files.push((
-                store::PCS_MARKER_FILE.to_string(),
-                store::PCS_MARKER_TEXT.as_bytes().to_vec(),
-                file_mode,
-            ));
-        }
-        // Last: the CA export completes the store. Upstream's file, byte for byte: what
-        // pvecm gave the nodes.
-        if ca_export.is_none() {
-            files.push((
-                CA_CERT_FILE.to_string(),
-                up.ca_export.clone(),
-                store::CA_EXPORT_MODE,
-            ));
-        }
-    } else if let Some(pos) = files.iter().position(|(f, _, _)| f == SERVER_CERT_FILE) {
-        // In place the CA export exists already; the server certificate completes the store.
-        let last = files.remove(pos);
-        files.push(last);
+    if lacks_ca_export {
+        files.push((
+            CA_CERT_FILE.to_string(),
+            up.ca_export.clone(),
+            store::CA_EXPORT_MODE,
+        ));
     }
-    Ok(Plan { files, serial })
+    Ok(files)
 }
 
 fn write(target: &Path, plan: &Plan) -> Result<Vec<String>, MigrateError> {

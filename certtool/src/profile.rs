@@ -35,6 +35,17 @@ pub fn not_after(now: OffsetDateTime) -> OffsetDateTime {
         .unwrap_or_else(|_| now + Duration::days(36_525))
 }
 
+/// How long before its notAfter a certificate is said to expire soon: `qnetd cert list` and
+/// `qnetd doctor` warn, `/health` fails. (Ours live 100 years; a CA or cluster certificate
+/// made by upstream's tools or imported may not.)
+pub const EXPIRY_WARNING_SECS: i64 = 30 * 86_400;
+
+/// Whether a certificate valid until `not_after` (Unix seconds) expires within
+/// [`EXPIRY_WARNING_SECS`] of `now`, or already has.
+pub fn expires_soon(not_after: i64, now: i64) -> bool {
+    not_after - now < EXPIRY_WARNING_SECS
+}
+
 /// A subject with one CN, as a PrintableString when the name allows it (as NSS writes it),
 /// else UTF8String.
 fn subject(cn: &str) -> DistinguishedName {
@@ -91,4 +102,18 @@ pub fn random_ca_serial() -> Result<u64, StoreError> {
 pub fn new_key() -> Result<KeyPair, StoreError> {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .map_err(|e| StoreError::Crypto(format!("key generation failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_soon_within_30_days_and_once_expired() {
+        let now = 1_000_000_000;
+        assert!(!expires_soon(now + 30 * 86_400, now), "30 whole days left");
+        assert!(expires_soon(now + 30 * 86_400 - 1, now));
+        assert!(expires_soon(now, now));
+        assert!(expires_soon(now - 86_400, now), "expired");
+    }
 }

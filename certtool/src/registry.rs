@@ -57,12 +57,31 @@ impl Entry {
         (self.not_after - now).div_euclid(86_400)
     }
 
+    /// Whether it expires within the warning margin from now, or has expired
+    /// ([`crate::profile::expires_soon`]).
+    pub fn expires_soon(&self) -> bool {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        crate::profile::expires_soon(self.not_after, now)
+    }
+
     /// notAfter as YYYY-MM-DD (UTC).
     pub fn not_after_date(&self) -> String {
-        time::OffsetDateTime::from_unix_timestamp(self.not_after)
-            .map(|t| t.date().to_string())
-            .unwrap_or_else(|_| "?".into())
+        utc_date(self.not_after)
     }
+}
+
+/// Unix seconds as YYYY-MM-DD (UTC); "?" outside the years -9999..=9999.
+pub fn utc_date(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .map_or_else(|_| "?".into(), |t| t.date().to_string())
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM` (UTC); "?" outside the years -9999..=9999.
+pub fn utc_date_time(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs).map_or_else(
+        |_| "?".into(),
+        |t| format!("{} {:02}:{:02}", t.date(), t.hour(), t.minute()),
+    )
 }
 
 /// One revoked certificate: the daemon refuses a client certificate with this serial.
@@ -78,9 +97,7 @@ pub struct Revocation {
 impl Revocation {
     /// The revocation time as `YYYY-MM-DD HH:MM UTC`.
     pub fn revoked_at_text(&self) -> String {
-        time::OffsetDateTime::from_unix_timestamp(self.revoked_at)
-            .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
-            .unwrap_or_else(|_| "?".into())
+        format!("{} UTC", utc_date_time(self.revoked_at))
     }
 
     /// The reason, or words saying none was given.

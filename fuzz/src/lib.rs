@@ -530,8 +530,8 @@ pub struct SftpStats {
 /// why (BAD_MESSAGE, OP_UNSUPPORTED, PERMISSION_DENIED), or the session ends on a framing
 /// error.
 pub fn check_sftp_packet(data: &[u8]) -> SftpStats {
-    use qnetd::sftp::packet::{self as p, Request};
-    use qnetd::sftp::server::{Policy, Server};
+    use qnetd_sftp::packet::{self as p, Request};
+    use qnetd_sftp::{Policy, Server};
 
     let mut stats = SftpStats::default();
     let policy = Policy {

@@ -8,9 +8,6 @@ use argh::FromArgs;
 use certtool::registry::{Entry, Revocation};
 use certtool::{CertStore, InitOptions, InitOutcome, RevokeTarget, StoreError};
 
-/// Days before expiry from which `list` warns.
-const WARN_DAYS: i64 = 30;
-
 /// manage qnetd's certificates: CA and server certificate, cluster certificates, node bundles
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "cert")]
@@ -202,7 +199,7 @@ fn init(dir: &Path, a: InitArgs) -> Result<(), StoreError> {
 /// daemon (user `qnetd`) can read what init writes (shared with `corosync-qnetd-certutil -i`).
 pub(super) fn share_new_store(dir: &Path) -> Result<(), StoreError> {
     let mode = certtool::ownership::DIR_MODE;
-    let shared = crate::install::account::create_store_for_daemon(dir, mode).map_err(|source| {
+    let shared = crate::install::service::create_store_for_daemon(dir, mode).map_err(|source| {
         StoreError::Io {
             what: format!("cannot create {} for the daemon's group", dir.display()),
             source,
@@ -221,7 +218,7 @@ pub(super) fn share_new_store(dir: &Path) -> Result<(), StoreError> {
 /// After init into the installed OpenWrt service's store (new, or re-created with --force):
 /// root's files, readable by the daemon's group, the CA key root's alone (docs/openwrt.md).
 pub(super) fn finish_shared_store(dir: &Path) -> Result<(), StoreError> {
-    let Some(gid) = crate::install::account::daemon_group_for_store(dir) else {
+    let Some(gid) = crate::install::service::daemon_group_for_store(dir) else {
         return Ok(());
     };
     let out = certtool::ownership::enforce(dir, gid)?;
@@ -342,7 +339,7 @@ fn list(dir: &Path) -> Result<(), StoreError> {
             certtool::colon_fingerprint(&e.sha256),
             note
         );
-        if l.current && l.revoked.is_none() && days < WARN_DAYS {
+        if l.current && l.revoked.is_none() && e.expires_soon() {
             warnings.push(format!(
                 "warning: {kind} certificate {:?} (serial {}) {}",
                 e.name,

@@ -9,6 +9,7 @@ use crate::install::links::SSH_PATH;
 use crate::install::{links as install_links, openwrt};
 use crate::status::ipc::DEFAULT_SOCKET;
 use argh::FromArgs;
+use certtool::registry::{utc_date, utc_date_time};
 use certtool::CertStore;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
@@ -16,8 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Certificates expiring within this many days get a warning.
-const WARN_DAYS: i64 = 30;
 const DAY: i64 = 86_400;
 
 /// check that this host is ready to be a Proxmox VE / corosync qdevice, and print the setup line
@@ -134,7 +133,7 @@ impl Env {
             sftp_servers: sftp_server_candidates(),
             ssh_path: SSH_PATH.iter().map(PathBuf::from).collect(),
             this_binary: std::env::current_exe().ok(),
-            daemon_account: crate::install::account::installed_daemon_account(),
+            daemon_account: crate::install::service::installed_daemon_account(),
         }
     }
 }
@@ -207,11 +206,11 @@ pub fn check_expiry(env: &Env) -> Check {
     let mut notes = Vec::new();
     for (what, not_after, expired_level) in &certs {
         let days = (not_after - now).div_euclid(DAY);
-        let until = date(*not_after);
+        let until = utc_date(*not_after);
         if days < 0 {
             level = worst(level, *expired_level);
             notes.push(format!("{what} expired on {until}"));
-        } else if days < WARN_DAYS {
+        } else if certtool::profile::expires_soon(*not_after, now) {
             level = worst(level, Level::Warn);
             notes.push(format!("{what} expires in {days} days ({until})"));
         } else {
@@ -244,18 +243,18 @@ pub fn check_clock(env: &Env, ca_der: Option<&[u8]>) -> Check {
     let ca_start = ca_der.and_then(validity).map(|(nb, _)| nb);
     // A day of slack for time zones and build machines with their own clock trouble.
     let floor_reason = if now + DAY < built {
-        Some(format!("this qnetd was built on {}", date(built)))
+        Some(format!("this qnetd was built on {}", utc_date(built)))
     } else {
         ca_start
             .filter(|&nb| now + DAY < nb)
-            .map(|nb| format!("the CA was created on {}", date(nb)))
+            .map(|nb| format!("the CA was created on {}", utc_date(nb)))
     };
     match floor_reason {
-        None => Check::pass(NAME, format!("{} UTC", date_time(now))),
+        None => Check::pass(NAME, format!("{} UTC", utc_date_time(now))),
         Some(reason) => Check::bad(
             NAME,
             Level::Fail,
-            format!("the clock says {} UTC, but {reason}", date_time(now)),
+            format!("the clock says {} UTC, but {reason}", utc_date_time(now)),
             "set the time: enable NTP (`uci set system.ntp.enabled=1; uci commit system; \
              /etc/init.d/sysntpd restart`) or `date -s 'YYYY-MM-DD hh:mm'`; routers without a \
              real-time clock boot in the past until NTP answers",
@@ -504,25 +503,6 @@ fn unix(t: SystemTime) -> i64 {
     }
 }
 
-/// YYYY-MM-DD (UTC) of Unix seconds (Howard Hinnant's civil-from-days).
-fn date(secs: i64) -> String {
-    let z = secs.div_euclid(DAY) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-fn date_time(secs: i64) -> String {
-    let s = secs.rem_euclid(DAY);
-    format!("{} {:02}:{:02}", date(secs), s / 3600, s % 3600 / 60)
-}
-
 /// The address Proxmox VE nodes should use: `--address`, else OpenWrt's LAN address, else the
 /// source address of the default route.
 pub fn guess_address() -> Option<IpAddr> {
@@ -593,10 +573,10 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(951_782_400), "2000-02-29");
-        assert_eq!(date_time(1_795_305_899), "2026-11-22 00:04");
-        assert_eq!(date(-DAY), "1969-12-31");
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date_time(1_795_305_899), "2026-11-22 00:04");
+        assert_eq!(utc_date(-DAY), "1969-12-31");
     }
 
     #[test]

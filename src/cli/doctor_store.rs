@@ -155,7 +155,7 @@ pub fn check_key_modes(env: &Env) -> Check {
 /// changed after install may be root's alone, and the daemon would not start on it.
 pub fn check_daemon_access(env: &Env) -> Check {
     const NAME: &str = "store readable by the daemon";
-    use crate::install::account;
+    use crate::install::service;
     let Some((user, uid, gid)) = &env.daemon_account else {
         return Check::skip(
             NAME,
@@ -165,7 +165,7 @@ pub fn check_daemon_access(env: &Env) -> Check {
     if !env.store.is_dir() {
         return Check::skip(NAME, "no certificate store");
     }
-    let denied: Vec<String> = account::daemon_store_paths(&env.store)
+    let denied: Vec<String> = service::daemon_store_paths(&env.store)
         .into_iter()
         .filter(|(path, want)| {
             std::fs::metadata(path).map_or(true, |m| {

@@ -106,7 +106,7 @@ pub fn main(args: &[String]) -> ExitCode {
     // sftp-server's flags are getopt-style (-R, -lVERBOSE, -d DIR): argh would reject them,
     // so the subcommand bypasses it (argh still lists it in --help).
     if rest.first() == Some(&"sftp-server") {
-        return crate::sftp::main(args.get(2..).unwrap_or_default());
+        return qnetd_sftp::main(args.get(2..).unwrap_or_default());
     }
     let expanded;
     let rest = match rest.first() {
@@ -142,7 +142,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Some(Command::Uninstall(a)) => install::main_uninstall(a),
         Some(Command::Doctor(a)) => doctor::main(a),
         Some(Command::Probe(a)) => probe::main(a),
-        Some(Command::SftpServer(a)) => crate::sftp::main(&a.args),
+        Some(Command::SftpServer(a)) => qnetd_sftp::main(&a.args),
         None => {
             errln!("qnetd: no command given; try `qnetd --help`");
             ExitCode::from(EXIT_USAGE)

@@ -1,5 +1,6 @@
-//! `qnetd sftp-server`: the same SFTP server as the `sftp-server` name (src/sftp/). Only its
-//! help text comes from here: cli::main hands the arguments to src/sftp before argh parses.
+//! `qnetd sftp-server`: the same SFTP server as the `sftp-server` name (the qnetd-sftp crate,
+//! sftp/). Only its help text comes from here: cli::main hands the arguments to the crate
+//! before argh parses.
 
 use argh::FromArgs;
 

@@ -9,8 +9,10 @@ pub mod account;
 pub mod links;
 pub mod luci;
 pub mod openwrt;
+pub mod service;
 pub mod serving;
 pub mod state;
+mod textfile;
 pub mod uninstall;
 pub mod version;
 
@@ -435,7 +437,7 @@ fn plan_account(plan: &mut Plan, store: &Path, made: &mut Vec<state::Made>) -> b
             return false;
         }
     };
-    if account::store_needs_group(store, gid) {
+    if service::store_needs_group(store, gid) {
         plan.steps.push(Step::ShareStore {
             path: store.to_path_buf(),
             gid,
@@ -535,7 +537,7 @@ pub fn apply(step: &Step) -> Result<Vec<String>, String> {
         }
         Step::CreateAccount(m) => done(account::apply_create(m)),
         Step::RemoveAccount { user, group } => done(account::apply_remove(*user, *group)),
-        Step::ShareStore { path, gid } => account::apply_share_store(path, *gid),
+        Step::ShareStore { path, gid } => service::apply_share_store(path, *gid),
         Step::WriteState { text } => done(state::write(text)),
         Step::RemoveDirIfEmpty { path } => done(remove_dir_if_empty(path)),
         Step::CheckServing => done(serving::check()),

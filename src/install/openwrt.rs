@@ -99,7 +99,7 @@ pub struct UciOptions {
 
 impl UciOptions {
     pub fn read() -> UciOptions {
-        UciOptions::parse(&read_capped(Path::new(UCI_FILE)).unwrap_or_default())
+        UciOptions::parse(&super::textfile::read_capped(Path::new(UCI_FILE)).unwrap_or_default())
     }
 
     /// The options of the `qnetd` section, read with uci's own rules ([`uci_statements`]): a
@@ -213,13 +213,6 @@ fn escaped(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, word: &mut Stri
         }
         Some(c) => word.push(c),
     }
-}
-
-/// A small text file read whole (UCI, passwd, group): certtool's bounded read, so a regular
-/// file of at most 1 MiB (a FIFO or a device at the path is refused, never waited on), as UTF-8.
-pub fn read_capped(path: &Path) -> std::io::Result<String> {
-    let data = certtool::fsutil::read_bounded(path, 1 << 20, certtool::fsutil::Links::Follow)?;
-    String::from_utf8(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// The keep.d list: every file install made or the user configured, so a sysupgrade keeps

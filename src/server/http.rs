@@ -49,7 +49,7 @@ pub const MAX_FULL_SNAPSHOTS: usize = 1;
 /// The body of the 503 a `/status.json` gets while another is written.
 const BUSY: &str = "another /status.json answer is being written; retry\n";
 /// `/health` fails when a certificate expires within this time.
-pub const EXPIRY_MARGIN_SECS: i64 = 30 * 24 * 3600;
+pub const EXPIRY_MARGIN_SECS: i64 = certtool::profile::EXPIRY_WARNING_SECS;
 /// Request bytes read after the answer (a body we ignore), so that closing does not reset
 /// the connection before the client has read the answer.
 const DRAIN_MAX: usize = 64 * 1024;
@@ -448,7 +448,7 @@ pub fn expiry_problem(expiry: Expiry, now: i64) -> Option<String> {
                     "the {what} certificate expired {} days ago",
                     (-left) / 86400
                 ))
-            } else if left <= EXPIRY_MARGIN_SECS {
+            } else if certtool::profile::expires_soon(not_after, now) {
                 Some(format!(
                     "the {what} certificate expires in {} days",
                     left / 86400

@@ -5,7 +5,19 @@ use super::json::{algorithm_word, tie_breaker_word, tls_word, vote_word};
 use super::snapshot::ServerStatus;
 use std::fmt::Write as _;
 
+/// The header paragraph, then (when a cluster is connected) a blank line and the node table.
 pub fn render(st: &ServerStatus) -> String {
+    let mut out = header(st);
+    if st.clusters.is_empty() {
+        return out;
+    }
+    out.push('\n');
+    write_columns(&mut out, &node_rows(st));
+    out
+}
+
+/// Two lines about the server: where it listens, with which TLS, and who is connected.
+fn header(st: &ServerStatus) -> String {
     let mut out = String::new();
     let addr = st.listen_addr.as_deref().unwrap_or("*");
     let cert = if st.tls != crate::proto::types::TlsMode::Unsupported && st.client_cert_required {
@@ -34,9 +46,11 @@ pub fn render(st: &ServerStatus) -> String {
         st.clusters.len(),
         plural(st.clusters.len())
     );
-    if st.clusters.is_empty() {
-        return out;
-    }
+    out
+}
+
+/// The column titles, then one row per node of every cluster.
+fn node_rows(st: &ServerStatus) -> Vec<[String; 8]> {
     let mut rows = vec![[
         "CLUSTER",
         "ALGORITHM",
@@ -75,11 +89,15 @@ pub fn render(st: &ServerStatus) -> String {
             ]);
         }
     }
-    out.push('\n');
+    rows
+}
+
+/// The rows as left-aligned columns two spaces apart, without trailing blanks.
+fn write_columns(out: &mut String, rows: &[[String; 8]]) {
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    for row in &rows {
+    for row in rows {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             let _ = write!(line, "{cell:<w$}  ", w = widths[i]);
@@ -87,7 +105,6 @@ pub fn render(st: &ServerStatus) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    out
 }
 
 fn plural(n: usize) -> &'static str {

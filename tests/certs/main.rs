@@ -1,6 +1,6 @@
 //! The certificate store and `qnetd cert` / `corosync-qnetd-certutil`: the library API, the CLI,
 //! faults, NSS interop and migration, Debian's layout, a BusyBox-only chroot.
-//! One crate per area, so the library is linked once for these tests; shared
+//! One crate per area, so the library is linked once for these tests, not once a file; shared
 //! helpers are in tests/support/.
 
 // Tests report to the harness with std's macros (clippy.toml refuses them in the product).

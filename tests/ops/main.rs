@@ -1,6 +1,6 @@
 //! Operations: `qnetd doctor`, `install`, `status`, the status socket and `corosync-qnetd-tool`
 //! against Debian's, the init.d script, and the built-in SFTP server.
-//! One crate per area, so the library is linked once for these tests; shared
+//! One crate per area, so the library is linked once for these tests, not once a file; shared
 //! helpers are in tests/support/.
 
 // Tests report to the harness with std's macros (clippy.toml refuses them in the product).

@@ -121,7 +121,7 @@ fn daemon_access_check() {
         "{c:?}"
     );
     // Given to its group as install does: passes.
-    qnetd::install::account::apply_share_store(&e.store, 5403).unwrap();
+    qnetd::install::service::apply_share_store(&e.store, 5403).unwrap();
     let c = check_daemon_access(&e);
     assert_eq!(c.level, Level::Pass, "{c:?}");
     // One file taken back (root:root 0600): that file is named.

@@ -96,3 +96,76 @@ fn recorded_command_lines_are_valid_qnetd_run_arguments() {
     assert_eq!(checked, 5);
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+/// Sources init.d/qnetd with stand-ins for UCI (`option user` and `option port` from the
+/// environment) and procd, runs start_service and prints whom procd is told to run the
+/// daemon as (`user=NAME`), nothing for root.
+const RUN_AS_PROBE: &str = r#"
+set -u
+procd_open_instance() { :; }
+procd_close_instance() { :; }
+procd_append_param() { :; }
+procd_set_param() { if [ "$1" = user ]; then echo "user=$2"; fi; }
+mkdir() { :; }
+chmod() { :; }
+chown() { :; }
+logger() { :; }
+config_load() { :; }
+config_list_foreach() { :; }
+config_get() {
+	case $3 in
+	user) eval "$1=\$QNETD_USER" ;;
+	port) eval "$1=\$QNETD_PORT" ;;
+	store) eval "$1=\$QNETD_STORE" ;;
+	*) eval "$1=\${4:-}" ;;
+	esac
+}
+config_get_bool() { eval "$1=\${4:-}"; }
+. "$QNETD_INIT"
+PASSWD_FILE=$QNETD_PASSWD
+start_service
+"#;
+
+/// The rule "root when `option user` is root, the user is missing, or the port is below
+/// 1024" lives in two languages: init.d/qnetd (shell, what procd runs) and
+/// qnetd::install::service::runs_as_root (what install and doctor assume). Both, over a grid
+/// of users and ports around the boundary, give the same answer.
+#[test]
+fn init_script_runs_the_daemon_as_the_installers_rule_says() {
+    let dir = std::env::temp_dir().join(format!("qnetd-initd-runas-{}", std::process::id()));
+    let store = dir.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    // A complete store: the script starts no `cert init` in the background.
+    std::fs::write(store.join("qnetd-cacert.crt"), "").unwrap();
+    let passwd = dir.join("passwd");
+    std::fs::write(
+        &passwd,
+        "root:x:0:0:root:/root:/bin/ash\nqnetd:x:5403:5403:qnetd:/var/run/qnetd:/bin/false\n\
+         nobody:*:65534:65534:nobody:/var:/bin/false\n",
+    )
+    .unwrap();
+    let mut checked = 0;
+    for user in ["root", "qnetd", "nobody", "ghost"] {
+        for port in [0u16, 1, 80, 443, 1023, 1024, 1025, 5403, 65535] {
+            let out = Command::new("dash")
+                .args(["-c", RUN_AS_PROBE])
+                .env("QNETD_INIT", root().join("init.d/qnetd"))
+                .env("QNETD_PASSWD", &passwd)
+                .env("QNETD_STORE", &store)
+                .env("QNETD_USER", user)
+                .env("QNETD_PORT", port.to_string())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{user} {port}: {out:?}");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let script = stdout.trim().strip_prefix("user=");
+            let exists = user != "ghost";
+            let rust =
+                (exists && !qnetd::install::service::runs_as_root(user, port)).then_some(user);
+            assert_eq!(script, rust, "option user {user}, port {port}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 36);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,4 +1,4 @@
-//! The built-in SFTP server (src/sftp/) against OpenSSH's real clients, side by side with
+//! The built-in SFTP server (sftp/) against OpenSSH's real clients, side by side with
 //! Debian's /usr/lib/openssh/sftp-server, and against hostile input.
 //!
 //! `sftp -D SERVER` and `scp -S WRAPPER` talk to a local server over pipes: no sshd needed.

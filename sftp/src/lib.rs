@@ -2,15 +2,25 @@
 //! OpenSSH's `scp` (SFTP since 9.0) and `sftp` work against a router whose Dropbear has no
 //! sftp-server. Invoked as `sftp-server` (argv[0]) or `qnetd sftp-server`; takes OpenSSH
 //! sftp-server's flags. See docs/sftp.md.
+//!
+//! A crate of its own, apart from the daemon: it shares nothing with qnetd but the binary.
+
+#![forbid(unsafe_code)]
 
 pub mod attrs;
+mod fsops;
+mod handles;
 pub mod packet;
+mod policy;
 pub mod realpath;
 pub mod server;
 pub mod users;
 
-use server::{Fatal, Policy, REQUESTS};
-use std::io::{BufReader, BufWriter};
+pub use fsops::status_of;
+pub use handles::MAX_HANDLES;
+pub use policy::{Policy, REQUESTS};
+pub use server::{serve, Fatal, Server};
+use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
@@ -130,24 +140,51 @@ fn expand_start_dir(dir: &str) -> String {
     out
 }
 
+/// Exit status when stdout was closed under `-Q`: 128 + SIGPIPE, what a shell reports for a
+/// tool that SIGPIPE ended (std ignores SIGPIPE, and `println!` would panic instead).
+const CLOSED_OUTPUT_EXIT: u8 = 141;
+
+/// A line on stderr; a closed stderr is ignored (there is nowhere left to report it), where
+/// `eprintln!` would panic.
+fn complain(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// `-Q requests`: the request names, one a line.
+fn list_requests() -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let written = REQUESTS
+        .iter()
+        .try_for_each(|(name, _)| writeln!(out, "{name}"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(CLOSED_OUTPUT_EXIT),
+        Err(e) => {
+            complain(format_args!("sftp-server: cannot write the output: {e}"));
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// Entry point for `sftp-server` and `qnetd sftp-server`; `args` exclude the program name.
-#[inline(never)] // see cli::main
+///
+/// `#[inline(never)]`: inlined into the caller's `main` (opt-level z + LTO does it), its
+/// locals would join a stack frame that the daemon keeps resident for its lifetime.
+#[inline(never)]
 pub fn main(args: &[String]) -> ExitCode {
     let opts = match parse(args) {
         Ok(o) => o,
         Err(msg) => {
             if !msg.is_empty() {
-                errln!("sftp-server: {msg}");
+                complain(format_args!("sftp-server: {msg}"));
             }
-            errln!("{USAGE}");
+            complain(format_args!("{USAGE}"));
             return ExitCode::from(1);
         }
     };
     if opts.query {
-        for (name, _) in REQUESTS {
-            outln!("{name}");
-        }
-        return ExitCode::SUCCESS;
+        return list_requests();
     }
     if let Some(mask) = opts.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
@@ -156,13 +193,13 @@ pub fn main(args: &[String]) -> ExitCode {
         let dir = expand_start_dir(dir);
         // As OpenSSH: a start directory that cannot be entered is reported, not fatal.
         if let Err(e) = std::env::set_current_dir(&dir) {
-            errln!("sftp-server: chdir to \"{dir}\" failed: {e}");
+            complain(format_args!("sftp-server: chdir to \"{dir}\" failed: {e}"));
         }
     }
     match run(opts.policy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            errln!("sftp-server: {e}");
+            complain(format_args!("sftp-server: {e}"));
             // OpenSSH's server exits 11 on an oversized packet.
             ExitCode::from(if matches!(e, Fatal::Length(_)) { 11 } else { 1 })
         }

@@ -83,33 +83,24 @@ fn mode_string(mode: u32) -> [u8; 11] {
     s
 }
 
-/// "%b %e %H:%M" for the last six months, "%b %e  %Y" otherwise (ls's rule).
+/// "%b %e %H:%M" for the last six months, "%b %e  %Y" otherwise (ls's rule), in UTC. Empty
+/// outside the years -9999..=9999, as OpenSSH's server sends no date when strftime fails.
 fn date(t: i64, now: i64) -> Vec<u8> {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let (y, m, d) = civil_from_days(t.div_euclid(86400));
-    let secs = t.rem_euclid(86400);
-    let month = MONTHS[(m - 1) as usize];
+    let Ok(when) = time::OffsetDateTime::from_unix_timestamp(t) else {
+        return Vec::new();
+    };
+    let month = MONTHS[usize::from(u8::from(when.month())) - 1];
+    let d = when.day();
     let recent = now - (365 * 24 * 60 * 60) / 2 < t && now >= t;
     if recent {
-        format!("{month} {d:>2} {:02}:{:02}", secs / 3600, secs / 60 % 60).into_bytes()
+        let (h, m) = (when.hour(), when.minute());
+        format!("{month} {d:>2} {h:02}:{m:02}").into_bytes()
     } else {
-        format!("{month} {d:>2}  {y}").into_bytes()
+        format!("{month} {d:>2}  {}", when.year()).into_bytes()
     }
-}
-
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -129,9 +120,11 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(date(0, 0), b"Jan  1 00:00");
+        assert_eq!(date(19_723 * 86400, 0), b"Jan  1  2024");
+        assert_eq!(date(-86400, 0), b"Dec 31 00:00");
+        assert_eq!(date(-86400, 300 * 86400), b"Dec 31  1969");
+        assert_eq!(date(i64::MAX, 0), b"");
         let t = 1_700_000_000; // 2023-11-14 22:13:20 UTC
         assert_eq!(date(t, t + 60), b"Nov 14 22:13");
         assert_eq!(date(t, t + 200 * 86400), b"Nov 14  2023");
