@@ -126,6 +126,41 @@ fn extensions<'a>(explicit: &Tlv<'a>) -> Result<Vec<Extension<'a>>, Error> {
     Ok(out)
 }
 
+/// What checking a certificate's signature takes (`import-nss` checks the chain it migrates).
+#[cfg(feature = "nss")]
+pub(crate) struct Signed<'a> {
+    /// The TBSCertificate's bytes, which the signature covers.
+    pub tbs: &'a [u8],
+    /// The signature algorithm's OID contents.
+    pub algorithm: &'a [u8],
+    pub signature: &'a [u8],
+    /// The issuer name's DER.
+    pub issuer: &'a [u8],
+}
+
+#[cfg(feature = "nss")]
+pub(crate) fn signed(der: &[u8]) -> Result<Signed<'_>, Error> {
+    let cert = Reader::new(der).expect(tag::SEQUENCE)?;
+    let mut c = cert.contents();
+    let tbs = c.expect(tag::SEQUENCE)?;
+    let (algorithm, _) = asn1::algorithm(&mut c)?;
+    let signature = c.expect(tag::BIT_STRING)?.bit_string_bytes()?;
+    c.finish()?;
+    decode_tbs(&tbs)?;
+    // Checked by decode_tbs: [0] version, serial, signature, then the issuer.
+    let mut t = tbs.contents();
+    t.optional(tag::context(0, true))?;
+    t.expect(tag::INTEGER)?;
+    asn1::algorithm(&mut t)?;
+    let issuer = t.expect(tag::SEQUENCE)?.raw;
+    Ok(Signed {
+        tbs: tbs.raw,
+        algorithm,
+        signature,
+        issuer,
+    })
+}
+
 /// Serial and validity of a DER certificate.
 pub fn summary(der: &[u8]) -> Result<Summary, Error> {
     let tbs = decode(der)?;
