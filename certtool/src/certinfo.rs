@@ -395,4 +395,87 @@ mod tests {
         *state ^= *state << 17;
         *state
     }
+
+    /// What x509-parser reads: serial, validity, text CNs and dNSNames (`None` if it refuses).
+    fn reference(der: &[u8]) -> Option<(Summary, Names)> {
+        use x509_parser::extensions::GeneralName;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let summary = Summary {
+            serial: low_u64(cert.tbs_certificate.raw_serial()),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+        };
+        let common_names = cert
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok().map(str::to_string))
+            .collect();
+        let dns_names = match cert.subject_alternative_name() {
+            Ok(Some(san)) => san
+                .value
+                .general_names
+                .iter()
+                .filter_map(|gn| match gn {
+                    GeneralName::DNSName(name) => Some(name.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let names = Names {
+            common_names,
+            dns_names,
+        };
+        Some((summary, names))
+    }
+
+    /// Random certificates (serials of 1 to 20 bytes, validity from 1950 to 9999 so both
+    /// UTCTime and GeneralizedTime, CNs in three string types, SANs) read as x509-parser
+    /// reads them; so do damaged ones whenever both readers accept them.
+    #[test]
+    fn agrees_with_x509_parser() {
+        let mut rng = 0x1234_5678_9abc_def1_u64;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        for round in 0..300 {
+            let mut p = CertificateParams::default();
+            let serial: Vec<u8> = (0..1 + xorshift(&mut rng) % 20)
+                .map(|_| xorshift(&mut rng) as u8)
+                .collect();
+            p.serial_number = Some(SerialNumber::from(serial));
+            // 1950-01-01 to 9999-12-31.
+            let span = 253_402_300_799 + 631_152_000;
+            let at = |x: u64| (x % span) as i64 - 631_152_000;
+            let (a, b) = (at(xorshift(&mut rng)), at(xorshift(&mut rng)));
+            p.not_before = time::OffsetDateTime::from_unix_timestamp(a.min(b)).unwrap();
+            p.not_after = time::OffsetDateTime::from_unix_timestamp(a.max(b)).unwrap();
+            p.distinguished_name = rcgen::DistinguishedName::new();
+            let cn = format!("node{round}");
+            p.distinguished_name.push(
+                DnType::CommonName,
+                match round % 3 {
+                    0 => DnValue::PrintableString(cn.as_str().try_into().unwrap()),
+                    1 => DnValue::Utf8String(cn.clone()),
+                    _ => DnValue::Ia5String(cn.as_str().try_into().unwrap()),
+                },
+            );
+            p.subject_alt_names = (0..xorshift(&mut rng) % 4)
+                .map(|i| match i % 2 {
+                    0 => SanType::DnsName(format!("n{i}.example").try_into().unwrap()),
+                    _ => SanType::IpAddress("192.0.2.1".parse().unwrap()),
+                })
+                .collect();
+            let der = p.self_signed(&key).unwrap().der().to_vec();
+            let (summary_ref, names_ref) = reference(&der).unwrap();
+            assert_eq!(summary(&der).unwrap(), summary_ref, "round {round}");
+            assert_eq!(names(&der), names_ref, "round {round}");
+            for _ in 0..20 {
+                let mut bad = der.clone();
+                let at = xorshift(&mut rng) as usize % bad.len();
+                bad[at] ^= 1 << (xorshift(&mut rng) % 8);
+                if let (Ok(ours), Some((theirs, _))) = (summary(&bad), reference(&bad)) {
+                    assert_eq!(ours, theirs, "round {round}, byte {at}");
+                }
+            }
+        }
+    }
 }
