@@ -1,28 +1,28 @@
 //! PKCS#10 certificate requests as NSS `certutil -R` writes them (DER; PEM also accepted).
 //!
-//! Decoded with RustCrypto's `x509-cert`, the self-signature checked with ring over the
+//! Read with our DER reader ([`crate::asn1`]), the self-signature checked with ring over the
 //! request's own bytes, and turned into rcgen parameters that reproduce the subject and the
 //! public key byte for byte. Nothing else of the request is used: whatever it asks for beyond
 //! subject and key (CA:TRUE, key usages, alternative names…) is not granted, as upstream.
 
-use der::asn1::{Any, ObjectIdentifier};
-use der::{Decode, Encode, Header, Reader, SliceReader, Tag, Tagged};
 use rcgen::string::{BmpString, Ia5String, PrintableString, TeletexString};
 use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, PublicKeyData};
 use ring::signature::{self, VerificationAlgorithm};
-use x509_cert::name::Name;
-use x509_cert::request::CertReq;
 
+use crate::asn1::{self, oid_string, tag, Reader, Tlv};
 use crate::error::StoreError;
 
-/// id-at-commonName (RFC 4519).
-const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-const SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// id-at-commonName (RFC 4519), 2.5.4.3.
+const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+/// 1.2.840.113549.1.1.{11,12,13}: sha{256,384,512}WithRSAEncryption.
+const SHA256_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b];
+const SHA384_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c];
+const SHA512_WITH_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d];
+/// 1.2.840.10045.4.3.{2,3}: ecdsa-with-SHA{256,384}.
+const ECDSA_WITH_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+const ECDSA_WITH_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03];
+/// 1.3.101.112: id-Ed25519.
+const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
 /// A parsed request whose self-signature has been verified.
 pub struct Request {
@@ -38,10 +38,10 @@ pub struct Request {
 /// `NEW CERTIFICATE REQUEST` label).
 pub fn parse(input: &[u8]) -> Result<Request, StoreError> {
     let der = to_der(input)?;
-    let (csr, signed_bytes) = decode(&der)?;
+    let csr = decode(&der)?;
     let public_key = SubjectKey::from_request(&csr)?;
-    verify_signature(&csr, signed_bytes, public_key.kind)?;
-    let (distinguished_name, common_name) = subject(&csr.info.subject)?;
+    verify_signature(&csr, public_key.kind)?;
+    let (distinguished_name, common_name) = subject(&csr.subject)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = distinguished_name;
     Ok(Request {
@@ -76,25 +76,69 @@ fn to_der(input: &[u8]) -> Result<Vec<u8>, StoreError> {
         })
 }
 
-/// Decodes the request and returns it with the exact input bytes of its
-/// CertificationRequestInfo, which is what the signature covers.
-fn decode(der: &[u8]) -> Result<(CertReq, &[u8]), StoreError> {
-    let not_a_request =
-        |e: der::Error| StoreError::BadRequest(format!("not a PKCS#10 certificate request: {e}"));
-    let mut reader = SliceReader::new(der).map_err(not_a_request)?;
-    let signed_bytes = {
-        let mut inner = reader.clone();
-        Header::decode(&mut inner).map_err(not_a_request)?;
-        inner.tlv_bytes().map_err(not_a_request)?
-    };
-    let csr = CertReq::decode(&mut reader).map_err(not_a_request)?;
-    let rest = u32::from(reader.remaining_len());
+/// The parts of a CertificationRequest (RFC 2986) we use.
+struct CertReq<'a> {
+    /// The CertificationRequestInfo's exact bytes: what the signature covers.
+    signed: &'a [u8],
+    subject: Tlv<'a>,
+    /// The SubjectPublicKeyInfo's bytes, its algorithm OID and key bits.
+    spki: &'a [u8],
+    key: asn1::Spki<'a>,
+    signature_algorithm: &'a [u8],
+    /// The signature algorithm's parameters, if any.
+    signature_parameters: Option<&'a [u8]>,
+    signature: Tlv<'a>,
+}
+
+/// Decodes the request; the whole structure is checked, attributes included.
+fn decode(der: &[u8]) -> Result<CertReq<'_>, StoreError> {
+    let mut top = Reader::new(der);
+    let csr = decode_request(&mut top)
+        .map_err(|e| StoreError::BadRequest(format!("not a PKCS#10 certificate request: {e}")))?;
+    let rest = top.remaining();
     if rest != 0 {
         return Err(StoreError::BadRequest(format!(
             "{rest} bytes of garbage after the request"
         )));
     }
-    Ok((csr, signed_bytes))
+    Ok(csr)
+}
+
+fn decode_request<'a>(top: &mut Reader<'a>) -> Result<CertReq<'a>, asn1::Error> {
+    let mut r = top.expect(tag::SEQUENCE)?.contents();
+    let info = r.expect(tag::SEQUENCE)?;
+    let (signature_algorithm, signature_parameters) = asn1::algorithm(&mut r)?;
+    let signature = r.expect(tag::BIT_STRING)?;
+    signature.bit_string()?;
+    r.finish()?;
+
+    let mut i = info.contents();
+    let version = i.expect(tag::INTEGER)?;
+    if !version.unsigned()?.is_empty() {
+        return Err(version.invalid("a request version other than 1"));
+    }
+    let subject = i.expect(tag::SEQUENCE)?;
+    asn1::name(&subject)?;
+    let spki = i.expect(tag::SEQUENCE)?;
+    let key = asn1::spki(&spki)?;
+    let attributes = i.expect(tag::context(0, true))?;
+    i.finish()?;
+    let mut a = attributes.contents();
+    while !a.is_empty() {
+        let mut attr = a.expect(tag::SEQUENCE)?.contents();
+        attr.expect(tag::OID)?.oid()?;
+        attr.expect(tag::SET)?;
+        attr.finish()?;
+    }
+    Ok(CertReq {
+        signed: info.raw,
+        subject,
+        spki: spki.raw,
+        key,
+        signature_algorithm,
+        signature_parameters: signature_parameters.map(|p| p.raw),
+        signature,
+    })
 }
 
 /// The key types we can certify, each with the rcgen algorithm whose key encoding it has.
@@ -125,9 +169,19 @@ impl KeyKind {
         }
     }
 
-    /// ring's verifier for a signature algorithm (by OID) made with a key of this kind.
-    fn verifier(self, sig_alg: ObjectIdentifier) -> Option<&'static dyn VerificationAlgorithm> {
+    /// ring's verifier for a signature algorithm (by OID and parameters) made with a key of
+    /// this kind. The parameters are the algorithm's own: NULL for RSA (RFC 4055), none for
+    /// ECDSA (RFC 5758) and Ed25519 (RFC 8410); they are outside what the signature covers.
+    fn verifier(
+        self,
+        sig_alg: &[u8],
+        params: Option<&[u8]>,
+    ) -> Option<&'static dyn VerificationAlgorithm> {
         use KeyKind::*;
+        let expected: Option<&[u8]> = (self == Rsa).then_some(&[0x05, 0x00]);
+        if params != expected {
+            return None;
+        }
         Some(match (self, sig_alg) {
             (Rsa, SHA256_WITH_RSA) => &signature::RSA_PKCS1_2048_8192_SHA256,
             (Rsa, SHA384_WITH_RSA) => &signature::RSA_PKCS1_2048_8192_SHA384,
@@ -152,26 +206,25 @@ pub(crate) struct SubjectKey {
 impl SubjectKey {
     /// The request's key, if it is of a kind we certify and rcgen reproduces its
     /// SubjectPublicKeyInfo exactly (e.g. RSA with the NULL parameters NSS writes).
-    fn from_request(csr: &CertReq) -> Result<Self, StoreError> {
-        let spki = &csr.info.public_key;
+    fn from_request(csr: &CertReq<'_>) -> Result<Self, StoreError> {
         let unsupported = || {
             StoreError::BadRequest(format!(
                 "its public key (algorithm {}) is of a type we cannot certify \
                  (RSA, ECDSA P-256/P-384 and Ed25519 are supported)",
-                spki.algorithm.oid
+                oid_string(csr.key.algorithm)
             ))
         };
-        let Some(key) = spki.subject_public_key.as_bytes() else {
+        if csr.key.unused_bits != 0 {
             return Err(unsupported());
-        };
-        let encoded = spki.to_der().map_err(|_| unsupported())?;
+        }
+        let key = csr.key.key;
         KeyKind::ALL
             .into_iter()
             .map(|kind| SubjectKey {
                 kind,
                 key: key.to_vec(),
             })
-            .find(|candidate| candidate.subject_public_key_info() == encoded)
+            .find(|candidate| candidate.subject_public_key_info() == csr.spki)
             .ok_or_else(unsupported)
     }
 }
@@ -187,28 +240,26 @@ impl PublicKeyData for SubjectKey {
 }
 
 /// Checks the request's self-signature: proof that the requester holds the private key.
-fn verify_signature(csr: &CertReq, signed_bytes: &[u8], kind: KeyKind) -> Result<(), StoreError> {
-    let sig_alg = csr.algorithm.oid;
-    let verifier = kind.verifier(sig_alg).ok_or_else(|| {
+fn verify_signature(csr: &CertReq<'_>, kind: KeyKind) -> Result<(), StoreError> {
+    let sig_alg = csr.signature_algorithm;
+    let params = csr.signature_parameters;
+    let verifier = kind.verifier(sig_alg, params).ok_or_else(|| {
+        let params = if params.is_some() { ", parameters" } else { "" };
         StoreError::BadRequest(format!(
-            "signed with an unsupported algorithm ({sig_alg} with a {kind:?} key)"
+            "signed with an unsupported algorithm ({}{params} with a {kind:?} key)",
+            oid_string(sig_alg)
         ))
     })?;
     let bad = || {
         StoreError::BadRequest("its signature does not verify (corrupted or tampered file)".into())
     };
-    let sig = csr.signature.as_bytes().ok_or_else(bad)?;
-    let key = csr
-        .info
-        .public_key
-        .subject_public_key
-        .as_bytes()
-        .ok_or_else(bad)?;
+    let sig = csr.signature.bit_string_bytes().map_err(|_| bad())?;
+    let key = csr.key.key;
     if kind == KeyKind::Rsa {
         check_rsa_size(key)?;
     }
     signature::UnparsedPublicKey::new(verifier, key)
-        .verify(signed_bytes, sig)
+        .verify(csr.signed, sig)
         .map_err(|_| bad())
 }
 
@@ -217,17 +268,11 @@ fn verify_signature(csr: &CertReq, signed_bytes: &[u8], kind: KeyKind) -> Result
 const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=8192;
 
 fn check_rsa_size(key: &[u8]) -> Result<(), StoreError> {
-    #[derive(der::Sequence)]
-    struct RsaPublicKey<'a> {
-        modulus: der::asn1::UintRef<'a>,
-        _exponent: der::asn1::UintRef<'a>,
-    }
-    let pk = RsaPublicKey::from_der(key)
+    let modulus = rsa_modulus(key)
         .map_err(|e| StoreError::BadRequest(format!("its RSA public key does not decode: {e}")))?;
-    let n = pk.modulus.as_bytes();
-    let bits = n
-        .first()
-        .map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
+    let bits = modulus.first().map_or(0, |b| {
+        (modulus.len() - 1) * 8 + (8 - b.leading_zeros() as usize)
+    });
     if RSA_BITS.contains(&bits) {
         return Ok(());
     }
@@ -239,80 +284,88 @@ fn check_rsa_size(key: &[u8]) -> Result<(), StoreError> {
     )))
 }
 
+/// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }: the modulus.
+fn rsa_modulus(key: &[u8]) -> Result<&[u8], asn1::Error> {
+    let mut top = Reader::new(key);
+    let mut r = top.expect(tag::SEQUENCE)?.contents();
+    top.finish()?;
+    let modulus = r.expect(tag::INTEGER)?.unsigned()?;
+    r.expect(tag::INTEGER)?.unsigned()?;
+    r.finish()?;
+    Ok(modulus)
+}
+
 /// The subject as rcgen parameters (see [`rcgen_name`]) and its CN.
-fn subject(name: &Name) -> Result<(DistinguishedName, Option<String>), StoreError> {
-    let mut cns = name.iter().filter(|attr| attr.oid == COMMON_NAME);
+fn subject(name: &Tlv<'_>) -> Result<(DistinguishedName, Option<String>), StoreError> {
+    let bad = |e: asn1::Error| StoreError::BadRequest(format!("its subject does not decode: {e}"));
+    let rdns = asn1::name(name).map_err(bad)?;
+    let mut cns = rdns.iter().flatten().filter(|atv| atv.oid == COMMON_NAME);
     let common_name = cns.next().map(|cn| cn_text(&cn.value)).transpose()?;
-    let dn = rcgen_name(name).map_err(StoreError::BadRequest)?;
+    let dn = rcgen_name(name.raw).map_err(StoreError::BadRequest)?;
     Ok((dn, common_name))
 }
 
-fn cn_text(value: &Any) -> Result<String, StoreError> {
-    let not_text = || StoreError::BadRequest("the subject CN is not a text string".into());
-    match value.tag() {
-        Tag::PrintableString | Tag::Utf8String | Tag::Ia5String | Tag::NumericString => {
-            std::str::from_utf8(value.value())
-                .map(str::to_string)
-                .map_err(|_| not_text())
-        }
-        _ => Err(not_text()),
-    }
+fn cn_text(value: &Tlv<'_>) -> Result<String, StoreError> {
+    asn1::text(value)
+        .map(str::to_string)
+        .ok_or_else(|| StoreError::BadRequest("the subject CN is not a text string".into()))
 }
 
-/// A name as rcgen parameters with the same attribute types, order and string types, so that
-/// rcgen writes it back byte for byte (as a certificate's subject or issuer). Refused, with the
-/// reason, when rcgen cannot represent it.
-pub(crate) fn rcgen_name(name: &Name) -> Result<DistinguishedName, String> {
+/// A name (its DER) as rcgen parameters with the same attribute types, order and string
+/// types, so that rcgen writes it back byte for byte (as a certificate's subject or issuer).
+/// Refused, with the reason, when rcgen cannot represent it.
+pub(crate) fn rcgen_name(name_der: &[u8]) -> Result<DistinguishedName, String> {
+    let mut top = Reader::new(name_der);
+    let rdns = top
+        .expect(tag::SEQUENCE)
+        .and_then(|name| top.finish().and_then(|()| asn1::name(&name)))
+        .map_err(|e| format!("the name does not decode: {e}"))?;
     let mut dn = DistinguishedName::new();
-    for rdn in name.iter_rdn() {
+    for rdn in &rdns {
         // rcgen writes one attribute per RDN.
-        let mut attrs = rdn.iter();
-        let (Some(attr), None) = (attrs.next(), attrs.next()) else {
+        let [attr] = rdn.as_slice() else {
             return Err("the subject has a multi-valued or empty name component".into());
         };
-        let ty = DnType::from_oid(&attr.oid.arcs().map(u64::from).collect::<Vec<_>>());
+        let oid = oid_string(attr.oid);
+        // asn1::name checked every OID.
+        let arcs = asn1::oid_arcs(attr.oid).unwrap_or_default();
+        let ty = DnType::from_oid(&arcs);
         // rcgen keeps one value per type: a second would silently replace the first.
         if dn.get(&ty).is_some() {
             return Err(format!(
-                "the subject has attribute {} twice, which we cannot copy",
-                attr.oid
+                "the subject has attribute {oid} twice, which we cannot copy"
             ));
         }
-        dn.push(ty, dn_value(&attr.oid, &attr.value)?);
+        dn.push(ty, dn_value(&oid, &attr.value)?);
     }
     Ok(dn)
 }
 
 /// An attribute value in the string type it was written in.
-fn dn_value(oid: &ObjectIdentifier, value: &Any) -> Result<DnValue, String> {
+fn dn_value(oid: &str, value: &Tlv<'_>) -> Result<DnValue, String> {
     let bad = |why: &str| format!("subject attribute {oid}: {why}, which we cannot copy");
-    let text = || std::str::from_utf8(value.value()).map_err(|_| bad("invalid text"));
+    let text = || std::str::from_utf8(value.value).map_err(|_| bad("invalid text"));
     let invalid = |_| bad("invalid characters for its string type");
-    Ok(match value.tag() {
-        Tag::Utf8String => DnValue::Utf8String(text()?.to_string()),
-        Tag::PrintableString => {
+    Ok(match value.tag {
+        tag::UTF8_STRING => DnValue::Utf8String(text()?.to_string()),
+        tag::PRINTABLE_STRING => {
             DnValue::PrintableString(PrintableString::try_from(text()?).map_err(invalid)?)
         }
-        Tag::Ia5String => DnValue::Ia5String(Ia5String::try_from(text()?).map_err(invalid)?),
-        Tag::TeletexString => {
+        tag::IA5_STRING => DnValue::Ia5String(Ia5String::try_from(text()?).map_err(invalid)?),
+        tag::TELETEX_STRING => {
             DnValue::TeletexString(TeletexString::try_from(text()?).map_err(invalid)?)
         }
-        Tag::BmpString => DnValue::BmpString(
-            BmpString::from_utf16be(value.value().to_vec())
-                .map_err(|_| bad("invalid BMPString"))?,
+        tag::BMP_STRING => DnValue::BmpString(
+            BmpString::from_utf16be(value.value.to_vec()).map_err(|_| bad("invalid BMPString"))?,
         ),
-        other => return Err(bad(&format!("a value of type {other}"))),
+        other => return Err(bad(&format!("a value of ASN.1 tag 0x{other:02x}"))),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use der::asn1::{BitString, SetOfVec};
     use rcgen::{KeyPair, SigningKey};
-    use x509_cert::attr::AttributeTypeAndValue;
-    use x509_cert::name::{RdnSequence, RelativeDistinguishedName};
-    use x509_cert::request::CertReqInfo;
 
     fn key() -> KeyPair {
         KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
@@ -325,46 +378,72 @@ mod tests {
         p.serialize_request(key).unwrap().der().to_vec()
     }
 
-    /// A request assembled from x509-cert types: lets a test build what rcgen cannot.
-    fn signed_request(subject: RdnSequence, key: &KeyPair) -> Vec<u8> {
-        let spki = der::asn1::Any::from_der(&key.subject_public_key_info()).unwrap();
-        let info = CertReqInfo {
-            version: x509_cert::request::Version::V1,
-            subject: Name::from_der(&subject.to_der().unwrap()).unwrap(),
-            public_key: spki.decode_as().unwrap(),
-            attributes: SetOfVec::new(),
-        };
-        let info_der = info.to_der().unwrap();
-        let sig = key.sign(&info_der).unwrap();
-        CertReq {
-            info,
-            algorithm: spki::AlgorithmIdentifierOwned {
-                oid: ECDSA_WITH_SHA256,
-                parameters: None,
-            },
-            signature: BitString::from_bytes(&sig).unwrap(),
-        }
-        .to_der()
-        .unwrap()
-    }
-
-    fn atv(oid: &str, tag: Tag, value: &[u8]) -> AttributeTypeAndValue {
-        AttributeTypeAndValue {
-            oid: ObjectIdentifier::new(oid).unwrap(),
-            value: Any::new(tag, value).unwrap(),
-        }
-    }
-
-    fn rdns(rdns: Vec<Vec<AttributeTypeAndValue>>) -> RdnSequence {
-        let mut seq = RdnSequence::default();
-        for attrs in rdns {
-            let mut rdn = RelativeDistinguishedName::default();
-            for a in attrs {
-                rdn.insert(a).unwrap();
+    /// A DER element of `parts` concatenated: lets a test build what rcgen cannot.
+    fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+        let content = parts.concat();
+        let len = u32::try_from(content.len()).unwrap().to_be_bytes();
+        let skip = len.iter().take_while(|b| **b == 0).count();
+        let mut out = vec![tag];
+        match content.len() {
+            0..0x80 => out.push(content.len() as u8),
+            _ => {
+                out.push(0x80 | (4 - skip) as u8);
+                out.extend_from_slice(&len[skip..]);
             }
-            seq.push(rdn);
         }
-        seq
+        out.extend(content);
+        out
+    }
+
+    fn oid(dotted: &str) -> Vec<u8> {
+        let arcs: Vec<u64> = dotted.split('.').map(|a| a.parse().unwrap()).collect();
+        let oid = yasna::models::ObjectIdentifier::from_slice(&arcs);
+        yasna::construct_der(|w| w.write_oid(&oid))
+    }
+
+    /// A Name of RDNs of (type, string tag, value) attributes, in DER's SET OF order.
+    fn name(rdns: &[&[(&str, u8, &[u8])]]) -> Vec<u8> {
+        let sets: Vec<Vec<u8>> = rdns
+            .iter()
+            .map(|rdn| {
+                let mut atvs: Vec<Vec<u8>> = rdn
+                    .iter()
+                    .map(|(ty, t, v)| tlv(tag::SEQUENCE, &[&oid(ty), &tlv(*t, &[v])]))
+                    .collect();
+                atvs.sort();
+                tlv(
+                    tag::SET,
+                    &atvs.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        tlv(
+            tag::SEQUENCE,
+            &sets.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+        )
+    }
+
+    /// A CertificationRequestInfo: version 1, `subject`, the key, no attributes.
+    fn info(subject: &[u8], key: &KeyPair) -> Vec<u8> {
+        let spki = key.subject_public_key_info();
+        tlv(tag::SEQUENCE, &[&[2, 1, 0], subject, &spki, &[0xa0, 0]])
+    }
+
+    fn assemble(info: &[u8], sig_alg: &str, sig: &[u8]) -> Vec<u8> {
+        let null: &[u8] = if sig_alg.starts_with("1.2.840.113549.") {
+            &[5, 0]
+        } else {
+            &[]
+        };
+        let alg = tlv(tag::SEQUENCE, &[&oid(sig_alg), null]);
+        let sig = tlv(tag::BIT_STRING, &[&[0], sig]);
+        tlv(tag::SEQUENCE, &[info, &alg, &sig])
+    }
+
+    /// A request for `subject` (a Name's DER), signed by `key` with ecdsa-with-SHA256.
+    fn signed_request(subject: &[u8], key: &KeyPair) -> Vec<u8> {
+        let info = info(subject, key);
+        assemble(&info, "1.2.840.10045.4.3.2", &key.sign(&info).unwrap())
     }
 
     fn refusal(input: &[u8]) -> String {
@@ -381,11 +460,9 @@ mod tests {
         let ca_key = key();
         let ca = rcgen::Issuer::new(CertificateParams::default(), ca_key);
         let cert = req.params.signed_by(&req.public_key, &ca).unwrap();
-        let cert = x509_cert::Certificate::from_der(cert.der()).unwrap();
-        let csr = CertReq::from_der(request).unwrap();
         (
-            csr.info.subject.to_der().unwrap(),
-            cert.tbs_certificate().subject().to_der().unwrap(),
+            decode(request).unwrap().subject.raw.to_vec(),
+            crate::certinfo::subject(cert.der()).unwrap(),
         )
     }
 
@@ -420,15 +497,15 @@ mod tests {
 
     #[test]
     fn string_types_and_custom_attributes_are_preserved() {
-        let subject = rdns(vec![
-            vec![atv("2.5.4.6", Tag::PrintableString, b"DE")],
-            vec![atv("2.5.4.10", Tag::Utf8String, "Grüne AG".as_bytes())],
-            vec![atv("1.2.840.113549.1.9.1", Tag::Ia5String, b"a@b.example")],
-            vec![atv("2.5.4.11", Tag::BmpString, &[0, b'o', 0, b'u'])],
-            vec![atv("1.3.6.1.4.1.99999.1", Tag::Utf8String, b"custom")],
-            vec![atv("2.5.4.3", Tag::PrintableString, b"cluster1")],
+        let subject = name(&[
+            &[("2.5.4.6", tag::PRINTABLE_STRING, b"DE")],
+            &[("2.5.4.10", tag::UTF8_STRING, "Grüne AG".as_bytes())],
+            &[("1.2.840.113549.1.9.1", tag::IA5_STRING, b"a@b.example")],
+            &[("2.5.4.11", tag::BMP_STRING, &[0, b'o', 0, b'u'])],
+            &[("1.3.6.1.4.1.99999.1", tag::UTF8_STRING, b"custom")],
+            &[("2.5.4.3", tag::PRINTABLE_STRING, b"cluster1")],
         ]);
-        let der = signed_request(subject, &key());
+        let der = signed_request(&subject, &key());
         assert_eq!(
             parse(&der).unwrap().common_name.as_deref(),
             Some("cluster1")
@@ -439,8 +516,8 @@ mod tests {
 
     #[test]
     fn a_utf8_cn_is_preserved() {
-        let subject = rdns(vec![vec![atv("2.5.4.3", Tag::Utf8String, b"cluster1")]]);
-        let der = signed_request(subject, &key());
+        let subject = name(&[&[("2.5.4.3", tag::UTF8_STRING, b"cluster1")]]);
+        let der = signed_request(&subject, &key());
         let (theirs, ours) = subjects(&der);
         assert_eq!(theirs, ours);
         // The same CN as a PrintableString would be a different subject.
@@ -457,40 +534,48 @@ mod tests {
 
     #[test]
     fn refuses_a_request_signed_by_another_key() {
-        let subject = rdns(vec![vec![atv("2.5.4.3", Tag::Utf8String, b"c")]]);
-        let a = signed_request(subject.clone(), &key());
-        let b = signed_request(subject, &key());
-        let csr_a = CertReq::from_der(&a).unwrap();
-        let mut csr_b = CertReq::from_der(&b).unwrap();
-        csr_b.signature = csr_a.signature;
-        assert!(refusal(&csr_b.to_der().unwrap()).contains("signature does not verify"));
+        let subject = name(&[&[("2.5.4.3", tag::UTF8_STRING, b"c")]]);
+        let (ours, other) = (key(), key());
+        let info = info(&subject, &ours);
+        let der = assemble(&info, "1.2.840.10045.4.3.2", &other.sign(&info).unwrap());
+        assert!(refusal(&der).contains("signature does not verify"));
     }
 
     #[test]
     fn refuses_a_multi_valued_rdn() {
-        let subject = rdns(vec![vec![
-            atv("2.5.4.3", Tag::Utf8String, b"cluster1"),
-            atv("2.5.4.10", Tag::Utf8String, b"org"),
+        let subject = name(&[&[
+            ("2.5.4.3", tag::UTF8_STRING, b"cluster1"),
+            ("2.5.4.10", tag::UTF8_STRING, b"org"),
         ]]);
-        let der = signed_request(subject, &key());
+        let der = signed_request(&subject, &key());
         assert!(refusal(&der).contains("multi-valued"));
     }
 
     #[test]
     fn refuses_a_repeated_attribute() {
-        let subject = rdns(vec![
-            vec![atv("2.5.4.11", Tag::Utf8String, b"a")],
-            vec![atv("2.5.4.11", Tag::Utf8String, b"b")],
+        let subject = name(&[
+            &[("2.5.4.11", tag::UTF8_STRING, b"a")],
+            &[("2.5.4.11", tag::UTF8_STRING, b"b")],
         ]);
-        let der = signed_request(subject, &key());
+        let der = signed_request(&subject, &key());
         assert!(refusal(&der).contains("2.5.4.11 twice"));
     }
 
     #[test]
     fn refuses_a_cn_that_is_not_text() {
-        let subject = rdns(vec![vec![atv("2.5.4.3", Tag::OctetString, b"c")]]);
-        let der = signed_request(subject, &key());
+        let subject = name(&[&[("2.5.4.3", tag::OCTET_STRING, b"c")]]);
+        let der = signed_request(&subject, &key());
         assert!(refusal(&der).contains("CN is not a text string"));
+    }
+
+    #[test]
+    fn refuses_an_attribute_value_rcgen_cannot_write() {
+        let subject = name(&[&[("2.5.4.10", tag::OCTET_STRING, b"c")]]);
+        let der = signed_request(&subject, &key());
+        assert_eq!(
+            refusal(&der),
+            "subject attribute 2.5.4.10: a value of ASN.1 tag 0x04, which we cannot copy"
+        );
     }
 
     #[test]
@@ -502,6 +587,14 @@ mod tests {
         assert!(refusal(pem.as_bytes()).contains("no CERTIFICATE REQUEST block"));
         let der = rcgen_request(DistinguishedName::new(), &key());
         assert!(refusal(&der[..der.len() - 5]).contains("not a PKCS#10"));
+        // Lengths that overflow an offset, and BER's indefinite length.
+        for huge in [
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30][..],
+            &[0x30, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            &[0x30, 0x80, 0x30, 0x00, 0x00, 0x00],
+        ] {
+            assert!(refusal(huge).contains("not a PKCS#10"), "{huge:?}");
+        }
     }
 
     #[test]
@@ -523,10 +616,9 @@ mod tests {
         let req = parse(NSS_REQUEST).unwrap();
         assert_eq!(req.common_name.as_deref(), Some("mycluster"));
         assert_eq!(req.public_key.kind, KeyKind::Rsa);
-        let csr = CertReq::from_der(NSS_REQUEST).unwrap();
         assert_eq!(
             req.public_key.subject_public_key_info(),
-            csr.info.public_key.to_der().unwrap()
+            decode(NSS_REQUEST).unwrap().spki
         );
         let (theirs, ours) = subjects(NSS_REQUEST);
         assert_eq!(theirs, ours);
@@ -534,7 +626,7 @@ mod tests {
 
     #[test]
     fn refuses_the_nss_request_with_one_bit_flipped_anywhere_signed() {
-        let (_, signed) = decode(NSS_REQUEST).unwrap();
+        let signed = decode(NSS_REQUEST).unwrap().signed;
         // A byte of the public key and a letter of the CN: both covered by the signature.
         for at in [signed.len() - 40, 0x1d] {
             let mut der = NSS_REQUEST.to_vec();
@@ -548,9 +640,71 @@ mod tests {
 
     #[test]
     fn refuses_an_unsupported_signature_algorithm() {
-        let mut csr = CertReq::from_der(NSS_REQUEST).unwrap();
+        let csr = decode(NSS_REQUEST).unwrap();
+        let sig = csr.signature.bit_string_bytes().unwrap();
         // sha1WithRSAEncryption: refused, as before.
-        csr.algorithm.oid = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
-        assert!(refusal(&csr.to_der().unwrap()).contains("unsupported algorithm"));
+        let der = assemble(csr.signed, "1.2.840.113549.1.1.5", sig);
+        assert!(refusal(&der).contains("unsupported algorithm (1.2.840.113549.1.1.5"));
+    }
+
+    #[test]
+    fn refuses_signature_algorithm_parameters_the_algorithm_does_not_have() {
+        let csr = decode(NSS_REQUEST).unwrap();
+        let sig = csr.signature.bit_string_bytes().unwrap();
+        let alg = |params: &[u8]| tlv(tag::SEQUENCE, &[&oid("1.2.840.113549.1.1.11"), params]);
+        let sig = tlv(tag::BIT_STRING, &[&[0], sig]);
+        let with = |params: &[u8]| tlv(tag::SEQUENCE, &[csr.signed, &alg(params), &sig]);
+        assert!(parse(&with(&[5, 0])).is_ok());
+        assert!(refusal(&with(&[])).contains("unsupported algorithm (1.2.840.113549.1.1.11 with"));
+        assert!(refusal(&with(&[4, 0])).contains("1.2.840.113549.1.1.11, parameters with"));
+        let k = key();
+        let info = info(&name(&[]), &k);
+        let sig = tlv(tag::BIT_STRING, &[&[0], &k.sign(&info).unwrap()]);
+        let ecdsa = |params: &[u8]| tlv(tag::SEQUENCE, &[&oid("1.2.840.10045.4.3.2"), params]);
+        assert!(parse(&tlv(tag::SEQUENCE, &[&info, &ecdsa(&[]), &sig])).is_ok());
+        let der = tlv(tag::SEQUENCE, &[&info, &ecdsa(&[5, 0]), &sig]);
+        assert!(refusal(&der).contains("parameters with a EcdsaP256 key"));
+    }
+
+    /// Every truncation and every single-bit flip of a valid request (NSS's RSA one and an
+    /// rcgen ECDSA one) is refused with a BadRequest, never accepted and never a panic; random
+    /// multi-byte damage too.
+    #[test]
+    fn damaged_requests_are_refused_never_a_panic() {
+        let ecdsa = signed_request(
+            &name(&[&[("2.5.4.3", tag::PRINTABLE_STRING, b"cluster1")]]),
+            &key(),
+        );
+        for good in [NSS_REQUEST, &ecdsa] {
+            assert!(parse(good).is_ok());
+            for len in 0..good.len() {
+                refusal(&good[..len]);
+            }
+            for bit in 0..good.len() * 8 {
+                let mut der = good.to_vec();
+                der[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    parse(&der).is_err(),
+                    "bit {bit} of {} flipped: accepted",
+                    good.len()
+                );
+            }
+            let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+            for _ in 0..2000 {
+                let mut der = good.to_vec();
+                for _ in 0..1 + xorshift(&mut rng) % 8 {
+                    let at = xorshift(&mut rng) as usize % der.len();
+                    der[at] = xorshift(&mut rng) as u8;
+                }
+                let _ = parse(&der);
+            }
+        }
+    }
+
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
     }
 }

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod asn1;
 pub mod bundle;
 pub mod certinfo;
 mod csr;

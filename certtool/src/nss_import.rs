@@ -30,10 +30,10 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use der::{Decode, Encode};
 use rcgen::{KeyPair, PublicKeyData};
-use x509_cert::Certificate;
 
+use crate::asn1::oid_string;
+use crate::certinfo;
 use crate::fsutil::{self, StoreLock};
 use crate::nss_tools::{self, fail, Db, MigrateError, CA_NICKNAME, SERVER_NICKNAME};
 use crate::ownership;
@@ -313,7 +313,7 @@ fn export_key(
             "the private key of {nickname:?} is of a kind qnetd cannot sign with: {e}"
         ))
     })?;
-    if public_key_bits(cert_der).as_deref() != Some(pair.der_bytes()) {
+    if certinfo::public_key(cert_der).ok().as_deref() != Some(pair.der_bytes()) {
         return fail(format!(
             "the private key NSS holds under {nickname:?} does not belong to its certificate"
         ));
@@ -336,10 +336,7 @@ fn cluster_certificates(
             Some("empty (left by an upstream -s that failed)".to_string())
         } else if store::check_cluster_name(&name).is_err() {
             Some("its name cannot be a cluster name".to_string())
-        } else if der
-            .as_deref()
-            .is_none_or(|d| Certificate::from_der(d).is_err())
-        {
+        } else if der.as_deref().is_none_or(|d| certinfo::summary(d).is_err()) {
             Some("not a certificate".to_string())
         } else if !der.as_deref().is_some_and(|d| issued_by(d, ca_der)) {
             Some(format!("not signed by this {CA_NICKNAME:?}"))
@@ -411,47 +408,28 @@ fn read_serial(dir: &Path) -> Result<u64, MigrateError> {
 
 /// Whether `cert_der` names `ca_der` as issuer and carries a valid signature by its key.
 pub(crate) fn issued_by(cert_der: &[u8], ca_der: &[u8]) -> bool {
-    let (Ok(cert), Ok(ca)) = (
-        Certificate::from_der(cert_der),
-        Certificate::from_der(ca_der),
+    let (Ok(cert), Ok(ca_subject), Ok(ca_key)) = (
+        certinfo::signed(cert_der),
+        certinfo::subject(ca_der),
+        certinfo::public_key(ca_der),
     ) else {
         return false;
     };
-    if cert.tbs_certificate().issuer() != ca.tbs_certificate().subject() {
+    if cert.issuer != ca_subject {
         return false;
     }
-    let Ok(tbs) = cert.tbs_certificate().to_der() else {
-        return false;
-    };
     use ring::signature as sig;
-    let alg: &dyn sig::VerificationAlgorithm =
-        match cert.signature_algorithm().oid.to_string().as_str() {
-            "1.2.840.113549.1.1.11" => &sig::RSA_PKCS1_2048_8192_SHA256,
-            "1.2.840.113549.1.1.12" => &sig::RSA_PKCS1_2048_8192_SHA384,
-            "1.2.840.113549.1.1.13" => &sig::RSA_PKCS1_2048_8192_SHA512,
-            "1.2.840.10045.4.3.2" => &sig::ECDSA_P256_SHA256_ASN1,
-            "1.2.840.10045.4.3.3" => &sig::ECDSA_P384_SHA384_ASN1,
-            _ => return false,
-        };
-    let Some(ca_key) = public_key_bits(ca_der) else {
-        return false;
-    };
-    let Some(signature) = cert.signature().as_bytes() else {
-        return false;
+    let alg: &dyn sig::VerificationAlgorithm = match oid_string(cert.algorithm).as_str() {
+        "1.2.840.113549.1.1.11" => &sig::RSA_PKCS1_2048_8192_SHA256,
+        "1.2.840.113549.1.1.12" => &sig::RSA_PKCS1_2048_8192_SHA384,
+        "1.2.840.113549.1.1.13" => &sig::RSA_PKCS1_2048_8192_SHA512,
+        "1.2.840.10045.4.3.2" => &sig::ECDSA_P256_SHA256_ASN1,
+        "1.2.840.10045.4.3.3" => &sig::ECDSA_P384_SHA384_ASN1,
+        _ => return false,
     };
     sig::UnparsedPublicKey::new(alg, ca_key)
-        .verify(&tbs, signature)
+        .verify(cert.tbs, cert.signature)
         .is_ok()
-}
-
-/// The subjectPublicKey bits of a certificate (RSAPublicKey DER, or the EC point).
-fn public_key_bits(cert_der: &[u8]) -> Option<Vec<u8>> {
-    let cert = Certificate::from_der(cert_der).ok()?;
-    cert.tbs_certificate()
-        .subject_public_key_info()
-        .subject_public_key
-        .as_bytes()
-        .map(<[u8]>::to_vec)
 }
 
 /// cert9.db and key4.db copied into a fresh 0700 directory (removed on drop), where the NSS

@@ -7,60 +7,210 @@
 //! content, PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC (older NSS: SHA-1 PRF, AES-128);
 //! certificates in an encrypted content, which we skip (certutil gives them to us as DER).
 
-use der::asn1::{ObjectIdentifier, OctetString};
-use der::{Decode, Sequence};
-use pkcs12::cms::content_info::ContentInfo;
-use pkcs12::pfx::Pfx;
-use pkcs12::SafeBag;
-use pkcs5::pbes2::{EncryptionScheme, Pbkdf2Prf};
+use crate::asn1::{self, oid_string, tag, Reader, Tlv};
 
-const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
-
-#[derive(Sequence)]
-struct EncryptedPrivateKeyInfo {
-    encryption_algorithm: pkcs5::EncryptionScheme,
-    encrypted_data: OctetString,
+/// The OIDs we read (contents only).
+mod oid {
+    /// id-data, 1.2.840.113549.1.7.1.
+    pub const DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 7, 1];
+    /// pkcs8ShroudedKeyBag, 1.2.840.113549.1.12.10.1.2.
+    pub const SHROUDED_KEY_BAG: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 12, 10, 1, 2];
+    /// PBES2 and PBKDF2, 1.2.840.113549.1.5.13 and .12.
+    pub const PBES2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 5, 13];
+    pub const PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 5, 12];
+    /// hmacWithSHA1/256/384/512, 1.2.840.113549.2.{7,9,10,11}.
+    pub const HMAC_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 2, 7];
+    pub const HMAC_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 2, 9];
+    pub const HMAC_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 2, 10];
+    pub const HMAC_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 2, 11];
+    /// aes128-CBC and aes256-CBC, 2.16.840.1.101.3.4.1.{2,42}.
+    pub const AES128_CBC: &[u8] = &[0x60, 0x86, 0x48, 1, 0x65, 3, 4, 1, 2];
+    pub const AES256_CBC: &[u8] = &[0x60, 0x86, 0x48, 1, 0x65, 3, 4, 1, 42];
 }
 
 /// The PKCS#8 DER of every shrouded key in `p12`, decrypted with `password`.
 pub fn private_keys(p12: &[u8], password: &str) -> Result<Vec<Vec<u8>>, String> {
-    let bad = |what: &str, e: der::Error| format!("the PKCS#12 file's {what} does not parse: {e}");
+    let bad = |what: &'static str| {
+        move |e: asn1::Error| format!("the PKCS#12 file's {what} does not parse: {e}")
+    };
     let p12 = ber_to_der(p12)?;
-    let pfx = Pfx::from_der(&p12).map_err(|e| bad("outer structure", e))?;
-    if pfx.auth_safe.content_type != ID_DATA {
+    let auth_safe = pfx_content(&p12).map_err(bad("outer structure"))?;
+    let Some(auth_safe) = auth_safe else {
         return Err("the PKCS#12 file is not password-integrity protected data".into());
-    }
-    let safe = pfx
-        .auth_safe
-        .content
-        .decode_as::<OctetString>()
-        .map_err(|e| bad("authenticated safe", e))?;
-    let contents = Vec::<ContentInfo>::from_der(&ber_to_der(safe.as_bytes())?)
-        .map_err(|e| bad("content list", e))?;
+    };
+    let auth_safe = ber_to_der(auth_safe)?;
+    let contents = content_infos(&auth_safe).map_err(bad("content list"))?;
     let mut keys = Vec::new();
-    for ci in contents.iter().filter(|c| c.content_type == ID_DATA) {
-        let data = ci
-            .content
-            .decode_as::<OctetString>()
-            .map_err(|e| bad("safe contents", e))?;
-        let bags =
-            Vec::<SafeBag>::from_der(&ber_to_der(data.as_bytes())?).map_err(|e| bad("bags", e))?;
-        for bag in bags
-            .iter()
-            .filter(|b| b.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID)
-        {
-            // Decoded, the pkcs12 crate keeps the bag value's `[0] EXPLICIT` wrapper.
-            let value = explicit_content(&bag.bag_value)
-                .ok_or_else(|| "the PKCS#12 key bag is malformed".to_string())?;
-            let info = EncryptedPrivateKeyInfo::from_der(value).map_err(|e| bad("key bag", e))?;
-            keys.push(decrypt(&info, password)?);
+    // Contents of another type (NSS's encrypted certificates) are skipped.
+    for data in contents.into_iter().flatten() {
+        let bags = ber_to_der(data)?;
+        for info in shrouded_keys(&bags).map_err(bad("bags"))? {
+            let (scheme, encrypted) = encrypted_private_key_info(info).map_err(bad("key bag"))?;
+            keys.push(decrypt(&scheme, encrypted, password)?);
         }
     }
     Ok(keys)
 }
 
-/// NSS writes PKCS#12 in BER: indefinite lengths and OCTET STRINGs in pieces, which the `der`
-/// crate (rightly) refuses. Re-encodes one element and everything inside it as DER: definite
+/// PFX ::= SEQUENCE { version, authSafe ContentInfo, macData OPTIONAL }: the authSafe's
+/// data, `None` if it is not of type `data` (public-key integrity mode).
+fn pfx_content(pfx: &[u8]) -> asn1::Result<Option<&[u8]>> {
+    let mut top = Reader::new(pfx);
+    let mut r = top.expect(tag::SEQUENCE)?.contents();
+    top.finish()?;
+    r.expect(tag::INTEGER)?;
+    let content = content_info(&r.expect(tag::SEQUENCE)?)?;
+    r.optional(tag::SEQUENCE)?;
+    r.finish()?;
+    Ok(content)
+}
+
+/// ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }: the OCTET STRING
+/// of a `data` content, `None` for other types.
+fn content_info<'a>(ci: &Tlv<'a>) -> asn1::Result<Option<&'a [u8]>> {
+    let mut r = ci.contents();
+    let content_type = r.expect(tag::OID)?.oid()?;
+    let mut explicit = r.expect(tag::context(0, true))?.contents();
+    r.finish()?;
+    let content = explicit.any()?;
+    explicit.finish()?;
+    if content_type != oid::DATA {
+        return Ok(None);
+    }
+    if content.tag != tag::OCTET_STRING {
+        return Err(content.invalid("a data content that is not an OCTET STRING"));
+    }
+    Ok(Some(content.value))
+}
+
+/// AuthenticatedSafe ::= SEQUENCE OF ContentInfo: each one's data (see [`content_info`]).
+fn content_infos(der: &[u8]) -> asn1::Result<Vec<Option<&[u8]>>> {
+    let mut top = Reader::new(der);
+    let mut r = top.expect(tag::SEQUENCE)?.contents();
+    top.finish()?;
+    let mut out = Vec::new();
+    while !r.is_empty() {
+        out.push(content_info(&r.expect(tag::SEQUENCE)?)?);
+    }
+    Ok(out)
+}
+
+/// SafeContents ::= SEQUENCE OF SafeBag { bagId, [0] EXPLICIT bagValue, bagAttributes
+/// OPTIONAL }: the values of the pkcs8ShroudedKeyBags.
+fn shrouded_keys(der: &[u8]) -> asn1::Result<Vec<Tlv<'_>>> {
+    let mut top = Reader::new(der);
+    let mut r = top.expect(tag::SEQUENCE)?.contents();
+    top.finish()?;
+    let mut keys = Vec::new();
+    while !r.is_empty() {
+        let mut bag = r.expect(tag::SEQUENCE)?.contents();
+        let id = bag.expect(tag::OID)?.oid()?;
+        let mut explicit = bag.expect(tag::context(0, true))?.contents();
+        let value = explicit.any()?;
+        explicit.finish()?;
+        bag.optional(tag::SET)?;
+        bag.finish()?;
+        if id == oid::SHROUDED_KEY_BAG {
+            keys.push(value);
+        }
+    }
+    Ok(keys)
+}
+
+/// What PBES2 says about the key's encryption (RFC 8018 A.2, A.4, B.2.2).
+struct Pbes2<'a> {
+    salt: &'a [u8],
+    iterations: u32,
+    prf: ring::pbkdf2::Algorithm,
+    key_len: usize,
+    iv: &'a [u8],
+}
+
+/// The scheme's parameters, or why we cannot decrypt with it.
+type Scheme<'a> = Result<Pbes2<'a>, String>;
+
+/// EncryptedPrivateKeyInfo ::= SEQUENCE { encryptionAlgorithm, encryptedData OCTET STRING }.
+fn encrypted_private_key_info<'a>(info: Tlv<'a>) -> asn1::Result<(Scheme<'a>, &'a [u8])> {
+    if info.tag != tag::SEQUENCE {
+        return Err(info.invalid("a key bag that is not a SEQUENCE"));
+    }
+    let mut r = info.contents();
+    let (scheme, params) = asn1::algorithm(&mut r)?;
+    let encrypted = r.expect(tag::OCTET_STRING)?.value;
+    r.finish()?;
+    if scheme != oid::PBES2 {
+        let scheme = oid_string(scheme);
+        return Ok((
+            Err(format!(
+                "the key is encrypted with {scheme}, not PBES2; only PBES2 is supported"
+            )),
+            encrypted,
+        ));
+    }
+    let params = params.ok_or_else(|| info.invalid("PBES2 without parameters"))?;
+    Ok((pbes2(&params)?, encrypted))
+}
+
+/// PBES2-params ::= SEQUENCE { keyDerivationFunc (PBKDF2), encryptionScheme (AES-CBC) }.
+fn pbes2<'a>(params: &Tlv<'a>) -> asn1::Result<Scheme<'a>> {
+    let mut r = params.contents();
+    let (kdf, kdf_params) = asn1::algorithm(&mut r)?;
+    let (cipher, iv) = asn1::algorithm(&mut r)?;
+    r.finish()?;
+    if kdf != oid::PBKDF2 {
+        return Ok(Err("the key's key derivation is not PBKDF2".into()));
+    }
+    let kdf_params = kdf_params.ok_or_else(|| params.invalid("PBKDF2 without parameters"))?;
+    // PBKDF2-params ::= SEQUENCE { salt OCTET STRING, iterationCount INTEGER,
+    //   keyLength INTEGER OPTIONAL, prf AlgorithmIdentifier DEFAULT hmacWithSHA1 }
+    let mut p = kdf_params.contents();
+    let salt = p.expect(tag::OCTET_STRING)?.value;
+    let count = p.expect(tag::INTEGER)?;
+    p.optional(tag::INTEGER)?;
+    let prf = if p.is_empty() {
+        oid::HMAC_SHA1
+    } else {
+        asn1::algorithm(&mut p)?.0
+    };
+    p.finish()?;
+    let iterations = match count.unsigned()? {
+        bytes @ [_, ..] if bytes.len() <= 4 => {
+            bytes.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b))
+        }
+        _ => return Err(count.invalid("an iteration count that is not 1 to 2^32-1")),
+    };
+    let prf = match prf {
+        oid::HMAC_SHA1 => ring::pbkdf2::PBKDF2_HMAC_SHA1,
+        oid::HMAC_SHA256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        oid::HMAC_SHA384 => ring::pbkdf2::PBKDF2_HMAC_SHA384,
+        oid::HMAC_SHA512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
+        other => {
+            return Ok(Err(format!(
+                "unsupported PBKDF2 function {}",
+                oid_string(other)
+            )))
+        }
+    };
+    let key_len = match cipher {
+        oid::AES128_CBC => 16,
+        oid::AES256_CBC => 32,
+        other => return Ok(Err(format!("unsupported key cipher {}", oid_string(other)))),
+    };
+    let iv = match iv {
+        Some(iv) if iv.tag == tag::OCTET_STRING && iv.value.len() == 16 => iv.value,
+        _ => return Err(params.invalid("an AES-CBC IV that is not 16 bytes")),
+    };
+    Ok(Ok(Pbes2 {
+        salt,
+        iterations,
+        prf,
+        key_len,
+        iv,
+    }))
+}
+
+/// NSS writes PKCS#12 in BER: indefinite lengths and OCTET STRINGs in pieces, which our DER
+/// reader (rightly) refuses. Re-encodes one element and everything inside it as DER: definite
 /// minimal lengths, constructed strings joined into one primitive, SET elements sorted.
 /// OCTET STRING contents are left as they are (the caller converts nested encodings).
 pub(crate) fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, String> {
@@ -142,13 +292,6 @@ fn convert<'a>(input: &'a [u8], out: &mut Vec<u8>, depth: u32) -> Result<&'a [u8
     Ok(rest)
 }
 
-/// The content of a DER `[0]` constructed element (the whole of `tlv`).
-fn explicit_content(tlv: &[u8]) -> Option<&[u8]> {
-    let (tag, after) = read_tag(tlv)?;
-    let (len, body) = read_len(after)?;
-    (tag == [0xa0] && len == Some(body.len())).then_some(body)
-}
-
 fn read_tag(input: &[u8]) -> Option<(&[u8], &[u8])> {
     let first = *input.first()?;
     let mut n = 1;
@@ -195,26 +338,9 @@ fn put(out: &mut Vec<u8>, tag: &[u8], content: &[u8]) {
     out.extend_from_slice(content);
 }
 
-fn decrypt(info: &EncryptedPrivateKeyInfo, password: &str) -> Result<Vec<u8>, String> {
-    let pkcs5::EncryptionScheme::Pbes2(params) = &info.encryption_algorithm else {
-        return Err("the key is encrypted with a PBES1 scheme; only PBES2 is supported".into());
-    };
-    let Some(kdf) = params.kdf.pbkdf2() else {
-        return Err("the key's key derivation is not PBKDF2".into());
-    };
-    let prf = match kdf.prf {
-        Pbkdf2Prf::HmacWithSha1 => ring::pbkdf2::PBKDF2_HMAC_SHA1,
-        Pbkdf2Prf::HmacWithSha256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        Pbkdf2Prf::HmacWithSha384 => ring::pbkdf2::PBKDF2_HMAC_SHA384,
-        Pbkdf2Prf::HmacWithSha512 => ring::pbkdf2::PBKDF2_HMAC_SHA512,
-        other => return Err(format!("unsupported PBKDF2 function {other:?}")),
-    };
-    let (key_len, iv) = match &params.encryption {
-        EncryptionScheme::Aes128Cbc { iv } => (16, iv),
-        EncryptionScheme::Aes256Cbc { iv } => (32, iv),
-        other => return Err(format!("unsupported key cipher {:?}", other.oid())),
-    };
-    let rounds = std::num::NonZeroU32::new(kdf.iteration_count)
+fn decrypt(scheme: &Scheme<'_>, encrypted: &[u8], password: &str) -> Result<Vec<u8>, String> {
+    let scheme = scheme.as_ref().map_err(String::clone)?;
+    let rounds = std::num::NonZeroU32::new(scheme.iterations)
         .ok_or_else(|| "the key's PBKDF2 iteration count is 0".to_string())?;
     // NSS has derived PBES2 keys from the UTF-8 password and, in some versions, from its
     // BMPString form (as PKCS#12's own KDF does): try both.
@@ -224,10 +350,11 @@ fn decrypt(info: &EncryptedPrivateKeyInfo, password: &str) -> Result<Vec<u8>, St
         .collect();
     bmp.extend_from_slice(&[0, 0]);
     for secret in [password.as_bytes(), bmp.as_slice()] {
-        let mut key = vec![0u8; key_len];
-        ring::pbkdf2::derive(prf, rounds, kdf.salt.as_bytes(), secret, &mut key);
-        if let Some(plain) = aes_cbc_decrypt(&key, iv, info.encrypted_data.as_bytes()) {
-            if der::asn1::Any::from_der(&plain).is_ok() {
+        let mut key = vec![0u8; scheme.key_len];
+        ring::pbkdf2::derive(scheme.prf, rounds, scheme.salt, secret, &mut key);
+        if let Some(plain) = aes_cbc_decrypt(&key, scheme.iv, encrypted) {
+            let mut r = Reader::new(&plain);
+            if r.any().is_ok() && r.finish().is_ok() {
                 return Ok(plain);
             }
         }
@@ -235,7 +362,7 @@ fn decrypt(info: &EncryptedPrivateKeyInfo, password: &str) -> Result<Vec<u8>, St
     Err("the key in the PKCS#12 file does not decrypt with the expected password".into())
 }
 
-fn aes_cbc_decrypt(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Option<Vec<u8>> {
+fn aes_cbc_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
     use cbc::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
     match key.len() {
         16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
@@ -276,6 +403,53 @@ mod tests {
         assert_eq!(private_keys(&p12, "pw").unwrap(), [key.serialize_der()]);
         assert!(private_keys(&p12, "wrong").is_err());
         assert!(private_keys(b"junk", "pw").is_err());
+    }
+
+    const NSS_DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/nss-certutil-3.0.3/"
+    );
+
+    /// The file NSS's pk12util wrote (BER, the key bag in a plain data content) gives the key
+    /// openssl reads from it; the files `openssl pkcs12 -export` wrote with PBES1 are refused.
+    #[test]
+    fn reads_the_key_nss_wrote() {
+        let read = |f: &str| std::fs::read(format!("{NSS_DIR}{f}")).unwrap();
+        let keys = private_keys(&read("qdevice-net-node.p12"), "").unwrap();
+        assert_eq!(keys, [read("qdevice-net-node.key.der")]);
+        assert!(private_keys(&read("qdevice-net-node.p12"), "x").is_err());
+        for pbes1 in [
+            "openssl-made-legacy3des.p12",
+            "openssl-made-pbe_sha1_3des.p12",
+        ] {
+            let e = private_keys(&read(pbes1), "").unwrap_err();
+            assert!(e.contains("only PBES2 is supported"), "{pbes1}: {e}");
+        }
+        let keys = private_keys(&read("openssl-made-ossl3default.p12"), "").unwrap();
+        assert_eq!(keys.len(), 1);
+    }
+
+    /// Every truncation of NSS's file is an error; every truncation of one of ours (2048
+    /// PBKDF2 rounds, where NSS's 600000 would make this slow) too, and a bit flipped in each
+    /// of its bytes (a different bit from byte to byte) gives an error or a key, never a panic.
+    #[test]
+    fn damaged_files_never_panic() {
+        let nss = std::fs::read(format!("{NSS_DIR}qdevice-net-node.p12")).unwrap();
+        for len in 0..nss.len() {
+            assert!(private_keys(&nss[..len], "").is_err(), "{len}");
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/p12-reference/");
+        let ours = std::fs::read(format!("{dir}a.p12")).unwrap();
+        let key = std::fs::read(format!("{dir}node.key")).unwrap();
+        assert_eq!(private_keys(&ours, "").unwrap(), [key]);
+        for len in 0..ours.len() {
+            assert!(private_keys(&ours[..len], "").is_err(), "{len}");
+        }
+        for at in 0..ours.len() {
+            let mut p12 = ours.clone();
+            p12[at] ^= 1 << (at % 8);
+            let _ = private_keys(&p12, "");
+        }
     }
 
     #[test]
