@@ -35,7 +35,7 @@ mod mips_dlsym;
 #[cfg(feature = "probe")]
 pub mod probe;
 pub mod proto;
-pub mod refusal;
+pub mod ratelog;
 pub mod server;
 pub mod settings;
 pub mod status;

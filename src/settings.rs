@@ -4,6 +4,7 @@
 //! Upstream reference: `qdevices/corosync-qnetd.c` (`cli_parse`) and
 //! `qdevices/qnetd-advanced-settings.c` (keys, ranges, defaults); see docs/protocol.md, "Settings".
 
+use crate::engine::EngineConfig;
 use crate::proto::types::TlsMode;
 use std::fmt;
 use std::path::PathBuf;
@@ -99,20 +100,21 @@ pub struct AdvancedSettings {
 
 impl Default for AdvancedSettings {
     fn default() -> Self {
+        let engine = EngineConfig::default();
         AdvancedSettings {
             // Upstream's default is 10; a restart makes every node reconnect at once, and the
             // load generator measured SYN-queue overflows and setup timeouts at 10 (10,000
             // clients). 128 costs nothing until used.
             listen_backlog: 128,
             max_client_send_buffers: 32,
-            max_client_send_size: 1 << 15,
-            max_client_receive_size: 1 << 15,
+            max_client_send_size: engine.max_client_send_size,
+            max_client_receive_size: engine.max_client_receive_size,
             nss_db_dir: PathBuf::from(DEFAULT_STORE_DIR),
             cert_nickname: "QNetd Cert".to_string(),
-            heartbeat_interval_min: 1000,
-            heartbeat_interval_max: 2 * 60 * 1000,
-            dpd_enabled: true,
-            dpd_interval_coefficient: 1.5,
+            heartbeat_interval_min: engine.heartbeat_interval_min,
+            heartbeat_interval_max: engine.heartbeat_interval_max,
+            dpd_enabled: engine.dpd_enabled,
+            dpd_interval_coefficient: engine.dpd_interval_coefficient,
             lock_file: PathBuf::from(DEFAULT_LOCK_FILE),
             local_socket_file: PathBuf::from(DEFAULT_LOCAL_SOCKET_FILE),
             local_socket_umask: None,
@@ -121,7 +123,7 @@ impl Default for AdvancedSettings {
             ipc_max_clients: 10,
             ipc_max_receive_size: 4 * 1024,
             ipc_max_send_size: 10 * 1024 * 1024,
-            keep_active_partition_tie_breaker: false,
+            keep_active_partition_tie_breaker: engine.keep_active_partition_tie_breaker,
             handshake_timeout: Some(Duration::from_secs(30)),
             max_preinit_clients: 256,
             max_preinit_per_address: 64,
@@ -288,18 +290,38 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let engine = EngineConfig::default();
         Config {
             listen_addr: None,
             family: AddressFamily::Any,
             port: DEFAULT_PORT,
-            tls: TlsMode::Supported,
-            client_cert_required: true,
+            tls: engine.tls,
+            client_cert_required: engine.client_cert_required,
             max_clients: None,
             debug: 0,
             settings: AdvancedSettings::default(),
             warnings: Vec::new(),
             init_store: false,
             wait_store: false,
+        }
+    }
+}
+
+impl From<&Config> for EngineConfig {
+    /// The engine's part of the daemon's configuration: built here, so the engine knows
+    /// nothing of settings.
+    fn from(cfg: &Config) -> EngineConfig {
+        let s = &cfg.settings;
+        EngineConfig {
+            tls: cfg.tls,
+            client_cert_required: cfg.client_cert_required,
+            max_client_receive_size: s.max_client_receive_size,
+            max_client_send_size: s.max_client_send_size,
+            heartbeat_interval_min: s.heartbeat_interval_min,
+            heartbeat_interval_max: s.heartbeat_interval_max,
+            dpd_enabled: s.dpd_enabled,
+            dpd_interval_coefficient: s.dpd_interval_coefficient,
+            keep_active_partition_tie_breaker: s.keep_active_partition_tie_breaker,
         }
     }
 }
@@ -615,6 +637,14 @@ mod tests {
         assert_eq!(decimal_in("0.5", 1.0, 1000.0), None);
         assert_eq!(decimal_in("1000.1", 1.0, 1000.0), None);
         assert_eq!(decimal_in("1e400", 0.0, f64::MAX), None);
+    }
+
+    #[test]
+    fn the_engine_defaults_are_the_daemons() {
+        assert_eq!(
+            EngineConfig::from(&Config::default()),
+            EngineConfig::default()
+        );
     }
 
     #[test]

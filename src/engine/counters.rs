@@ -1,5 +1,5 @@
 //! Counts the engine keeps for `/metrics` (`server::http`): plain numbers, no I/O, so the
-//! engine stays pure.
+//! engine stays pure. Kept by enum; the names are the metric labels.
 
 use crate::proto::types::{ReplyError, Vote};
 use std::collections::BTreeMap;
@@ -7,32 +7,38 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Clone)]
 pub struct EngineCounters {
     /// Error replies (SERVER_ERROR, INIT_REPLY with an error) by reason.
-    refusals: BTreeMap<&'static str, u64>,
+    refusals: BTreeMap<ReplyError, u64>,
     /// Votes sent (replies and VOTE_INFO): the decisions taken, by vote.
-    votes: BTreeMap<&'static str, u64>,
+    votes: BTreeMap<Vote, u64>,
 }
 
 impl EngineCounters {
     pub fn refused(&mut self, code: ReplyError) {
-        *self.refusals.entry(reason_name(code)).or_default() += 1;
+        *self.refusals.entry(code).or_default() += 1;
     }
 
     pub fn vote_sent(&mut self, vote: Vote) {
-        *self
-            .votes
-            .entry(crate::status::json::vote_word(vote))
-            .or_default() += 1;
+        *self.votes.entry(vote).or_default() += 1;
     }
 
-    /// (vote word, count) in name order; votes never sent are absent.
-    pub fn votes(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        self.votes.iter().map(|(k, v)| (*k, *v))
+    /// (vote word, count) in word order; votes never sent are absent.
+    pub fn votes(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        by_name(self.votes.iter().map(|(v, n)| (v.word(), *n)))
     }
 
     /// (reason, count) in name order; reasons never seen are absent.
-    pub fn refusals(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        self.refusals.iter().map(|(k, v)| (*k, *v))
+    pub fn refusals(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        by_name(self.refusals.iter().map(|(r, n)| (reason_name(*r), *n)))
     }
+}
+
+/// Metric labels sort by name, whatever order the enum's codes have.
+fn by_name(
+    counts: impl Iterator<Item = (&'static str, u64)>,
+) -> std::vec::IntoIter<(&'static str, u64)> {
+    let mut counts: Vec<_> = counts.collect();
+    counts.sort_unstable();
+    counts.into_iter()
 }
 
 /// A stable snake_case name for a reply error, for metric labels.

@@ -90,7 +90,7 @@ impl Engine {
                 .map_or("?", Algorithm::as_str);
             // Rate-limited: a restart of a big site, or a flood, would otherwise write one
             // line per node and push everything else out of a router's log buffer.
-            crate::server::ratelog::log_at(
+            crate::ratelog::log_at(
                 now,
                 log::Level::Info,
                 "joined",
@@ -100,14 +100,14 @@ impl Engine {
                 ),
             );
         } else {
-            crate::server::ratelog::log_at(
+            crate::ratelog::log_at(
                 now,
                 log::Level::Warn,
                 "INIT refused",
                 format_args!(
                     "client {} refused: INIT of node {node} for cluster '{cluster}': {}",
                     client.addr,
-                    crate::refusal::words(code, &self.cfg)
+                    super::refusal::words(code, &self.cfg)
                 ),
             );
         }

@@ -20,6 +20,7 @@ mod handlers;
 mod identity;
 mod init;
 pub mod limits;
+mod refusal;
 mod status;
 
 use identity::Phase;
@@ -67,26 +68,19 @@ pub struct EngineConfig {
 }
 
 impl Default for EngineConfig {
-    /// Upstream's defaults: the daemon's, so they are defined once (in `settings`).
+    /// Upstream's defaults (`qnetd-advanced-settings.c`, `-s on`, `-c on`); the daemon's
+    /// settings start from these, so they are written once.
     fn default() -> EngineConfig {
-        EngineConfig::from(&crate::settings::Config::default())
-    }
-}
-
-impl From<&crate::settings::Config> for EngineConfig {
-    /// The engine's part of the daemon's configuration.
-    fn from(cfg: &crate::settings::Config) -> EngineConfig {
-        let s = &cfg.settings;
         EngineConfig {
-            tls: cfg.tls,
-            client_cert_required: cfg.client_cert_required,
-            max_client_receive_size: s.max_client_receive_size,
-            max_client_send_size: s.max_client_send_size,
-            heartbeat_interval_min: s.heartbeat_interval_min,
-            heartbeat_interval_max: s.heartbeat_interval_max,
-            dpd_enabled: s.dpd_enabled,
-            dpd_interval_coefficient: s.dpd_interval_coefficient,
-            keep_active_partition_tie_breaker: s.keep_active_partition_tie_breaker,
+            tls: TlsMode::Supported,
+            client_cert_required: true,
+            max_client_receive_size: 1 << 15,
+            max_client_send_size: 1 << 15,
+            heartbeat_interval_min: 1000,
+            heartbeat_interval_max: 2 * 60 * 1000,
+            dpd_enabled: true,
+            dpd_interval_coefficient: 1.5,
+            keep_active_partition_tie_breaker: false,
         }
     }
 }
@@ -344,7 +338,7 @@ impl Engine {
     fn send_error(&mut self, id: ClientId, seq: Option<u32>, code: ReplyError) {
         self.counters.refused(code);
         if let Some(client) = self.clients.get(&id) {
-            let words = crate::refusal::words(code, &self.cfg);
+            let words = refusal::words(code, &self.cfg);
             if code == ReplyError::TlsRequired {
                 log::warn!("client {} refused: {words}", client.addr);
             } else {

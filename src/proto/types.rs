@@ -102,7 +102,7 @@ pub mod opt {
 }
 
 /// REPLY_ERROR_CODE values (u16). Sent in INIT_REPLY or SERVER_ERROR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u16)]
 pub enum ReplyError {
     NoError = 0,
@@ -237,7 +237,7 @@ impl NodeListType {
 }
 
 /// VOTE values (0 = undefined, never on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Vote {
     Ack = 1,
@@ -269,6 +269,16 @@ impl Vote {
             Vote::AskLater => "Ask later",
             Vote::WaitForReply => "Wait for reply",
             Vote::NoChange => "No change",
+        }
+    }
+    /// The word of JSON, the status table and metric labels (snake_case).
+    pub fn word(self) -> &'static str {
+        match self {
+            Vote::Ack => "ack",
+            Vote::Nack => "nack",
+            Vote::AskLater => "ask_later",
+            Vote::WaitForReply => "wait_for_reply",
+            Vote::NoChange => "no_change",
         }
     }
 }

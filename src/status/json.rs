@@ -149,18 +149,8 @@ fn heuristics_word(h: Heuristics) -> &'static str {
     }
 }
 
-pub fn vote_word(v: Vote) -> &'static str {
-    match v {
-        Vote::Ack => "ack",
-        Vote::Nack => "nack",
-        Vote::AskLater => "ask_later",
-        Vote::WaitForReply => "wait_for_reply",
-        Vote::NoChange => "no_change",
-    }
-}
-
 fn opt_vote(v: Option<Vote>) -> String {
-    v.map_or_else(|| "null".to_string(), |v| quote(vote_word(v)))
+    v.map_or_else(|| "null".to_string(), |v| quote(v.word()))
 }
 
 fn array(items: &[String]) -> String {

@@ -6,7 +6,7 @@
 //! in pieces of at most one cluster's samples ([`chunks`]), which HTTP writes as they come:
 //! however many clients are connected, an answer never holds more than one piece.
 
-use super::json::{quote, vote_word};
+use super::json::quote;
 use super::snapshot::{ClusterStatus, ServerStatus};
 use crate::proto::types::Vote;
 use std::fmt::Display;
@@ -128,7 +128,7 @@ fn cluster_votes(c: &ClusterStatus) -> String {
             .filter(|n| n.last_sent_ack_nack_vote == Some(v))
             .count();
         if count > 0 || matches!(v, Vote::Ack | Vote::Nack) {
-            let labels = format!("cluster={name},vote=\"{}\"", vote_word(v));
+            let labels = format!("cluster={name},vote=\"{}\"", v.word());
             sample(&mut out, "qnetd_cluster_votes", &labels, count);
         }
     }

@@ -1,7 +1,7 @@
 //! `qnetd status`: a table for people. One header paragraph about the server, then one row
 //! per connected node. Not a stable interface; scripts use `--json` or upstream's text.
 
-use super::json::{algorithm_word, tie_breaker_word, tls_word, vote_word};
+use super::json::{algorithm_word, tie_breaker_word, tls_word};
 use super::snapshot::ServerStatus;
 use std::fmt::Write as _;
 
@@ -73,9 +73,9 @@ fn node_rows(st: &ServerStatus) -> Vec<[String; 8]> {
         for n in &c.nodes {
             let vote = match (n.last_sent_vote, n.last_sent_ack_nack_vote) {
                 (None, _) => "-".to_string(),
-                (Some(v), None) => vote_word(v).to_string(),
-                (Some(v), Some(a)) if v == a => vote_word(v).to_string(),
-                (Some(v), Some(a)) => format!("{} ({})", vote_word(v), vote_word(a)),
+                (Some(v), None) => v.word().to_string(),
+                (Some(v), Some(a)) if v == a => v.word().to_string(),
+                (Some(v), Some(a)) => format!("{} ({})", v.word(), a.word()),
             };
             rows.push([
                 name.clone(),

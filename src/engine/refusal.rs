@@ -3,7 +3,7 @@
 //! error reply, writes the one log line for it (the user only sees our log; the client only
 //! gets the number).
 
-use crate::engine::EngineConfig;
+use super::EngineConfig;
 use crate::proto::types::ReplyError;
 
 /// The words for `err`, with the limit involved where there is one, and the number
