@@ -1,18 +1,20 @@
 //! qnetd: a corosync-qnetd compatible quorum arbiter.
 //!
 //! The wire codec ([`proto`]), the per-connection protocol engine ([`engine`]) and the decision
-//! algorithms ([`algo`]) are pure code: no sockets, no clocks. [`server`] drives them with smol.
+//! algorithms ([`algo`]) are the `qnetd-core` crate (core/): pure code, no sockets, no clocks,
+//! re-exported here under their old paths. [`server`] drives them with smol.
 //! System calls go through rustix or std: no `unsafe` outside the two places that must hand
 //! memory back to the allocator (`alloc` for the static builds, glibc's `malloc_trim`), and the
 //! static MIPS builds' `dlsym` (`mips_dlsym`).
 
 #![deny(unsafe_code)]
 
+pub use qnetd_core::{algo, cluster, engine, escape, proto, ratelog};
+
 // First: its `outln!`, `out!` and `errln!` are how every module below prints.
 #[macro_use]
 mod output;
 
-pub mod algo;
 pub mod certname;
 // A small `qsort` that spares the static builds zig's (see its comments).
 #[cfg(any(target_env = "musl", test))]
@@ -24,9 +26,6 @@ mod c_sort;
 #[allow(unsafe_code)]
 pub mod alloc;
 pub mod cli;
-pub mod cluster;
-pub mod engine;
-pub mod escape;
 pub mod install;
 // A `dlsym` symbol that replaces musl's broken-for-non-PIC MIPS one (see its comments).
 #[cfg(all(target_env = "musl", target_arch = "mips"))]
@@ -34,8 +33,6 @@ pub mod install;
 mod mips_dlsym;
 #[cfg(feature = "probe")]
 pub mod probe;
-pub mod proto;
-pub mod ratelog;
 pub mod server;
 pub mod settings;
 pub mod status;

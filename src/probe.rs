@@ -6,7 +6,7 @@
 //! name: [`ClientTls`] verifies the chain against our CA and the name (CN or SAN, as NSS does)
 //! itself, and sends no SNI.
 
-use crate::certname::{cert_name_matches, PeerIdentity};
+use crate::certname::{cert_name_matches, peer_identity, PeerIdentity};
 use crate::proto::codec;
 use crate::proto::types::{
     Algorithm, Heuristics, Message, MsgType, NodeInfo, NodeListType, RingId, TieBreaker,
@@ -158,9 +158,7 @@ impl ClientTls {
             name: server_name.to_string(),
             provider: provider.clone(),
         });
-        let client_names = client
-            .as_ref()
-            .map(|(cert, _)| PeerIdentity::from_cert_der(cert));
+        let client_names = client.as_ref().map(|(cert, _)| peer_identity(cert));
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(rustls::ALL_VERSIONS)
             .map_err(|e| ProbeError::Tls(e.to_string()))?
@@ -407,7 +405,7 @@ impl ServerCertVerifier for CaAndName {
             now,
             self.provider.signature_verification_algorithms.all,
         )?;
-        let names = PeerIdentity::from_cert_der(end_entity.as_ref());
+        let names = peer_identity(end_entity.as_ref());
         if !cert_name_matches(&names, self.name.as_bytes()) {
             let wrong = WrongServerName {
                 expected: self.name.clone(),

@@ -372,7 +372,7 @@ impl Session {
         };
         let (_, session) = tls.get_ref();
         let cert = session.peer_certificates().and_then(|certs| certs.first());
-        let peer = cert.map(|cert| crate::certname::PeerIdentity::from_cert_der(cert.as_ref()));
+        let peer = cert.map(|cert| crate::certname::peer_identity(cert.as_ref()));
         if let Some(pc) = cert.and_then(|c| PeerCert::from_der(c.as_ref())) {
             self.daemon.peer_certs.borrow_mut().insert(self.id, pc);
         }

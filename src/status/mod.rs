@@ -7,7 +7,8 @@ pub mod health;
 pub mod ipc;
 pub mod json;
 pub mod prometheus;
-pub mod snapshot;
+/// The snapshot the renderers read: the core's (the engine builds it).
+pub use qnetd_core::snapshot;
 pub mod table;
 pub mod upstream;
 

@@ -56,11 +56,10 @@ pub struct NodeStatus {
     pub ms_since_last_message: u64,
 }
 
-#[cfg(test)]
 impl NodeStatus {
     /// A node that has told nothing yet: no lists, no heuristics, no vote, plain TCP. Renderer
-    /// tests set only the fields they show.
-    pub(crate) fn blank(node_id: u32, client_addr: String) -> NodeStatus {
+    /// tests (in the daemon's crate, hence public) set only the fields they show.
+    pub fn blank(node_id: u32, client_addr: String) -> NodeStatus {
         NodeStatus {
             node_id,
             client_addr,

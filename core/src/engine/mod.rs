@@ -41,7 +41,7 @@ use crate::proto::types::{
     Algorithm, DecodeErrorKind, Heuristics, Message, MsgType, NodeListType, ReplyError, RingId,
     TlsMode, Vote,
 };
-use crate::status::snapshot::{ClusterStatus, NodeStatus, ServerStatus};
+use crate::snapshot::{ClusterStatus, NodeStatus, ServerStatus};
 
 pub use crate::cluster::ClientId;
 
