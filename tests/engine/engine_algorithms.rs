@@ -93,7 +93,7 @@ impl Sim {
             ring_id,
         );
         self.cluster.insert(node);
-        let (_, votes) = self.call(node_id, algo::client_init);
+        let (_, votes) = self.call(node_id, |ctx| ctx.decision().client_init(ctx));
         assert!(votes.is_empty());
     }
 
@@ -106,7 +106,8 @@ impl Sim {
     fn config(&mut self, node_id: u32, ids: &[u32], initial: bool) -> Outcome<Vote> {
         let nodes = infos(ids);
         let (r, votes) = self.call(node_id, |ctx| {
-            algo::config_node_list_received(ctx, &nodes, initial)
+            ctx.decision()
+                .config_node_list_received(ctx, &nodes, initial)
         });
         if let Ok(vote) = r {
             let node = self.node_mut(node_id);
@@ -125,7 +126,8 @@ impl Sim {
     ) -> Outcome<Vote> {
         let nodes = infos(ids);
         let (r, votes) = self.call(node_id, |ctx| {
-            algo::membership_node_list_received(ctx, ring_id, &nodes, h)
+            ctx.decision()
+                .membership_node_list_received(ctx, ring_id, &nodes, h)
         });
         if let Ok(vote) = r {
             let node = self.node_mut(node_id);
@@ -139,7 +141,7 @@ impl Sim {
     }
 
     fn quorum(&mut self, node_id: u32) -> Outcome<Vote> {
-        let (r, votes) = self.call(node_id, algo::quorum_node_list_received);
+        let (r, votes) = self.call(node_id, |ctx| ctx.decision().quorum_node_list_received(ctx));
         if let Ok(vote) = r {
             self.node_mut(node_id).record_sent_vote(vote);
         }
@@ -147,11 +149,13 @@ impl Sim {
     }
 
     fn ask(&mut self, node_id: u32) -> Outcome<Vote> {
-        self.call(node_id, algo::ask_for_vote_received)
+        self.call(node_id, |ctx| ctx.decision().ask_for_vote_received(ctx))
     }
 
     fn heuristics_change(&mut self, node_id: u32, h: Heuristics) -> Outcome<Vote> {
-        let (r, votes) = self.call(node_id, |ctx| algo::heuristics_change_received(ctx, h));
+        let (r, votes) = self.call(node_id, |ctx| {
+            ctx.decision().heuristics_change_received(ctx, h)
+        });
         if r.is_ok() {
             let node = self.node_mut(node_id);
             node.regular_heuristics = h;
@@ -161,13 +165,19 @@ impl Sim {
     }
 
     fn vote_info_reply(&mut self, node_id: u32, seq: u32) -> Vec<VoteInfo> {
-        self.call(node_id, |ctx| algo::vote_info_reply_received(ctx, seq))
-            .1
+        self.call(node_id, |ctx| {
+            ctx.decision().vote_info_reply_received(ctx, seq)
+        })
+        .1
     }
 
     /// The client of `node_id` disconnects: the algorithm runs while it is still a member.
     fn leave(&mut self, node_id: u32) -> Vec<VoteInfo> {
-        let (_, votes) = self.call(node_id, |ctx| algo::client_disconnect(ctx, false));
+        let (_, votes) = self.call(node_id, |ctx| {
+            // The engine cancels the leaving node's timer first.
+            ctx.cancel_timer();
+            ctx.decision().client_disconnect(ctx, false)
+        });
         let idx = self.idx(node_id);
         self.cluster.nodes.remove(idx);
         votes
@@ -175,7 +185,7 @@ impl Sim {
 
     fn fire_timer(&mut self, node_id: u32) -> (TimerOutcome, Vec<VoteInfo>) {
         self.node_mut(node_id).algo_timer = None;
-        self.call(node_id, algo::timer_callback)
+        self.call(node_id, |ctx| ctx.decision().timer_callback(ctx))
     }
 
     /// Both nodes of a 2-node ffsplit cluster see each other in `r0`; returns after the ACKs.
@@ -943,14 +953,15 @@ fn lms_timer_needs_a_schedulable_interval() {
     let me = sim.idx(1);
     let nodes = infos(&[1, 2]);
     let mut votes = Vec::new();
-    let vote = algo::membership_node_list_received(
-        &mut Ctx {
-            cluster: &mut sim.cluster,
-            me,
-            now: sim.now,
-            heartbeat_interval: 3, // 3 / 4 == 0 ms: upstream cannot schedule it
-            votes: &mut votes,
-        },
+    let ctx = &mut Ctx {
+        cluster: &mut sim.cluster,
+        me,
+        now: sim.now,
+        heartbeat_interval: 3, // 3 / 4 == 0 ms: upstream cannot schedule it
+        votes: &mut votes,
+    };
+    let vote = ctx.decision().membership_node_list_received(
+        ctx,
         ring(1, 8),
         &nodes,
         Heuristics::Undefined,

@@ -81,7 +81,10 @@ pub struct Ffsplit;
 
 impl Decision for Ffsplit {
     fn client_init(&self, ctx: &mut Ctx) {
-        client_init(ctx)
+        if ctx.cluster.nodes.len() == 1 {
+            ctx.cluster.ffsplit = ClusterData::default();
+        }
+        ctx.cluster.nodes[ctx.me].algo = super::NodeData::default();
     }
 
     fn config_node_list_received(
@@ -90,7 +93,27 @@ impl Decision for Ffsplit {
         nodes: &[NodeInfo],
         initial: bool,
     ) -> Result<Vote, ReplyError> {
-        config_node_list_received(ctx, nodes, initial)
+        let me = &ctx.cluster.nodes[ctx.me];
+        if nodes.is_empty() || !contains_node(nodes, me.node_id) {
+            debug!(
+                "ffsplit: config node list of node {} is empty or lacks it",
+                me.node_id
+            );
+            return Err(ReplyError::InvalidConfigNodeList);
+        }
+        if initial || me.membership_nodes.is_empty() {
+            // The membership list follows; decide then.
+            return Ok(Vote::AskLater);
+        }
+        let caller = Caller {
+            me: ctx.me,
+            leaving: false,
+            ring_id: me.ring_id,
+            config: nodes.to_vec(),
+            membership: me.membership_nodes.clone(),
+            heuristics: me.heuristics,
+        };
+        Ok(decide(ctx.cluster, &caller, ctx.votes))
     }
 
     fn membership_node_list_received(
@@ -100,7 +123,26 @@ impl Decision for Ffsplit {
         nodes: &[NodeInfo],
         heuristics: Heuristics,
     ) -> Result<Vote, ReplyError> {
-        membership_node_list_received(ctx, ring_id, nodes, heuristics)
+        let me = &ctx.cluster.nodes[ctx.me];
+        if nodes.is_empty() || !contains_node(nodes, me.node_id) {
+            debug!(
+                "ffsplit: membership node list of node {} is empty or lacks it",
+                me.node_id
+            );
+            return Err(ReplyError::InvalidMembershipNodeList);
+        }
+        if me.config_nodes.is_empty() {
+            return Ok(Vote::AskLater);
+        }
+        let caller = Caller {
+            me: ctx.me,
+            leaving: false,
+            ring_id,
+            config: me.config_nodes.clone(),
+            membership: nodes.to_vec(),
+            heuristics,
+        };
+        Ok(decide(ctx.cluster, &caller, ctx.votes))
     }
 
     /// FFSPLIT decides on its own schedule: a node may not ask.
@@ -109,7 +151,35 @@ impl Decision for Ffsplit {
     }
 
     fn vote_info_reply_received(&self, ctx: &mut Ctx, seq: u32) {
-        vote_info_reply_received(ctx, seq)
+        let me = ctx.me;
+        let node = &mut ctx.cluster.nodes[me];
+        if node.algo.ffsplit.vote_info_expected_seq != seq {
+            debug!(
+                "ffsplit: stale VOTE_INFO_REPLY {seq} from node {}",
+                node.node_id
+            );
+            return;
+        }
+        node.algo.ffsplit.phase = NodePhase::WaitingForChange;
+        let ring_id = node.ring_id;
+        let cluster = &mut *ctx.cluster;
+        match cluster.ffsplit.phase {
+            ClusterPhase::SendingNacks => {
+                if count_in_phase(cluster, NodePhase::SendingNack) == 0 {
+                    debug!("ffsplit: every NACK confirmed, sending ACKs");
+                    cluster.ffsplit.phase = ClusterPhase::SendingAcks;
+                    if send_votes(cluster, me, false, ring_id, Vote::Ack, ctx.votes) == 0 {
+                        cluster.ffsplit.phase = ClusterPhase::WaitingForChange;
+                    }
+                }
+            }
+            ClusterPhase::SendingAcks => {
+                if count_in_phase(cluster, NodePhase::SendingAck) == 0 {
+                    cluster.ffsplit.phase = ClusterPhase::WaitingForChange;
+                }
+            }
+            ClusterPhase::WaitingForChange | ClusterPhase::WaitingForStableMembership => {}
+        }
     }
 
     fn heuristics_change_received(
@@ -117,139 +187,37 @@ impl Decision for Ffsplit {
         ctx: &mut Ctx,
         heuristics: Heuristics,
     ) -> Result<Vote, ReplyError> {
-        heuristics_change_received(ctx, heuristics)
+        let me = &ctx.cluster.nodes[ctx.me];
+        if me.config_nodes.is_empty() || me.membership_nodes.is_empty() {
+            return Ok(Vote::AskLater);
+        }
+        let caller = Caller {
+            me: ctx.me,
+            leaving: false,
+            ring_id: me.ring_id,
+            config: me.config_nodes.clone(),
+            membership: me.membership_nodes.clone(),
+            heuristics,
+        };
+        Ok(decide(ctx.cluster, &caller, ctx.votes))
     }
 
-    /// A node that leaves changes the partitions, unless every node leaves at once.
+    /// A node that leaves changes the partitions, unless every node leaves at once: re-decide
+    /// without the leaving caller (it is still in the node list while this runs).
     fn client_disconnect(&self, ctx: &mut Ctx, server_going_down: bool) {
-        if !server_going_down {
-            client_disconnect(ctx);
+        if server_going_down {
+            return;
         }
-    }
-}
-
-fn client_init(ctx: &mut Ctx) {
-    if ctx.cluster.nodes.len() == 1 {
-        ctx.cluster.ffsplit = ClusterData::default();
-    }
-    ctx.cluster.nodes[ctx.me].algo = super::NodeData::default();
-}
-
-fn config_node_list_received(
-    ctx: &mut Ctx,
-    nodes: &[NodeInfo],
-    initial: bool,
-) -> Result<Vote, ReplyError> {
-    let me = &ctx.cluster.nodes[ctx.me];
-    if nodes.is_empty() || !contains_node(nodes, me.node_id) {
-        debug!(
-            "ffsplit: config node list of node {} is empty or lacks it",
-            me.node_id
-        );
-        return Err(ReplyError::InvalidConfigNodeList);
-    }
-    if initial || me.membership_nodes.is_empty() {
-        // The membership list follows; decide then.
-        return Ok(Vote::AskLater);
-    }
-    let caller = Caller {
-        me: ctx.me,
-        leaving: false,
-        ring_id: me.ring_id,
-        config: nodes.to_vec(),
-        membership: me.membership_nodes.clone(),
-        heuristics: me.heuristics,
-    };
-    Ok(decide(ctx.cluster, &caller, ctx.votes))
-}
-
-fn membership_node_list_received(
-    ctx: &mut Ctx,
-    ring_id: RingId,
-    nodes: &[NodeInfo],
-    heuristics: Heuristics,
-) -> Result<Vote, ReplyError> {
-    let me = &ctx.cluster.nodes[ctx.me];
-    if nodes.is_empty() || !contains_node(nodes, me.node_id) {
-        debug!(
-            "ffsplit: membership node list of node {} is empty or lacks it",
-            me.node_id
-        );
-        return Err(ReplyError::InvalidMembershipNodeList);
-    }
-    if me.config_nodes.is_empty() {
-        return Ok(Vote::AskLater);
-    }
-    let caller = Caller {
-        me: ctx.me,
-        leaving: false,
-        ring_id,
-        config: me.config_nodes.clone(),
-        membership: nodes.to_vec(),
-        heuristics,
-    };
-    Ok(decide(ctx.cluster, &caller, ctx.votes))
-}
-
-fn heuristics_change_received(ctx: &mut Ctx, heuristics: Heuristics) -> Result<Vote, ReplyError> {
-    let me = &ctx.cluster.nodes[ctx.me];
-    if me.config_nodes.is_empty() || me.membership_nodes.is_empty() {
-        return Ok(Vote::AskLater);
-    }
-    let caller = Caller {
-        me: ctx.me,
-        leaving: false,
-        ring_id: me.ring_id,
-        config: me.config_nodes.clone(),
-        membership: me.membership_nodes.clone(),
-        heuristics,
-    };
-    Ok(decide(ctx.cluster, &caller, ctx.votes))
-}
-
-/// Re-decide without the leaving caller (it is still in the node list while this runs).
-fn client_disconnect(ctx: &mut Ctx) {
-    let me = &ctx.cluster.nodes[ctx.me];
-    let caller = Caller {
-        me: ctx.me,
-        leaving: true,
-        ring_id: me.ring_id,
-        config: me.config_nodes.clone(),
-        membership: me.membership_nodes.clone(),
-        heuristics: me.heuristics,
-    };
-    decide(ctx.cluster, &caller, ctx.votes);
-}
-
-fn vote_info_reply_received(ctx: &mut Ctx, seq: u32) {
-    let me = ctx.me;
-    let node = &mut ctx.cluster.nodes[me];
-    if node.algo.ffsplit.vote_info_expected_seq != seq {
-        debug!(
-            "ffsplit: stale VOTE_INFO_REPLY {seq} from node {}",
-            node.node_id
-        );
-        return;
-    }
-    node.algo.ffsplit.phase = NodePhase::WaitingForChange;
-    let ring_id = node.ring_id;
-    let cluster = &mut *ctx.cluster;
-    match cluster.ffsplit.phase {
-        ClusterPhase::SendingNacks => {
-            if count_in_phase(cluster, NodePhase::SendingNack) == 0 {
-                debug!("ffsplit: every NACK confirmed, sending ACKs");
-                cluster.ffsplit.phase = ClusterPhase::SendingAcks;
-                if send_votes(cluster, me, false, ring_id, Vote::Ack, ctx.votes) == 0 {
-                    cluster.ffsplit.phase = ClusterPhase::WaitingForChange;
-                }
-            }
-        }
-        ClusterPhase::SendingAcks => {
-            if count_in_phase(cluster, NodePhase::SendingAck) == 0 {
-                cluster.ffsplit.phase = ClusterPhase::WaitingForChange;
-            }
-        }
-        ClusterPhase::WaitingForChange | ClusterPhase::WaitingForStableMembership => {}
+        let me = &ctx.cluster.nodes[ctx.me];
+        let caller = Caller {
+            me: ctx.me,
+            leaving: true,
+            ring_id: me.ring_id,
+            config: me.config_nodes.clone(),
+            membership: me.membership_nodes.clone(),
+            heuristics: me.heuristics,
+        };
+        decide(ctx.cluster, &caller, ctx.votes);
     }
 }
 

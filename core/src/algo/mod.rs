@@ -54,8 +54,10 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn algorithm(&self) -> Algorithm {
-        self.cluster.nodes[self.me].algorithm
+    /// The caller's algorithm, the one it asked for at INIT: the engine runs each callback
+    /// as `ctx.decision().callback(ctx, ...)`.
+    pub fn decision(&self) -> &'static dyn Decision {
+        decision(self.cluster.nodes[self.me].algorithm)
     }
 
     /// (Re)arm the caller's algorithm timer at `heartbeat_interval / 4` ms. Like upstream, an
@@ -136,8 +138,8 @@ pub trait Decision {
         Ok(Vote::NoChange)
     }
 
-    /// The calling node is leaving (it is still in the cluster while this runs; its timer is
-    /// already cancelled). `server_going_down`: every node leaves at once.
+    /// The calling node is leaving (it is still in the cluster while this runs; the engine
+    /// has already cancelled its timer). `server_going_down`: every node leaves at once.
     fn client_disconnect(&self, _ctx: &mut Ctx, _server_going_down: bool) {}
 
     /// The caller's algorithm timer fired (the engine has already cleared it).
@@ -154,56 +156,4 @@ fn decision(algorithm: Algorithm) -> &'static dyn Decision {
         Algorithm::TwoNodeLms => &two_node_lms::TwoNodeLms,
         Algorithm::Lms => &lms::Lms,
     }
-}
-
-// The engine's entry points: each asks the caller's algorithm.
-
-pub fn client_init(ctx: &mut Ctx) {
-    decision(ctx.algorithm()).client_init(ctx)
-}
-
-pub fn config_node_list_received(
-    ctx: &mut Ctx,
-    nodes: &[NodeInfo],
-    initial: bool,
-) -> Result<Vote, ReplyError> {
-    decision(ctx.algorithm()).config_node_list_received(ctx, nodes, initial)
-}
-
-pub fn membership_node_list_received(
-    ctx: &mut Ctx,
-    ring_id: RingId,
-    nodes: &[NodeInfo],
-    heuristics: Heuristics,
-) -> Result<Vote, ReplyError> {
-    decision(ctx.algorithm()).membership_node_list_received(ctx, ring_id, nodes, heuristics)
-}
-
-pub fn quorum_node_list_received(ctx: &mut Ctx) -> Result<Vote, ReplyError> {
-    decision(ctx.algorithm()).quorum_node_list_received(ctx)
-}
-
-pub fn ask_for_vote_received(ctx: &mut Ctx) -> Result<Vote, ReplyError> {
-    decision(ctx.algorithm()).ask_for_vote_received(ctx)
-}
-
-/// No algorithm can refuse a VOTE_INFO_REPLY, so there is no error to give back.
-pub fn vote_info_reply_received(ctx: &mut Ctx, seq: u32) {
-    decision(ctx.algorithm()).vote_info_reply_received(ctx, seq);
-}
-
-pub fn heuristics_change_received(
-    ctx: &mut Ctx,
-    heuristics: Heuristics,
-) -> Result<Vote, ReplyError> {
-    decision(ctx.algorithm()).heuristics_change_received(ctx, heuristics)
-}
-
-pub fn client_disconnect(ctx: &mut Ctx, server_going_down: bool) {
-    ctx.cancel_timer();
-    decision(ctx.algorithm()).client_disconnect(ctx, server_going_down)
-}
-
-pub fn timer_callback(ctx: &mut Ctx) -> TimerOutcome {
-    decision(ctx.algorithm()).timer_callback(ctx)
 }

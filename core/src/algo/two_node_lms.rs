@@ -18,7 +18,17 @@ impl Decision for TwoNodeLms {
         nodes: &[NodeInfo],
         _initial: bool,
     ) -> Result<Vote, ReplyError> {
-        config_node_list_received(ctx, nodes)
+        let node = &mut ctx.cluster.nodes[ctx.me];
+        node.algo.num_config_nodes = nodes.len();
+        if nodes.len() != 2 {
+            debug!(
+                "2nodelms: node {} reports {} configured nodes, not 2",
+                node.node_id,
+                nodes.len()
+            );
+            return Err(ReplyError::UnsupportedDecisionAlgorithm);
+        }
+        Ok(Vote::NoChange)
     }
 
     fn membership_node_list_received(
@@ -28,7 +38,29 @@ impl Decision for TwoNodeLms {
         nodes: &[NodeInfo],
         heuristics: Heuristics,
     ) -> Result<Vote, ReplyError> {
-        membership_node_list_received(ctx, ring_id, nodes, heuristics)
+        let cluster = &mut *ctx.cluster;
+        let me = &cluster.nodes[ctx.me];
+        if me.algo.last_result.is_none()
+            && cluster
+                .nodes
+                .iter()
+                .any(|o| o.ring_id != ring_id && o.algo.last_result == Some(Vote::Ack))
+        {
+            // A newcomer must not pull quorum away from an active partition; not stored, so
+            // the node stays a newcomer.
+            debug!(
+                "2nodelms: node {} is a new partition beside an active one",
+                me.node_id
+            );
+            return Ok(Vote::Nack);
+        }
+        let result = if nodes.len() == 2 {
+            Vote::Ack
+        } else {
+            decide_split(cluster.nodes.as_slice(), ctx.me, heuristics)
+        };
+        cluster.nodes[ctx.me].algo.last_result = Some(result);
+        Ok(result)
     }
 
     /// The last stored result, or ASK_LATER before there is one.
@@ -38,51 +70,6 @@ impl Decision for TwoNodeLms {
             .last_result
             .unwrap_or(Vote::AskLater))
     }
-}
-
-fn config_node_list_received(ctx: &mut Ctx, nodes: &[NodeInfo]) -> Result<Vote, ReplyError> {
-    let node = &mut ctx.cluster.nodes[ctx.me];
-    node.algo.num_config_nodes = nodes.len();
-    if nodes.len() != 2 {
-        debug!(
-            "2nodelms: node {} reports {} configured nodes, not 2",
-            node.node_id,
-            nodes.len()
-        );
-        return Err(ReplyError::UnsupportedDecisionAlgorithm);
-    }
-    Ok(Vote::NoChange)
-}
-
-fn membership_node_list_received(
-    ctx: &mut Ctx,
-    ring_id: RingId,
-    nodes: &[NodeInfo],
-    heuristics: Heuristics,
-) -> Result<Vote, ReplyError> {
-    let cluster = &mut *ctx.cluster;
-    let me = &cluster.nodes[ctx.me];
-    if me.algo.last_result.is_none()
-        && cluster
-            .nodes
-            .iter()
-            .any(|o| o.ring_id != ring_id && o.algo.last_result == Some(Vote::Ack))
-    {
-        // A newcomer must not pull quorum away from an active partition; not stored, so
-        // the node stays a newcomer.
-        debug!(
-            "2nodelms: node {} is a new partition beside an active one",
-            me.node_id
-        );
-        return Ok(Vote::Nack);
-    }
-    let result = if nodes.len() == 2 {
-        Vote::Ack
-    } else {
-        decide_split(cluster.nodes.as_slice(), ctx.me, heuristics)
-    };
-    cluster.nodes[ctx.me].algo.last_result = Some(result);
-    Ok(result)
 }
 
 /// The caller does not see its partner: who keeps running?

@@ -225,7 +225,8 @@ impl Engine {
             NodeListType::InitialConfig | NodeListType::ChangedConfig => {
                 let initial = list_type == NodeListType::InitialConfig;
                 self.run_algo(id, now, |ctx| {
-                    algo::config_node_list_received(ctx, nodes, initial)
+                    ctx.decision()
+                        .config_node_list_received(ctx, nodes, initial)
                 })
             }
             NodeListType::Membership => {
@@ -234,7 +235,8 @@ impl Engine {
                     return;
                 };
                 self.run_algo(id, now, |ctx| {
-                    algo::membership_node_list_received(ctx, ring_id, nodes, heuristics)
+                    ctx.decision()
+                        .membership_node_list_received(ctx, ring_id, nodes, heuristics)
                 })
             }
             NodeListType::Quorum => {
@@ -242,7 +244,7 @@ impl Engine {
                     self.send_error(id, Some(seq), ReplyError::DoesntContainRequiredOption);
                     return;
                 }
-                self.run_algo(id, now, algo::quorum_node_list_received)
+                self.run_algo(id, now, |ctx| ctx.decision().quorum_node_list_received(ctx))
             }
         };
         let Some(vote) = self.algo_outcome(id, seq, result) else {
@@ -280,7 +282,7 @@ impl Engine {
             self.send_error(id, None, ReplyError::DoesntContainRequiredOption);
             return;
         };
-        let result = self.run_algo(id, now, algo::ask_for_vote_received);
+        let result = self.run_algo(id, now, |ctx| ctx.decision().ask_for_vote_received(ctx));
         let Some(vote) = self.algo_outcome(id, seq, result) else {
             return;
         };
@@ -301,7 +303,9 @@ impl Engine {
             self.send_error(id, None, ReplyError::DoesntContainRequiredOption);
             return;
         };
-        let ran = self.run_algo(id, now, |ctx| algo::vote_info_reply_received(ctx, seq));
+        let ran = self.run_algo(id, now, |ctx| {
+            ctx.decision().vote_info_reply_received(ctx, seq)
+        });
         // None: the client is in no cluster (as algo_outcome answers it).
         if ran.is_none() {
             self.send_error(id, Some(seq), ReplyError::InternalError);
@@ -317,7 +321,7 @@ impl Engine {
             return;
         };
         let result = self.run_algo(id, now, |ctx| {
-            algo::heuristics_change_received(ctx, heuristics)
+            ctx.decision().heuristics_change_received(ctx, heuristics)
         });
         let Some(vote) = self.algo_outcome(id, seq, result) else {
             return;
@@ -339,7 +343,7 @@ impl Engine {
         if let Some(node) = self.node_mut(id) {
             node.algo_timer = None;
         }
-        match self.run_algo(id, now, algo::timer_callback) {
+        match self.run_algo(id, now, |ctx| ctx.decision().timer_callback(ctx)) {
             Some(TimerOutcome::SendVote(vote)) => {
                 let Some(node) = self.node_mut(id) else {
                     return;

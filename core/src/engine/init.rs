@@ -212,13 +212,14 @@ impl Engine {
         }
         let hb = self.clients.get(&id).map_or(0, |c| c.heartbeat_interval);
         let mut votes = Vec::new();
-        algo::client_init(&mut Ctx {
+        let ctx = &mut Ctx {
             cluster,
             me,
             now,
             heartbeat_interval: hb,
             votes: &mut votes,
-        });
+        };
+        ctx.decision().client_init(ctx);
         self.send_vote_infos(votes);
         NoError
     }

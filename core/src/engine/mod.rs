@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use log::debug;
 
-use crate::algo::{self, Ctx, TimerOutcome, TIMER_MAX_INTERVAL_MS};
+use crate::algo::{Ctx, TimerOutcome, TIMER_MAX_INTERVAL_MS};
 use crate::certname::verify_peer;
 use crate::cluster::{Cluster, ClusterList, Node, VoteInfo};
 use crate::proto::codec::{advertised_algorithms, advertised_messages, advertised_options};
@@ -424,7 +424,8 @@ impl Engine {
     fn remove_client(&mut self, id: ClientId, server_going_down: bool, now: Instant) {
         if self.is_initialised(id) {
             self.run_algo(id, now, |ctx| {
-                algo::client_disconnect(ctx, server_going_down)
+                ctx.cancel_timer();
+                ctx.decision().client_disconnect(ctx, server_going_down)
             });
         }
         if let Some(client) = self.clients.remove(&id) {
