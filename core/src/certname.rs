@@ -2,6 +2,10 @@
 //! (`CERT_VerifyCertName`), shared by the daemon's TLS gate and `qnetd probe`. Pure: the
 //! daemon reads the names from the certificate's DER (`qnetd::certname::peer_identity`).
 
+use std::fmt;
+
+use crate::escape::{escape, escape_str};
+
 /// Names from the client's TLS certificate, extracted by the server.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PeerIdentity {
@@ -11,56 +15,113 @@ pub struct PeerIdentity {
     pub common_names: Vec<String>,
 }
 
+/// Why the TLS gate refuses a client's certificate. Its words (`Display`) say what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertRefusal {
+    /// Certificates are required and the client sent none.
+    NoCertificate,
+    /// The cluster name has a NUL byte, which no certificate can name.
+    NulInName(Vec<u8>),
+    /// The certificate's subjectAltName DNS names (which NSS matches, and only them) do
+    /// not name the cluster.
+    DnsNames {
+        names: Vec<String>,
+        cluster: Vec<u8>,
+    },
+    /// The certificate's (last) CN does not name the cluster.
+    CommonName { cn: String, cluster: Vec<u8> },
+    /// The certificate has neither.
+    NoNames { cluster: Vec<u8> },
+}
+
+impl fmt::Display for CertRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fix = |f: &mut fmt::Formatter<'_>, shown: &str| {
+            write!(
+                f,
+                "; disconnecting (issue the cluster certificate for CN '{shown}')"
+            )
+        };
+        match self {
+            CertRefusal::NoCertificate => f.write_str(
+                "client sent no certificate, but client certificates are required \
+                 (client_cert_required on); disconnecting",
+            ),
+            CertRefusal::NulInName(name) => write!(
+                f,
+                "cluster name '{}' contains a NUL byte, which no certificate can name; \
+                 disconnecting",
+                String::from_utf8_lossy(name).escape_debug()
+            ),
+            CertRefusal::DnsNames { names, cluster } => {
+                let shown = escape(cluster);
+                write!(
+                    f,
+                    "client certificate subjectAltName DNS names {} do not match cluster \
+                     name '{shown}'",
+                    quoted_list(names)
+                )?;
+                fix(f, &shown)
+            }
+            CertRefusal::CommonName { cn, cluster } => {
+                let shown = escape(cluster);
+                write!(
+                    f,
+                    "client certificate CN '{}' does not match cluster name '{shown}'",
+                    escape_str(cn)
+                )?;
+                fix(f, &shown)
+            }
+            CertRefusal::NoNames { cluster } => write!(
+                f,
+                "client certificate has no CN or DNS name to match cluster name '{}'; \
+                 disconnecting",
+                escape(cluster)
+            ),
+        }
+    }
+}
+
 /// The TLS gate's name check: does the client's certificate name its cluster? On failure,
 /// a reason a user can act on.
 ///
 /// NSS's match alone is not enough: it reads the name as a C string, so "pve\0x" would pass
 /// for a "pve" certificate while clusters are keyed by all their bytes. A name with a NUL is
 /// refused, so the name NSS matched is byte for byte the cluster's key.
-pub fn verify_peer(peer: Option<&PeerIdentity>, cluster_name: Option<&[u8]>) -> Result<(), String> {
+pub fn verify_peer(
+    peer: Option<&PeerIdentity>,
+    cluster_name: Option<&[u8]>,
+) -> Result<(), CertRefusal> {
     let Some(peer) = peer else {
-        return Err(
-            "client sent no certificate, but client certificates are required \
-                    (client_cert_required on); disconnecting"
-                .to_string(),
-        );
+        return Err(CertRefusal::NoCertificate);
     };
     let name = cluster_name.unwrap_or_default();
     if name.contains(&0) {
-        return Err(format!(
-            "cluster name '{}' contains a NUL byte, which no certificate can name; disconnecting",
-            String::from_utf8_lossy(name).escape_debug()
-        ));
+        return Err(CertRefusal::NulInName(name.to_vec()));
     }
     if cert_name_matches(peer, name) {
         return Ok(());
     }
-    let shown = crate::escape::escape(name);
-    let reason = if !peer.dns_names.is_empty() && !is_ip_address(name) {
-        format!(
-            "client certificate subjectAltName DNS names {} do not match cluster name '{shown}'; \
-             disconnecting (issue the cluster certificate for CN '{shown}')",
-            quoted_list(&peer.dns_names)
-        )
+    let cluster = name.to_vec();
+    Err(if !peer.dns_names.is_empty() && !is_ip_address(name) {
+        CertRefusal::DnsNames {
+            names: peer.dns_names.clone(),
+            cluster,
+        }
     } else if let Some(cn) = peer.common_names.last() {
-        format!(
-            "client certificate CN '{}' does not match cluster name '{shown}'; disconnecting \
-             (issue the cluster certificate for CN '{shown}')",
-            crate::escape::escape_str(cn)
-        )
+        CertRefusal::CommonName {
+            cn: cn.clone(),
+            cluster,
+        }
     } else {
-        format!(
-            "client certificate has no CN or DNS name to match cluster name '{shown}'; \
-             disconnecting"
-        )
-    };
-    Err(reason)
+        CertRefusal::NoNames { cluster }
+    })
 }
 
 fn quoted_list(names: &[String]) -> String {
     names
         .iter()
-        .map(|n| format!("'{}'", crate::escape::escape_str(n)))
+        .map(|n| format!("'{}'", escape_str(n)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -210,12 +271,33 @@ mod tests {
     #[test]
     fn reasons_name_the_mismatch() {
         let err = verify_peer(Some(&cn("x")), Some(b"y")).unwrap_err();
-        assert!(
-            err.contains("CN 'x' does not match cluster name 'y'"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "client certificate CN 'x' does not match cluster name 'y'; disconnecting \
+             (issue the cluster certificate for CN 'y')"
         );
         let err = verify_peer(None, Some(b"y")).unwrap_err();
-        assert!(err.contains("no certificate"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "client sent no certificate, but client certificates are required \
+             (client_cert_required on); disconnecting"
+        );
+        let san = PeerIdentity {
+            dns_names: vec!["a".into(), "b\n".into()],
+            common_names: vec!["y".into()],
+        };
+        assert_eq!(
+            verify_peer(Some(&san), Some(b"y")).unwrap_err().to_string(),
+            "client certificate subjectAltName DNS names 'a', 'b\\x0a' do not match cluster \
+             name 'y'; disconnecting (issue the cluster certificate for CN 'y')"
+        );
+        let none = PeerIdentity::default();
+        assert_eq!(
+            verify_peer(Some(&none), Some(b"y"))
+                .unwrap_err()
+                .to_string(),
+            "client certificate has no CN or DNS name to match cluster name 'y'; disconnecting"
+        );
         assert!(verify_peer(Some(&cn("Y")), Some(b"y")).is_ok());
     }
 
@@ -224,6 +306,10 @@ mod tests {
         // NSS alone would match it (it stops at the NUL); the cluster key is all the bytes.
         assert!(cert_name_matches(&cn("pve"), b"pve\0x"));
         let err = verify_peer(Some(&cn("pve")), Some(b"pve\0x")).unwrap_err();
-        assert!(err.contains("NUL"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "cluster name 'pve\\0x' contains a NUL byte, which no certificate can name; \
+             disconnecting"
+        );
     }
 }

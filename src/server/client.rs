@@ -3,7 +3,7 @@
 
 use super::admission::Ticket;
 use super::revocation::PeerCert;
-use super::{ratelog, tls, Daemon, Out};
+use super::{ratelog, tls, Close, Daemon, Out};
 use crate::engine::ClientId;
 use crate::proto::framing::FrameReader;
 use crate::tls::stream::{Conn, Replay};
@@ -37,15 +37,15 @@ enum End {
     Refused(String),
     /// Like `Refused`, for what a flood repeats: rate-limited by `kind`.
     Flood(&'static str, String),
-    /// The engine dropped the client; its reason is a whole sentence.
-    Engine(String),
+    /// The engine or the driver closed the connection.
+    Closed(Close),
 }
 
 /// What draining the FIFO asks for next.
 enum Step {
     Continue,
     StartTls,
-    Close(String),
+    Close(Close),
 }
 
 enum Event {
@@ -111,10 +111,10 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
         ),
         // Some of the engine's reasons name the client already. Rate-limited: a flood
         // refused at INIT, or many clients timing out at once, repeats them.
-        End::Engine(why) if why.contains(addr.as_str()) => {
+        End::Closed(Close::Engine(why)) if why.names_client() => {
             ratelog::log(log::Level::Warn, "dropped", format_args!("{why}"))
         }
-        End::Engine(why) => ratelog::log(
+        End::Closed(why) => ratelog::log(
             log::Level::Warn,
             "dropped",
             format_args!("client {addr}: {why}"),
@@ -216,7 +216,7 @@ impl Session {
                 }
                 Step::Close(why) => {
                     self.write(&out).await?;
-                    return Err(End::Engine(why));
+                    return Err(End::Closed(why));
                 }
             }
         }
@@ -245,7 +245,7 @@ impl Session {
             }
             Step::Close(why) => {
                 self.write(&out).await?;
-                Err(End::Engine(why))
+                Err(End::Closed(why))
             }
         }
     }

@@ -21,7 +21,7 @@ pub mod status_socket;
 pub mod stop;
 pub mod tls;
 
-use crate::engine::{ClientId, Engine, EngineConfig, Output};
+use crate::engine::{ClientId, CloseReason, Engine, EngineConfig, Output};
 use crate::proto::types::TlsMode;
 use crate::settings::Config;
 use crate::status::snapshot::ServerStatus;
@@ -60,7 +60,31 @@ pub enum Out {
     /// Everything before this has been written: switch the connection to TLS now.
     StartTls,
     /// Close the connection; the reason is logged.
-    Close(String),
+    Close(Close),
+}
+
+/// Why the daemon closes a client's connection: the engine's reason or the driver's own.
+/// The session's log line is decided on the variant.
+#[derive(Debug)]
+pub enum Close {
+    Engine(CloseReason),
+    /// This many messages wait unsent (`max_client_send_buffers`): the client does not read.
+    Backlog(usize),
+    /// A reload of the revocation list revoked the client's certificate: the list's words.
+    Revoked(String),
+}
+
+impl std::fmt::Display for Close {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Close::Engine(reason) => reason.fmt(f),
+            Close::Backlog(limit) => write!(
+                f,
+                "{limit} messages are waiting to be sent: the client does not read them"
+            ),
+            Close::Revoked(words) => write!(f, "dropped on reload: {words}"),
+        }
+    }
 }
 
 /// State shared by the daemon's tasks (all on one thread).
@@ -126,13 +150,11 @@ impl Daemon {
             let (id, item) = match output {
                 Output::Send(id, bytes) => (id, Out::Frame(bytes)),
                 Output::StartTls(id) => (id, Out::StartTls),
-                Output::Disconnect(id, why) => (id, Out::Close(why)),
+                Output::Disconnect(id, why) => (id, Out::Close(Close::Engine(why))),
             };
             let Some(fifo) = fifos.get(&id) else { continue };
             let item = match item {
-                Out::Frame(_) if fifo.len() >= limit => Out::Close(format!(
-                    "{limit} messages are waiting to be sent: the client does not read them"
-                )),
+                Out::Frame(_) if fifo.len() >= limit => Out::Close(Close::Backlog(limit)),
                 item => item,
             };
             // Unbounded channel whose receiver lives as long as the entry: cannot fail.
@@ -573,7 +595,7 @@ fn drop_revoked_clients(daemon: &Daemon) {
             continue;
         };
         if let Some(fifo) = fifos.get(id) {
-            let _ = fifo.try_send(Out::Close(format!("dropped on reload: {words}")));
+            let _ = fifo.try_send(Out::Close(Close::Revoked(words)));
         }
     }
 }
@@ -702,6 +724,6 @@ pub(crate) mod tests {
         );
         let items: Vec<Out> = std::iter::from_fn(|| rx1.try_recv().ok()).collect();
         assert_eq!(items.len(), limit + 1);
-        assert!(matches!(items.last(), Some(Out::Close(why)) if why.contains("does not read")));
+        assert!(matches!(items.last(), Some(Out::Close(Close::Backlog(n))) if *n == limit));
     }
 }

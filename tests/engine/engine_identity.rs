@@ -64,7 +64,7 @@ impl Session {
                     replies.push((m.msg_type, m.reply_error_code));
                 }
                 Output::StartTls(_) => return Got::StartTls,
-                Output::Disconnect(_, why) => return Got::Dropped(why),
+                Output::Disconnect(_, why) => return Got::Dropped(why.to_string()),
             }
         }
         Got::Replies(replies)

@@ -288,7 +288,7 @@ impl World {
                     self.peers.remove(&id);
                 }
                 Output::Disconnect(id, why) => {
-                    assert!(!why.is_empty());
+                    assert!(!why.to_string().is_empty());
                     self.seen.engine_disconnects += 1;
                     assert!(self.alive.contains(&id), "double disconnect of {id}");
                     self.alive.retain(|&a| a != id);

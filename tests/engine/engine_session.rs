@@ -125,9 +125,10 @@ fn sent_to(out: &[Output], id: ClientId) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn disconnected(out: &[Output], id: ClientId) -> Option<&str> {
+/// The log's words for `id`'s disconnect, if `out` has one.
+fn disconnected(out: &[Output], id: ClientId) -> Option<String> {
     out.iter().find_map(|o| match o {
-        Output::Disconnect(to, why) if *to == id => Some(why.as_str()),
+        Output::Disconnect(to, why) if *to == id => Some(why.to_string()),
         _ => None,
     })
 }

@@ -95,7 +95,14 @@ fn dead_peer_detection_drops_an_idle_client() {
         // 1.5 × 200 ms without a message: the server closes.
         p.wait_closed().await.unwrap();
     });
-    d.wait_log("dead peer detection");
+    let log = d.wait_log("dead peer detection");
+    // The reason names the client itself: the line says so once, not "client A: client A".
+    let line = log
+        .lines()
+        .find(|l| l.contains("dead peer detection"))
+        .unwrap();
+    assert_eq!(line.matches("client 127.0.0.1:").count(), 1, "{line}");
+    assert!(line.contains("sent no message during 300 ms"), "{line}");
 }
 
 #[test]

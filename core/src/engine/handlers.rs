@@ -87,8 +87,8 @@ impl Engine {
                 client.phase = Phase::Verified(std::mem::take(name));
                 true
             }
-            Err(reason) => {
-                self.doom(id, reason);
+            Err(refusal) => {
+                self.doom(id, CloseReason::Certificate(refusal));
                 false
             }
         }
@@ -123,12 +123,10 @@ impl Engine {
         let tls = client.phase.tls_started();
         match client.phase.name() {
             Some(current) if tls && current != name.as_slice() => {
-                let reason = format!(
-                    "PREINIT for cluster '{}' on a connection using TLS for cluster '{}'; \
-                     disconnecting",
-                    String::from_utf8_lossy(name),
-                    String::from_utf8_lossy(current),
-                );
+                let reason = CloseReason::PreinitOtherCluster {
+                    asked: name.clone(),
+                    current: current.to_vec(),
+                };
                 self.doom(id, reason);
                 return;
             }
@@ -149,16 +147,8 @@ impl Engine {
         };
         match &mut client.phase {
             Phase::Connected => self.send_error(id, msg.seq, ReplyError::PreinitRequired),
-            _ if tls_off => self.doom(
-                id,
-                "Can't start TLS: TLS is disabled on this server (tls off); disconnecting client"
-                    .to_string(),
-            ),
-            Phase::Tls { .. } | Phase::Verified(_) => self.doom(
-                id,
-                "STARTTLS received on a connection already using TLS; disconnecting client"
-                    .to_string(),
-            ),
+            _ if tls_off => self.doom(id, CloseReason::TlsDisabled),
+            Phase::Tls { .. } | Phase::Verified(_) => self.doom(id, CloseReason::TlsAlreadyStarted),
             Phase::Named(name) => {
                 client.phase = Phase::Tls {
                     name: std::mem::take(name),

@@ -61,12 +61,12 @@ impl Engine {
                 .clients
                 .get(&id)
                 .and_then(|c| c.phase.name().map(<[u8]>::to_vec));
-            let reason = format!(
-                "INIT of node {} for cluster '{}' refused (error {}): {why}; disconnecting",
-                msg.node_id.unwrap_or(0),
-                crate::escape::escape(cluster.as_deref().unwrap_or_default()),
-                code.code()
-            );
+            let reason = CloseReason::InitRefused {
+                node_id: msg.node_id.unwrap_or(0),
+                cluster: cluster.unwrap_or_default(),
+                code,
+                why: why.to_string(),
+            };
             self.doom(id, reason);
         }
         self.finish(now)

@@ -15,6 +15,7 @@
 
 // Layout: this file holds the API, the state and the output plumbing; `handlers` each message
 // but INIT, `init` INIT's cascade and reply, `status` the snapshot for the renderers.
+mod close;
 pub mod counters;
 mod handlers;
 mod identity;
@@ -23,6 +24,7 @@ pub mod limits;
 mod refusal;
 mod status;
 
+pub use close::CloseReason;
 use identity::Phase;
 pub use identity::{ClientView, TlsView};
 
@@ -96,8 +98,8 @@ pub enum Output {
     /// [`Engine::tls_established`] once the handshake is done.
     StartTls(ClientId),
     /// Close that connection (unsent data may be dropped); the engine has already forgotten
-    /// it. The string says why, for the log.
-    Disconnect(ClientId, String),
+    /// it. The reason is for the log.
+    Disconnect(ClientId, CloseReason),
 }
 
 /// Protocol state of one connection.
@@ -138,7 +140,7 @@ pub struct Engine {
     /// Outputs of the call in progress.
     out: Vec<Output>,
     /// Clients to disconnect once the current message is handled, with the reason.
-    doomed: Vec<(ClientId, String)>,
+    doomed: Vec<(ClientId, CloseReason)>,
     /// For `/metrics`.
     counters: counters::EngineCounters,
 }
@@ -258,10 +260,10 @@ impl Engine {
             return Vec::new();
         };
         if self.dpd_deadline(client).is_some_and(|d| now >= d) {
-            let reason = format!(
-                "client {} sent no message during {} ms (dead peer detection); disconnecting",
-                client.addr, client.dpd_interval
-            );
+            let reason = CloseReason::DeadPeer {
+                addr: client.addr.clone(),
+                interval_ms: client.dpd_interval,
+            };
             self.doom(id, reason);
         } else if self
             .node(id)
@@ -300,7 +302,7 @@ impl Engine {
         std::mem::take(&mut self.out)
     }
 
-    fn doom(&mut self, id: ClientId, reason: String) {
+    fn doom(&mut self, id: ClientId, reason: CloseReason) {
         if self.clients.contains_key(&id) && !self.is_doomed(id) {
             self.doomed.push((id, reason));
         }
@@ -318,11 +320,10 @@ impl Engine {
         }
         let limit = self.cfg.max_client_send_size as usize;
         if frame.len() > limit {
-            let reason = format!(
-                "a {}-byte message for this client exceeds max_client_send_size ({limit} bytes); \
-                 disconnecting",
-                frame.len()
-            );
+            let reason = CloseReason::ReplyTooLarge {
+                len: frame.len(),
+                limit,
+            };
             self.doom(id, reason);
             return;
         }
