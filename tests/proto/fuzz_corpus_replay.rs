@@ -42,11 +42,21 @@ fn framing_corpus() {
     replay("framing", checks::check_framing);
 }
 
+/// Every status renderer over a snapshot of the session (the fuzz target, which links the
+/// core alone, has none of them).
+fn render(st: &qnetd::status::snapshot::ServerStatus) {
+    let _ = qnetd::status::upstream::status_text(st, true);
+    let _ = qnetd::status::upstream::list_text(st, true, None);
+    let _ = qnetd::status::upstream::list_text(st, false, Some(b"a"));
+    let _ = qnetd::status::json::to_json(st);
+    let _ = qnetd::status::table::render(st);
+}
+
 #[test]
 fn session_corpus() {
     let mut total = checks::SessionStats::default();
     replay("session", |data| {
-        let stats = checks::check_session(data);
+        let stats = checks::check_session(data, render);
         for (t, n) in total.sent.iter_mut().zip(stats.sent) {
             *t += n;
         }

@@ -2,9 +2,9 @@
 //! checked after every message by the random engine sessions (tests/engine/engine_random.rs)
 //! and the `session` fuzz target (fuzz/src/lib.rs includes this file).
 
-use qnetd::certname::cert_name_matches;
-use qnetd::engine::{ClientId, Engine, PeerIdentity, TlsView};
-use qnetd::proto::types::TlsMode;
+use qnetd_core::certname::cert_name_matches;
+use qnetd_core::engine::{ClientId, Engine, PeerIdentity, TlsView};
+use qnetd_core::proto::types::TlsMode;
 
 /// Panics unless, for every client: a verified certificate was verified for the client's
 /// current PREINIT name; a member of a cluster has that cluster's name as its PREINIT name, so
@@ -84,8 +84,8 @@ pub fn check_accepted(engine: &Engine, id: ClientId) {
 
 /// Whether a frame the server sent is the acceptance of a gated message (see
 /// [`check_accepted`]).
-pub fn is_gated_acceptance(msg: &qnetd::proto::types::Message) -> bool {
-    use qnetd::proto::types::MsgType::*;
+pub fn is_gated_acceptance(msg: &qnetd_core::proto::types::Message) -> bool {
+    use qnetd_core::proto::types::MsgType::*;
     match msg.msg_type {
         InitReply => msg.reply_error_code == Some(0),
         EchoReply | SetOptionReply | NodeListReply | AskForVoteReply | HeuristicsChangeReply => {
