@@ -43,6 +43,9 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "structure: the core depends on log alone, no product file over 800 lines"
+tools/check-structure.sh
+
 if [ "${QNETD_TEST_QUICK:-0}" != 1 ]; then
     # Static musl builds for all five router targets, each smoke-tested under qemu-user (cached
     # under ~/.cache/qnetd-cross; cold ~8 min on 2 cores, see tools/cross/README.md). The
