@@ -10,7 +10,6 @@
 //! flushes it every second.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Messages of one kind logged per interval before the rest are counted instead.
@@ -30,17 +29,19 @@ pub enum Verdict {
 
 #[derive(Debug)]
 struct Window {
+    kind: &'static str,
     start: Instant,
     logged: u32,
     suppressed: u64,
 }
 
-/// Per-kind windows.
+/// Per-kind windows. The kinds are the daemon's few string constants, so a list searched in
+/// order serves (and spares the core a hash map of its own).
 #[derive(Debug)]
 pub struct RateLog {
     burst: u32,
     interval: Duration,
-    windows: HashMap<&'static str, Window>,
+    windows: Vec<Window>,
 }
 
 impl RateLog {
@@ -48,22 +49,32 @@ impl RateLog {
         RateLog {
             burst,
             interval,
-            windows: HashMap::new(),
+            windows: Vec::new(),
         }
     }
 
     /// One message of `kind` at `now`.
     pub fn check(&mut self, kind: &'static str, now: Instant) -> Verdict {
         let interval = self.interval;
-        let w = self.windows.entry(kind).or_insert(Window {
+        let fresh = Window {
+            kind,
             start: now,
             logged: 0,
             suppressed: 0,
-        });
+        };
+        let w = match self.windows.iter().position(|w| w.kind == kind) {
+            Some(i) => &mut self.windows[i],
+            None => {
+                self.windows.push(fresh);
+                let last = self.windows.len() - 1;
+                &mut self.windows[last]
+            }
+        };
         let mut suppressed = 0;
         if now.saturating_duration_since(w.start) >= interval {
             suppressed = w.suppressed;
             *w = Window {
+                kind,
                 start: now,
                 logged: 0,
                 suppressed: 0,
@@ -83,12 +94,12 @@ impl RateLog {
     pub fn due(&mut self, now: Instant) -> Vec<(&'static str, u64)> {
         let interval = self.interval;
         let mut out = Vec::new();
-        self.windows.retain(|kind, w| {
+        self.windows.retain(|w| {
             if now.saturating_duration_since(w.start) < interval {
                 return true;
             }
             if w.suppressed > 0 {
-                out.push((*kind, w.suppressed));
+                out.push((w.kind, w.suppressed));
             }
             false
         });

@@ -2,41 +2,46 @@
 //! engine stays pure. Kept by enum; the names are the metric labels.
 
 use crate::proto::types::{ReplyError, Vote};
-use std::collections::BTreeMap;
 
+/// Counts by enum: an array indexed by the wire code (`ReplyError` 0..=19, `Vote` 1..=5).
 #[derive(Debug, Default, Clone)]
 pub struct EngineCounters {
     /// Error replies (SERVER_ERROR, INIT_REPLY with an error) by reason.
-    refusals: BTreeMap<ReplyError, u64>,
+    refusals: [u64; ReplyError::ALL.len()],
     /// Votes sent (replies and VOTE_INFO): the decisions taken, by vote.
-    votes: BTreeMap<Vote, u64>,
+    votes: [u64; Vote::ALL.len()],
 }
 
 impl EngineCounters {
     pub fn refused(&mut self, code: ReplyError) {
-        *self.refusals.entry(code).or_default() += 1;
+        self.refusals[usize::from(code.code())] += 1;
     }
 
     pub fn vote_sent(&mut self, vote: Vote) {
-        *self.votes.entry(vote).or_default() += 1;
+        self.votes[usize::from(vote as u8 - 1)] += 1;
     }
 
     /// (vote word, count) in word order; votes never sent are absent.
     pub fn votes(&self) -> impl Iterator<Item = (&'static str, u64)> {
-        by_name(self.votes.iter().map(|(v, n)| (v.word(), *n)))
+        by_name(Vote::ALL.iter().zip(self.votes).map(|(v, n)| (v.word(), n)))
     }
 
     /// (reason, count) in name order; reasons never seen are absent.
     pub fn refusals(&self) -> impl Iterator<Item = (&'static str, u64)> {
-        by_name(self.refusals.iter().map(|(r, n)| (reason_name(*r), *n)))
+        by_name(
+            ReplyError::ALL
+                .iter()
+                .zip(self.refusals)
+                .map(|(r, n)| (reason_name(*r), n)),
+        )
     }
 }
 
-/// Metric labels sort by name, whatever order the enum's codes have.
+/// Metric labels sort by name, whatever order the enum's codes have; zero counts are left out.
 fn by_name(
     counts: impl Iterator<Item = (&'static str, u64)>,
 ) -> std::vec::IntoIter<(&'static str, u64)> {
-    let mut counts: Vec<_> = counts.collect();
+    let mut counts: Vec<_> = counts.filter(|(_, n)| *n > 0).collect();
     counts.sort_unstable();
     counts.into_iter()
 }
@@ -82,5 +87,24 @@ mod tests {
         let refusals: Vec<_> = c.refusals().collect();
         assert_eq!(refusals, [("duplicate_node_id", 1), ("tls_required", 2)]);
         assert_eq!(c.votes().collect::<Vec<_>>(), [("ack", 1)]);
+    }
+
+    #[test]
+    fn every_code_has_its_place() {
+        for (i, e) in ReplyError::ALL.iter().enumerate() {
+            assert_eq!(usize::from(e.code()), i);
+        }
+        for (i, v) in Vote::ALL.iter().enumerate() {
+            assert_eq!(Vote::from_u8(i as u8 + 1), Some(*v));
+        }
+        let mut c = EngineCounters::default();
+        for e in ReplyError::ALL {
+            c.refused(e);
+        }
+        for v in Vote::ALL {
+            c.vote_sent(v);
+        }
+        assert_eq!(c.refusals().count(), ReplyError::ALL.len());
+        assert_eq!(c.votes().count(), Vote::ALL.len());
     }
 }

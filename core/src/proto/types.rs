@@ -102,7 +102,7 @@ pub mod opt {
 }
 
 /// REPLY_ERROR_CODE values (u16). Sent in INIT_REPLY or SERVER_ERROR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum ReplyError {
     NoError = 0,
@@ -128,6 +128,33 @@ pub enum ReplyError {
 }
 
 impl ReplyError {
+    /// Every error, in code order: `ALL[code]` is the error with that code.
+    pub const ALL: [ReplyError; 20] = {
+        use ReplyError::*;
+        [
+            NoError,
+            UnsupportedNeededMessage,
+            UnsupportedNeededOption,
+            TlsRequired,
+            UnsupportedMessage,
+            MessageTooLong,
+            PreinitRequired,
+            DoesntContainRequiredOption,
+            UnexpectedMessage,
+            ErrorDecodingMsg,
+            InternalError,
+            InitRequired,
+            UnsupportedDecisionAlgorithm,
+            InvalidHeartbeatInterval,
+            UnsupportedDecisionAlgorithmMessage,
+            TieBreakerDiffersFromOtherNodes,
+            AlgorithmDiffersFromOtherNodes,
+            DuplicateNodeId,
+            InvalidConfigNodeList,
+            InvalidMembershipNodeList,
+        ]
+    };
+
     pub fn code(self) -> u16 {
         self as u16
     }
@@ -237,7 +264,7 @@ impl NodeListType {
 }
 
 /// VOTE values (0 = undefined, never on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Vote {
     Ack = 1,
@@ -248,6 +275,15 @@ pub enum Vote {
 }
 
 impl Vote {
+    /// Every vote, in code order: `ALL[code - 1]` is the vote with that code.
+    pub const ALL: [Vote; 5] = [
+        Vote::Ack,
+        Vote::Nack,
+        Vote::AskLater,
+        Vote::WaitForReply,
+        Vote::NoChange,
+    ];
+
     pub fn from_u8(v: u8) -> Option<Vote> {
         match v {
             1 => Some(Vote::Ack),
