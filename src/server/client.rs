@@ -38,14 +38,14 @@ enum End {
     /// Like `Refused`, for what a flood repeats: rate-limited by `kind`.
     Flood(&'static str, String),
     /// The engine or the driver closed the connection.
-    Closed(Close),
+    Closed(Box<Close>),
 }
 
 /// What draining the FIFO asks for next.
 enum Step {
     Continue,
     StartTls,
-    Close(Close),
+    Close(Box<Close>),
 }
 
 enum Event {
@@ -111,7 +111,7 @@ pub async fn serve(daemon: Rc<Daemon>, stream: Async<TcpStream>, addr: String, t
         ),
         // Some of the engine's reasons name the client already. Rate-limited: a flood
         // refused at INIT, or many clients timing out at once, repeats them.
-        End::Closed(Close::Engine(why)) if why.names_client() => {
+        End::Closed(why) if matches!(&*why, Close::Engine(r) if r.names_client()) => {
             ratelog::log(log::Level::Warn, "dropped", format_args!("{why}"))
         }
         End::Closed(why) => ratelog::log(

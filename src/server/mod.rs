@@ -59,8 +59,9 @@ pub enum Out {
     Frame(Vec<u8>),
     /// Everything before this has been written: switch the connection to TLS now.
     StartTls,
-    /// Close the connection; the reason is logged.
-    Close(Close),
+    /// Close the connection; the reason is logged. Boxed: a client's FIFO keeps its items in
+    /// blocks of slots the size of the largest one, and a close comes once per connection.
+    Close(Box<Close>),
 }
 
 /// Why the daemon closes a client's connection: the engine's reason or the driver's own.
@@ -150,11 +151,11 @@ impl Daemon {
             let (id, item) = match output {
                 Output::Send(id, bytes) => (id, Out::Frame(bytes)),
                 Output::StartTls(id) => (id, Out::StartTls),
-                Output::Disconnect(id, why) => (id, Out::Close(Close::Engine(why))),
+                Output::Disconnect(id, why) => (id, Out::Close(Box::new(Close::Engine(why)))),
             };
             let Some(fifo) = fifos.get(&id) else { continue };
             let item = match item {
-                Out::Frame(_) if fifo.len() >= limit => Out::Close(Close::Backlog(limit)),
+                Out::Frame(_) if fifo.len() >= limit => Out::Close(Box::new(Close::Backlog(limit))),
                 item => item,
             };
             // Unbounded channel whose receiver lives as long as the entry: cannot fail.
@@ -595,7 +596,7 @@ fn drop_revoked_clients(daemon: &Daemon) {
             continue;
         };
         if let Some(fifo) = fifos.get(id) {
-            let _ = fifo.try_send(Out::Close(Close::Revoked(words)));
+            let _ = fifo.try_send(Out::Close(Box::new(Close::Revoked(words))));
         }
     }
 }
@@ -724,6 +725,14 @@ pub(crate) mod tests {
         );
         let items: Vec<Out> = std::iter::from_fn(|| rx1.try_recv().ok()).collect();
         assert_eq!(items.len(), limit + 1);
-        assert!(matches!(items.last(), Some(Out::Close(Close::Backlog(n))) if *n == limit));
+        assert!(
+            matches!(items.last(), Some(Out::Close(c)) if matches!(**c, Close::Backlog(n) if n == limit))
+        );
+    }
+
+    #[test]
+    fn fifo_items_are_no_larger_than_a_frame() {
+        // Each slot of a client's FIFO is this size, whatever it holds.
+        assert!(std::mem::size_of::<Out>() <= std::mem::size_of::<Vec<u8>>() + 8);
     }
 }
