@@ -21,7 +21,7 @@ while getopts n:t opt; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -gt 0 ] || set -- src certtool/src sftp/src
+[ $# -gt 0 ] || set -- src core/src certtool/src sftp/src
 find "$@" -name '*.rs' -not -path '*/target/*' -not -path '*/vendor/*' | sort |
 	LIMIT=$limit TESTS=$tests python3 -c '
 import os, re, sys

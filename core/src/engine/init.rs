@@ -2,6 +2,7 @@
 //! and the one log line.
 
 use super::*;
+use crate::proto::types::TieBreaker;
 
 impl Engine {
     pub(super) fn on_init(&mut self, id: ClientId, msg: &Message, now: Instant) {
@@ -123,12 +124,38 @@ impl Engine {
     /// interval, tie-breaker and algorithm, where upstream would store the INIT's (zero when
     /// absent: tie-breaker mode 0, which no algorithm knows).
     pub(super) fn init_cascade(&mut self, id: ClientId, msg: &Message, now: Instant) -> ReplyError {
-        use ReplyError::{DoesntContainRequiredOption as Missing, NoError};
-        let Some(client) = self.clients.get(&id) else {
+        let Some(initialised) = self.clients.get(&id).map(|c| c.joined) else {
             return ReplyError::InternalError;
         };
-        let initialised = client.joined;
-        let cluster_name = client.phase.name().map(<[u8]>::to_vec);
+        let request = match self.init_checks(id, msg, now, initialised) {
+            Ok(request) => request,
+            Err(code) => return code,
+        };
+        if let Some(code) = self.conflict_in_cluster(id, &request) {
+            return code;
+        }
+        if initialised {
+            return ReplyError::DuplicateNodeId;
+        }
+        self.join(id, request, now);
+        ReplyError::NoError
+    }
+
+    /// The field checks of the cascade, each run whatever an earlier one found (a later
+    /// error overwrites an earlier one, as upstream's), with their side effects on the
+    /// client: the ring id of a member, the heartbeat interval and DPD timer of a newcomer.
+    fn init_checks(
+        &mut self,
+        id: ClientId,
+        msg: &Message,
+        now: Instant,
+        initialised: bool,
+    ) -> Result<InitRequest, ReplyError> {
+        use ReplyError::{DoesntContainRequiredOption as Missing, NoError};
+        let cluster_name = self
+            .clients
+            .get(&id)
+            .and_then(|c| c.phase.name().map(<[u8]>::to_vec));
         let mut err = if cluster_name.is_none() {
             ReplyError::PreinitRequired
         } else {
@@ -137,7 +164,6 @@ impl Engine {
         if err == NoError && msg.node_id.is_none() {
             err = Missing;
         }
-        let node_id = msg.node_id.unwrap_or(0);
         let ring_id = msg.ring_id.unwrap_or_default();
         if err == NoError && msg.ring_id.is_none() {
             err = Missing;
@@ -151,20 +177,8 @@ impl Engine {
         }
         if err == NoError && msg.heartbeat_interval.is_none() {
             err = Missing;
-        } else {
-            // Runs even after an earlier error, with 0 for a missing value: hence error 13
-            // for INIT {SEQ, NODE_ID} before PREINIT.
-            let hb = msg.heartbeat_interval.unwrap_or(0);
-            if !self.heartbeat_in_range(hb) {
-                err = ReplyError::InvalidHeartbeatInterval;
-            } else if !initialised {
-                if let Some(client) = self.clients.get_mut(&id) {
-                    client.heartbeat_interval = hb;
-                }
-                if !self.rearm_dpd(id, now) {
-                    err = ReplyError::InvalidHeartbeatInterval;
-                }
-            }
+        } else if let Some(code) = self.take_heartbeat(id, msg, now, initialised) {
+            err = code;
         }
         if err == NoError && msg.tie_breaker.is_none() {
             err = Missing;
@@ -179,35 +193,73 @@ impl Engine {
             }
             algorithm
         };
-        let (NoError, Some(name), Some(tie_breaker), Some(algorithm)) =
-            (err, cluster_name, msg.tie_breaker, algorithm)
-        else {
-            return err;
-        };
-        if let Some(cluster) = self.clusters.find(&name) {
-            for other in &cluster.nodes {
-                if other.client == id {
-                    return ReplyError::DuplicateNodeId;
-                }
-                if other.tie_breaker != tie_breaker {
-                    return ReplyError::TieBreakerDiffersFromOtherNodes;
-                }
-                if other.algorithm != algorithm {
-                    return ReplyError::AlgorithmDiffersFromOtherNodes;
-                }
-                if other.node_id == node_id {
-                    return ReplyError::DuplicateNodeId;
-                }
-            }
+        match (err, cluster_name, msg.tie_breaker, algorithm) {
+            (NoError, Some(name), Some(tie_breaker), Some(algorithm)) => Ok(InitRequest {
+                name,
+                node_id: msg.node_id.unwrap_or(0),
+                ring_id,
+                tie_breaker,
+                algorithm,
+            }),
+            _ => Err(err),
+        }
+    }
+
+    /// The heartbeat check. It runs even after an earlier error, with 0 for a missing value:
+    /// hence error 13 for INIT {SEQ, NODE_ID} before PREINIT. A newcomer's valid interval is
+    /// stored and arms its dead-peer timer.
+    fn take_heartbeat(
+        &mut self,
+        id: ClientId,
+        msg: &Message,
+        now: Instant,
+        initialised: bool,
+    ) -> Option<ReplyError> {
+        let hb = msg.heartbeat_interval.unwrap_or(0);
+        if !self.heartbeat_in_range(hb) {
+            return Some(ReplyError::InvalidHeartbeatInterval);
         }
         if initialised {
-            return ReplyError::DuplicateNodeId;
+            return None;
         }
-        let mut node = Node::new(id, node_id, algorithm, tie_breaker, ring_id);
-        node.keep_active_partition_tie_breaker = self.cfg.keep_active_partition_tie_breaker;
-        let (cluster, me) = self.clusters.add_node(&name, node);
         if let Some(client) = self.clients.get_mut(&id) {
-            // The cluster is keyed by the phase's name, the one a certificate was verified for.
+            client.heartbeat_interval = hb;
+        }
+        (!self.rearm_dpd(id, now)).then_some(ReplyError::InvalidHeartbeatInterval)
+    }
+
+    /// What the cluster's other nodes forbid: the same client or node id twice, another
+    /// tie-breaker or another algorithm.
+    fn conflict_in_cluster(&self, id: ClientId, request: &InitRequest) -> Option<ReplyError> {
+        let cluster = self.clusters.find(&request.name)?;
+        cluster.nodes.iter().find_map(|other| {
+            if other.client == id {
+                Some(ReplyError::DuplicateNodeId)
+            } else if other.tie_breaker != request.tie_breaker {
+                Some(ReplyError::TieBreakerDiffersFromOtherNodes)
+            } else if other.algorithm != request.algorithm {
+                Some(ReplyError::AlgorithmDiffersFromOtherNodes)
+            } else if other.node_id == request.node_id {
+                Some(ReplyError::DuplicateNodeId)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The client joins its cluster (keyed by the phase's name, the one a certificate was
+    /// verified for) and the algorithm hears of it.
+    fn join(&mut self, id: ClientId, request: InitRequest, now: Instant) {
+        let mut node = Node::new(
+            id,
+            request.node_id,
+            request.algorithm,
+            request.tie_breaker,
+            request.ring_id,
+        );
+        node.keep_active_partition_tie_breaker = self.cfg.keep_active_partition_tie_breaker;
+        let (cluster, me) = self.clusters.add_node(&request.name, node);
+        if let Some(client) = self.clients.get_mut(&id) {
             client.joined = true;
         }
         let hb = self.clients.get(&id).map_or(0, |c| c.heartbeat_interval);
@@ -221,6 +273,14 @@ impl Engine {
         };
         ctx.decision().client_init(ctx);
         self.send_vote_infos(votes);
-        NoError
     }
+}
+
+/// An INIT that passed the field checks.
+struct InitRequest {
+    name: Vec<u8>,
+    node_id: u32,
+    ring_id: RingId,
+    tie_breaker: TieBreaker,
+    algorithm: Algorithm,
 }
