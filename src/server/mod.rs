@@ -394,13 +394,7 @@ fn start(cfg: Config) -> Result<Stop, String> {
     for warning in &cfg.warnings {
         log::warn!("{warning}");
     }
-    // /proc/meminfo is read only when -m is not given.
-    let max_clients = memory::resolve(cfg.max_clients, memory::read_memory_size);
-    match max_clients.source {
-        memory::Source::Unknown(_) => log::warn!("{}", max_clients.words()),
-        _ => log::info!("{}", max_clients.words()),
-    }
-    let max_clients = max_clients.value;
+    let max_clients = resolve_max_clients(&cfg);
     // Upstream order: certificates first (a missing store is the most likely mistake), then
     // the lock, the status socket and the TCP listener.
     let (revocations, tls_setup) = revocations_and_tls(&cfg)?;
@@ -425,18 +419,7 @@ fn start(cfg: Config) -> Result<Stop, String> {
     let local = tcp.local_addr().map_err(|e| e.to_string())?;
     let tcp = Async::new(tcp)
         .map_err(|source| listener::BindError::Watch { addr: None, source }.to_string())?;
-    // The configuration refused a collision it could see; a listen address given as a host
-    // name is only known here.
-    let http = cfg
-        .settings
-        .http_listen
-        .map(|addr| {
-            http::bind(addr).map_err(|e| match e.is_addr_in_use() && addr.port() == cfg.port {
-                true => format!("{e}: it is the qnetd port (-p); give --http a port of its own"),
-                false => e.to_string(),
-            })
-        })
-        .transpose()?;
+    let http = bind_http(&cfg)?;
 
     let daemon = Rc::new(Daemon {
         engine: RefCell::new(Engine::new(EngineConfig::from(&cfg))),
@@ -449,21 +432,9 @@ fn start(cfg: Config) -> Result<Stop, String> {
         started_unix: unix_now(),
         cfg,
     });
-    let tls_words = match daemon.cfg.tls {
-        TlsMode::Unsupported => "TLS off".to_string(),
-        mode => format!(
-            "TLS {}{}, certificates from {}",
-            mode.as_str(),
-            if daemon.cfg.client_cert_required {
-                " (client certificate required)"
-            } else {
-                ""
-            },
-            daemon.cfg.store_dir().display()
-        ),
-    };
     log::info!(
-        "listening on {local}, {tls_words}; lock file {}, status socket {}",
+        "listening on {local}, {}; lock file {}, status socket {}",
+        tls_words(&daemon.cfg),
         lock.path().display(),
         socket_file.path().display()
     );
@@ -472,49 +443,12 @@ fn start(cfg: Config) -> Result<Stop, String> {
     }
 
     let ex = LocalExecutor::new();
-    let why = smol::block_on(ex.run(async {
-        let signal_wait = async {
-            use smol::stream::StreamExt;
-            let mut signals = signals;
-            loop {
-                match signals.next().await {
-                    Some(Ok(async_signal::Signal::Hup)) => reload(&daemon),
-                    Some(Ok(sig)) => break Stop::Signal(sig),
-                    Some(Err(e)) => break Stop::SignalsFailed(e),
-                    None => break Stop::SignalsEnded,
-                }
-            }
-        };
-        let tls_setup = async {
-            match tls_job {
-                Some(job) => finish_tls_setup(job, daemon.tls.clone()).await,
-                None => std::future::pending().await,
-            }
-        };
-        // The listeners run beside each other here, not spawned: they spawn their
-        // connections on `ex`, which a task of `ex` cannot borrow.
-        let status_loop = async {
-            let limits = status_socket::IpcLimits::from(&daemon.cfg.settings);
-            status_socket::serve_with_limits(&ex, ipc_listener, limits, daemon.clone()).await;
-            Stop::StatusShutdown
-        };
-        let http_loop = async {
-            match http {
-                Some(listener) => match http::serve(&ex, daemon.clone(), listener).await {},
-                None => std::future::pending::<Stop>().await,
-            }
-        };
-        // Beside the listeners too (a spawned task would be one more kind of task).
-        let flush_log = async { match ratelog::flush_every_second().await {} };
-        let qnetd_loop = async { match accept_loop(&ex, daemon.clone(), tcp).await {} };
-        qnetd_loop
-            .or(http_loop)
-            .or(status_loop)
-            .or(signal_wait)
-            .or(tls_setup)
-            .or(flush_log)
-            .await
-    }));
+    let listeners = Listeners {
+        tcp,
+        http,
+        status: ipc_listener,
+    };
+    let why = smol::block_on(ex.run(serve_until_stop(&ex, &daemon, listeners, signals, tls_job)));
     log::info!("{why}; shutting down");
     daemon.engine.borrow_mut().shutdown(Instant::now());
     daemon.fifos.borrow_mut().clear();
@@ -524,6 +458,108 @@ fn start(cfg: Config) -> Result<Stop, String> {
     drop(ex);
     drop(lock);
     Ok(why)
+}
+
+/// `-m`, or the limit sized from the machine's memory (/proc/meminfo is read only then),
+/// logged with where it came from.
+fn resolve_max_clients(cfg: &Config) -> usize {
+    let max_clients = memory::resolve(cfg.max_clients, memory::read_memory_size);
+    match max_clients.source {
+        memory::Source::Unknown(_) => log::warn!("{}", max_clients.words()),
+        _ => log::info!("{}", max_clients.words()),
+    }
+    max_clients.value
+}
+
+/// The HTTP listener, if asked for. The configuration refused a collision with the qnetd
+/// port it could see; a listen address given as a host name is only known here.
+fn bind_http(cfg: &Config) -> Result<Option<Async<TcpListener>>, String> {
+    let Some(addr) = cfg.settings.http_listen else {
+        return Ok(None);
+    };
+    http::bind(addr)
+        .map(Some)
+        .map_err(|e| match e.is_addr_in_use() && addr.port() == cfg.port {
+            true => format!("{e}: it is the qnetd port (-p); give --http a port of its own"),
+            false => e.to_string(),
+        })
+}
+
+/// The TLS part of the "listening on" line.
+fn tls_words(cfg: &Config) -> String {
+    match cfg.tls {
+        TlsMode::Unsupported => "TLS off".to_string(),
+        mode => format!(
+            "TLS {}{}, certificates from {}",
+            mode.as_str(),
+            if cfg.client_cert_required {
+                " (client certificate required)"
+            } else {
+                ""
+            },
+            cfg.store_dir().display()
+        ),
+    }
+}
+
+/// What the daemon listens on.
+struct Listeners {
+    tcp: Async<TcpListener>,
+    http: Option<Async<TcpListener>>,
+    status: smol::net::unix::UnixListener,
+}
+
+/// Serves until something stops the daemon: a signal, the status socket's end, or a failed
+/// background TLS setup; SIGHUP reloads and serves on.
+async fn serve_until_stop<'ex>(
+    ex: &LocalExecutor<'ex>,
+    daemon: &Rc<Daemon>,
+    listeners: Listeners,
+    signals: async_signal::Signals,
+    tls_job: Option<TlsJob>,
+) -> Stop {
+    let Listeners { tcp, http, status } = listeners;
+    let signal_wait = async {
+        use smol::stream::StreamExt;
+        let mut signals = signals;
+        loop {
+            match signals.next().await {
+                Some(Ok(async_signal::Signal::Hup)) => reload(daemon),
+                Some(Ok(sig)) => break Stop::Signal(sig),
+                Some(Err(e)) => break Stop::SignalsFailed(e),
+                None => break Stop::SignalsEnded,
+            }
+        }
+    };
+    let tls_setup = async {
+        match tls_job {
+            Some(job) => finish_tls_setup(job, daemon.tls.clone()).await,
+            None => std::future::pending().await,
+        }
+    };
+    // The listeners run beside each other here, not spawned: they spawn their connections
+    // on `ex`, which a task of `ex` cannot borrow.
+    let status_loop = async {
+        let limits = status_socket::IpcLimits::from(&daemon.cfg.settings);
+        status_socket::serve_with_limits(ex, status, limits, daemon.clone()).await;
+        Stop::StatusShutdown
+    };
+    let http_loop = async {
+        match http {
+            Some(listener) => match http::serve(ex, daemon.clone(), listener).await {},
+            None => std::future::pending::<Stop>().await,
+        }
+    };
+    // Beside the listeners too (a spawned task would be one more kind of task).
+    let flush_log = async { match ratelog::flush_every_second().await {} };
+    let qnetd_loop = async { match accept_loop(ex, daemon.clone(), tcp).await {} };
+    qnetd_loop
+        .or(http_loop)
+        .or(status_loop)
+        .or(signal_wait)
+        .or(tls_setup)
+        .or(flush_log)
+        .await
 }
 
 /// The revoked certificates and the TLS setup, read before anything is bound.
