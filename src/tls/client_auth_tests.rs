@@ -192,7 +192,7 @@ fn a_chain_through_an_intermediate_the_client_sends_is_accepted() {
     let ca = Ca::new("QNet CA");
     let sub = ca.intermediate("QNet sub CA");
     let (cert, _) = sub.leaf(|_| {});
-    assert_eq!(verdict(&ca, &cert, &[sub.der.clone()]), "ok");
+    assert_eq!(verdict(&ca, &cert, std::slice::from_ref(&sub.der)), "ok");
     // Without the intermediate there is no chain.
     assert_eq!(
         verdict(&ca, &cert, &[]),
