@@ -1,8 +1,8 @@
-//! What an established, idle TLS connection keeps on the heap: rustls' ServerConnection with
-//! the daemon's configuration, after a TLS 1.3 handshake with a client certificate, a few
-//! records each way and a read that would block (as the daemon's reads end). The bounds are
-//! for 64-bit targets; every idle qdevice node costs this (README "Load": bytes per client).
-//! One binary of its own: it counts allocations with its own global allocator.
+//! What the daemon keeps on the heap while idle, counted with a global allocator of this test
+//! binary's own: an established TLS connection (rustls' ServerConnection with the daemon's
+//! configuration, after a TLS 1.3 handshake with a client certificate, a few records each way
+//! and a read that would block, as the daemon's reads end), and smol's reactor once started.
+//! The bounds are for 64-bit targets (README "Load": VmHWM and bytes per client).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -159,4 +159,16 @@ fn an_idle_tls_connection_keeps_only_its_keys_and_state() {
         "the connection's memory was not given back"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// async-io's reactor, started by the first timer (every daemon starts it): its timer-operation
+/// queue initialises every slot up front (vendor/async-io/QNETD-PATCH.md). Measured 16,153
+/// bytes with 64 slots (the epoll event list, 12 KiB, is most of it); 61,081 with 1000. Nothing
+/// else in this binary uses smol, so the reactor starts here.
+#[test]
+fn smols_reactor_keeps_little_once_started() {
+    let before = held();
+    smol::block_on(smol::Timer::after(std::time::Duration::from_millis(1)));
+    let started = held() - before;
+    assert!(started <= 24_000, "the reactor holds {started} bytes");
 }
