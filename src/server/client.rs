@@ -352,7 +352,7 @@ impl Session {
             Ok(Some(_)) => super::Counters::count(&counters.tls_ok),
             _ => super::Counters::count(&counters.tls_failed),
         }
-        let tls = match outcome {
+        let mut tls = match outcome {
             Ok(Some(tls)) => tls,
             Ok(None) => {
                 return Err(End::Flood(
@@ -370,8 +370,10 @@ impl Session {
                 ))
             }
         };
-        let (_, session) = tls.get_ref();
-        let cert = session.peer_certificates().and_then(|certs| certs.first());
+        // Taken, not borrowed: rustls would keep the chain for the connection's life.
+        let (_, session) = tls.get_mut();
+        let certs = session.take_peer_certificates();
+        let cert = certs.as_ref().and_then(|certs| certs.first());
         let peer = cert.map(|cert| crate::certname::peer_identity(cert.as_ref()));
         if let Some(pc) = cert.and_then(|c| PeerCert::from_der(c.as_ref())) {
             self.daemon.peer_certs.borrow_mut().insert(self.id, pc);

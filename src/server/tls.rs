@@ -3,6 +3,7 @@
 //! we log when a handshake fails.
 
 use super::revocation::{Revocations, RevokingVerifier};
+use crate::tls::client_auth::CaClientVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{CertificateError, Error as TlsError, RootCertStore, ServerConfig};
@@ -72,10 +73,9 @@ pub fn build_server_config(
         roots
             .add(CertificateDer::from(ca_der))
             .map_err(|e| TlsSetupError(format!("the store's CA certificate is unusable: {e}")))?;
-        let chain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| TlsSetupError(format!("cannot build the client verifier: {e}")))?;
-        RevokingVerifier::new(chain, revocations)
+        let chain = CaClientVerifier::new(roots, provider.signature_verification_algorithms)
+            .ok_or_else(|| TlsSetupError("cannot build the client verifier: no CA".into()))?;
+        RevokingVerifier::new(Arc::new(chain), revocations)
     } else {
         WebPkiClientVerifier::no_client_auth()
     };

@@ -140,6 +140,13 @@ impl CommonState {
         self.peer_certificates.as_deref()
     }
 
+    /// qnetd: takes the peer's certificate chain out of the connection, which otherwise keeps
+    /// it for its life (rustls reads it again only to issue session tickets). After this,
+    /// [`Self::peer_certificates`] returns `None`.
+    pub fn take_peer_certificates(&mut self) -> Option<Vec<CertificateDer<'static>>> {
+        self.peer_certificates.take().map(|chain| chain.0)
+    }
+
     /// Retrieves the protocol agreed with the peer via ALPN.
     ///
     /// A return value of `None` after handshake completion

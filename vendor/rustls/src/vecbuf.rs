@@ -91,6 +91,7 @@ impl ChunkVecBuffer {
     /// This function returns `None` if the object `is_empty`.
     pub(crate) fn pop(&mut self) -> Option<Vec<u8>> {
         let mut first = self.chunks.pop_front();
+        self.release_if_empty();
 
         if let Some(first) = &mut first {
             // slice off `prefix_used` if needed (uncommon)
@@ -115,6 +116,14 @@ impl ChunkVecBuffer {
         }
 
         Ok(())
+    }
+
+    /// qnetd: an empty buffer gives its chunk list back (4 slots, 96 bytes on 64-bit) instead
+    /// of keeping it for the connection's life; an idle connection holds three of these.
+    fn release_if_empty(&mut self) {
+        if self.chunks.is_empty() {
+            self.chunks = VecDeque::new();
+        }
     }
 
     /// Inspect the first chunk from this object.
@@ -183,6 +192,7 @@ impl ChunkVecBuffer {
                 self.chunks.pop_front();
             }
         }
+        self.release_if_empty();
 
         debug_assert_eq!(
             self.prefix_used, 0,

@@ -339,6 +339,11 @@ impl<'b> Iterator for HandshakeIter<'_, 'b> {
 impl Drop for HandshakeIter<'_, '_> {
     fn drop(&mut self) {
         self.deframer.spans.drain(..self.index);
+        // qnetd: no handshake message pending (an established connection): give the spans
+        // back instead of keeping their capacity (640 bytes) for the connection's life.
+        if self.deframer.spans.is_empty() {
+            self.deframer.spans = Vec::new();
+        }
     }
 }
 
