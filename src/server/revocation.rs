@@ -7,11 +7,9 @@
 //! (serial.txt). A store re-created with `cert init --force` has a new CA and a new registry:
 //! the old certificates fail the chain check already.
 
+use crate::tls::client_auth::AfterChain;
 use certtool::registry::{Registry, Revocation};
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls::{CertificateError, Error};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -141,8 +139,11 @@ impl Revocations {
             .unwrap_or_else(|e| e.into_inner())
             .take()
     }
+}
 
-    /// Err(Revoked) if `cert` is revoked, remembering the words for the session.
+/// Err(Revoked) if the certificate is revoked, remembering the words for the session. Runs
+/// after the chain to our CA verified (`tls::client_auth`), so every serial it sees is ours.
+impl AfterChain for Revocations {
     fn check(&self, cert: &[u8]) -> Result<(), Error> {
         let Some(peer) = PeerCert::from_der(cert) else {
             return Ok(());
@@ -154,72 +155,6 @@ impl Revocations {
                 Err(Error::InvalidCertificate(CertificateError::Revoked))
             }
         }
-    }
-}
-
-/// A client certificate verifier that refuses revoked certificates after `inner` (the chain
-/// to our CA) accepted them.
-#[derive(Debug)]
-pub struct RevokingVerifier {
-    inner: Arc<dyn ClientCertVerifier>,
-    revocations: Arc<Revocations>,
-}
-
-impl RevokingVerifier {
-    pub fn new(
-        inner: Arc<dyn ClientCertVerifier>,
-        revocations: Arc<Revocations>,
-    ) -> Arc<RevokingVerifier> {
-        Arc::new(RevokingVerifier { inner, revocations })
-    }
-}
-
-impl ClientCertVerifier for RevokingVerifier {
-    fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, Error> {
-        let verified = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now)?;
-        self.revocations.check(end_entity.as_ref())?;
-        Ok(verified)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 

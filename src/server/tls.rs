@@ -2,7 +2,7 @@
 //! the client-certificate verifier over our CA, the names we hand to the engine, and the words
 //! we log when a handshake fails.
 
-use super::revocation::{Revocations, RevokingVerifier};
+use super::revocation::Revocations;
 use crate::tls::client_auth::CaClientVerifier;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -75,7 +75,7 @@ pub fn build_server_config(
             .map_err(|e| TlsSetupError(format!("the store's CA certificate is unusable: {e}")))?;
         let chain = CaClientVerifier::new(roots, provider.signature_verification_algorithms)
             .ok_or_else(|| TlsSetupError("cannot build the client verifier: no CA".into()))?;
-        RevokingVerifier::new(Arc::new(chain), revocations)
+        Arc::new(chain.with_after_chain(revocations))
     } else {
         WebPkiClientVerifier::no_client_auth()
     };

@@ -21,14 +21,23 @@ use rustls::{
 use std::sync::Arc;
 use webpki::{EndEntityCert, KeyUsage};
 
+/// A check of the end-entity certificate that runs once its chain is verified: the daemon's
+/// revoked serials (`server::revocation`), which are only meaningful for a certificate our CA
+/// issued. A trait, so that this module needs nothing of the driver.
+pub trait AfterChain: std::fmt::Debug + Send + Sync {
+    fn check(&self, end_entity: &[u8]) -> Result<(), Error>;
+}
+
 /// Demands a client certificate issued (directly or through the intermediates the client
-/// sends) by one of `roots`, valid for TLS client authentication.
+/// sends) by one of `roots`, valid for TLS client authentication, and passing the
+/// [`AfterChain`] check if there is one.
 #[derive(Debug)]
 pub struct CaClientVerifier {
     roots: RootCertStore,
     /// The CA names sent in the CertificateRequest (NSS picks the certificate by them).
     root_hint_subjects: Vec<DistinguishedName>,
     algorithms: WebPkiSupportedAlgorithms,
+    after_chain: Option<Arc<dyn AfterChain>>,
 }
 
 impl CaClientVerifier {
@@ -41,7 +50,14 @@ impl CaClientVerifier {
             root_hint_subjects: roots.subjects(),
             roots,
             algorithms,
+            after_chain: None,
         })
+    }
+
+    /// Runs `check` on every certificate whose chain verified.
+    pub fn with_after_chain(mut self, check: Arc<dyn AfterChain>) -> Self {
+        self.after_chain = Some(check);
+        self
     }
 }
 
@@ -75,6 +91,9 @@ impl ClientCertVerifier for CaClientVerifier {
             None,
         )
         .map_err(pki_error)?;
+        if let Some(after_chain) = &self.after_chain {
+            after_chain.check(end_entity.as_ref())?;
+        }
         Ok(ClientCertVerified::assertion())
     }
 
