@@ -36,6 +36,8 @@ pub mod probe;
 pub mod server;
 pub mod settings;
 pub mod status;
+// The CLI's side of the status socket (qnetd status, corosync-qnetd-tool, install's check).
+pub mod status_client;
 // A `pthread_setname_np` that spares the static builds musl's printf (see its comments).
 #[cfg(target_env = "musl")]
 #[allow(unsafe_code)]

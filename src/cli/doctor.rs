@@ -305,7 +305,7 @@ pub fn check_port(env: &Env) -> Check {
 
 /// The daemon's `status` text (upstream's format), if something answers on `socket`.
 fn daemon_status(socket: &Path) -> Option<String> {
-    use crate::status::client;
+    use crate::status_client as client;
     let line = client::request_line(client::Operation::Status, false, None)?;
     match client::exchange(socket, &line).map(|r| client::parse_reply(&r)) {
         Ok(client::Reply::Ok(text)) => Some(String::from_utf8_lossy(&text).into_owned()),

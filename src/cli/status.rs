@@ -8,8 +8,8 @@
 //! (no socket file, or nothing listening on it: the LSB "not running" code); 4 the daemon
 //! answered with an error (e.g. upstream's daemon, which does not know our commands).
 
-use crate::status::client::{self, ClientError, Reply};
 use crate::status::ipc::DEFAULT_SOCKET;
+use crate::status_client::{self as client, ClientError, Reply};
 use argh::FromArgs;
 use std::io::{ErrorKind, Write};
 use std::path::PathBuf;

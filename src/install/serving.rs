@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::status::client::{self, Reply};
+use crate::status_client::{self as client, Reply};
 
 pub use crate::status::ipc::DEFAULT_SOCKET as SOCKET;
 

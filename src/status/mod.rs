@@ -1,8 +1,7 @@
-//! Status: the local IPC socket's requests and replies (upstream's protocol; its server is
-//! `server::status_socket`), its client, and the renderers (upstream's text, the people's
-//! table, JSON, Prometheus, the health verdict).
+//! Status, without I/O: the local IPC socket's requests and replies (upstream's protocol; its
+//! server is `server::status_socket`, its client `status_client`), and the renderers
+//! (upstream's text, the people's table, JSON, Prometheus, the health verdict).
 
-pub mod client;
 pub mod health;
 pub mod ipc;
 pub mod json;

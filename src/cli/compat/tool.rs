@@ -4,8 +4,8 @@
 //! Exit codes: 0 ok, 1 usage, 2 internal error, 3 cannot connect / unknown status line,
 //! 4 the daemon answered `Error`.
 
-use crate::status::client::{self, ClientError, Operation, Reply};
 use crate::status::ipc::DEFAULT_SOCKET;
+use crate::status_client::{self as client, ClientError, Operation, Reply};
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};

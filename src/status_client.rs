@@ -81,7 +81,7 @@ pub fn parse_reply(raw: &[u8]) -> Reply {
     if status.len() + 1 > MAX_STATUS_LINE {
         return Reply::StatusTooLong;
     }
-    let status = super::upstream::c_str(&status);
+    let status = crate::status::upstream::c_str(&status);
     let rest = raw[nl + 1..].to_vec();
     if status.eq_ignore_ascii_case(b"OK") {
         Reply::Ok(rest)
