@@ -7,10 +7,9 @@
 //! Figures only, no assertions (tests/server/server_memory.rs asserts the budget).
 
 use crate::daemon::Daemon;
+use crate::wire;
 use qnetd::proto::codec::encode;
-use qnetd::proto::types::{
-    Algorithm, Message, MsgType, NodeInfo, NodeListType, NodeState, RingId, TieBreaker,
-};
+use qnetd::proto::types::{Message, MsgType, NodeInfo, NodeListType, NodeState, RingId};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -146,21 +145,18 @@ fn client(
         .map_err(|e| e.to_string())?;
     let cluster = crate::certs::cluster_name(0);
     let name = if s.over_tls {
-        cluster.clone().into_bytes()
+        cluster.clone()
     } else {
-        let mut name = format!("bench-{i:05}-").into_bytes();
-        name.resize(s.name_len.max(name.len()), b'x');
+        let mut name = format!("bench-{i:05}-");
+        let len = s.name_len.max(name.len());
+        name.extend(std::iter::repeat_n('x', len - name.len()));
         name
     };
-    let mut m = Message::new(MsgType::Preinit);
-    m.seq = Some(1);
-    m.cluster_name = Some(name);
-    exchange(&mut tcp, &m)?;
+    exchange(&mut tcp, &wire::preinit(1, &name), MsgType::Preinit)?;
     let mut c: Box<dyn Stream> = match (s.over_tls, pki) {
         (true, Some(pki)) => {
-            let mut m = Message::new(MsgType::StartTls);
-            m.seq = Some(2);
-            tcp.write_all(&encode(&m)).map_err(|e| e.to_string())?;
+            tcp.write_all(&wire::starttls(2))
+                .map_err(|e| e.to_string())?;
             let host = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
             let conn = rustls::ClientConnection::new(pki.client_config(&cluster)?, host)
                 .map_err(|e| e.to_string())?;
@@ -172,16 +168,13 @@ fn client(
         return Ok(c);
     };
     let node_id = if s.over_tls { i as u32 + 1 } else { 1 };
-    let mut m = Message::new(MsgType::Init);
-    m.seq = Some(3);
-    m.node_id = Some(node_id);
-    m.decision_algorithm = Some(Algorithm::Ffsplit as u16);
-    m.heartbeat_interval = Some(120_000);
-    m.tie_breaker = Some(TieBreaker::Lowest);
-    m.ring_id = Some(RingId { node_id: 1, seq: 4 });
-    m.supported_messages = Some((0..=17).collect());
-    m.supported_options = Some((0..=23).collect());
-    exchange(&mut c, &m)?;
+    // Heartbeat 120 s, so none is dropped while the others connect.
+    let ring = RingId { node_id: 1, seq: 4 };
+    exchange(
+        &mut c,
+        &wire::init(3, node_id, 120_000, ring),
+        MsgType::Init,
+    )?;
     // The client's own node first (the algorithm wants it listed), then the longest ids.
     let nodes: Vec<NodeInfo> = std::iter::once(node_id)
         .chain((1..n as u32).map(|k| u32::MAX - k))
@@ -206,17 +199,17 @@ fn client(
             seq: u64::MAX,
         });
         m.quorate = Some(true);
-        exchange(&mut c, &m)?;
+        exchange(&mut c, &encode(&m), MsgType::NodeList)?;
     }
     Ok(c)
 }
 
 /// Send `m`, read one reply (any).
-fn exchange(c: &mut dyn Stream, m: &Message) -> Result<(), String> {
-    c.write_all(&encode(m)).map_err(|e| format!("send: {e}"))?;
+fn exchange(c: &mut dyn Stream, frame: &[u8], kind: MsgType) -> Result<(), String> {
+    c.write_all(frame).map_err(|e| format!("send: {e}"))?;
     let mut header = [0u8; 6];
     c.read_exact(&mut header)
-        .map_err(|e| format!("no reply to {:?}: {e}", m.msg_type))?;
+        .map_err(|e| format!("no reply to {kind:?}: {e}"))?;
     let len = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
     let mut body = vec![0u8; len];
     c.read_exact(&mut body).map_err(|e| e.to_string())?;
