@@ -36,6 +36,8 @@ install_deps
 # the test itself for this target when the cross stage is skipped).
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl ||
     rustup target add x86_64-unknown-linux-musl
+# tools/cross/hot.sh reads symbols and sections with llvm-nm and llvm-readobj (tests/cross_hot.rs).
+rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

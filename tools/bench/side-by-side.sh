@@ -24,7 +24,8 @@
 # CPU 1 (the load generator runs on CPU 0); clients speak TLS with one client certificate per
 # cluster, ffsplit, heartbeat 8000 ms. Phases: ramp-up (200 connections/s), idle (memory and
 # heartbeat CPU), churn (membership splits and merges; vote latency), restart (SIGTERM, start
-# again, time until every client has re-initialised and holds its vote).
+# again, time until every client has re-initialised and holds its vote). Each daemon starts with
+# its binary and libraries out of the page cache, as after a boot (drop_from_page_cache below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -87,6 +88,21 @@ if [ ! -f "$work/nss/cert9.db" ]; then
     pk12util -i "$work/server.p12" -d "sql:$work/nss" -W "" >/dev/null
 fi
 
+# Each daemon starts as after a boot, its code read from disk at exec: its binary and libraries
+# (for corosync-qnetd also the NSS modules it loads) leave the page cache first. How a file came
+# into the page cache decides how much of it one page fault maps (a file just written sits in
+# large folios, mapped whole), so without this VmHWM would depend on whether the binary was just
+# built or copied. Pages another process maps stay cached, for both daemons alike.
+drop_from_page_cache() {
+    local exe=$1 lib
+    dd if="$exe" iflag=nocache count=0 status=none
+    for lib in $(ldd "$exe" 2>/dev/null | awk '$3 ~ /^\// { print $3 }'); do
+        dd if="$lib" iflag=nocache count=0 status=none
+    done
+}
+nss_modules=$(ls /usr/lib/*/libsoftokn3.so /usr/lib/*/libfreeblpriv3.so /usr/lib/*/libsqlite3.so.0 \
+    /usr/lib/*/libnssckbi.so 2>/dev/null || true)
+
 # Ports below the ephemeral range (32768-60999 here): a port in it can still be held by one of
 # the previous run's client sockets, and the next daemon could not listen.
 results=$work/results.txt
@@ -100,6 +116,7 @@ for n in $sizes; do
             port=14404
             # Every simulated node connects from 127.0.0.1 and upstream has no such caps:
             # lift the pre-INIT ones and max clients (upstream's defaults, unlimited).
+            # shellcheck disable=SC2054 # the commas are inside -S's one argument
             cmd=("$qnetd" run -l 127.0.0.1 -p "$port" --store "$work/store"
                 --lock-file "$run/qnetd.pid" --socket "$run/qnetd.sock" -m 0
                 -S max_preinit_clients=0,max_preinit_per_address=0,max_clients_per_address=0)
@@ -109,6 +126,10 @@ for n in $sizes; do
                 -S "nss_db_dir=$work/nss,lock_file=$run/qnetd.pid,local_socket_file=$run/qnetd.sock")
         fi
         echo "== $daemon, $n clusters x 2 nodes"
+        drop_from_page_cache "${cmd[0]}"
+        if [ "$daemon" = corosync-qnetd ]; then
+            for lib in $nss_modules; do dd if="$lib" iflag=nocache count=0 status=none; done
+        fi
         # A daemon that dies is reported in the table (note column); the next run goes on.
         "$loadgen" run --name "$daemon" --addr "127.0.0.1:$port" --clusters "$n" --nodes 2 \
             --pki "$work/pki" --idle-secs "$idle" --churn-secs "$churn" --churn-rate "$churn_rate" \

@@ -21,6 +21,7 @@
 #                        host-only features (default for the other targets): `nss`
 #                        (import-nss/export-nss run NSS's certutil and pk12util, which no router
 #                        has) and `probe` (a qdevice node's client side, a diagnostic for hosts)
+#   QNETD_CROSS_HOT=0    size flavor: skip the hot-first link (tools/cross/hot.sh; default does it)
 #   CARGO_TARGET_DIR     default <repo>/target
 #   DIST                 output directory, default <repo>/dist
 #   SOURCE_DATE_EPOCH    build time the binary records (`qnetd doctor`'s clock check), default
@@ -33,7 +34,8 @@
 # the checkout, cargo home, toolchain or target dir are (tools/release.sh). The link
 # keeps the symbols, for dist/qnetd-<target>.crates (bytes per crate, tools/cross/budget.sh);
 # then llvm-objcopy strips them and drops the MIPS .pdr section (debug records `strip` keeps,
-# ~10% of the file) and .comment.
+# ~10% of the file) and .comment. The size flavor links twice: the second link puts the functions
+# a serving daemon runs first in .text (tools/cross/hot.sh), which is what keeps its memory low.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -75,7 +77,8 @@ extra_rustflags() {
         # the message formatting machinery; "size-msg" still prints "panicked: <message>".
         [[ $FLAVOR == size ]] && flags+=(-Zunstable-options -Cpanic=immediate-abort)
         # With nothing that unwinds, zig's musl's unwind tables (.eh_frame, ~16 KB) go too.
-        [[ $FLAVOR == size ]] && flags+=("-Clink-arg=-Wl,-T,$ROOT/tools/cross/no-eh-frame.ld")
+        # The script is written per build (link_script): the hot-first link adds to it.
+        [[ $FLAVOR == size ]] && flags+=("-Clink-arg=-Wl,-T,$(link_script "$target")")
         ;;
     plain) ;;
     *) die "QNETD_CROSS_FLAVOR must be size, size-msg or plain, not '$FLAVOR'" ;;
@@ -107,10 +110,15 @@ needs_build_std() {
 # `strip` keeps but nothing loads: MIPS .pdr (procedure descriptors, a debug aid) and the
 # toolchain .comment strings.
 strip_binary() {
-    local file=$1 objcopy
-    objcopy=$(find "$(rustc --print sysroot)/lib/rustlib" -name llvm-objcopy -type f | head -n1)
-    [[ -n $objcopy ]] || die "llvm-objcopy missing: run tools/cross/setup.sh (rustup component llvm-tools)"
-    "$objcopy" --strip-all --remove-section=.pdr --remove-section=.comment "$file"
+    "$(llvm_tool llvm-objcopy)" --strip-all --remove-section=.pdr --remove-section=.comment "$1"
+}
+
+# Path of one of rustup's llvm-tools.
+llvm_tool() {
+    local tool
+    tool=$(find "$(rustc --print sysroot)/lib/rustlib" -name "$1" -type f | head -n1)
+    [[ -n $tool ]] || die "$1 missing: run tools/cross/setup.sh (rustup component llvm-tools)"
+    echo "$tool"
 }
 
 # Cargo feature flags: every router feature; the host-only ones (nss, probe) for the host build.
@@ -129,6 +137,38 @@ feature_args() {
     esac
 }
 
+# The size flavor's linker script, in the target dir: the first link gets
+# tools/cross/no-eh-frame.ld alone, the hot-first link that plus the hot section. (zig keeps only
+# the last -T it is given, so there is one script.)
+link_script() { echo "$CARGO_TARGET_DIR/$1/qnetd-link.ld"; }
+
+# Link again with the serving daemon's functions first (tools/cross/hot.sh): the same code and
+# symbols, laid out so that a running daemon maps ~420 KB of .text instead of all of it. Only
+# the qnetd crate is compiled again, by `cargo rustc`. Cargo watches neither the script's
+# contents nor which of its two builds last wrote the binary they share, so this link is forced:
+# a cfg that nothing reads, different on every run, makes its extra arguments new.
+hot_relink() {
+    local target=$1 built=$2 strip_var=$3
+    shift 3
+    local script
+    script=$(link_script "$target")
+    "$ROOT/tools/cross/hot.sh" script "$built" "$script.hot" >&2
+    cat "$script.hot" "$ROOT/tools/cross/no-eh-frame.ld" >"$script"
+    local before
+    before=$("$(llvm_tool llvm-nm)" --defined-only "$built" | awk '{ print $3 }' | sort | md5sum)
+    local run
+    run=$(date +%s%N)
+    echo "build: cargo-zigbuild rustc ${*:2} -- --cfg qnetd_hot_link=\"$run\"" >&2
+    env "$strip_var=false" RUSTC_BOOTSTRAP=1 cargo-zigbuild rustc "${@:2}" \
+        -- --cfg "qnetd_hot_link=\"$run\""
+    local after
+    after=$("$(llvm_tool llvm-nm)" --defined-only "$built" | awk '{ print $3 }' | sort | md5sum)
+    [[ $before == "$after" ]] || die "the hot-first link changed the symbols: its script no longer matches"
+    local sections
+    sections=$("$(llvm_tool llvm-readobj)" --sections "$built")
+    grep -q 'Name: \.text\.hot ' <<<"$sections" || die "the hot-first link placed nothing ($script)"
+}
+
 build_one() {
     local target=$1
     local args=(zigbuild --profile "$PROFILE" --target "$target" --bin qnetd)
@@ -143,12 +183,18 @@ build_one() {
     # budget check (tools/cross/budget.sh).
     local strip_var=CARGO_PROFILE_${PROFILE^^}_STRIP
     strip_var=${strip_var//-/_}
+    if [[ $FLAVOR == size ]]; then
+        mkdir -p "$CARGO_TARGET_DIR/$target"
+        cp "$ROOT/tools/cross/no-eh-frame.ld" "$(link_script "$target")"
+    fi
     echo "build: $strip_var=false RUSTC_BOOTSTRAP=1 cargo ${args[*]}" >&2
     env "$strip_var=false" RUSTC_BOOTSTRAP=1 cargo "${args[@]}"
 
     local profile_dir=$PROFILE
     [[ $PROFILE == dev ]] && profile_dir=debug
     local built=$CARGO_TARGET_DIR/$target/$profile_dir/qnetd
+    [[ $FLAVOR == size && ${QNETD_CROSS_HOT:-1} != 0 ]] &&
+        hot_relink "$target" "$built" "$strip_var" "${args[@]}"
     mkdir -p "$DIST"
     local out=$DIST/qnetd-$target
     cp "$built" "$out.tmp"

@@ -58,7 +58,7 @@ for t in "$@"; do
         results+=("$t: $(stat -c %s "$bin") bytes, OVER BUDGET")
         failed=$((failed + 1))
     elif tools/cross/smoke.sh "$t" "$bin"; then
-        results+=("$t: $(stat -c %s "$bin") bytes, build $((t1 - t0)) s, smoke $((SECONDS - t1)) s: ok")
+        results+=("$t: $(stat -c %s "$bin") bytes, $(tools/cross/hot.sh layout "$bin"), build $((t1 - t0)) s, smoke $((SECONDS - t1)) s: ok")
         passed=$((passed + 1))
     else
         results+=("$t: $(stat -c %s "$bin") bytes, SMOKE FAILED")
