@@ -174,6 +174,19 @@ fn a_stale_list_fails_instead_of_packing_a_fraction() {
         text(&out)
     );
 
+    // "+ NAME" (only the host build has it) is placed where found and never counted as missing.
+    fs::write(&list, "hot_b\n+ hot_d\n+ gone_elsewhere\n").unwrap();
+    let out = work.hot(&[Path::new("script"), &first, &script, &list]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 of 1 listed functions found (100%"),
+        "{}",
+        text(&out)
+    );
+    assert!(fs::read_to_string(&script)
+        .unwrap()
+        .contains(".text.hot_d "));
+
     // At the threshold it passes: 2 of 3 is 66%.
     fs::write(&list, "hot_b\nhot_d\ngone_one\n").unwrap();
     let lenient = Command::new(repo().join("tools/cross/hot.sh"))

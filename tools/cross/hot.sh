@@ -5,28 +5,28 @@
 #                                          named in LIST (default tools/cross/hot-functions.txt)
 #                                          first, in ELF's order; prints what it found
 #   tools/cross/hot.sh layout ELF          how much of ELF's code is packed first
-#   tools/cross/hot.sh profile [LIST]      record LIST: run the x86_64 router build under
+#   tools/cross/hot.sh profile [LIST]      record LIST: run the x86_64 router and host builds under
 #                                          callgrind serving a TLS cluster (see below)
 #
 # Why: the kernel maps a binary's pages into a process 16 at a time (fault-around), so a daemon
 # that runs a few functions spread over all of .text holds all of it resident. Packed, the code a
-# serving daemon runs is ~420 KB of the x86_64 router build's ~1,050 KB and the rest is never
-# mapped: VmHWM serving one cluster 1,572 kB -> ~1,200 kB (tools/bench/README.md).
+# serving daemon runs is ~450 KB of the x86_64 router build's ~1,030 KB and the rest is never
+# mapped: VmHWM serving one cluster 1,572 kB -> 1,188 kB (tools/cross/README.md).
 #
 # The list holds demangled names without crate hashes, so one list serves every target and
 # survives rebuilds; `script` maps it to this build's mangled names (llvm-nm). A name the build
 # no longer has is simply not placed: `script` prints how many it found, and fails (so does
 # tools/cross/build.sh) when it finds fewer than QNETD_HOT_MIN_FOUND percent (default 90) of the
-# listed Rust functions (a stale list: run `profile` again; 96-99% on every target when the list
-# was made, the C names being per target). C and assembly outside per-function sections (musl, ring's assembly) stay
-# where the link puts them, at the end of .text.
+# listed Rust functions (a stale list: run `profile` again; 96-100% on every target when the list
+# was made, the C names being per target). C and assembly outside per-function sections (musl,
+# ring's assembly) stay where the link puts them, at the end of .text.
 #
 # `profile`: tools/cross/build.sh x86_64 with the router features (without this layout), then
-# loadgen runs that binary (symbols kept) under valgrind's callgrind, started with the options
-# OpenWrt's init script passes, then with those tools/bench/side-by-side.sh passes: start, one
-# 2-node cluster over TLS (INIT, lists, votes, heartbeats), membership churn, a status query
-# (the first run), SIGTERM and a restart. What the list held before and the build still has is
-# kept (runs differ a little). Needs valgrind.
+# with the host features; for each, loadgen runs that binary (symbols kept) under valgrind's
+# callgrind, started with the options OpenWrt's init script passes, then with those
+# tools/bench/side-by-side.sh passes: start, one 2-node cluster over TLS (INIT, lists, votes,
+# heartbeats), membership churn, a status query (the first run), SIGTERM and a restart. What
+# the list held before and a build still has is kept (runs differ a little). Needs valgrind.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -67,13 +67,16 @@ script() {
             while ((getline line < list) > 0) {
                 if (line == "" || line ~ /^#/) continue
                 if (line ~ /^\* /) { pats[npats++] = substr(line, 3); continue }
+                # Only the host build has it: placed when found, no miss when not.
+                if (line ~ /^\+ /) { want[substr(line, 3)] = 1; continue }
                 want[line] = 1
+                counted[line] = 1
                 listed_all++
                 if (index(line, "::")) listed_rust++
             }
         }
         ($2 in want) {
-            if (!($2 in found)) {
+            if (!($2 in found) && ($2 in counted)) {
                 found_all++
                 if (index($2, "::")) found_rust++
             }
@@ -123,21 +126,14 @@ callgrind() {
         --lock-file "$work/qnetd.pid" --socket "$work/qnetd.sock" >&2
 }
 
-# The loadgen scenarios under callgrind; writes the functions they ran, demangled, hash-free.
-profile() {
-    local list=${1:-$LIST_DEFAULT}
-    command -v valgrind >/dev/null || die "valgrind missing (apt-get install valgrind)"
-    QNETD_CROSS_HOST=0 QNETD_CROSS_HOT=0 "$ROOT/tools/cross/build.sh" x86_64 >&2
-    cargo build --release -q -p loadgen
-    local target_dir
-    # elf, loadgen and work are global: callgrind and the EXIT trap read them.
-    target_dir=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
-    elf=$target_dir/x86_64-unknown-linux-musl/release/qnetd
-    loadgen=$target_dir/release/loadgen
-    work=$(mktemp -d /tmp/qnetd-hot.XXXXXX)
-    trap 'rm -rf "$work"' EXIT
-    "$elf" cert --store "$work/store" init >/dev/null
-    "$loadgen" certs --dir "$work/pki" --clusters 1 --store "$work/store" >/dev/null
+# The loadgen scenarios under callgrind on one flavour's x86_64 build (QNETD_CROSS_HOST=$1):
+# appends the functions they ran to $work/ran and writes all the build's functions to
+# $work/names-$1, demangled and hash-free.
+profile_flavour() {
+    QNETD_CROSS_HOST=$1 QNETD_CROSS_HOT=0 DIST=$work/dist "$ROOT/tools/cross/build.sh" x86_64 >&2
+    rm -f "$work"/callgrind.*
+    [[ -d $work/store ]] || "$elf" cert --store "$work/store" init >/dev/null
+    [[ -d $work/pki ]] || "$loadgen" certs --dir "$work/pki" --clusters 1 --store "$work/store" >/dev/null
     # As OpenWrt's init script starts it, with a status query while the cluster is up (what
     # `corosync-qnetd-tool -s` and pvecm run).
     (
@@ -153,18 +149,41 @@ profile() {
         -S max_preinit_clients=0,max_preinit_per_address=0,max_clients_per_address=0
     # Mangled names callgrind saw, then the same names as llvm-nm demangles them.
     cat "$work"/callgrind.* | sed -nE "s/^c?fn=\([0-9]+\) ?//p" | sed -E "s/'[0-9]+$//" |
-        grep -v '^$' | sort -u >"$work/ran"
-    functions "$elf" | awk -F '\t' -v ran="$work/ran" '
+        grep -v '^$' | sort -u >"$work/mangled"
+    functions "$elf" | awk -F '\t' -v ran="$work/mangled" '
         BEGIN { while ((getline line < ran) > 0) { r = line; sub(/\.(llvm\.)?[0-9]+$/, "", r); want[r] = 1 } }
         { m = $1; sub(/\.(llvm\.)?[0-9]+$/, "", m) }
-        (m in want) { print $2 }' >"$list.tmp"
+        (m in want) { print $2 }' >>"$work/ran"
+    functions "$elf" | cut -f2 | sort -u >"$work/names-$1"
+}
+
+# Both flavours' runs; writes the list.
+profile() {
+    local list=${1:-$LIST_DEFAULT}
+    command -v valgrind >/dev/null || die "valgrind missing (apt-get install valgrind)"
+    cargo build --release -q -p loadgen
+    local target_dir
+    # elf, loadgen and work are global: profile_flavour, callgrind and the EXIT trap read them.
+    target_dir=$(realpath -m "${CARGO_TARGET_DIR:-$ROOT/target}")
+    elf=$target_dir/x86_64-unknown-linux-musl/release/qnetd
+    loadgen=$target_dir/release/loadgen
+    work=$(mktemp -d /tmp/qnetd-hot.XXXXXX)
+    trap 'rm -rf "$work"' EXIT
+    # The router build, then the host build (its own instances of generic code: the e2e tests
+    # and Debian hosts run it).
+    profile_flavour 0
+    profile_flavour 1
+    cp "$work/ran" "$work/all"
     # Runs differ a little (timers, which path a retry takes): keep what earlier profiles saw
-    # too, as long as this build still has it.
+    # too, as long as a build still has it.
+    sort -u "$work/names-0" "$work/names-1" >"$work/names"
     if [[ -f $list ]]; then
-        functions "$elf" | cut -f2 | sort -u >"$work/names"
-        grep -v '^#\|^\* ' "$list" | sort -u | comm -12 - "$work/names" >>"$list.tmp"
+        grep -v '^#\|^\* ' "$list" | sed 's/^+ //' | sort -u | comm -12 - "$work/names" >>"$work/all"
     fi
-    sort -u -o "$list.tmp" "$list.tmp"
+    sort -u -o "$work/all" "$work/all"
+    # What only the host build has is marked "+ ": placed where found, not counted for staleness.
+    comm -12 "$work/all" "$work/names-0" >"$list.tmp"
+    comm -23 "$work/all" "$work/names-0" | sed 's/^/+ /' >>"$list.tmp"
     local by_hand
     by_hand=$(grep '^\* ' "$list" 2>/dev/null || true)
     {
@@ -172,6 +191,7 @@ profile() {
         echo "# Demangled, without crate hashes; one per line; read by tools/cross/hot.sh script."
         echo "# \"* TEXT\": every function whose name contains TEXT (kept by profile, written by"
         echo "# hand: code whose path depends on the command line or the configuration)."
+        echo "# \"+ NAME\": only the host build has NAME (placed there, not counted as stale elsewhere)."
         [[ -z $by_hand ]] || echo "$by_hand"
         cat "$list.tmp"
     } >"$list"
