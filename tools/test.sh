@@ -65,10 +65,12 @@ if [ "${QNETD_TEST_QUICK:-0}" != 1 ]; then
     # The memory budget: the x86_64 router build (the router features, hot code first) serving
     # one 2-node TLS cluster holds at most a tenth of corosync-qnetd's VmHWM in the same run.
     step "memory: x86_64 router build's VmHWM for one TLS cluster <= 0.10x corosync-qnetd's"
-    guard=${XDG_CACHE_HOME:-$HOME/.cache}/qnetd-cross/memory-guard
+    cross_cache=${QNETD_CROSS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qnetd-cross}
+    guard=$cross_cache/memory-guard
     rm -rf "$guard"
-    # The commit's time as the build time, as ci.sh sets it: the shared cache stays warm.
-    CARGO_TARGET_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/qnetd-cross/target DIST=$guard \
+    # ci.sh's target dir, and the commit's time as the build time as ci.sh sets it: the shared
+    # cache stays warm.
+    CARGO_TARGET_DIR=$cross_cache/target DIST=$guard \
         SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)} \
         QNETD_CROSS_HOST=0 QNETD_CROSS_SETUP=0 tools/cross/build.sh x86_64
     tools/bench/memory-guard.sh run "$guard/qnetd-x86_64-unknown-linux-musl" "$guard/run"

@@ -93,11 +93,11 @@ fi
 # into the page cache decides how much of it one page fault maps (a file just written sits in
 # large folios, mapped whole), so without this VmHWM would depend on whether the binary was just
 # built or copied. Pages another process maps stay cached, for both daemons alike.
+# Usage: drop_from_page_cache EXECUTABLE [FILE...]: those files and the executable's libraries.
 drop_from_page_cache() {
-    local exe=$1 lib
-    dd if="$exe" iflag=nocache count=0 status=none
-    for lib in $(ldd "$exe" 2>/dev/null | awk '$3 ~ /^\// { print $3 }'); do
-        dd if="$lib" iflag=nocache count=0 status=none
+    local file
+    for file in "$@" $(ldd "$1" 2>/dev/null | awk '$3 ~ /^\// { print $3 }'); do
+        dd if="$file" iflag=nocache count=0 status=none
     done
 }
 nss_modules=$(ls /usr/lib/*/libsoftokn3.so /usr/lib/*/libfreeblpriv3.so /usr/lib/*/libsqlite3.so.0 \
@@ -126,9 +126,11 @@ for n in $sizes; do
                 -S "nss_db_dir=$work/nss,lock_file=$run/qnetd.pid,local_socket_file=$run/qnetd.sock")
         fi
         echo "== $daemon, $n clusters x 2 nodes"
-        drop_from_page_cache "${cmd[0]}"
-        if [ "$daemon" = corosync-qnetd ]; then
-            for lib in $nss_modules; do dd if="$lib" iflag=nocache count=0 status=none; done
+        if [ "$daemon" = qnetd ]; then
+            drop_from_page_cache "${cmd[0]}"
+        else
+            # shellcheck disable=SC2086 # one word per module
+            drop_from_page_cache "${cmd[0]}" $nss_modules
         fi
         # A daemon that dies is reported in the table (note column); the next run goes on.
         "$loadgen" run --name "$daemon" --addr "127.0.0.1:$port" --clusters "$n" --nodes 2 \

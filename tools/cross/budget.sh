@@ -18,6 +18,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/cross/llvm-tool.sh
+. "$ROOT/tools/cross/llvm-tool.sh"
 BUDGET_FILE=${QNETD_BUDGET_FILE:-$ROOT/tools/cross/budget.txt}
 BUDGET_DIR=${QNETD_BUDGET_DIR:-$ROOT/tools/cross/budget}
 DIST=${DIST:-$ROOT/dist}
@@ -47,8 +49,7 @@ commas() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
 crates() {
     local elf=$1 stripped_size=${2:-}
     local nm
-    nm=$(find "$(rustc --print sysroot)/lib/rustlib" -name llvm-nm -type f | head -n1)
-    [[ -n $nm ]] || die "llvm-nm missing: rustup component add llvm-tools"
+    nm=$(llvm_tool llvm-nm) || exit 2
     "$nm" --demangle --print-size --defined-only --radix=d "$elf" | awk -v total="$stripped_size" '
         NF >= 4 && $3 !~ /^[aAuUwWvV]$/ {
             size = $2 + 0

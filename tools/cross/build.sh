@@ -39,6 +39,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tools/cross/llvm-tool.sh
+. "$ROOT/tools/cross/llvm-tool.sh"
 cd "$ROOT"
 ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
     mipsel-unknown-linux-musl mips-unknown-linux-musl)
@@ -110,15 +112,9 @@ needs_build_std() {
 # `strip` keeps but nothing loads: MIPS .pdr (procedure descriptors, a debug aid) and the
 # toolchain .comment strings.
 strip_binary() {
-    "$(llvm_tool llvm-objcopy)" --strip-all --remove-section=.pdr --remove-section=.comment "$1"
-}
-
-# Path of one of rustup's llvm-tools.
-llvm_tool() {
-    local tool
-    tool=$(find "$(rustc --print sysroot)/lib/rustlib" -name "$1" -type f | head -n1)
-    [[ -n $tool ]] || die "$1 missing: run tools/cross/setup.sh (rustup component llvm-tools)"
-    echo "$tool"
+    local objcopy
+    objcopy=$(llvm_tool llvm-objcopy) || exit 2
+    "$objcopy" --strip-all --remove-section=.pdr --remove-section=.comment "$1"
 }
 
 # Cargo feature flags: every router feature; the host-only ones (nss, probe) for the host build.
@@ -154,19 +150,16 @@ hot_relink() {
     script=$(link_script "$target")
     "$ROOT/tools/cross/hot.sh" script "$built" "$script.hot" >&2
     cat "$script.hot" "$ROOT/tools/cross/no-eh-frame.ld" >"$script"
-    local before
-    before=$("$(llvm_tool llvm-nm)" --defined-only "$built" | awk '{ print $3 }' | sort | md5sum)
-    local run
+    local nm before after run
+    nm=$(llvm_tool llvm-nm) || exit 2
+    before=$("$nm" --defined-only "$built" | awk '{ print $3 }' | sort | md5sum)
     run=$(date +%s%N)
     echo "build: cargo-zigbuild rustc ${*:2} -- --cfg qnetd_hot_link=\"$run\"" >&2
     env "$strip_var=false" RUSTC_BOOTSTRAP=1 cargo-zigbuild rustc "${@:2}" \
         -- --cfg "qnetd_hot_link=\"$run\""
-    local after
-    after=$("$(llvm_tool llvm-nm)" --defined-only "$built" | awk '{ print $3 }' | sort | md5sum)
+    after=$("$nm" --defined-only "$built" | awk '{ print $3 }' | sort | md5sum)
     [[ $before == "$after" ]] || die "the hot-first link changed the symbols: its script no longer matches"
-    local sections
-    sections=$("$(llvm_tool llvm-readobj)" --sections "$built")
-    grep -q 'Name: \.text\.hot ' <<<"$sections" || die "the hot-first link placed nothing ($script)"
+    "$ROOT/tools/cross/hot.sh" layout "$built" >/dev/null || die "the hot-first link placed nothing ($script)"
 }
 
 build_one() {

@@ -31,18 +31,12 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LIST_DEFAULT=$ROOT/tools/cross/hot-functions.txt
+# shellcheck source=tools/cross/llvm-tool.sh
+. "$ROOT/tools/cross/llvm-tool.sh"
 
 die() {
     echo "hot: $*" >&2
     exit 2
-}
-
-# Path of one of rustup's llvm-tools.
-llvm_tool() {
-    local tool
-    tool=$(find "$(rustc --print sysroot)/lib/rustlib" -name "$1" -type f | head -n1)
-    [[ -n $tool ]] || die "$1 missing: rustup component add llvm-tools"
-    echo "$tool"
 }
 
 # Demangled names lose the crate disambiguators already (llvm-nm prints `alloc::vec::Vec<u8>`);
@@ -52,7 +46,7 @@ normalise() { sed -E 's/ \(\.[^)]*\)$//; s/\.(llvm\.)?[0-9]+$//'; }
 # `MANGLED<TAB>DEMANGLED` for every function ELF defines, in symbol-table order.
 functions() {
     local elf=$1 nm
-    nm=$(llvm_tool llvm-nm)
+    nm=$(llvm_tool llvm-nm) || exit 2
     paste -d '\t' <("$nm" -p --defined-only "$elf" | awk '{ print $2, $3 }') \
         <("$nm" -p --defined-only --demangle "$elf" | cut -d' ' -f3- | normalise) |
         awk -F '\t' '{ split($1, f, " ") } f[1] ~ /^[tTwW]$/ { print f[2] "\t" $2 }'
@@ -150,11 +144,12 @@ profile_flavour() {
     # Mangled names callgrind saw, then the same names as llvm-nm demangles them.
     cat "$work"/callgrind.* | sed -nE "s/^c?fn=\([0-9]+\) ?//p" | sed -E "s/'[0-9]+$//" |
         grep -v '^$' | sort -u >"$work/mangled"
-    functions "$elf" | awk -F '\t' -v ran="$work/mangled" '
+    functions "$elf" >"$work/functions"
+    awk -F '\t' -v ran="$work/mangled" '
         BEGIN { while ((getline line < ran) > 0) { r = line; sub(/\.(llvm\.)?[0-9]+$/, "", r); want[r] = 1 } }
         { m = $1; sub(/\.(llvm\.)?[0-9]+$/, "", m) }
-        (m in want) { print $2 }' >>"$work/ran"
-    functions "$elf" | cut -f2 | sort -u >"$work/names-$1"
+        (m in want) { print $2 }' "$work/functions" >>"$work/ran"
+    cut -f2 "$work/functions" | sort -u >"$work/names-$1"
 }
 
 # Both flavours' runs; writes the list.
@@ -202,8 +197,9 @@ profile() {
 # "hot .text 452 of 1,032 KB": the packed section against all code, from the section headers
 # (strip keeps them).
 layout() {
-    local elf=$1 sections
-    sections=$("$(llvm_tool llvm-readobj)" --sections "$elf") || die "cannot read $elf"
+    local elf=$1 readobj sections
+    readobj=$(llvm_tool llvm-readobj) || exit 2
+    sections=$("$readobj" --sections "$elf") || die "cannot read $elf"
     awk '/Name: / { name = $2 } /Size: / && name ~ /^\.text/ { size[name] += $2 }
         END {
             if (!(".text.hot" in size)) { print "hot .text: none (not a hot-first link)"; exit 1 }
